@@ -1,0 +1,138 @@
+/*
+ * driver.h — the interface between databus-worker and its drivers.
+ *
+ * A driver is a vtable (struct drv_ops) of one kind: puller, processor or
+ * pusher. The worker creates one instance per configured entry of its
+ * passenger definition with init(), calls pull/peek/notify, process or push
+ * as the supervisor asks, and fini() at the end. Drivers never see the
+ * store or the wire format: they get plain C views of passengers and emit
+ * items through a sink. Drivers run in the worker's single main thread; a
+ * driver may block (the supervisor's drive timeout bounds it).
+ *
+ * Built-in drivers register in drv_registry (driver.c); plugins (issue 5)
+ * will wrap the same vtable behind a stable ABI header.
+ */
+#ifndef DBS_DRIVER_H
+#define DBS_DRIVER_H
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum drv_kind {
+	DRV_PULLER = 0,
+	DRV_PROCESSOR = 1,
+	DRV_PUSHER = 2,
+};
+
+/* Outcome of process() and push(). */
+enum drv_result {
+	DRV_OK = 0,    /* step complete */
+	DRV_SKIP = 1,  /* processor: complete the passenger without pushing */
+	DRV_RETRY = 2, /* failed; try again later (with backoff) */
+	DRV_FAIL = 3,  /* failed permanently: the passenger is dead */
+};
+
+/* Log levels: the values of Dbs__LogLevel. */
+enum drv_level {
+	DRV_DEBUG = 0,
+	DRV_INFO = 1,
+	DRV_WARNING = 2,
+	DRV_ERROR = 3,
+};
+
+struct drv_kv {
+	const char *key;
+	const char *value;
+};
+
+struct drv_attachment {
+	const char *name;
+	const char *content_type; /* may be NULL: application/octet-stream */
+	const void *data;
+	size_t len;
+};
+
+/* A read-only view of a passenger, valid during the call only. */
+struct drv_passenger {
+	uint64_t id;
+	const char *client;
+	const char *definition;
+	const char *puller;
+	const char *external_id;
+	uint32_t attempts;
+	const struct drv_kv *metadata;
+	size_t n_metadata;
+	const struct drv_attachment *attachments;
+	size_t n_attachments;
+};
+
+struct drv_ctx;  /* per driver instance: names, logging */
+struct drv_sink; /* where pull/peek put items */
+struct drv_edit; /* changes a transforming processor makes */
+
+/* Names of the instance (config "name" and "type"), its client and
+ * definition, and the data dir (scratch space, never the store). */
+const char *drv_name(const struct drv_ctx *ctx);
+const char *drv_client(const struct drv_ctx *ctx);
+const char *drv_definition(const struct drv_ctx *ctx);
+const char *drv_data_dir(const struct drv_ctx *ctx);
+
+/* Add an entry to the drive log; passenger_id 0 when not about one. */
+void drv_log(struct drv_ctx *ctx, enum drv_level level, uint64_t passenger_id,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Emit one item from pull() or peek(). `external_id` identifies it in the
+ * source (the dedup key); `source_ref` is private to the puller and comes
+ * back to notify(). Data is copied. Returns 0 to go on, 1 when the sink
+ * wants no more items (peek limit reached), or a dbs_error.
+ */
+int drv_emit(struct drv_sink *sink, const char *external_id,
+    const char *source_ref, const struct drv_kv *metadata, size_t n_metadata,
+    const struct drv_attachment *attachments, size_t n_attachments);
+
+/* For transforming processors: replace or add an attachment / a metadata
+ * value of the passenger being processed. Data is copied. */
+int drv_edit_attachment(struct drv_edit *edit, const char *name,
+    const char *content_type, const void *data, size_t len);
+int drv_edit_metadata(
+    struct drv_edit *edit, const char *key, const char *value);
+
+struct drv_ops {
+	const char *type;
+	enum drv_kind kind;
+	/* Validate `settings` (the whole config entry, a JSON object) and set
+	 * up *state. On error return DBS_ECONFIG with `err` saying which
+	 * setting is wrong and why. */
+	int (*init)(struct drv_ctx *ctx, const json_t *settings, void **state,
+	    char *err, size_t errlen);
+	/* Pullers: emit new items. Return DBS_OK or an error (logged; the
+	 * items emitted before it are still seated). */
+	int (*pull)(void *state, struct drv_ctx *ctx, struct drv_sink *sink);
+	/* Pullers: emit what pull would, without changing the source. */
+	int (*peek)(void *state, struct drv_ctx *ctx, struct drv_sink *sink);
+	/* Pullers: the item is durably seated; acknowledge it to the source
+	 * (mark read, move away). Must be idempotent. */
+	int (*notify)(void *state, struct drv_ctx *ctx,
+	    const char *external_id, const char *source_ref, char *err,
+	    size_t errlen);
+	/* Processors. */
+	enum drv_result (*process)(void *state, struct drv_ctx *ctx,
+	    const struct drv_passenger *p, struct drv_edit *edit, char *err,
+	    size_t errlen);
+	/* Pushers. `idempotency_key` is "<id>:<pusher name>". */
+	enum drv_result (*push)(void *state, struct drv_ctx *ctx,
+	    const struct drv_passenger *p, const char *idempotency_key,
+	    char *err, size_t errlen);
+	void (*fini)(void *state); /* accepts NULL state */
+};
+
+/* The built-in driver of `kind` named `type`, or NULL. */
+const struct drv_ops *drv_lookup(enum drv_kind kind, const char *type);
+
+/* Every built-in driver, NULL-terminated (for docs and validation). */
+extern const struct drv_ops *const drv_registry[];
+
+#endif
