@@ -1,0 +1,139 @@
+/*
+ * config.h — the dispatcher ticket (databus.json) and the client files
+ * (clients/<client>.json), parsed and validated.
+ *
+ * Loading never half-succeeds: either a complete struct config comes back,
+ * or an error message that names the file, the JSON path and the problem,
+ * e.g. "clients/demo.json: $.passengers[0].sync_frequency: expected a
+ * number of minutes or a duration string like \"30s\"". Callers exit 100
+ * on it (bad config is a permanent error).
+ *
+ * Driver-specific settings are checked by the drivers themselves: after
+ * parsing, config_check_drivers() runs `databus-worker --check` (fork+exec;
+ * the supervisor never runs driver code) and turns its answers into the
+ * same kind of message.
+ */
+#ifndef DBS_CONFIG_H
+#define DBS_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "databus.pb-c.h"
+
+/* One puller, processor or pusher entry: {"name", "type", ...settings}. */
+struct cfg_driver {
+	char *name;
+	char *type;
+	json_t *settings; /* the whole entry object (owned reference) */
+};
+
+struct cfg_retry {
+	uint32_t max_attempts; /* default 10 */
+	int64_t base_ms;       /* first backoff, default 1000 */
+	int64_t max_ms;        /* backoff cap, default 3600000 */
+};
+
+/* A passenger definition of a client. */
+struct cfg_definition {
+	char *client;
+	char *name;
+	int64_t sync_period_ms;     /* sync_frequency: minutes or "30s" */
+	int64_t queue_life_span_ms; /* queue_life_span in days (default 1) */
+	struct cfg_retry retry;
+	struct cfg_driver *pullers;
+	size_t n_pullers;
+	struct cfg_driver *processors;
+	size_t n_processors;
+	struct cfg_driver *pushers;
+	size_t n_pushers;
+	/* Canonical JSON text (sorted keys, compact) of the definition
+	 * object: sent to the worker in Init, and compared on reload to know
+	 * whether its worker must restart. */
+	char *json;
+	char *file; /* the client file it came from */
+	char *path; /* its JSON path there, "$.passengers[2]" */
+};
+
+struct cfg_user {
+	char *username;
+	char *password; /* clear text from the file; imported hashed */
+	Dbs__Role role;
+};
+
+struct cfg_client {
+	char *name; /* the file name without .json */
+	char *file;
+	int64_t log_life_span_ms; /* log_life_span in days (default 1) */
+	struct cfg_definition *defs;
+	size_t n_defs;
+	struct cfg_user *users;
+	size_t n_users;
+};
+
+struct config {
+	char *file;     /* NULL for --demo */
+	char *base_dir; /* relative paths are relative to this */
+	char *data_dir; /* absolute */
+	char *system_alias;
+	bool web_enabled;
+	char *web_listen;      /* "127.0.0.1:5000" */
+	char *clients_dir;     /* absolute */
+	char **external_files; /* absolute paths */
+	size_t n_external_files;
+	int64_t drive_timeout_ms;    /* default 5 min */
+	int64_t shutdown_timeout_ms; /* default 30 s */
+	int64_t heartbeat_ms;        /* worker heartbeat period, default 1 s */
+	uint64_t store_max_size;     /* "store": {"max_size": "64GiB"} */
+	struct cfg_client *clients;  /* sorted by name */
+	size_t n_clients;
+	char *worker_path; /* databus-worker next to databusd */
+};
+
+/*
+ * Load databus.json at `path` and every clients/*.json. Relative paths in
+ * the files are relative to the directory of databus.json. On error returns
+ * DBS_ECONFIG (or DBS_ENOMEM) with `err` filled; *out is set only on
+ * success.
+ */
+int config_load(
+    const char *path, struct config **out, char *err, size_t errlen);
+
+/*
+ * The built-in demo configuration: data dir `data_dir` (default "var"),
+ * web on `listen` (default 127.0.0.1:5000); client "demo" with two
+ * definitions ("mails": demo mail puller -> require_attachment "*.xlsx" ->
+ * dir pusher into <data_dir>/demo/outbox; "invoices": demo invoice puller
+ * -> dir pusher into <data_dir>/demo/invoices), each every minute; users
+ * demo/demo/demo (administrator) and root/root/root (client "root").
+ */
+int config_demo(const char *data_dir, const char *listen, struct config **out,
+    char *err, size_t errlen);
+
+/*
+ * Parse one client file's text (for reload and for config saves from the
+ * web). `file` names it in messages; `client` is its client name.
+ */
+int config_parse_client(const char *file, const char *client, const char *text,
+    size_t len, struct cfg_client *out, char *err, size_t errlen);
+void config_client_clear(struct cfg_client *c); /* frees the contents */
+
+/*
+ * Ask `worker_path --check` to initialise every driver of every definition
+ * of `cfg` (then finalise it, changing nothing). Returns DBS_OK or
+ * DBS_ECONFIG with the first problems in `err` ("file: $.path: message").
+ */
+int config_check_drivers(const struct config *cfg, char *err, size_t errlen);
+
+/* "30s", "5m", "2h", "1d", "250ms" or a bare number times unit_ms. */
+int config_parse_duration(const json_t *v, int64_t unit_ms, int64_t *out_ms);
+
+/* Find a definition; NULL when absent. */
+const struct cfg_definition *config_find(
+    const struct config *cfg, const char *client, const char *definition);
+
+void config_free(struct config *cfg); /* accepts NULL */
+
+#endif
