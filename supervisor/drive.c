@@ -1,0 +1,944 @@
+/*
+ * drive.c — one drive of a passenger definition (DESIGN §1).
+ *
+ * A drive runs in the supervisor as a small state machine fed by the
+ * worker's messages:
+ *
+ *   Drive ──► PulledBatch* ──► seat in the store (group commit)
+ *                               └─► after commit: SeatResult ──► Notified
+ *   after every commit: scan the due index and send WorkRequests (at most
+ *   WINDOW batches in flight) ──► WorkResult ──► step statuses, retries
+ *   pull done, nothing in flight, nothing due ──► log, purge, finished.
+ *
+ * The order that matters for durability is kept per passenger: a source is
+ * acknowledged (notify) only after the commit that seated the passenger,
+ * and a passenger is sent for processing only once its seat is committed
+ * (dispatch runs between commits, in a read snapshot). Processing of the
+ * first seated passengers overlaps the pull of later ones, so latency from
+ * pull to push stays low on large pulls.
+ *
+ * Every step's status is kept per passenger. A failed step makes the
+ * passenger wait next_attempt_ms (exponential backoff with jitter) and,
+ * after retry.max_attempts failures, dead. A drive never dispatches the
+ * same passenger twice: a cursor over the due index, plus last_drive.
+ */
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbs_error.h"
+#include "sup.h"
+#include "wire.h"
+
+#define WINDOW          4   /* work batches in flight per drive */
+#define BATCH           256 /* passengers per WorkRequest */
+#define BATCH_BYTES     (8u << 20)
+#define MAX_LOG_ENTRIES 1000
+#define NEVER_MS        0x7fffffffffffLL /* "not due": only the notify is left */
+#define PURGE_MAX       10000
+
+struct drive {
+	uint64_t id;
+	bool pull;
+	bool pull_done;
+	int64_t started_wall_ms;
+	int64_t deadline_ms; /* monotonic */
+	uint32_t work_out;   /* WorkRequests in flight */
+	uint32_t notify_out; /* SeatResults in flight */
+	bool exhausted;      /* the last scan found nothing */
+	int64_t cur_due;     /* dispatch cursor over (next_attempt, id) */
+	uint64_t cur_id;
+	uint64_t next_batch;
+	/* the drive's log */
+	Dbs__LogEntry **entries;
+	size_t n_entries, cap_entries;
+	uint32_t dropped;
+	Dbs__LogLevel level;
+	uint32_t pulled, seated, completed, failed, dead;
+	uint64_t *ids; /* passengers touched, linked to the log */
+	size_t n_ids, cap_ids;
+};
+
+uint64_t
+drive_id(const struct drive *d)
+{
+	return d->id;
+}
+
+static void
+free_entry(Dbs__LogEntry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->message);
+	free(e->step);
+	free(e);
+}
+
+void
+drive_free(struct drive *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n_entries; i++)
+		free_entry(d->entries[i]);
+	free(d->entries);
+	free(d->ids);
+	free(d);
+}
+
+static void
+add_entry(struct drive *d, Dbs__LogLevel level, uint64_t pid, const char *step,
+    const char *msg, int64_t time_ms)
+{
+	Dbs__LogEntry *e;
+
+	if (level > d->level)
+		d->level = level;
+	if (d->n_entries >= MAX_LOG_ENTRIES) {
+		d->dropped++;
+		return;
+	}
+	if (d->n_entries == d->cap_entries) {
+		size_t cap = d->cap_entries ? d->cap_entries * 2 : 16;
+		Dbs__LogEntry **n = realloc(d->entries, cap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		d->entries = n;
+		d->cap_entries = cap;
+	}
+	if ((e = malloc(sizeof(*e))) == NULL)
+		return;
+	dbs__log_entry__init(e);
+	e->time_ms = time_ms ? time_ms : wire_now_ms();
+	e->level = level;
+	e->passenger_id = pid;
+	e->message = strdup(msg != NULL ? msg : "");
+	e->step = strdup(step != NULL ? step : "");
+	if (e->message == NULL || e->step == NULL) {
+		free_entry(e);
+		return;
+	}
+	d->entries[d->n_entries++] = e;
+}
+
+static void
+logf_entry(struct drive *d, Dbs__LogLevel level, uint64_t pid,
+    const char *step, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	add_entry(d, level, pid, step, buf, 0);
+}
+
+static void
+take_logs(struct drive *d, Dbs__LogEntry **logs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		add_entry(d, logs[i]->level, logs[i]->passenger_id,
+		    logs[i]->step, logs[i]->message, logs[i]->time_ms);
+}
+
+static void
+touch(struct drive *d, uint64_t id)
+{
+	if (d->n_ids == d->cap_ids) {
+		size_t cap = d->cap_ids ? d->cap_ids * 2 : 256;
+		uint64_t *n = realloc(d->ids, cap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		d->ids = n;
+		d->cap_ids = cap;
+	}
+	d->ids[d->n_ids++] = id;
+}
+
+static void
+protocol_violation(struct sup *s, struct worker *w, const char *what)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "protocol violation: %s", what);
+	child_kill(s, w, why);
+}
+
+/* ------------------------------------------------------------ start */
+
+void
+drive_start(struct sup *s, struct worker *w, bool pull)
+{
+	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
+	Dbs__Drive dm = DBS__DRIVE__INIT;
+	struct store_txn *txn = sup_txn(s);
+	struct drive *d;
+
+	if (txn == NULL || (d = calloc(1, sizeof(*d))) == NULL)
+		return;
+	d->id = ++s->next_drive_id;
+	d->pull = pull;
+	d->pull_done = false;
+	d->started_wall_ms = wire_now_ms();
+	d->deadline_ms = wire_mono_ms() + s->cfg->drive_timeout_ms;
+	d->level = DBS__LOG_LEVEL__LOG_INFO;
+	if (store_meta_put_u64(txn, "last_drive_id", d->id) != DBS_OK) {
+		drive_free(d);
+		sup_store_failed(s, DBS_EIO, "saving the drive id");
+		return;
+	}
+	w->drive = d;
+	dm.drive_id = d->id;
+	dm.pull = pull;
+	m.body_case = DBS__WORKER_MSG__BODY_DRIVE;
+	m.drive = &dm;
+	sched_started(s->sched, w->slot, wire_mono_ms());
+	w->state = DBS__WORKER_STATE__WS_BUSY;
+	sup_event_worker(s, w);
+	sup_event_definition(s, w);
+	sup_send_worker(s, w, &m);
+}
+
+/* ------------------------------------------------------------- seat */
+
+static bool
+is_puller(const struct cfg_definition *def, const char *name)
+{
+	for (size_t i = 0; i < def->n_pullers; i++)
+		if (strcmp(def->pullers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+void
+drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
+{
+	struct drive *d = w->drive;
+	const struct cfg_definition *def = w->def;
+	size_t n_steps = 1 + def->n_processors + def->n_pushers;
+	Dbs__Step steps[n_steps];
+	Dbs__Step *stepp[n_steps];
+	Dbs__SeatedItem *seated = NULL, **seatedp = NULL;
+	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
+	Dbs__SeatResult sr = DBS__SEAT_RESULT__INIT;
+	struct store_txn *txn;
+	size_t n_seated = 0;
+
+	if (b->drive_id != d->id || d->pull_done) {
+		protocol_violation(s, w, "PulledBatch of another drive");
+		return;
+	}
+	take_logs(d, b->logs, b->n_logs);
+	if (b->last)
+		d->pull_done = true;
+	if (b->n_items == 0)
+		return;
+	if ((txn = sup_txn(s)) == NULL)
+		return;
+
+	/* The steps every new passenger starts with. */
+	for (size_t i = 0; i < n_steps; i++) {
+		dbs__step__init(&steps[i]);
+		stepp[i] = &steps[i];
+	}
+	steps[0].kind = DBS__STEP_KIND__SK_NOTIFY;
+	for (size_t i = 0; i < def->n_processors; i++) {
+		steps[1 + i].name = def->processors[i].name;
+		steps[1 + i].kind = DBS__STEP_KIND__SK_PROCESSOR;
+	}
+	for (size_t i = 0; i < def->n_pushers; i++) {
+		steps[1 + def->n_processors + i].name = def->pushers[i].name;
+		steps[1 + def->n_processors + i].kind =
+		    DBS__STEP_KIND__SK_PUSHER;
+	}
+
+	seated = calloc(b->n_items, sizeof(*seated));
+	seatedp = calloc(b->n_items, sizeof(*seatedp));
+	if (seated == NULL || seatedp == NULL)
+		goto out;
+	for (size_t i = 0; i < b->n_items; i++) {
+		Dbs__PulledItem *it = b->items[i];
+		Dbs__Passenger p = DBS__PASSENGER__INIT;
+		uint64_t id = 0;
+		bool dup = false;
+		int rc;
+
+		if (!is_puller(def, it->puller) ||
+		    it->external_id[0] == '\0') {
+			protocol_violation(s, w,
+			    "pulled item of an unknown puller or without id");
+			goto out;
+		}
+		d->pulled++;
+		steps[0].name = it->puller;
+		p.client = def->client;
+		p.definition = def->name;
+		p.puller = it->puller;
+		p.external_id = it->external_id;
+		p.n_steps = n_steps;
+		p.steps = stepp;
+		p.n_metadata = it->n_metadata;
+		p.metadata = it->metadata;
+		p.pulled_us = it->pulled_us;
+		rc = store_passenger_seat(
+		    txn, &p, it->attachments, it->n_attachments, &id, &dup);
+		if (rc == DBS_ETOOBIG || rc == DBS_EINVAL) {
+			/* Not seated, so not acknowledged: it stays in the
+			 * source and the log says why. */
+			logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, 0, it->puller,
+			    "cannot seat %.200s: %s", it->external_id,
+			    dbs_strerror(rc));
+			continue;
+		}
+		if (rc != DBS_OK) {
+			sup_store_failed(s, rc, "seating passengers");
+			goto out;
+		}
+		if (!dup) {
+			d->seated++;
+			touch(d, id);
+		}
+		dbs__seated_item__init(&seated[n_seated]);
+		seated[n_seated].puller = it->puller;
+		seated[n_seated].external_id = it->external_id;
+		seated[n_seated].source_ref = it->source_ref;
+		seated[n_seated].id = id;
+		seated[n_seated].duplicate = dup;
+		seatedp[n_seated] = &seated[n_seated];
+		n_seated++;
+	}
+	d->exhausted = false;
+	if (n_seated > 0) {
+		sr.drive_id = d->id;
+		sr.n_items = n_seated;
+		sr.items = seatedp;
+		m.body_case = DBS__WORKER_MSG__BODY_SEATED;
+		m.seated = &sr;
+		/* Packed now, sent after the commit that seated them. */
+		if (sup_send_worker(s, w, &m) == DBS_OK)
+			d->notify_out++;
+	}
+out:
+	free(seated);
+	free(seatedp);
+}
+
+/* ------------------------------------------------------ step states */
+
+static void
+set_str(char **field, const char *v)
+{
+	if (*field != NULL && *field != protobuf_c_empty_string)
+		free(*field);
+	if (v == NULL || *v == '\0' || (*field = strdup(v)) == NULL)
+		*field = (char *)protobuf_c_empty_string;
+}
+
+static Dbs__Step *
+find_step(
+    Dbs__Passenger *p, const char *name, Dbs__StepKind kind, bool any_kind)
+{
+	for (size_t i = 0; i < p->n_steps; i++)
+		if ((any_kind || p->steps[i]->kind == kind) &&
+		    strcmp(p->steps[i]->name, name) == 0)
+			return p->steps[i];
+	return NULL;
+}
+
+static bool
+step_done(const Dbs__Step *st)
+{
+	return st->state == DBS__STEP_STATE__STEP_COMPLETE ||
+	       st->state == DBS__STEP_STATE__STEP_SKIPPED;
+}
+
+/*
+ * Derive state and next attempt from the steps of a passenger that is not
+ * dead: DONE when every step is complete or skipped; PENDING otherwise,
+ * never due when only the puller's notify is left (nothing for a worker to
+ * do until the item shows up in its source again).
+ */
+static void
+settle(Dbs__Passenger *p, int64_t now)
+{
+	bool work_left = false, notify_left = false;
+
+	for (size_t i = 0; i < p->n_steps; i++) {
+		if (step_done(p->steps[i]))
+			continue;
+		if (p->steps[i]->kind == DBS__STEP_KIND__SK_NOTIFY)
+			notify_left = true;
+		else
+			work_left = true;
+	}
+	if (!work_left && !notify_left) {
+		if (p->state != DBS__PASSENGER_STATE__PS_DONE)
+			p->done_ms = now;
+		p->state = DBS__PASSENGER_STATE__PS_DONE;
+	} else {
+		p->state = DBS__PASSENGER_STATE__PS_PENDING;
+		p->done_ms = 0;
+		if (!work_left)
+			p->next_attempt_ms = NEVER_MS;
+		else if (p->next_attempt_ms == NEVER_MS)
+			p->next_attempt_ms = now;
+	}
+}
+
+int
+drive_settle_passenger(Dbs__Passenger *p, int64_t now)
+{
+	settle(p, now);
+	return p->state;
+}
+
+static int
+get_own(struct sup *s, struct worker *w, struct store_txn *txn, uint64_t id,
+    Dbs__Passenger **out)
+{
+	int rc = store_passenger_get(txn, id, out);
+
+	if (rc == DBS_ENOTFOUND)
+		return rc; /* purged meanwhile */
+	if (rc != DBS_OK) {
+		sup_store_failed(s, rc, "reading a passenger");
+		return rc;
+	}
+	if (strcmp((*out)->client, w->def->client) != 0 ||
+	    strcmp((*out)->definition, w->def->name) != 0) {
+		dbs__passenger__free_unpacked(*out, NULL);
+		*out = NULL;
+		protocol_violation(
+		    s, w, "names another definition's passenger");
+		return DBS_EPROTO;
+	}
+	return DBS_OK;
+}
+
+void
+drive_on_notified(struct sup *s, struct worker *w, Dbs__Notified *n)
+{
+	struct drive *d = w->drive;
+	struct store_txn *txn;
+	int64_t now = wire_now_ms();
+
+	if (n->drive_id != d->id || d->notify_out == 0) {
+		protocol_violation(s, w, "unexpected Notified");
+		return;
+	}
+	d->notify_out--;
+	take_logs(d, n->logs, n->n_logs);
+	if ((txn = sup_txn(s)) == NULL)
+		return;
+	for (size_t i = 0; i < n->n_items; i++) {
+		Dbs__NotifyOutcome *o = n->items[i];
+		Dbs__Passenger *p = NULL;
+		Dbs__Step *st;
+		int rc = get_own(s, w, txn, o->id, &p);
+
+		if (rc == DBS_ENOTFOUND)
+			continue;
+		if (rc != DBS_OK)
+			return;
+		st = find_step(p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
+		if (st == NULL || step_done(st)) {
+			dbs__passenger__free_unpacked(p, NULL);
+			continue;
+		}
+		st->updated_ms = now;
+		if (o->code == DBS_OK) {
+			st->state = DBS__STEP_STATE__STEP_COMPLETE;
+			set_str(&st->error, "");
+		} else {
+			/* The source was not acknowledged: it will offer the
+			 * item again, and the notify is retried then. */
+			st->state = DBS__STEP_STATE__STEP_FAILED;
+			st->attempts++;
+			set_str(&st->error, o->error);
+			logf_entry(d, DBS__LOG_LEVEL__LOG_WARNING, p->id,
+			    p->puller, "notify failed: %s", o->error);
+		}
+		if (p->state != DBS__PASSENGER_STATE__PS_DEAD)
+			settle(p, now);
+		p->updated_ms = now;
+		if ((rc = store_passenger_put(txn, p)) != DBS_OK) {
+			dbs__passenger__free_unpacked(p, NULL);
+			sup_store_failed(s, rc, "recording a notify");
+			return;
+		}
+		dbs__passenger__free_unpacked(p, NULL);
+	}
+}
+
+static int
+replace_content(
+    struct store_txn *txn, Dbs__Passenger *p, const Dbs__WorkOutcome *o)
+{
+	Dbs__AttachmentMeta **metas = NULL;
+	Dbs__KeyValue **kvs = NULL;
+	int rc;
+
+	/* Bodies: drop those that are gone, write the new ones. */
+	for (size_t i = 0; i < p->n_attachments; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < o->n_attachments; j++)
+			kept = kept || strcmp(p->attachments[i]->name,
+					   o->attachments[j]->name) == 0;
+		if (!kept &&
+		    (rc = store_attachment_delete(
+			 txn, p->id, p->attachments[i]->name)) != DBS_OK &&
+		    rc != DBS_ENOTFOUND)
+			return rc;
+	}
+	for (size_t j = 0; j < o->n_attachments; j++)
+		if ((rc = store_attachment_put(txn, p->id,
+			 o->attachments[j]->name, o->attachments[j]->data.data,
+			 o->attachments[j]->data.len)) != DBS_OK)
+			return rc;
+
+	metas = calloc(o->n_attachments + 1, sizeof(*metas));
+	kvs = calloc(o->n_metadata + 1, sizeof(*kvs));
+	if (metas == NULL || kvs == NULL)
+		goto nomem;
+	for (size_t j = 0; j < o->n_attachments; j++) {
+		if ((metas[j] = malloc(sizeof(**metas))) == NULL)
+			goto nomem;
+		dbs__attachment_meta__init(metas[j]);
+		metas[j]->name = strdup(o->attachments[j]->name);
+		metas[j]->content_type =
+		    strdup(o->attachments[j]->content_type);
+		metas[j]->size = o->attachments[j]->data.len;
+		if (metas[j]->name == NULL || metas[j]->content_type == NULL)
+			goto nomem;
+	}
+	for (size_t j = 0; j < o->n_metadata; j++) {
+		if ((kvs[j] = malloc(sizeof(**kvs))) == NULL)
+			goto nomem;
+		dbs__key_value__init(kvs[j]);
+		kvs[j]->key = strdup(o->metadata[j]->key);
+		kvs[j]->value = strdup(o->metadata[j]->value);
+		if (kvs[j]->key == NULL || kvs[j]->value == NULL)
+			goto nomem;
+	}
+	for (size_t i = 0; i < p->n_attachments; i++)
+		dbs__attachment_meta__free_unpacked(p->attachments[i], NULL);
+	free(p->attachments);
+	for (size_t i = 0; i < p->n_metadata; i++)
+		dbs__key_value__free_unpacked(p->metadata[i], NULL);
+	free(p->metadata);
+	p->attachments = metas;
+	p->n_attachments = o->n_attachments;
+	p->metadata = kvs;
+	p->n_metadata = o->n_metadata;
+	return DBS_OK;
+nomem:
+	for (size_t j = 0; metas != NULL && j < o->n_attachments; j++)
+		if (metas[j] != NULL)
+			dbs__attachment_meta__free_unpacked(metas[j], NULL);
+	for (size_t j = 0; kvs != NULL && j < o->n_metadata; j++)
+		if (kvs[j] != NULL)
+			dbs__key_value__free_unpacked(kvs[j], NULL);
+	free(metas);
+	free(kvs);
+	return DBS_ENOMEM;
+}
+
+static uint64_t
+rnd64(void)
+{
+	return ((uint64_t)randombytes_random() << 32) | randombytes_random();
+}
+
+void
+drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
+{
+	struct drive *d = w->drive;
+	const struct cfg_retry *retry = &w->def->retry;
+	struct store_txn *txn;
+	int64_t now = wire_now_ms();
+
+	if (r->drive_id != d->id || d->work_out == 0) {
+		protocol_violation(s, w, "unexpected WorkResult");
+		return;
+	}
+	d->work_out--;
+	take_logs(d, r->logs, r->n_logs);
+	if ((txn = sup_txn(s)) == NULL)
+		return;
+	for (size_t i = 0; i < r->n_items; i++) {
+		Dbs__WorkOutcome *o = r->items[i];
+		Dbs__Passenger *p = NULL;
+		bool failed = false, permanent = false;
+		const char *first_error = NULL;
+		int rc = get_own(s, w, txn, o->id, &p);
+
+		if (rc == DBS_ENOTFOUND)
+			continue;
+		if (rc != DBS_OK)
+			return;
+		touch(d, p->id);
+		for (size_t j = 0; j < o->n_steps; j++) {
+			Dbs__StepOutcome *so = o->steps[j];
+			Dbs__Step *st = find_step(p, so->name, 0, true);
+
+			if (st == NULL ||
+			    st->kind == DBS__STEP_KIND__SK_NOTIFY) {
+				dbs__passenger__free_unpacked(p, NULL);
+				protocol_violation(s, w, "result for no step");
+				return;
+			}
+			st->state = so->state;
+			st->updated_ms = now;
+			if (so->state == DBS__STEP_STATE__STEP_FAILED) {
+				st->attempts++;
+				failed = true;
+				permanent = permanent || so->permanent;
+				set_str(&st->error, so->error);
+				if (first_error == NULL)
+					first_error = so->error;
+				logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
+				    so->name, "%s failed%s: %s", so->name,
+				    so->permanent ? " permanently" : "",
+				    so->error);
+			} else {
+				set_str(&st->error, "");
+			}
+		}
+		if (o->replaced &&
+		    (rc = replace_content(txn, p, o)) != DBS_OK) {
+			dbs__passenger__free_unpacked(p, NULL);
+			sup_store_failed(s, rc, "storing processed content");
+			return;
+		}
+		p->last_drive = d->id;
+		p->updated_ms = now;
+		if (failed) {
+			p->attempts++;
+			set_str(&p->last_error, first_error);
+			if (permanent || p->attempts >= retry->max_attempts) {
+				p->state = DBS__PASSENGER_STATE__PS_DEAD;
+				p->done_ms = now;
+				d->dead++;
+				logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
+				    "",
+				    "passenger %" PRIu64 " is dead after %u "
+				    "attempt(s)",
+				    p->id, p->attempts);
+			} else {
+				p->next_attempt_ms =
+				    now + backoff_delay_ms(p->attempts - 1,
+					      retry->base_ms, retry->max_ms,
+					      rnd64());
+				d->failed++;
+			}
+		} else {
+			settle(p, now);
+			if (p->state == DBS__PASSENGER_STATE__PS_DONE ||
+			    p->next_attempt_ms == NEVER_MS)
+				d->completed++;
+		}
+		rc = store_passenger_put(txn, p);
+		dbs__passenger__free_unpacked(p, NULL);
+		if (rc != DBS_OK) {
+			sup_store_failed(s, rc, "recording step results");
+			return;
+		}
+	}
+}
+
+void
+drive_on_log(struct sup *s, struct worker *w, Dbs__LogBatch *l)
+{
+	if (w->drive != NULL) {
+		take_logs(w->drive, l->entries, l->n_entries);
+		return;
+	}
+	/* Outside a drive (init, peek): a log of its own. */
+	{
+		Dbs__Log log = DBS__LOG__INIT;
+		struct store_txn *txn = sup_txn(s);
+		int rc;
+
+		if (txn == NULL || l->n_entries == 0)
+			return;
+		log.client = w->def->client;
+		log.definition = w->def->name;
+		log.started_ms = l->entries[0]->time_ms;
+		log.finished_ms = wire_now_ms();
+		log.entries = l->entries;
+		log.n_entries = l->n_entries;
+		log.outcome = "worker log";
+		for (size_t i = 0; i < l->n_entries; i++)
+			if (l->entries[i]->level > log.level)
+				log.level = l->entries[i]->level;
+		if ((rc = store_log_put(txn, &log, NULL, 0)) != DBS_OK)
+			sup_store_failed(s, rc, "writing a worker log");
+	}
+}
+
+/* ---------------------------------------------------------- dispatch */
+
+struct scan {
+	struct drive *d;
+	uint64_t ids[BATCH];
+	int64_t dues[BATCH];
+	size_t n;
+};
+
+static int
+scan_cb(void *ctx, const Dbs__Passenger *p)
+{
+	struct scan *sc = ctx;
+	struct drive *d = sc->d;
+
+	if (p->next_attempt_ms < d->cur_due ||
+	    (p->next_attempt_ms == d->cur_due && p->id <= d->cur_id))
+		return 0; /* dispatched already, still in flight */
+	if (p->last_drive == d->id)
+		return 0; /* failed in this drive: wait for the next */
+	sc->ids[sc->n] = p->id;
+	sc->dues[sc->n] = p->next_attempt_ms;
+	return ++sc->n == BATCH ? 1 : 0;
+}
+
+static void
+free_work(Dbs__WorkItem *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].passenger != NULL)
+			dbs__passenger__free_unpacked(
+			    items[i].passenger, NULL);
+		for (size_t j = 0; j < items[i].n_attachments; j++)
+			free(items[i].attachments[j]);
+		free(items[i].attachments);
+	}
+}
+
+/* Build and send one WorkRequest from the snapshot `txn`. Returns how many
+ * passengers it carries (0: nothing due), or -1 on error. */
+static int
+send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
+{
+	struct drive *d = w->drive;
+	struct scan *sc = calloc(1, sizeof(*sc));
+	Dbs__WorkItem *items = NULL;
+	Dbs__WorkItem **itemp = NULL;
+	Dbs__WorkRequest wr = DBS__WORK_REQUEST__INIT;
+	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
+	size_t n = 0, bytes = 0;
+	int rc, ret = -1;
+
+	if (sc == NULL)
+		return -1;
+	sc->d = d;
+	rc = store_queue_due(
+	    txn, w->def->client, w->def->name, wire_now_ms(), 0, scan_cb, sc);
+	if (rc != DBS_OK && rc != 1) {
+		sup_log("scanning the queue of %s/%s: %s", w->def->client,
+		    w->def->name, dbs_strerror(rc));
+		goto out;
+	}
+	if (sc->n == 0) {
+		ret = 0;
+		goto out;
+	}
+	items = calloc(sc->n, sizeof(*items));
+	itemp = calloc(sc->n, sizeof(*itemp));
+	if (items == NULL || itemp == NULL)
+		goto out;
+	for (size_t i = 0; i < sc->n && bytes < BATCH_BYTES; i++) {
+		Dbs__WorkItem *it = &items[n];
+		Dbs__Passenger *p = NULL;
+
+		dbs__work_item__init(it);
+		if (store_passenger_get(txn, sc->ids[i], &p) != DBS_OK)
+			continue;
+		it->passenger = p;
+		it->attachments =
+		    calloc(p->n_attachments + 1, sizeof(*it->attachments));
+		if (it->attachments == NULL)
+			goto out_items;
+		for (size_t j = 0; j < p->n_attachments; j++) {
+			Dbs__Attachment *a = malloc(sizeof(*a));
+			const void *data;
+			size_t len;
+
+			if (a == NULL)
+				goto out_items;
+			dbs__attachment__init(a);
+			it->attachments[it->n_attachments++] = a;
+			a->name = p->attachments[j]->name;
+			a->content_type = p->attachments[j]->content_type;
+			if (store_attachment_get(txn, p->id,
+				p->attachments[j]->name, &data,
+				&len) == DBS_OK) {
+				a->data.data = (uint8_t *)data;
+				a->data.len = len;
+				bytes += len;
+			}
+		}
+		itemp[n++] = it;
+		d->cur_due = sc->dues[i];
+		d->cur_id = sc->ids[i];
+	}
+	wr.drive_id = d->id;
+	wr.batch_id = ++d->next_batch;
+	wr.n_items = n;
+	wr.items = itemp;
+	m.body_case = DBS__WORKER_MSG__BODY_WORK;
+	m.work = &wr;
+	/* No batch is open: this goes out at once, packed from the
+	 * snapshot before it ends. */
+	if (sup_send_worker(s, w, &m) != DBS_OK)
+		goto out_items;
+	d->work_out++;
+	ret = (int)n;
+out_items:
+	free_work(items, n);
+out:
+	free(items);
+	free(itemp);
+	free(sc);
+	return ret;
+}
+
+static void
+finish(struct sup *s, struct worker *w, const char *outcome)
+{
+	struct drive *d = w->drive;
+	const struct cfg_definition *def = w->def;
+	struct store_txn *txn;
+	Dbs__Log log = DBS__LOG__INIT;
+	int64_t now = wire_now_ms();
+	uint64_t purged = 0, logs_purged = 0;
+	int64_t due;
+	int rc;
+
+	w->drive = NULL;
+	if ((txn = sup_txn(s)) != NULL) {
+		const struct cfg_client *c = NULL;
+
+		for (size_t i = 0; i < s->cfg->n_clients; i++)
+			if (strcmp(s->cfg->clients[i].name, def->client) == 0)
+				c = &s->cfg->clients[i];
+		rc = store_queue_purge(txn, def->client, def->name,
+		    now - def->queue_life_span_ms, PURGE_MAX, &purged);
+		if (rc == DBS_OK && c != NULL)
+			rc = store_log_purge(txn, def->client,
+			    now - c->log_life_span_ms, &logs_purged);
+		if (rc != DBS_OK) {
+			sup_store_failed(s, rc, "purging");
+			txn = NULL;
+		}
+	}
+	logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, 0, "",
+	    "drive %" PRIu64 " %s: pulled %u, seated %u, completed %u, "
+	    "failed %u, dead %u, purged %" PRIu64 " in %lld ms",
+	    d->id, outcome, d->pulled, d->seated, d->completed, d->failed,
+	    d->dead, purged, (long long)(now - d->started_wall_ms));
+	if (txn != NULL) {
+		log.client = def->client;
+		log.definition = def->name;
+		log.drive_id = d->id;
+		log.started_ms = d->started_wall_ms;
+		log.finished_ms = now;
+		log.level = d->level;
+		log.entries = d->entries;
+		log.n_entries = d->n_entries;
+		log.dropped_entries = d->dropped;
+		log.pulled = d->pulled;
+		log.seated = d->seated;
+		log.completed = d->completed;
+		log.failed = d->failed;
+		log.dead = d->dead;
+		log.outcome = (char *)outcome;
+		if ((rc = store_log_put(txn, &log, d->ids, d->n_ids)) !=
+		    DBS_OK)
+			sup_store_failed(s, rc, "writing the drive log");
+	}
+	if ((txn = s->txn) != NULL &&
+	    store_queue_next_due(txn, def->client, def->name, &due) ==
+		DBS_OK &&
+	    due < NEVER_MS) {
+		int64_t wait = due - now;
+
+		sched_retry_at(
+		    s->sched, w->slot, wire_mono_ms() + (wait > 0 ? wait : 0));
+	}
+	sched_finished(s->sched, w->slot, wire_mono_ms());
+	drive_free(d);
+	if (w->state == DBS__WORKER_STATE__WS_BUSY)
+		w->state = DBS__WORKER_STATE__WS_READY;
+	sup_event_worker(s, w);
+	sup_event_definition(s, w);
+}
+
+bool
+drive_wants_dispatch(const struct drive *d)
+{
+	return d != NULL;
+}
+
+void
+drive_dispatch(struct sup *s, struct worker *w)
+{
+	struct drive *d = w->drive;
+	struct store_txn *txn = NULL;
+
+	if (d == NULL || s->txn != NULL)
+		return;
+	if (!d->exhausted && d->work_out < WINDOW) {
+		if (store_txn_begin(s->st, false, &txn) != DBS_OK)
+			return;
+		while (d->work_out < WINDOW && w->drive == d) {
+			int n = send_batch(s, w, txn);
+
+			if (n <= 0) {
+				d->exhausted = n == 0;
+				break;
+			}
+		}
+		store_txn_abort(txn);
+	}
+	if (w->drive == d && d->exhausted && d->pull_done &&
+	    d->work_out == 0 && d->notify_out == 0)
+		finish(s, w, "ok");
+}
+
+void
+drive_abort(struct sup *s, struct worker *w, const char *why)
+{
+	char outcome[256];
+
+	if (w->drive == NULL)
+		return;
+	logf_entry(w->drive, DBS__LOG_LEVEL__LOG_ERROR, 0, "",
+	    "drive aborted: %s", why);
+	snprintf(outcome, sizeof(outcome), "aborted: %s", why);
+	finish(s, w, outcome);
+}
+
+void
+drive_timers(struct sup *s, struct worker *w, int64_t now, int64_t *wake)
+{
+	struct drive *d = w->drive;
+
+	if (now >= d->deadline_ms) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "drive timed out after %lld s",
+		    (long long)s->cfg->drive_timeout_ms / 1000);
+		child_kill(s, w, why);
+		return;
+	}
+	if (*wake < 0 || d->deadline_ms < *wake)
+		*wake = d->deadline_ms;
+}

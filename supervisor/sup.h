@@ -1,0 +1,179 @@
+/*
+ * sup.h — the state of databusd, shared by its modules.
+ *
+ * databusd is one single-threaded event loop (main.c) over a signalfd and
+ * the notification fds of its nng sockets. It owns the configuration, the
+ * scheduler, the table of workers (child.c), the drives (drive.c), the
+ * control socket (control.c) and every write to the store.
+ *
+ * Writes are group-committed: handlers add changes to one open write
+ * transaction (sup_txn) and queue whatever must only be said after those
+ * changes are durable (seat results to workers, control replies) with
+ * sup_after_commit(). The loop commits once per burst of messages and then
+ * flushes that outbox; if the commit fails, the outbox is dropped and the
+ * workers it concerned are restarted, so nothing is acknowledged that is
+ * not stored.
+ */
+#ifndef DBS_SUP_H
+#define DBS_SUP_H
+
+#include <nng/nng.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "databus.pb-c.h"
+#include "sched.h"
+#include "store.h"
+
+#define SUP_VERSION "0.1.0"
+
+struct drive;
+struct peek;
+
+/* One worker process hosting one passenger definition. */
+struct worker {
+	uint32_t slot;
+	struct cfg_definition *def; /* into sup->cfg */
+	char *def_json;             /* the config it was started with */
+	nng_socket sock;
+	bool sock_open;
+	int recv_fd;
+	pid_t pid;
+	Dbs__WorkerState state;
+	int64_t started_ms;      /* monotonic */
+	int64_t started_wall_ms; /* for status */
+	int64_t last_beat_ms;    /* monotonic */
+	int64_t restart_at_ms;   /* monotonic, in BACKOFF */
+	struct restart_state rs;
+	uint32_t restarts;
+	char last_exit[64];
+	char error[512];
+	uint64_t rss_kib;
+	bool permanent;      /* exited 100: do not restart */
+	bool removed;        /* gone from the config: free when stopped */
+	bool restart_wanted; /* config changed: restart when idle */
+	bool stop_sent;
+	bool resume_drive;   /* crashed mid-drive: drive again once up */
+	struct drive *drive; /* active drive, or NULL */
+};
+
+struct outmsg {
+	struct outmsg *next;
+	struct worker *w; /* NULL: a control reply */
+	nng_msg *msg;
+};
+
+struct sup {
+	struct config *cfg;
+	struct store *st;
+	struct store_txn *txn; /* the open write batch, or NULL */
+	struct sched *sched;
+	struct worker **workers;
+	size_t n_workers;
+	uint32_t next_slot;
+	char run_dir[4096];
+
+	nng_socket ctl; /* rep0 raw */
+	int ctl_fd;
+	nng_socket events; /* pub0 */
+	uint64_t published_seq;
+
+	struct outmsg *out_head, **out_tail;
+	struct peek *peeks;
+	uint64_t next_peek_id;
+
+	uint64_t next_drive_id;
+	bool shutting_down;
+	int64_t shutdown_deadline_ms; /* monotonic; SIGTERM after it */
+	bool sigterm_sent;
+	bool intake_paused; /* by a store error */
+	char store_error[512];
+	int64_t probe_at_ms; /* monotonic: next store probe while paused */
+	int64_t started_wall_ms;
+	uint64_t commits;
+	bool reload_requested;
+	bool in_failure; /* handling a store failure: no new batch */
+};
+
+/* Log a line to stderr with a timestamp: "databusd: ..." */
+void sup_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The open write transaction, beginning one when needed. NULL when the
+ * store cannot begin one (the reason is in sup->store_error). */
+struct store_txn *sup_txn(struct sup *s);
+
+/* Send `msg` to `w` (or, with w NULL, as a control reply) once the current
+ * write batch is committed; at once when none is open. Takes `msg`. */
+void sup_after_commit(struct sup *s, struct worker *w, nng_msg *msg);
+
+/* Pack `m` and queue it for worker `w` with sup_after_commit(). */
+int sup_send_worker(struct sup *s, struct worker *w, const Dbs__WorkerMsg *m);
+
+/* Commit the open batch and flush the outbox; on failure handle it. */
+int sup_commit(struct sup *s);
+
+/* A store call failed with rc inside the batch: abort it and handle. */
+void sup_store_failed(struct sup *s, int rc, const char *what);
+
+/* Append an event about a worker / definition / the system. */
+void sup_event_worker(struct sup *s, const struct worker *w);
+void sup_event_definition(struct sup *s, const struct worker *w);
+void sup_event_system(struct sup *s);
+
+void sup_fill_worker_info(
+    const struct sup *s, const struct worker *w, Dbs__WorkerInfo *wi);
+void sup_fill_definition_info(struct sup *s, const struct worker *w,
+    Dbs__DefinitionInfo *di, Dbs__WorkerInfo *wi);
+void sup_fill_system_state(const struct sup *s, Dbs__SystemState *ss);
+
+struct worker *sup_find_worker(
+    struct sup *s, const char *client, const char *definition);
+
+/* Begin a graceful shutdown. */
+void sup_begin_shutdown(struct sup *s, const char *why);
+
+/* Reload the configuration; err gets the reason on failure. */
+int sup_reload(struct sup *s, char *err, size_t errlen);
+
+/* child.c */
+int child_spawn(struct sup *s, struct worker *w);
+void child_kill(struct sup *s, struct worker *w, const char *why);
+void child_reaped(struct sup *s, struct worker *w, int status);
+void child_handle(struct sup *s, struct worker *w);
+void child_timers(struct sup *s, int64_t now, int64_t *wake);
+void child_stop(struct sup *s, struct worker *w);
+bool child_permitted(
+    Dbs__WorkerState state, bool driving, Dbs__WorkerMsg__BodyCase body);
+const char *child_state_name(Dbs__WorkerState st);
+
+/* drive.c */
+void drive_start(struct sup *s, struct worker *w, bool pull);
+void drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b);
+void drive_on_notified(struct sup *s, struct worker *w, Dbs__Notified *n);
+void drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r);
+void drive_on_log(struct sup *s, struct worker *w, Dbs__LogBatch *l);
+void drive_dispatch(struct sup *s, struct worker *w);
+void drive_abort(struct sup *s, struct worker *w, const char *why);
+void drive_free(struct drive *d);
+bool drive_wants_dispatch(const struct drive *d);
+uint64_t drive_id(const struct drive *d);
+void drive_timers(struct sup *s, struct worker *w, int64_t now, int64_t *wake);
+/* Recompute state/next attempt of a passenger from its steps (not for
+ * dead ones); returns the new state. */
+int drive_settle_passenger(Dbs__Passenger *p, int64_t now);
+
+/* control.c */
+int control_open(struct sup *s);
+void control_handle(struct sup *s);
+void control_on_peek_result(
+    struct sup *s, struct worker *w, Dbs__PeekResult *r);
+void control_fail_peeks(
+    struct sup *s, struct worker *w, int code, const char *msg);
+void control_timers(struct sup *s, int64_t now, int64_t *wake);
+
+/* users.c */
+int users_import(struct sup *s);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * users.c — users named in client files enter the store on first sight.
+ *
+ * A user listed in clients/<client>.json (and the demo's accounts) is
+ * imported hashed with Argon2id (libsodium crypto_pwhash_str) the first
+ * time databusd sees it; from then on the store is the source of truth and
+ * the clear text in the file is ignored. Hashing costs ~60 ms and 64 MiB,
+ * so it only happens here, at start-up and reload, never per request.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dbs_error.h"
+#include "sup.h"
+#include "wire.h"
+
+static int
+import_one(struct sup *s, struct store_txn *txn, const char *client,
+    const struct cfg_user *cu)
+{
+	char hash[crypto_pwhash_STRBYTES];
+	Dbs__User *old = NULL, u = DBS__USER__INIT;
+	int rc = store_user_get(txn, client, cu->username, &old);
+
+	if (rc == DBS_OK) {
+		dbs__user__free_unpacked(old, NULL);
+		return DBS_OK; /* the store knows it already */
+	}
+	if (rc != DBS_ENOTFOUND)
+		return rc;
+	if (crypto_pwhash_str(hash, cu->password, strlen(cu->password),
+		crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return DBS_ENOMEM;
+	u.client = (char *)client;
+	u.username = cu->username;
+	u.password_hash = hash;
+	u.role = strcmp(client, "root") == 0 ? DBS__ROLE__ROLE_ROOT : cu->role;
+	u.created_ms = u.updated_ms = wire_now_ms();
+	rc = store_user_put(txn, &u);
+	sodium_memzero(hash, sizeof(hash));
+	if (rc == DBS_OK)
+		sup_log("user %s/%s imported from the configuration", client,
+		    cu->username);
+	return rc;
+}
+
+int
+users_import(struct sup *s)
+{
+	struct store_txn *txn = sup_txn(s);
+	int rc = DBS_OK;
+
+	if (txn == NULL)
+		return DBS_EIO;
+	for (size_t c = 0; c < s->cfg->n_clients && rc == DBS_OK; c++) {
+		const struct cfg_client *cl = &s->cfg->clients[c];
+
+		for (size_t u = 0; u < cl->n_users && rc == DBS_OK; u++)
+			rc = import_one(s, txn, cl->name, &cl->users[u]);
+	}
+	if (rc != DBS_OK) {
+		sup_store_failed(s, rc, "importing users");
+		return rc;
+	}
+	return sup_commit(s);
+}
