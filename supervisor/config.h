@@ -93,10 +93,10 @@ struct config {
 };
 
 /*
- * Load databus.json at `path` and every clients/*.json. Relative paths in
- * the files are relative to the directory of databus.json. On error returns
- * DBS_ECONFIG (or DBS_ENOMEM) with `err` filled; *out is set only on
- * success.
+ * Load databus.json at `path` and every clients/<client>.json. Relative
+ * paths in the files are relative to the directory of databus.json. On
+ * error returns DBS_ECONFIG (or DBS_ENOMEM) with `err` filled; *out is set
+ * only on success.
  */
 int config_load(
     const char *path, struct config **out, char *err, size_t errlen);
@@ -126,6 +126,17 @@ void config_client_clear(struct cfg_client *c); /* frees the contents */
  * DBS_ECONFIG with the first problems in `err` ("file: $.path: message").
  */
 int config_check_drivers(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * The same with an explicit program instead of cfg->worker_path (tests
+ * pass a fake). The program gets on stdin a JSON array of {"file", "path",
+ * "client", "definition"} objects, one per definition, and answers with
+ * exit status 0 (all good) or 100 and one problem per line on stdout; any
+ * other outcome is reported as "cannot run <program> --check: ...". The
+ * check is bounded by cfg->drive_timeout_ms.
+ */
+int config_check_drivers_with(const struct config *cfg,
+    const char *worker_path, char *err, size_t errlen);
 
 /* "30s", "5m", "2h", "1d", "250ms" or a bare number times unit_ms. */
 int config_parse_duration(const json_t *v, int64_t unit_ms, int64_t *out_ms);

@@ -704,7 +704,8 @@ run(struct sup *s, int sigfd)
 		if (s->shutting_down && all_stopped(s))
 			break;
 
-		if ((sw = sched_wakeup(s->sched, now)) >= 0 &&
+		if ((sw = sched_wakeup_unblocked(
+			 s->sched, now, slot_blocked, s)) >= 0 &&
 		    (wake < 0 || now + sw < wake))
 			wake = now + sw;
 		if (s->txn != NULL)

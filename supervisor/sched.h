@@ -52,6 +52,15 @@ bool sched_next(struct sched *s, int64_t now_ms,
 /* Milliseconds until the next due time (0 if due now), -1 if none. */
 int64_t sched_wakeup(const struct sched *s, int64_t now_ms);
 
+/*
+ * The same, passing over slots for which blocked(ctx, slot) is true (as
+ * sched_next does), so that a due slot whose worker is not ready does not
+ * make the caller's poll timeout 0 until the worker is back. Slots that
+ * are driving are never counted; NULL `blocked` = sched_wakeup.
+ */
+int64_t sched_wakeup_unblocked(const struct sched *s, int64_t now_ms,
+    bool (*blocked)(void *ctx, uint32_t slot), void *ctx);
+
 /* Next regular run time of a slot (for status), -1 if unknown. */
 int64_t sched_next_run(const struct sched *s, uint32_t slot);
 int64_t sched_last_run(const struct sched *s, uint32_t slot);
