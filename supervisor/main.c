@@ -271,10 +271,14 @@ sup_fill_worker_info(
 		    wire_now_ms() + (w->restart_at_ms - wire_mono_ms());
 }
 
+/* Monotonic times shown as wall-clock times, with an offset fixed at
+ * start so that a value does not jitter from one status to the next. */
+static int64_t wall_offset_ms;
+
 static int64_t
 mono_to_wall(int64_t mono)
 {
-	return mono < 0 ? 0 : wire_now_ms() + (mono - wire_mono_ms());
+	return mono < 0 ? 0 : mono + wall_offset_ms;
 }
 
 void
@@ -879,6 +883,7 @@ main(int argc, char **argv)
 	}
 	s->out_tail = &s->out_head;
 	s->started_wall_ms = wire_now_ms();
+	wall_offset_ms = s->started_wall_ms - wire_mono_ms();
 	if ((s->sched = sched_new()) == NULL)
 		return EXIT_TRANSIENT;
 

@@ -88,6 +88,12 @@ void drv_log(struct drv_ctx *ctx, enum drv_level level, uint64_t passenger_id,
  * source (the dedup key); `source_ref` is private to the puller and comes
  * back to notify(). Data is copied. Returns 0 to go on, 1 when the sink
  * wants no more items (peek limit reached), or a dbs_error.
+ *
+ * Two errors refuse only this item, and the puller may log it and go on:
+ * DBS_EINVAL (an empty external id, a string that is not UTF-8, a NULL
+ * name) and DBS_ETOOBIG (the item does not fit in one message, about
+ * 63 MiB). Any other error means the sink is broken (the supervisor is
+ * gone): stop and return it.
  */
 int drv_emit(struct drv_sink *sink, const char *external_id,
     const char *source_ref, const struct drv_kv *metadata, size_t n_metadata,
@@ -128,6 +134,33 @@ struct drv_ops {
 	    char *err, size_t errlen);
 	void (*fini)(void *state); /* accepts NULL state */
 };
+
+/*
+ * Settings helpers for init(). Each reads `key` of the `settings` object
+ * into *out, or the default when the key is absent (a JSON null counts as
+ * absent). They return DBS_OK, or DBS_ECONFIG with "<key>: <problem>" in
+ * `err`. Strings stay owned by `settings` (valid as long as it is; copy
+ * them into the state). drv_setting_string with def == NULL makes the key
+ * required and refuses an empty string.
+ */
+int drv_setting_string(const json_t *settings, const char *key,
+    const char *def, const char **out, char *err, size_t errlen);
+int drv_setting_uint(const json_t *settings, const char *key, uint64_t def,
+    uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
+int drv_setting_bool(const json_t *settings, const char *key, int def,
+    int *out, char *err, size_t errlen);
+
+/*
+ * Refuse settings a driver does not know (typos must not pass silently).
+ * `keys` is NULL-terminated; "name" and "type" are always allowed, and so
+ * are "description" and keys starting with "_" (comments). Returns DBS_OK
+ * or DBS_ECONFIG with "<key>: unknown setting" in `err`.
+ */
+int drv_settings_only(
+    const json_t *settings, const char *const *keys, char *err, size_t errlen);
+
+/* Whether `s` (of `len` bytes) is well-formed UTF-8. */
+int drv_utf8_valid(const char *s, size_t len);
 
 /* The built-in driver of `kind` named `type`, or NULL. */
 const struct drv_ops *drv_lookup(enum drv_kind kind, const char *type);

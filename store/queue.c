@@ -1,0 +1,1170 @@
+/*
+ * queue.c — passengers in the store: seating with deduplication, records,
+ * attachment bodies, the queue indexes, listings, the scheduler's due
+ * queries, counts and purges.
+ *
+ * This is the hot path of Databus (every pulled item is seated, then
+ * updated once per step), so it avoids work: a seat is one dedup lookup and
+ * a handful of puts, records are packed straight into the map, an update
+ * rewrites index entries only when state, next_attempt_ms or done_ms
+ * change (read from the old record without decoding it), and the counts by
+ * state are kept per definition as deltas applied once per commit. The key
+ * layout is described in store_impl.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store_impl.h"
+
+#define PURGE_BATCH 256
+
+static const int q_indexes[] = {DB_Q_CLIENT, DB_Q_DEF, DB_Q_CLIENT_STATE,
+    DB_Q_DEF_STATE, DB_Q_DUE, DB_Q_DONE};
+
+/* Mark the transaction unusable after a failure that left half a change. */
+static int
+poison(struct store_txn *t, int rc)
+{
+	if (rc != DBS_OK && rc != DBS_ENOTFOUND && t->poison == 0)
+		t->poison = rc;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+void
+sti_key_dedup(struct key *k, const char *client, size_t clen, const char *def,
+    size_t dlen, const char *puller, size_t plen, const char *ext,
+    size_t elen)
+{
+	uint8_t h[STORE_HASH_LEN];
+
+	key_init(k);
+	key_strn(k, client, clen);
+	key_strn(k, def, dlen);
+	key_strn(k, puller, plen);
+	if (elen <= STORE_EXTID_RAW) {
+		key_raw(k, ext, elen);
+		return;
+	}
+	crypto_generichash(h, sizeof(h), (const unsigned char *)ext, elen,
+	    NULL, 0);
+	key_strn(k, ext, STORE_EXTID_PREFIX);
+	key_raw(k, h, sizeof(h));
+}
+
+static void
+pf_from_msg(struct pfields *f, const Dbs__Passenger *p)
+{
+	f->client = p->client;
+	f->clen = strlen(p->client);
+	f->def = p->definition;
+	f->dlen = strlen(p->definition);
+	f->puller = p->puller;
+	f->plen = strlen(p->puller);
+	f->ext = p->external_id;
+	f->elen = strlen(p->external_id);
+	f->state = (unsigned)p->state;
+	f->next = p->next_attempt_ms;
+	f->done = p->done_ms;
+}
+
+void
+sti_pf_from_pbv(struct pfields *f, const struct pbv *pv)
+{
+	f->client = pv->s[PF_CLIENT];
+	f->clen = pv->len[PF_CLIENT];
+	f->def = pv->s[PF_DEF];
+	f->dlen = pv->len[PF_DEF];
+	f->puller = pv->s[PF_PULLER];
+	f->plen = pv->len[PF_PULLER];
+	f->ext = pv->s[PF_EXT];
+	f->elen = pv->len[PF_EXT];
+	f->state = (unsigned)pv->v[PF_STATE];
+	f->next = (int64_t)pv->v[PF_NEXT];
+	f->done = (int64_t)pv->v[PF_DONE];
+}
+
+bool
+sti_q_indexed(int db, unsigned state)
+{
+	if (db == DB_Q_DUE)
+		return state == DBS__PASSENGER_STATE__PS_PENDING;
+	if (db == DB_Q_DONE)
+		return state == DBS__PASSENGER_STATE__PS_DONE;
+	return true;
+}
+
+void
+sti_qkey(struct key *k, int db, const struct pfields *f, uint64_t id)
+{
+	key_init(k);
+	key_strn(k, f->client, f->clen);
+	switch (db) {
+	case DB_Q_DEF:
+		key_strn(k, f->def, f->dlen);
+		break;
+	case DB_Q_CLIENT_STATE:
+		key_u8(k, (uint8_t)f->state);
+		break;
+	case DB_Q_DEF_STATE:
+		key_strn(k, f->def, f->dlen);
+		key_u8(k, (uint8_t)f->state);
+		break;
+	case DB_Q_DUE:
+		key_strn(k, f->def, f->dlen);
+		key_i64(k, f->next);
+		break;
+	case DB_Q_DONE:
+		key_strn(k, f->def, f->dlen);
+		key_i64(k, f->done);
+		break;
+	default:
+		break;
+	}
+	key_u64(k, id);
+}
+
+static int
+idx_put(struct store_txn *t, int db, const struct pfields *f, uint64_t id)
+{
+	struct key k;
+	MDB_val kv, v = {0, (void *)""};
+
+	sti_qkey(&k, db, f, id);
+	if (k.over)
+		return DBS_ETOOBIG;
+	kv = key_val(&k);
+	return sti_put(t, db, &kv, &v, 0);
+}
+
+static int
+idx_del(struct store_txn *t, int db, const struct pfields *f, uint64_t id)
+{
+	struct key k;
+	MDB_val kv;
+
+	sti_qkey(&k, db, f, id);
+	if (k.over)
+		return DBS_ETOOBIG;
+	kv = key_val(&k);
+	return sti_del_any(t, db, &kv);
+}
+
+static MDB_val
+id_val(uint8_t b[8], uint64_t id)
+{
+	MDB_val v = {8, b};
+
+	sti_put_be64(b, id);
+	return v;
+}
+
+/* Check the names a passenger is keyed by. */
+static int
+check_identity(const Dbs__Passenger *p)
+{
+	int rc;
+
+	if ((rc = sti_name(p->client, STORE_NAME_MAX, false)) != DBS_OK ||
+	    (rc = sti_name(p->definition, STORE_NAME_MAX, false)) != DBS_OK ||
+	    (rc = sti_name(p->puller, STORE_NAME_MAX, false)) != DBS_OK)
+		return rc;
+	if (p->external_id == NULL || p->external_id[0] == '\0')
+		return DBS_EINVAL;
+	if ((unsigned)p->state > DBS__PASSENGER_STATE__PS_DEAD)
+		return DBS_EINVAL;
+	return DBS_OK;
+}
+
+/* ---------------------------------------------------------------- counts */
+
+int
+sti_count_add(struct store_txn *t, const char *client, size_t clen,
+    const char *def, size_t dlen, unsigned state, int64_t delta)
+{
+	struct store *st = t->st;
+	struct count_delta *c;
+	struct key k;
+	size_t i;
+
+	if (state > DBS__PASSENGER_STATE__PS_DEAD)
+		return DBS_OK;
+	key_init(&k);
+	key_strn(&k, client, clen);
+	key_strn(&k, def, dlen);
+	if (k.over || k.n > sizeof(c->key))
+		return DBS_ETOOBIG;
+	c = NULL;
+	if (st->cnt_last < st->n_cnt) {
+		c = &st->cnt[st->cnt_last];
+		if (c->klen != k.n || memcmp(c->key, k.b, k.n) != 0)
+			c = NULL;
+	}
+	for (i = 0; c == NULL && i < st->n_cnt; i++) {
+		if (st->cnt[i].klen == k.n &&
+		    memcmp(st->cnt[i].key, k.b, k.n) == 0) {
+			c = &st->cnt[i];
+			st->cnt_last = i;
+		}
+	}
+	if (c == NULL) {
+		if (st->n_cnt == st->cap_cnt) {
+			size_t cap = st->cap_cnt ? st->cap_cnt * 2 : 16;
+			struct count_delta *n;
+
+			n = realloc(st->cnt, cap * sizeof(*n));
+			if (n == NULL)
+				return DBS_ENOMEM;
+			st->cnt = n;
+			st->cap_cnt = cap;
+		}
+		st->cnt_last = st->n_cnt++;
+		c = &st->cnt[st->cnt_last];
+		memcpy(c->key, k.b, k.n);
+		c->klen = k.n;
+		c->d[0] = c->d[1] = c->d[2] = 0;
+	}
+	c->d[state] += delta;
+	return DBS_OK;
+}
+
+void
+sti_count_pending(
+    struct store_txn *t, const uint8_t *prefix, size_t plen, int64_t d[3])
+{
+	struct store *st = t->st;
+
+	if (!t->write)
+		return;
+	for (size_t i = 0; i < st->n_cnt; i++) {
+		struct count_delta *c = &st->cnt[i];
+
+		if (c->klen < plen || memcmp(c->key, prefix, plen) != 0)
+			continue;
+		for (int s = 0; s < 3; s++)
+			d[s] += c->d[s];
+	}
+}
+
+int
+sti_count_flush(struct store_txn *t)
+{
+	struct store *st = t->st;
+	uint8_t b[24];
+	int rc;
+
+	for (size_t i = 0; i < st->n_cnt; i++) {
+		struct count_delta *c = &st->cnt[i];
+		MDB_val k = {c->klen, c->key}, v;
+		uint64_t n[3] = {0, 0, 0};
+		bool zero = true;
+
+		if (c->d[0] == 0 && c->d[1] == 0 && c->d[2] == 0)
+			continue;
+		rc = sti_get(t, DB_Q_COUNTS, &k, &v);
+		if (rc == DBS_OK && v.mv_size == sizeof(b)) {
+			for (int s = 0; s < 3; s++)
+				n[s] = sti_be64((uint8_t *)v.mv_data + 8 * s);
+		} else if (rc != DBS_OK && rc != DBS_ENOTFOUND) {
+			return rc;
+		}
+		for (int s = 0; s < 3; s++) {
+			int64_t x = (int64_t)n[s] + c->d[s];
+
+			n[s] = x > 0 ? (uint64_t)x : 0;
+			sti_put_be64(b + 8 * s, n[s]);
+			zero = zero && n[s] == 0;
+		}
+		if (zero) {
+			rc = sti_del_any(t, DB_Q_COUNTS, &k);
+		} else {
+			v.mv_size = sizeof(b);
+			v.mv_data = b;
+			rc = sti_put(t, DB_Q_COUNTS, &k, &v, 0);
+		}
+		if (rc != DBS_OK)
+			return rc;
+	}
+	st->n_cnt = 0;
+	return DBS_OK;
+}
+
+void
+sti_count_reset(struct store *st)
+{
+	st->n_cnt = 0;
+	st->cnt_last = 0;
+}
+
+void
+sti_count_free(struct store *st)
+{
+	free(st->cnt);
+	st->cnt = NULL;
+	st->n_cnt = st->cap_cnt = 0;
+}
+
+/* ------------------------------------------------------------ passengers */
+
+static int
+metas_reserve(struct store *st, size_t n)
+{
+	Dbs__AttachmentMeta *m;
+	Dbs__AttachmentMeta **mp;
+
+	if (n <= st->cap_metas)
+		return DBS_OK;
+	m = realloc(st->metas, n * sizeof(*m));
+	if (m == NULL)
+		return DBS_ENOMEM;
+	st->metas = m;
+	mp = realloc(st->metap, n * sizeof(*mp));
+	if (mp == NULL)
+		return DBS_ENOMEM;
+	st->metap = mp;
+	st->cap_metas = n;
+	return DBS_OK;
+}
+
+static int
+check_attachments(Dbs__Attachment *const *atts, size_t n)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (atts[i] == NULL)
+			return DBS_EINVAL;
+		rc = sti_name(atts[i]->name, STORE_LONGNAME_MAX, false);
+		if (rc != DBS_OK)
+			return rc;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(atts[i]->name, atts[j]->name) == 0)
+				return DBS_EINVAL;
+	}
+	return DBS_OK;
+}
+
+static int
+att_put(struct store_txn *t, uint64_t id, const char *name, const void *data,
+    size_t len)
+{
+	struct key k;
+	MDB_val kv, v = {len, len > 0 ? (void *)data : (void *)""};
+
+	key_init(&k);
+	key_u64(&k, id);
+	key_raw(&k, name, strlen(name));
+	if (k.over)
+		return DBS_ETOOBIG;
+	kv = key_val(&k);
+	return sti_put(t, DB_ATTACHMENTS, &kv, &v, 0);
+}
+
+int
+store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
+    Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
+{
+	struct store *st;
+	Dbs__Passenger rec;
+	struct pfields f;
+	struct key dk;
+	uint8_t idb[8];
+	MDB_val k, v;
+	int64_t now;
+	int rc;
+
+	if (id != NULL)
+		*id = 0;
+	if (dup != NULL)
+		*dup = false;
+	if (p == NULL || id == NULL || dup == NULL || (n_atts && !atts))
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((rc = check_identity(p)) != DBS_OK ||
+	    (rc = check_attachments(atts, n_atts)) != DBS_OK)
+		return rc;
+	st = txn->st;
+	pf_from_msg(&f, p);
+	sti_key_dedup(&dk, f.client, f.clen, f.def, f.dlen, f.puller, f.plen,
+	    f.ext, f.elen);
+	if (dk.over)
+		return DBS_ETOOBIG;
+	k = key_val(&dk);
+	rc = sti_get(txn, DB_Q_DEDUP, &k, &v);
+	if (rc == DBS_OK) {
+		if (v.mv_size != 8)
+			return DBS_ECORRUPT;
+		*id = sti_be64(v.mv_data);
+		*dup = true;
+		return DBS_OK;
+	}
+	if (rc != DBS_ENOTFOUND)
+		return rc;
+	if ((rc = metas_reserve(st, n_atts)) != DBS_OK)
+		return rc;
+
+	now = sti_now_ms();
+	rec = *p;
+	rec.id = txn->next_pid;
+	rec.state = DBS__PASSENGER_STATE__PS_PENDING;
+	rec.created_ms = now;
+	rec.updated_ms = now;
+	rec.next_attempt_ms = now;
+	rec.done_ms = 0;
+	rec.attempts = 0;
+	for (size_t i = 0; i < n_atts; i++) {
+		dbs__attachment_meta__init(&st->metas[i]);
+		st->metas[i].name = atts[i]->name;
+		st->metas[i].size = atts[i]->data.len;
+		if (atts[i]->content_type != NULL)
+			st->metas[i].content_type = atts[i]->content_type;
+		st->metap[i] = &st->metas[i];
+	}
+	rec.n_attachments = n_atts;
+	rec.attachments = n_atts ? st->metap : NULL;
+	f.state = rec.state;
+	f.next = rec.next_attempt_ms;
+	f.done = 0;
+
+	/* From here on a failure leaves half a passenger: poison. */
+	k = id_val(idb, rec.id);
+	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec.base, MDB_APPEND, &v);
+	if (rc == DBS_OK)
+		rc = sti_ev_item(txn, f.client, f.clen, 0, v.mv_data, v.mv_size);
+	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
+		if (sti_q_indexed(q_indexes[i], f.state))
+			rc = idx_put(txn, q_indexes[i], &f, rec.id);
+	if (rc == DBS_OK) {
+		k = key_val(&dk);
+		v = id_val(idb, rec.id);
+		rc = sti_put(txn, DB_Q_DEDUP, &k, &v, 0);
+	}
+	for (size_t i = 0; rc == DBS_OK && i < n_atts; i++)
+		rc = att_put(txn, rec.id, atts[i]->name, atts[i]->data.data,
+		    atts[i]->data.len);
+	if (rc == DBS_OK)
+		rc = sti_count_add(
+		    txn, f.client, f.clen, f.def, f.dlen, f.state, 1);
+	if (rc != DBS_OK)
+		return poison(txn, rc);
+	txn->next_pid++;
+	txn->changes++;
+	*id = rec.id;
+	return DBS_OK;
+}
+
+int
+store_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
+{
+	uint8_t idb[8];
+	MDB_val k, v;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	k = id_val(idb, id);
+	if ((rc = sti_get(txn, DB_PASSENGERS, &k, &v)) != DBS_OK)
+		return rc;
+	return sti_unpack(txn, &dbs__passenger__descriptor, &v, DB_PASSENGERS,
+	    out);
+}
+
+int
+store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
+{
+	struct pfields nf;
+	struct pbv pv;
+	uint8_t idb[8];
+	unsigned os;
+	int64_t onext, odone;
+	MDB_val k, v;
+	int rc;
+
+	if (p == NULL || p->id == 0)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((rc = check_identity(p)) != DBS_OK)
+		return rc;
+	k = id_val(idb, p->id);
+	if ((rc = sti_get(txn, DB_PASSENGERS, &k, &v)) != DBS_OK)
+		return rc;
+	if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK)
+		return DBS_ECORRUPT;
+	/* The identity is what the indexes and dedup entry are made of. */
+	if (!pbv_eq(&pv, PF_CLIENT, p->client) ||
+	    !pbv_eq(&pv, PF_DEF, p->definition) ||
+	    !pbv_eq(&pv, PF_PULLER, p->puller) ||
+	    !pbv_eq(&pv, PF_EXT, p->external_id))
+		return DBS_EINVAL;
+	/* Copy the old values: the old record's bytes die with the put. */
+	os = (unsigned)pv.v[PF_STATE];
+	onext = (int64_t)pv.v[PF_NEXT];
+	odone = (int64_t)pv.v[PF_DONE];
+	pf_from_msg(&nf, p);
+
+	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &p->base, 0, &v);
+	if (rc == DBS_OK)
+		rc = sti_ev_item(
+		    txn, nf.client, nf.clen, 1, v.mv_data, v.mv_size);
+	if (rc == DBS_OK && os != nf.state) {
+		struct pfields of = nf;
+
+		of.state = os;
+		of.next = onext;
+		of.done = odone;
+		if ((rc = idx_del(txn, DB_Q_CLIENT_STATE, &of, p->id)) ||
+		    (rc = idx_del(txn, DB_Q_DEF_STATE, &of, p->id)) ||
+		    (rc = idx_put(txn, DB_Q_CLIENT_STATE, &nf, p->id)) ||
+		    (rc = idx_put(txn, DB_Q_DEF_STATE, &nf, p->id)) ||
+		    (rc = sti_count_add(txn, nf.client, nf.clen, nf.def,
+			 nf.dlen, os, -1)) ||
+		    (rc = sti_count_add(txn, nf.client, nf.clen, nf.def,
+			 nf.dlen, nf.state, 1)))
+			return poison(txn, rc);
+	}
+	/* q.due and q.done hold the time in the key: move on any change. */
+	for (int i = 0; rc == DBS_OK && i < 2; i++) {
+		int db = i == 0 ? DB_Q_DUE : DB_Q_DONE;
+		int64_t ot = i == 0 ? onext : odone;
+		int64_t nt = i == 0 ? nf.next : nf.done;
+		bool was = sti_q_indexed(db, os), is = sti_q_indexed(db, nf.state);
+		struct pfields of = nf;
+
+		if (was == is && (!was || ot == nt))
+			continue;
+		of.state = os;
+		of.next = onext;
+		of.done = odone;
+		if (was)
+			rc = idx_del(txn, db, &of, p->id);
+		if (rc == DBS_OK && is)
+			rc = idx_put(txn, db, &nf, p->id);
+	}
+	if (rc != DBS_OK)
+		return poison(txn, rc);
+	txn->changes++;
+	return DBS_OK;
+}
+
+/* Delete every attachment body of passenger `id`. */
+static int
+att_delete_all(struct store_txn *t, uint64_t id)
+{
+	uint8_t prefix[8];
+	MDB_cursor *c;
+	MDB_val k, v;
+	int mrc;
+
+	sti_put_be64(prefix, id);
+	if ((mrc = mdb_cursor_open(t->mt, t->st->dbi[DB_ATTACHMENTS], &c)))
+		return sti_fail(t, mrc, "mdb_cursor_open", DB_ATTACHMENTS);
+	for (;;) {
+		k.mv_size = sizeof(prefix);
+		k.mv_data = prefix;
+		mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (mrc != 0 || k.mv_size < 8 || memcmp(k.mv_data, prefix, 8))
+			break;
+		if ((mrc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		t->dirty = true;
+	}
+	mdb_cursor_close(c);
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		return sti_fail(t, mrc, "mdb_cursor_del", DB_ATTACHMENTS);
+	return DBS_OK;
+}
+
+int
+sti_passenger_delete(struct store_txn *t, uint64_t id)
+{
+	char client[STORE_NAME_MAX + 1], def[STORE_NAME_MAX + 1];
+	struct pfields f;
+	struct pbv pv;
+	struct key dk;
+	uint8_t idb[8];
+	MDB_val k, v;
+	int rc;
+
+	k = id_val(idb, id);
+	if ((rc = sti_get(t, DB_PASSENGERS, &k, &v)) != DBS_OK)
+		return rc;
+	if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK)
+		return DBS_ECORRUPT;
+	sti_pf_from_pbv(&f, &pv);
+	if (f.clen > STORE_NAME_MAX || f.dlen > STORE_NAME_MAX)
+		return DBS_ECORRUPT;
+	/* Keep what the keys need before the record's bytes go away. */
+	memcpy(client, f.client, f.clen);
+	client[f.clen] = '\0';
+	memcpy(def, f.def, f.dlen);
+	def[f.dlen] = '\0';
+	sti_key_dedup(&dk, f.client, f.clen, f.def, f.dlen, f.puller, f.plen,
+	    f.ext, f.elen);
+	f.client = client;
+	f.def = def;
+	f.puller = f.ext = NULL;
+
+	rc = sti_del(t, DB_PASSENGERS, &k);
+	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
+		if (sti_q_indexed(q_indexes[i], f.state))
+			rc = idx_del(t, q_indexes[i], &f, id);
+	if (rc == DBS_OK && !dk.over) {
+		/* Only if it is ours (it always should be). */
+		k = key_val(&dk);
+		rc = sti_get(t, DB_Q_DEDUP, &k, &v);
+		if (rc == DBS_OK && v.mv_size == 8 && sti_be64(v.mv_data) == id)
+			rc = sti_del_any(t, DB_Q_DEDUP, &k);
+		else if (rc == DBS_ENOTFOUND || rc == DBS_OK)
+			rc = DBS_OK;
+	}
+	if (rc == DBS_OK)
+		rc = att_delete_all(t, id);
+	if (rc == DBS_OK)
+		rc = sti_ev_item_delete(t, client, f.clen, id);
+	if (rc == DBS_OK)
+		rc = sti_count_add(t, client, f.clen, def, f.dlen, f.state, -1);
+	return poison(t, rc);
+}
+
+int
+store_passenger_delete(struct store_txn *txn, uint64_t id)
+{
+	int rc;
+
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((rc = sti_passenger_delete(txn, id)) != DBS_OK)
+		return rc;
+	txn->changes++;
+	return DBS_OK;
+}
+
+/* ----------------------------------------------------------- attachments */
+
+static int
+att_key(struct key *k, uint64_t id, const char *name)
+{
+	int rc = sti_name(name, STORE_LONGNAME_MAX, false);
+
+	if (rc != DBS_OK)
+		return rc;
+	key_init(k);
+	key_u64(k, id);
+	key_raw(k, name, strlen(name));
+	return k->over ? DBS_ETOOBIG : DBS_OK;
+}
+
+int
+store_attachment_get(struct store_txn *txn, uint64_t id, const char *name,
+    const void **data, size_t *len)
+{
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	if (data != NULL)
+		*data = NULL;
+	if (len != NULL)
+		*len = 0;
+	if (data == NULL || len == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((rc = att_key(&k, id, name)) != DBS_OK)
+		return rc;
+	kv = key_val(&k);
+	if ((rc = sti_get(txn, DB_ATTACHMENTS, &kv, &v)) != DBS_OK)
+		return rc;
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return DBS_OK;
+}
+
+int
+store_attachment_put(struct store_txn *txn, uint64_t id, const char *name,
+    const void *data, size_t len)
+{
+	uint8_t idb[8];
+	struct key k;
+	MDB_val kv, v;
+	int rc;
+
+	if (len > 0 && data == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((rc = att_key(&k, id, name)) != DBS_OK)
+		return rc;
+	/* Bodies belong to a passenger: no orphans. */
+	kv = id_val(idb, id);
+	if ((rc = sti_get(txn, DB_PASSENGERS, &kv, &v)) != DBS_OK)
+		return rc;
+	if ((rc = att_put(txn, id, name, data, len)) != DBS_OK)
+		return rc;
+	txn->changes++;
+	return DBS_OK;
+}
+
+int
+store_attachment_delete(struct store_txn *txn, uint64_t id, const char *name)
+{
+	struct key k;
+	MDB_val kv;
+	int rc;
+
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((rc = att_key(&k, id, name)) != DBS_OK)
+		return rc;
+	kv = key_val(&k);
+	if ((rc = sti_del(txn, DB_ATTACHMENTS, &kv)) != DBS_OK)
+		return rc;
+	txn->changes++;
+	return DBS_OK;
+}
+
+/* --------------------------------------------------------------- listing */
+
+/* Decode a record and hand it to cb; returns cb's value or an error. */
+static int
+deliver(struct store_txn *t, const MDB_val *v,
+    int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx, bool *called)
+{
+	Dbs__Passenger *p;
+	int rc;
+
+	*called = false;
+	rc = sti_unpack(t, &dbs__passenger__descriptor, v, DB_PASSENGERS, &p);
+	if (rc != DBS_OK)
+		return rc;
+	*called = true;
+	rc = cb(ctx, p);
+	dbs__passenger__free_unpacked(p, NULL);
+	return rc;
+}
+
+static bool
+is_number(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0' || strlen(s) > 20)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return v != 0;
+}
+
+/* Does the record match the filters that its index does not already? */
+static bool
+matches(const struct store_query *q, const struct pbv *pv, bool by_index)
+{
+	if (!by_index) {
+		if (q->client != NULL && !pbv_eq(pv, PF_CLIENT, q->client))
+			return false;
+		if (q->definition != NULL &&
+		    !pbv_eq(pv, PF_DEF, q->definition))
+			return false;
+	}
+	if (q->state >= 0 && pv->v[PF_STATE] != (uint64_t)q->state)
+		return false;
+	return true;
+}
+
+static int
+list_one(struct store_txn *t, const struct store_query *q, uint64_t id,
+    int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx)
+{
+	uint8_t idb[8];
+	struct pbv pv;
+	MDB_val k, v;
+	bool called;
+	int rc;
+
+	if (q->cursor != 0)
+		return DBS_OK; /* the one match was on the first page */
+	k = id_val(idb, id);
+	rc = sti_get(t, DB_PASSENGERS, &k, &v);
+	if (rc != DBS_OK)
+		return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK)
+		return DBS_ECORRUPT;
+	if (!matches(q, &pv, false))
+		return DBS_OK;
+	return deliver(t, &v, cb, ctx, &called);
+}
+
+int
+store_queue_list(struct store_txn *txn, const struct store_query *q,
+    int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx,
+    uint64_t *next_cursor)
+{
+	struct key prefix, from;
+	struct iter it;
+	struct pbv pv;
+	const char *text = NULL;
+	size_t n = 0, scanned = 0, tlen = 0;
+	uint64_t id, last = 0, num;
+	bool called, by_client;
+	int db, rc;
+
+	if (next_cursor != NULL)
+		*next_cursor = 0;
+	if (q == NULL || cb == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((q->definition != NULL && q->client == NULL) || q->state < -1 ||
+	    q->state > DBS__PASSENGER_STATE__PS_DEAD)
+		return DBS_EINVAL;
+	if ((q->client != NULL &&
+		(rc = sti_name(q->client, STORE_NAME_MAX, false))) ||
+	    (q->definition != NULL &&
+		(rc = sti_name(q->definition, STORE_NAME_MAX, false))))
+		return rc;
+	if (q->q != NULL && q->q[0] != '\0') {
+		if (is_number(q->q, &num))
+			return list_one(txn, q, num, cb, ctx);
+		text = q->q;
+		tlen = strlen(text);
+	}
+
+	/* The index that answers (client, definition, state) by id. */
+	by_client = q->client != NULL;
+	key_init(&prefix);
+	if (!by_client) {
+		db = DB_PASSENGERS;
+	} else {
+		key_str(&prefix, q->client);
+		if (q->definition != NULL)
+			key_str(&prefix, q->definition);
+		if (q->state >= 0)
+			key_u8(&prefix, (uint8_t)q->state);
+		if (q->definition != NULL)
+			db = q->state >= 0 ? DB_Q_DEF_STATE : DB_Q_DEF;
+		else
+			db = q->state >= 0 ? DB_Q_CLIENT_STATE : DB_Q_CLIENT;
+	}
+	from = prefix;
+	if (!q->newest_first) {
+		if (q->cursor == UINT64_MAX)
+			return DBS_OK;
+		key_u64(&from, q->cursor + 1);
+	} else if (q->cursor != 0) {
+		key_u64(&from, q->cursor);
+	}
+	if (prefix.over || from.over)
+		return DBS_ETOOBIG;
+	rc = sti_iter_open(&it, txn, db, prefix.b, prefix.n,
+	    from.n > prefix.n ? from.b : NULL, from.n, q->newest_first);
+	if (rc != DBS_OK)
+		return rc;
+	while ((rc = sti_iter_next(&it)) == DBS_OK) {
+		MDB_val v = it.v;
+
+		if (it.k.mv_size != prefix.n + 8)
+			continue; /* not ours: store_verify reports it */
+		id = sti_be64((uint8_t *)it.k.mv_data + prefix.n);
+		if (text != NULL && ++scanned > STORE_SCAN_MAX) {
+			/* Page on from here: the search is not over. */
+			if (next_cursor != NULL)
+				*next_cursor = last;
+			break;
+		}
+		if (by_client) {
+			uint8_t idb[8];
+			MDB_val k = id_val(idb, id);
+
+			rc = sti_get(txn, DB_PASSENGERS, &k, &v);
+			if (rc == DBS_ENOTFOUND)
+				continue;
+			if (rc != DBS_OK)
+				break;
+		}
+		if (!by_client || text != NULL) {
+			if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK) {
+				rc = DBS_ECORRUPT;
+				break;
+			}
+			if (!by_client && !matches(q, &pv, false))
+				goto skipped;
+			if (text != NULL &&
+			    memmem(pv.s[PF_EXT], pv.len[PF_EXT], text, tlen) ==
+				NULL)
+				goto skipped;
+		}
+		if (q->limit != 0 && n == q->limit) {
+			/* One more match exists: the listing goes on. */
+			if (next_cursor != NULL)
+				*next_cursor = last;
+			break;
+		}
+		rc = deliver(txn, &v, cb, ctx, &called);
+		if (rc != DBS_OK) {
+			if (called && next_cursor != NULL)
+				*next_cursor = id;
+			break;
+		}
+		n++;
+	skipped:
+		last = id;
+	}
+	sti_iter_close(&it);
+	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+}
+
+/* The prefix client\0 def\0 of q.due / q.done / q.counts. */
+static int
+def_prefix(struct key *k, const char *client, const char *def)
+{
+	int rc;
+
+	if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK ||
+	    (rc = sti_name(def, STORE_NAME_MAX, false)) != DBS_OK)
+		return rc;
+	key_init(k);
+	key_str(k, client);
+	key_str(k, def);
+	return k->over ? DBS_ETOOBIG : DBS_OK;
+}
+
+int
+store_queue_due(struct store_txn *txn, const char *client,
+    const char *definition, int64_t due_ms, size_t limit,
+    int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx)
+{
+	struct key prefix;
+	struct iter it;
+	size_t n = 0;
+	bool called;
+	int rc;
+
+	if (cb == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((rc = def_prefix(&prefix, client, definition)) != DBS_OK)
+		return rc;
+	rc = sti_iter_open(&it, txn, DB_Q_DUE, prefix.b, prefix.n, NULL, 0,
+	    false);
+	if (rc != DBS_OK)
+		return rc;
+	while ((limit == 0 || n < limit) &&
+	    (rc = sti_iter_next(&it)) == DBS_OK) {
+		const uint8_t *kb = it.k.mv_data;
+		uint8_t idb[8];
+		MDB_val k, v;
+
+		if (it.k.mv_size != prefix.n + 16)
+			continue;
+		if (sti_be_i64(kb + prefix.n) > due_ms)
+			break;
+		k = id_val(idb, sti_be64(kb + prefix.n + 8));
+		rc = sti_get(txn, DB_PASSENGERS, &k, &v);
+		if (rc == DBS_ENOTFOUND)
+			continue;
+		if (rc != DBS_OK)
+			break;
+		if ((rc = deliver(txn, &v, cb, ctx, &called)) != DBS_OK)
+			break;
+		n++;
+	}
+	sti_iter_close(&it);
+	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+}
+
+int
+store_queue_next_due(struct store_txn *txn, const char *client,
+    const char *definition, int64_t *due_ms)
+{
+	struct key prefix;
+	struct iter it;
+	int rc;
+
+	if (due_ms != NULL)
+		*due_ms = 0;
+	if (due_ms == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((rc = def_prefix(&prefix, client, definition)) != DBS_OK)
+		return rc;
+	rc = sti_iter_open(&it, txn, DB_Q_DUE, prefix.b, prefix.n, NULL, 0,
+	    false);
+	if (rc != DBS_OK)
+		return rc;
+	while ((rc = sti_iter_next(&it)) == DBS_OK) {
+		if (it.k.mv_size == prefix.n + 16) {
+			*due_ms = sti_be_i64((uint8_t *)it.k.mv_data + prefix.n);
+			break;
+		}
+	}
+	sti_iter_close(&it);
+	return rc;
+}
+
+int
+store_queue_counts(struct store_txn *txn, const char *client,
+    const char *definition, uint64_t *pending, uint64_t *done,
+    uint64_t *dead)
+{
+	uint64_t *out[3] = {pending, done, dead};
+	int64_t sum[3] = {0, 0, 0};
+	struct key prefix;
+	struct iter it;
+	int rc;
+
+	for (int s = 0; s < 3; s++)
+		if (out[s] != NULL)
+			*out[s] = 0;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if (definition != NULL && client == NULL)
+		return DBS_EINVAL;
+	key_init(&prefix);
+	if (client != NULL) {
+		if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK)
+			return rc;
+		key_str(&prefix, client);
+	}
+	if (definition != NULL) {
+		rc = sti_name(definition, STORE_NAME_MAX, false);
+		if (rc != DBS_OK)
+			return rc;
+		key_str(&prefix, definition);
+	}
+	rc = sti_iter_open(&it, txn, DB_Q_COUNTS, prefix.b, prefix.n, NULL, 0,
+	    false);
+	if (rc != DBS_OK)
+		return rc;
+	while ((rc = sti_iter_next(&it)) == DBS_OK) {
+		if (it.v.mv_size != 24)
+			continue;
+		for (int s = 0; s < 3; s++)
+			sum[s] += (int64_t)sti_be64(
+			    (uint8_t *)it.v.mv_data + 8 * s);
+	}
+	sti_iter_close(&it);
+	if (rc != DBS_ENOTFOUND)
+		return rc;
+	sti_count_pending(txn, prefix.b, prefix.n, sum);
+	for (int s = 0; s < 3; s++)
+		if (out[s] != NULL)
+			*out[s] = sum[s] > 0 ? (uint64_t)sum[s] : 0;
+	return DBS_OK;
+}
+
+/*
+ * q.done is ordered by (client, definition, done_ms): in each definition
+ * the old passengers come first, so the scan takes them and then jumps to
+ * the next definition. Deletions wait until the cursor is closed.
+ */
+int
+store_queue_purge(struct store_txn *txn, const char *client,
+    const char *definition, int64_t before_ms, size_t max, uint64_t *count)
+{
+	uint64_t ids[PURGE_BATCH];
+	struct key prefix, from;
+	struct iter it;
+	uint64_t total = 0;
+	size_t n;
+	int rc;
+
+	if (count != NULL)
+		*count = 0;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if (definition != NULL && client == NULL)
+		return DBS_EINVAL;
+	key_init(&prefix);
+	if (client != NULL) {
+		if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK)
+			return rc;
+		key_str(&prefix, client);
+	}
+	if (definition != NULL) {
+		rc = sti_name(definition, STORE_NAME_MAX, false);
+		if (rc != DBS_OK)
+			return rc;
+		key_str(&prefix, definition);
+	}
+	from = prefix;
+	do {
+		n = 0;
+		rc = sti_iter_open(&it, txn, DB_Q_DONE, prefix.b, prefix.n,
+		    from.b, from.n, false);
+		if (rc != DBS_OK)
+			break;
+		while (n < PURGE_BATCH && (max == 0 || total + n < max) &&
+		    (rc = sti_iter_next(&it)) == DBS_OK) {
+			const uint8_t *kb = it.k.mv_data, *nul;
+			size_t glen, klen = it.k.mv_size;
+
+			/* The group: client\0 def\0. */
+			nul = memchr(kb, 0, klen);
+			nul = nul ? memchr(nul + 1, 0, klen - (nul + 1 - kb))
+				  : NULL;
+			if (nul == NULL || klen != (size_t)(nul + 1 - kb) + 16)
+				continue;
+			glen = (size_t)(nul + 1 - kb);
+			if (sti_be_i64(kb + glen) < before_ms) {
+				/* Resume after this key (+ a NUL byte is the
+				 * next possible key), so that a dangling entry
+				 * is stepped over, not found again. */
+				ids[n++] = sti_be64(kb + glen + 8);
+				key_init(&from);
+				key_raw(&from, kb, klen);
+				key_u8(&from, 0);
+				continue;
+			}
+			/* Past the cut in this group: the next group. */
+			key_init(&from);
+			key_raw(&from, kb, glen);
+			if (!sti_prefix_end(from.b, &from.n))
+				break;
+			sti_iter_close(&it);
+			rc = sti_iter_open(&it, txn, DB_Q_DONE, prefix.b,
+			    prefix.n, from.b, from.n, false);
+			if (rc != DBS_OK)
+				break;
+		}
+		sti_iter_close(&it);
+		if (rc == DBS_ENOTFOUND)
+			rc = DBS_OK;
+		if (rc != DBS_OK)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			int drc = sti_passenger_delete(txn, ids[i]);
+
+			if (drc != DBS_OK && drc != DBS_ENOTFOUND) {
+				rc = drc;
+				break;
+			}
+			if (drc == DBS_OK)
+				total++;
+		}
+		if (rc != DBS_OK)
+			break;
+	} while (n == PURGE_BATCH && (max == 0 || total < max));
+	if (rc != DBS_OK)
+		return rc;
+	txn->changes += total;
+	if (count != NULL)
+		*count = total;
+	return DBS_OK;
+}

@@ -1,0 +1,82 @@
+"""The built-in demo (`databusd --demo`): both demo definitions flow.
+
+Mails pass a require_attachment "*.xlsx" filter: those without an xlsx
+attachment end done without being pushed, those with one are written to
+var/demo/outbox. Invoices are written to var/demo/invoices. Every drive
+leaves a log whose entries link to the passengers they concern.
+"""
+import fnmatch
+import os
+
+from conftest import free_port, wait_for
+
+
+def _step_states(p, kind):
+    return [s["state"] for s in p["steps"] if s["kind"] == kind]
+
+
+def test_demo_passengers_flow(tmp, daemons):
+    var = tmp / "var"
+    bus = daemons(["--demo", "--data", var, "--listen",
+                   "127.0.0.1:%d" % free_port()])
+    assert os.path.realpath(bus.data_dir) == os.path.realpath(var)
+    defs = bus.defs()
+    assert ("demo", "mails") in defs and ("demo", "invoices") in defs
+
+    # Drive the mails until we have seen both an xlsx mail and one
+    # without (the demo puller's samples vary).
+    def mails_seen():
+        done = bus.queue("--client", "demo", "--passenger", "mails",
+                         "--state", "done")
+        with_x = [p for p in done if any(
+            fnmatch.fnmatch(a["name"], "*.xlsx") for a in p["attachments"])]
+        without = [p for p in done if p not in with_x]
+        return (with_x, without) if with_x and without else None
+
+    for _ in range(10):
+        bus.drive("demo", "mails")
+        bus.drive("demo", "invoices")
+        seen = mails_seen()
+        if seen:
+            break
+    assert seen, "10 demo drives produced no mix of xlsx / plain mails"
+    with_x, without = seen
+    # Nothing is left pending once the drives ran.
+    bus.wait_counts("demo", "mails", pending=0, dead=0)
+    bus.wait_counts("demo", "invoices", pending=0, dead=0)
+
+    outbox = var / "demo" / "outbox"
+    out_files = sorted(os.listdir(outbox))
+    for p in with_x:
+        assert "complete" in _step_states(p, "pusher"), p
+        assert any(f.startswith("%s-" % p["id"]) for f in out_files), \
+            (p["id"], out_files)
+    for p in without:
+        assert "complete" not in _step_states(p, "pusher"), p
+        assert not any(f.startswith("%s-" % p["id"]) for f in out_files), \
+            (p["id"], out_files)
+    assert not [f for f in out_files if ".tmp" in f or f.startswith(".")]
+
+    invoices = bus.queue("--client", "demo", "--passenger", "invoices",
+                         "--state", "done")
+    assert invoices
+    inv_files = os.listdir(var / "demo" / "invoices")
+    for p in invoices:
+        assert any(f.startswith("%s-" % p["id"]) for f in inv_files), \
+            (p["id"], inv_files)
+
+    # Logs exist and link to passengers; queue show lists them.
+    logs = bus.ctl("logs", "ls")
+    items = logs["items"] if isinstance(logs, dict) else logs
+    assert any(l["client"] == "demo" for l in items), logs
+    p = with_x[0]
+    shown = bus.show("demo", p["id"])
+    assert shown["id"] == p["id"] and shown["state"] == "done"
+    assert shown.get("logs"), "queue show lists no logs: %r" % shown
+    log_id = shown["logs"][0]["id"]
+    log = bus.ctl("logs", "show", "demo", log_id)
+    assert any(e.get("passenger_id") == p["id"]
+               for e in log["entries"]), log
+
+    assert bus.ctl("verify", json_out=False) is not None
+    assert bus.stop("ctl") == 0
