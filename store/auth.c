@@ -156,13 +156,13 @@ store_user_list(struct store_txn *txn, const char *client,
 			return rc;
 		key_str(&prefix, client);
 	}
-	rc = sti_iter_open(&it, txn, DB_USERS, prefix.b, prefix.n, NULL, 0,
-	    false);
+	rc = sti_iter_open(
+	    &it, txn, DB_USERS, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
-		rc = sti_unpack(txn, &dbs__user__descriptor, &it.v, DB_USERS,
-		    &u);
+		rc = sti_unpack(
+		    txn, &dbs__user__descriptor, &it.v, DB_USERS, &u);
 		if (rc != DBS_OK)
 			break;
 		rc = cb(ctx, u);
@@ -194,8 +194,8 @@ store_user_count(struct store_txn *txn, const char *client, uint64_t *count)
 			return rc;
 		key_str(&prefix, client);
 	}
-	rc = sti_iter_open(&it, txn, DB_USERS, prefix.b, prefix.n, NULL, 0,
-	    false);
+	rc = sti_iter_open(
+	    &it, txn, DB_USERS, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK)
@@ -269,7 +269,8 @@ store_session_put(struct store_txn *txn, const Dbs__Session *s)
 	kv.mv_data = s->token_hash.data;
 	rc = sti_get(txn, DB_SESSIONS, &kv, &v);
 	if (rc == DBS_OK)
-		rc = session_delete(txn, s->token_hash.data, s->token_hash.len);
+		rc =
+		    session_delete(txn, s->token_hash.data, s->token_hash.len);
 	else if (rc == DBS_ENOTFOUND)
 		rc = DBS_OK;
 	if (rc == DBS_OK) {
@@ -313,8 +314,8 @@ store_session_get(struct store_txn *txn, const uint8_t *hash, size_t hash_len,
 		return rc;
 	if ((rc = sti_get(txn, DB_SESSIONS, &kv, &v)) != DBS_OK)
 		return rc;
-	return sti_unpack(txn, &dbs__session__descriptor, &v, DB_SESSIONS,
-	    out);
+	return sti_unpack(
+	    txn, &dbs__session__descriptor, &v, DB_SESSIONS, out);
 }
 
 int
@@ -383,13 +384,13 @@ revoke(struct store_txn *t, const char *client, const char *username,
 		if (rc != DBS_OK)
 			break;
 		while (hs->n < SESSION_BATCH &&
-		    (rc = sti_iter_next(&it)) == DBS_OK) {
+		       (rc = sti_iter_next(&it)) == DBS_OK) {
 			size_t hl = it.k.mv_size - prefix.n;
 
 			if (hl == 0 || hl > STORE_TOKEN_MAX)
 				continue;
-			memcpy(hs->h[hs->n], (uint8_t *)it.k.mv_data + prefix.n,
-			    hl);
+			memcpy(hs->h[hs->n],
+			    (uint8_t *)it.k.mv_data + prefix.n, hl);
 			hs->len[hs->n++] = hl;
 		}
 		sti_iter_close(&it);
@@ -454,7 +455,8 @@ store_session_expire(struct store_txn *txn, int64_t now_ms, uint64_t *count)
 		if (rc != DBS_OK)
 			break;
 		while ((rc = sti_iter_next(&it)) == DBS_OK) {
-			if (it.k.mv_size == 0 || it.k.mv_size > STORE_TOKEN_MAX)
+			if (it.k.mv_size == 0 ||
+			    it.k.mv_size > STORE_TOKEN_MAX)
 				continue;
 			if (sti_pbv(&pv, it.v.mv_data, it.v.mv_size) != DBS_OK)
 				continue; /* store_verify reports it */

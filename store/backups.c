@@ -30,13 +30,14 @@ latest(struct store_txn *t, const struct key *prefix, uint64_t *version)
 	int rc;
 
 	*version = 0;
-	rc = sti_iter_open(&it, t, DB_CONFIG, prefix->b, prefix->n, NULL, 0,
-	    true);
+	rc = sti_iter_open(
+	    &it, t, DB_CONFIG, prefix->b, prefix->n, NULL, 0, true);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
 		if (it.k.mv_size == prefix->n + 8) {
-			*version = sti_be64((uint8_t *)it.k.mv_data + prefix->n);
+			*version =
+			    sti_be64((uint8_t *)it.k.mv_data + prefix->n);
 			break;
 		}
 	}
@@ -73,7 +74,8 @@ store_config_backup_put(struct store_txn *txn, const char *node,
 	b.content.data = (uint8_t *)content;
 	key_u64(&k, b.version);
 	kv = key_val(&k);
-	if ((rc = sti_put_msg(txn, DB_CONFIG, &kv, &b.base, 0, NULL)) != DBS_OK)
+	if ((rc = sti_put_msg(txn, DB_CONFIG, &kv, &b.base, 0, NULL)) !=
+	    DBS_OK)
 		return rc;
 	txn->changes++;
 	if (version != NULL)
@@ -106,8 +108,8 @@ store_config_backup_get(struct store_txn *txn, const char *node,
 	kv = key_val(&k);
 	if ((rc = sti_get(txn, DB_CONFIG, &kv, &v)) != DBS_OK)
 		return rc;
-	return sti_unpack(txn, &dbs__config_backup__descriptor, &v, DB_CONFIG,
-	    out);
+	return sti_unpack(
+	    txn, &dbs__config_backup__descriptor, &v, DB_CONFIG, out);
 }
 
 int

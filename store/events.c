@@ -13,8 +13,12 @@
  * STORE_EVENT_LIST_MAX is appended early with the other lists of its
  * client, in kind order, so an item's create never follows its update.
  *
- * The log keeps at least event_keep events: commits trim it in batches of
- * a sixteenth of that, so the cost per event stays constant.
+ * The log keeps event_keep events: commits trim it in batches of a
+ * sixteenth of that, so the cost per event stays constant. Because a list
+ * event holds up to STORE_EVENT_LIST_MAX bytes of records, the log is also
+ * kept under STORE_EVENT_BYTES_MAX (or a quarter of max_size): a busy queue
+ * would otherwise keep gigabytes of history that no browser will replay
+ * (a client that falls behind the log refetches instead).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +145,8 @@ sti_ev_item_delete(
 		return DBS_ENOMEM;
 	l = &b->list[2];
 	tag = 0x0a;
-	if ((rc = sti_sbuf_add(l, &tag, 1)) || (rc = sti_sbuf_varint(l, inner)))
+	if ((rc = sti_sbuf_add(l, &tag, 1)) ||
+	    (rc = sti_sbuf_varint(l, inner)))
 		return rc;
 	tag = 0x08;
 	if ((rc = sti_sbuf_add(l, &tag, 1)) || (rc = sti_sbuf_varint(l, id)))
@@ -220,7 +225,7 @@ int
 sti_ev_flush(struct store_txn *t)
 {
 	struct store *st = t->st;
-	uint64_t slack = st->event_keep / 16, removed;
+	uint64_t slack = st->event_keep / 16, removed, bytes, budget, keep;
 	MDB_stat ms;
 	int rc, mrc;
 
@@ -232,9 +237,22 @@ sti_ev_flush(struct store_txn *t)
 		slack = 64;
 	if ((mrc = mdb_stat(t->mt, st->dbi[DB_EVENTS], &ms)) != 0)
 		return sti_fail(t, mrc, "mdb_stat", DB_EVENTS);
-	if (ms.ms_entries <= st->event_keep + slack)
+	if (ms.ms_entries > st->event_keep + slack)
+		return trim(t, st->event_keep, &removed);
+	/* Queue item lists carry whole records: bound the bytes as well,
+	 * down to three quarters of the budget at a time. */
+	bytes = (uint64_t)(ms.ms_branch_pages + ms.ms_leaf_pages +
+			   ms.ms_overflow_pages) *
+		ms.ms_psize;
+	budget = st->max_size / 4 < STORE_EVENT_BYTES_MAX
+		     ? st->max_size / 4
+		     : STORE_EVENT_BYTES_MAX;
+	if (bytes <= budget || ms.ms_entries < 2)
 		return DBS_OK;
-	return trim(t, st->event_keep, &removed);
+	keep = (uint64_t)((double)ms.ms_entries * 0.75 * (double)budget /
+			  (double)bytes);
+	return trim(
+	    t, keep < ms.ms_entries ? keep : ms.ms_entries - 1, &removed);
 }
 
 void
@@ -315,13 +333,14 @@ store_event_list(struct store_txn *txn, uint64_t since, size_t limit,
 		return DBS_OK;
 	key_init(&from);
 	key_u64(&from, since + 1);
-	rc = sti_iter_open(&it, txn, DB_EVENTS, NULL, 0, from.b, from.n, false);
+	rc =
+	    sti_iter_open(&it, txn, DB_EVENTS, NULL, 0, from.b, from.n, false);
 	if (rc != DBS_OK)
 		return rc;
-	while ((limit == 0 || n < limit) &&
-	    (rc = sti_iter_next(&it)) == DBS_OK) {
-		rc = sti_unpack(txn, &dbs__event__descriptor, &it.v, DB_EVENTS,
-		    &ev);
+	while (
+	    (limit == 0 || n < limit) && (rc = sti_iter_next(&it)) == DBS_OK) {
+		rc = sti_unpack(
+		    txn, &dbs__event__descriptor, &it.v, DB_EVENTS, &ev);
 		if (rc != DBS_OK)
 			break;
 		rc = cb(ctx, ev);

@@ -63,7 +63,7 @@ key_time(struct key *k, const char *c, size_t clen, int64_t t, uint64_t lid)
 }
 
 static int
-link(struct store_txn *t, const char *client, uint64_t pid, uint64_t lid)
+add_link(struct store_txn *t, const char *client, uint64_t pid, uint64_t lid)
 {
 	struct key k;
 	int rc;
@@ -85,7 +85,7 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
     const uint64_t *passenger_ids, size_t n_ids)
 {
 	struct store *st;
-	bool replaced = false, assigned = false;
+	bool replaced = false, assigned = false, wrote = false;
 	uint8_t idb[8];
 	struct key k;
 	MDB_val kv, v;
@@ -123,53 +123,53 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
 		memcpy(client, pv.s[LF_CLIENT], clen);
 		fin = (int64_t)pv.v[LF_FINISHED];
 		replaced = true;
+		wrote = true;
 		key_client_lid(&k, client, clen, log->id);
 		if ((rc = del_key(txn, DB_LOGS_CLIENT, &k)) != DBS_OK)
-			goto fatal;
+			goto out;
 		key_time(&k, client, clen, fin, log->id);
 		if ((rc = del_key(txn, DB_LOGS_TIME, &k)) != DBS_OK)
-			goto fatal;
+			goto out;
 	} else if (rc != DBS_ENOTFOUND) {
 		goto out;
 	}
+	wrote = true; /* from here on a failure leaves half a log */
 
 	kv = id_val(idb, log->id);
 	if ((rc = sti_put_msg(txn, DB_LOGS, &kv, &log->base, 0, &v)) != DBS_OK)
-		goto fatal;
+		goto out;
 	/* Keep the bytes for the event before the next write moves them. */
 	st->pack.len = 0;
 	if ((rc = sti_sbuf_add(&st->pack, v.mv_data, v.mv_size)) != DBS_OK)
-		goto fatal;
+		goto out;
 	key_client_lid(&k, log->client, strlen(log->client), log->id);
 	if ((rc = put_empty(txn, DB_LOGS_CLIENT, &k)) != DBS_OK)
-		goto fatal;
-	key_time(&k, log->client, strlen(log->client), log->finished_ms,
-	    log->id);
+		goto out;
+	key_time(
+	    &k, log->client, strlen(log->client), log->finished_ms, log->id);
 	if ((rc = put_empty(txn, DB_LOGS_TIME, &k)) != DBS_OK)
-		goto fatal;
+		goto out;
 	for (size_t i = 0; i < n_ids; i++)
-		if (passenger_ids[i] != 0 &&
-		    (rc = link(txn, log->client, passenger_ids[i], log->id)))
-			goto fatal;
+		if (passenger_ids[i] != 0 && (rc = add_link(txn, log->client,
+						  passenger_ids[i], log->id)))
+			goto out;
 	for (size_t i = 0; i < log->n_entries; i++)
 		if (log->entries[i]->passenger_id != 0 &&
-		    (rc = link(txn, log->client, log->entries[i]->passenger_id,
-			 log->id)))
-			goto fatal;
+		    (rc = add_link(txn, log->client,
+			 log->entries[i]->passenger_id, log->id)))
+			goto out;
 	rc = sti_ev_append(txn, log->client, DBS__RESOURCE__RES_LOG,
 	    replaced ? DBS__EVENT_KIND__EV_UPDATE : DBS__EVENT_KIND__EV_CREATE,
 	    st->pack.p, st->pack.len, NULL);
 	if (rc != DBS_OK)
-		goto fatal;
+		goto out;
 	if (log->id >= txn->next_log)
 		txn->next_log = log->id + 1;
 	txn->changes++;
-	return DBS_OK;
-fatal:
-	if (txn->poison == 0)
-		txn->poison = rc;
 out:
-	if (assigned)
+	if (rc != DBS_OK && wrote && txn->poison == 0)
+		txn->poison = rc;
+	if (rc != DBS_OK && assigned)
 		log->id = 0;
 	return rc;
 }
@@ -260,8 +260,8 @@ store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
 		if (client == NULL) {
 			Dbs__Log *log;
 
-			rc = sti_unpack(txn, &dbs__log__descriptor, &it.v,
-			    DB_LOGS, &log);
+			rc = sti_unpack(
+			    txn, &dbs__log__descriptor, &it.v, DB_LOGS, &log);
 			if (rc != DBS_OK)
 				break;
 			called = true;
@@ -303,16 +303,15 @@ store_log_list_for_passenger(struct store_txn *txn, const char *client,
 	key_init(&prefix);
 	key_str(&prefix, client);
 	key_u64(&prefix, passenger_id);
-	rc = sti_iter_open(&it, txn, DB_LOG_LINKS, prefix.b, prefix.n, NULL, 0,
-	    true);
+	rc = sti_iter_open(
+	    &it, txn, DB_LOG_LINKS, prefix.b, prefix.n, NULL, 0, true);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
 		if (it.k.mv_size != prefix.n + 8)
 			continue;
-		rc = deliver(txn,
-		    sti_be64((uint8_t *)it.k.mv_data + prefix.n), cb, ctx,
-		    &called);
+		rc = deliver(txn, sti_be64((uint8_t *)it.k.mv_data + prefix.n),
+		    cb, ctx, &called);
 		if (rc != DBS_OK)
 			break;
 	}
@@ -358,14 +357,15 @@ log_delete(struct store_txn *t, uint64_t lid)
 	do {
 		key_init(&k);
 		key_u64(&k, lid);
-		rc = sti_iter_open(&it, t, DB_LOG_PIDS, k.b, k.n, NULL, 0,
-		    false);
+		rc = sti_iter_open(
+		    &it, t, DB_LOG_PIDS, k.b, k.n, NULL, 0, false);
 		if (rc != DBS_OK)
 			return rc;
 		n = 0;
 		while (n < LOG_BATCH && (rc = sti_iter_next(&it)) == DBS_OK)
 			if (it.k.mv_size == 16)
-				pids[n++] = sti_be64((uint8_t *)it.k.mv_data + 8);
+				pids[n++] =
+				    sti_be64((uint8_t *)it.k.mv_data + 8);
 		sti_iter_close(&it);
 		if (rc != DBS_OK && rc != DBS_ENOTFOUND)
 			return rc;
@@ -429,7 +429,8 @@ store_log_purge(struct store_txn *txn, const char *client, int64_t before_ms,
 			if (nul == NULL || klen != (size_t)(nul + 1 - kb) + 16)
 				continue;
 			glen = (size_t)(nul + 1 - kb);
-			if (before_ms == 0 || sti_be_i64(kb + glen) < before_ms) {
+			if (before_ms == 0 ||
+			    sti_be_i64(kb + glen) < before_ms) {
 				lids[n++] = sti_be64(kb + glen + 8);
 				key_init(&from);
 				key_raw(&from, kb, klen);

@@ -36,8 +36,7 @@ poison(struct store_txn *t, int rc)
 
 void
 sti_key_dedup(struct key *k, const char *client, size_t clen, const char *def,
-    size_t dlen, const char *puller, size_t plen, const char *ext,
-    size_t elen)
+    size_t dlen, const char *puller, size_t plen, const char *ext, size_t elen)
 {
 	uint8_t h[STORE_HASH_LEN];
 
@@ -49,8 +48,8 @@ sti_key_dedup(struct key *k, const char *client, size_t clen, const char *def,
 		key_raw(k, ext, elen);
 		return;
 	}
-	crypto_generichash(h, sizeof(h), (const unsigned char *)ext, elen,
-	    NULL, 0);
+	crypto_generichash(
+	    h, sizeof(h), (const unsigned char *)ext, elen, NULL, 0);
 	key_strn(k, ext, STORE_EXTID_PREFIX);
 	key_raw(k, h, sizeof(h));
 }
@@ -434,7 +433,8 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	k = id_val(idb, rec.id);
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec.base, MDB_APPEND, &v);
 	if (rc == DBS_OK)
-		rc = sti_ev_item(txn, f.client, f.clen, 0, v.mv_data, v.mv_size);
+		rc = sti_ev_item(
+		    txn, f.client, f.clen, 0, v.mv_data, v.mv_size);
 	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
 		if (sti_q_indexed(q_indexes[i], f.state))
 			rc = idx_put(txn, q_indexes[i], &f, rec.id);
@@ -473,8 +473,8 @@ store_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 	k = id_val(idb, id);
 	if ((rc = sti_get(txn, DB_PASSENGERS, &k, &v)) != DBS_OK)
 		return rc;
-	return sti_unpack(txn, &dbs__passenger__descriptor, &v, DB_PASSENGERS,
-	    out);
+	return sti_unpack(
+	    txn, &dbs__passenger__descriptor, &v, DB_PASSENGERS, out);
 }
 
 int
@@ -525,8 +525,8 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 		    (rc = idx_del(txn, DB_Q_DEF_STATE, &of, p->id)) ||
 		    (rc = idx_put(txn, DB_Q_CLIENT_STATE, &nf, p->id)) ||
 		    (rc = idx_put(txn, DB_Q_DEF_STATE, &nf, p->id)) ||
-		    (rc = sti_count_add(txn, nf.client, nf.clen, nf.def,
-			 nf.dlen, os, -1)) ||
+		    (rc = sti_count_add(
+			 txn, nf.client, nf.clen, nf.def, nf.dlen, os, -1)) ||
 		    (rc = sti_count_add(txn, nf.client, nf.clen, nf.def,
 			 nf.dlen, nf.state, 1)))
 			return poison(txn, rc);
@@ -536,7 +536,8 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 		int db = i == 0 ? DB_Q_DUE : DB_Q_DONE;
 		int64_t ot = i == 0 ? onext : odone;
 		int64_t nt = i == 0 ? nf.next : nf.done;
-		bool was = sti_q_indexed(db, os), is = sti_q_indexed(db, nf.state);
+		bool was = sti_q_indexed(db, os),
+		     is = sti_q_indexed(db, nf.state);
 		struct pfields of = nf;
 
 		if (was == is && (!was || ot == nt))
@@ -621,7 +622,8 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 		/* Only if it is ours (it always should be). */
 		k = key_val(&dk);
 		rc = sti_get(t, DB_Q_DEDUP, &k, &v);
-		if (rc == DBS_OK && v.mv_size == 8 && sti_be64(v.mv_data) == id)
+		if (rc == DBS_OK && v.mv_size == 8 &&
+		    sti_be64(v.mv_data) == id)
 			rc = sti_del_any(t, DB_Q_DEDUP, &k);
 		else if (rc == DBS_ENOTFOUND || rc == DBS_OK)
 			rc = DBS_OK;
@@ -631,7 +633,8 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 	if (rc == DBS_OK)
 		rc = sti_ev_item_delete(t, client, f.clen, id);
 	if (rc == DBS_OK)
-		rc = sti_count_add(t, client, f.clen, def, f.dlen, f.state, -1);
+		rc =
+		    sti_count_add(t, client, f.clen, def, f.dlen, f.state, -1);
 	return poison(t, rc);
 }
 
@@ -960,12 +963,12 @@ store_queue_due(struct store_txn *txn, const char *client,
 		return rc;
 	if ((rc = def_prefix(&prefix, client, definition)) != DBS_OK)
 		return rc;
-	rc = sti_iter_open(&it, txn, DB_Q_DUE, prefix.b, prefix.n, NULL, 0,
-	    false);
+	rc = sti_iter_open(
+	    &it, txn, DB_Q_DUE, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
-	while ((limit == 0 || n < limit) &&
-	    (rc = sti_iter_next(&it)) == DBS_OK) {
+	while (
+	    (limit == 0 || n < limit) && (rc = sti_iter_next(&it)) == DBS_OK) {
 		const uint8_t *kb = it.k.mv_data;
 		uint8_t idb[8];
 		MDB_val k, v;
@@ -1004,13 +1007,14 @@ store_queue_next_due(struct store_txn *txn, const char *client,
 		return rc;
 	if ((rc = def_prefix(&prefix, client, definition)) != DBS_OK)
 		return rc;
-	rc = sti_iter_open(&it, txn, DB_Q_DUE, prefix.b, prefix.n, NULL, 0,
-	    false);
+	rc = sti_iter_open(
+	    &it, txn, DB_Q_DUE, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
 		if (it.k.mv_size == prefix.n + 16) {
-			*due_ms = sti_be_i64((uint8_t *)it.k.mv_data + prefix.n);
+			*due_ms =
+			    sti_be_i64((uint8_t *)it.k.mv_data + prefix.n);
 			break;
 		}
 	}
@@ -1020,8 +1024,7 @@ store_queue_next_due(struct store_txn *txn, const char *client,
 
 int
 store_queue_counts(struct store_txn *txn, const char *client,
-    const char *definition, uint64_t *pending, uint64_t *done,
-    uint64_t *dead)
+    const char *definition, uint64_t *pending, uint64_t *done, uint64_t *dead)
 {
 	uint64_t *out[3] = {pending, done, dead};
 	int64_t sum[3] = {0, 0, 0};
@@ -1048,16 +1051,16 @@ store_queue_counts(struct store_txn *txn, const char *client,
 			return rc;
 		key_str(&prefix, definition);
 	}
-	rc = sti_iter_open(&it, txn, DB_Q_COUNTS, prefix.b, prefix.n, NULL, 0,
-	    false);
+	rc = sti_iter_open(
+	    &it, txn, DB_Q_COUNTS, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
 		if (it.v.mv_size != 24)
 			continue;
 		for (int s = 0; s < 3; s++)
-			sum[s] += (int64_t)sti_be64(
-			    (uint8_t *)it.v.mv_data + 8 * s);
+			sum[s] +=
+			    (int64_t)sti_be64((uint8_t *)it.v.mv_data + 8 * s);
 	}
 	sti_iter_close(&it);
 	if (rc != DBS_ENOTFOUND)
@@ -1111,7 +1114,7 @@ store_queue_purge(struct store_txn *txn, const char *client,
 		if (rc != DBS_OK)
 			break;
 		while (n < PURGE_BATCH && (max == 0 || total + n < max) &&
-		    (rc = sti_iter_next(&it)) == DBS_OK) {
+		       (rc = sti_iter_next(&it)) == DBS_OK) {
 			const uint8_t *kb = it.k.mv_data, *nul;
 			size_t glen, klen = it.k.mv_size;
 

@@ -31,7 +31,7 @@
 #define DEFAULT_MAP_SIZE   (UINT64_C(256) << 20)
 #define DEFAULT_MAX_SIZE   (UINT64_C(64) << 30)
 #define DEFAULT_EVENT_KEEP 100000
-#define MAX_DBS		   32
+#define MAX_DBS            32
 
 const char *const sti_db_names[DB__COUNT] = {
     [DB_META] = "meta",
@@ -113,8 +113,7 @@ sti_set_error(struct store *st, const char *fmt, ...)
 	pthread_mutex_unlock(&st->mu);
 }
 
-static void
-append_error(struct store *st, const char *fmt, ...)
+static void append_error(struct store *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -149,7 +148,8 @@ map_grow(struct store *st)
 		return;
 	cur = info.me_mapsize;
 	if (cur >= st->max_size) {
-		append_error(st, "; the map is at its maximum size (%llu bytes)",
+		append_error(st,
+		    "; the map is at its maximum size (%llu bytes)",
 		    (unsigned long long)cur);
 		return;
 	}
@@ -167,8 +167,8 @@ map_grow(struct store *st)
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (mrc != 0)
-		append_error(st, "; growing the map failed: %s",
-		    mdb_strerror(mrc));
+		append_error(
+		    st, "; growing the map failed: %s", mdb_strerror(mrc));
 	else
 		append_error(st, "; map %s to %llu bytes",
 		    later ? "will grow" : "grown", (unsigned long long)want);
@@ -284,8 +284,8 @@ sti_unpack(struct store_txn *t, const ProtobufCMessageDescriptor *d,
 
 	m = protobuf_c_message_unpack(d, NULL, v->mv_size, v->mv_data);
 	if (m == NULL) {
-		sti_set_error(t->st, "a record of %s does not decode",
-		    sti_db_names[db]);
+		sti_set_error(
+		    t->st, "a record of %s does not decode", sti_db_names[db]);
 		return DBS_ECORRUPT;
 	}
 	*(ProtobufCMessage **)out = m;
@@ -331,7 +331,8 @@ iter_first(struct iter *it)
 			it->k.mv_data = (void *)it->prefix;
 		}
 		if (it->k.mv_size == 0)
-			return mdb_cursor_get(it->c, &it->k, &it->v, MDB_FIRST);
+			return mdb_cursor_get(
+			    it->c, &it->k, &it->v, MDB_FIRST);
 		return mdb_cursor_get(it->c, &it->k, &it->v, MDB_SET_RANGE);
 	}
 	if (it->from != NULL) {
@@ -437,7 +438,8 @@ sti_pbv(struct pbv *pv, const void *data, size_t len)
 			p += 8;
 			break;
 		case 2:
-			if (!get_varint(&p, end, &x) || x > (uint64_t)(end - p))
+			if (!get_varint(&p, end, &x) ||
+			    x > (uint64_t)(end - p))
 				return DBS_ECORRUPT;
 			if (f < PBV_FIELDS) {
 				pv->s[f] = (const char *)p;
@@ -566,8 +568,8 @@ meta_get(struct store_txn *t, const char *name, uint64_t *v)
 	if ((rc = sti_get(t, DB_META, &k, &d)) != DBS_OK)
 		return rc;
 	if (d.mv_size != 8) {
-		sti_set_error(t->st, "meta value %s has %zu bytes", name,
-		    d.mv_size);
+		sti_set_error(
+		    t->st, "meta value %s has %zu bytes", name, d.mv_size);
 		return DBS_ECORRUPT;
 	}
 	*v = sti_be64(d.mv_data);
@@ -710,12 +712,14 @@ open_dbs(struct store *st)
 		t.mt = NULL;
 		return sti_fail(&t, mrc, "mdb_txn_begin", -1);
 	}
-	mrc = mdb_dbi_open(t.mt, sti_db_names[DB_META], flags, &st->dbi[DB_META]);
+	mrc = mdb_dbi_open(
+	    t.mt, sti_db_names[DB_META], flags, &st->dbi[DB_META]);
 	if (mrc != 0) {
 		if (mrc == MDB_NOTFOUND)
 			sti_set_error(st, "the store was never initialised");
-		rc = mrc == MDB_NOTFOUND ? DBS_ENOTFOUND
-					 : sti_fail(&t, mrc, "mdb_dbi_open", -1);
+		rc = mrc == MDB_NOTFOUND
+			 ? DBS_ENOTFOUND
+			 : sti_fail(&t, mrc, "mdb_dbi_open", -1);
 		goto out;
 	}
 	rc = meta_get(&t, META_SCHEMA, &schema);
@@ -732,7 +736,8 @@ open_dbs(struct store *st)
 		if (mrc != 0) {
 			sti_set_error(st, "mdb_dbi_open(%s): %s",
 			    sti_db_names[i], mdb_strerror(mrc));
-			rc = mrc == MDB_NOTFOUND ? DBS_ENOTFOUND : from_mdb(mrc);
+			rc = mrc == MDB_NOTFOUND ? DBS_ENOTFOUND
+						 : from_mdb(mrc);
 			goto out;
 		}
 	}
@@ -748,8 +753,8 @@ open_dbs(struct store *st)
 			goto out;
 		if ((rc = next_id(&t, DB_PASSENGERS, META_NEXT_PID,
 			 &st->next_pid)) != DBS_OK ||
-		    (rc = next_id(&t, DB_LOGS, META_NEXT_LOG, &st->next_log)) !=
-			DBS_OK ||
+		    (rc = next_id(&t, DB_LOGS, META_NEXT_LOG,
+			 &st->next_log)) != DBS_OK ||
 		    (rc = next_id(&t, DB_EVENTS, META_NEXT_SEQ,
 			 &st->next_seq)) != DBS_OK)
 			goto out;
@@ -845,8 +850,8 @@ store_open(const char *dir, enum store_mode mode,
 	st->mode = mode;
 	st->lock_fd = -1;
 	st->pid = getpid();
-	st->max_size = opt != NULL && opt->max_size ? opt->max_size
-						    : DEFAULT_MAX_SIZE;
+	st->max_size =
+	    opt != NULL && opt->max_size ? opt->max_size : DEFAULT_MAX_SIZE;
 	st->event_keep = opt != NULL && opt->event_keep ? opt->event_keep
 							: DEFAULT_EVENT_KEEP;
 	if (sodium_init() < 0) {
@@ -868,13 +873,14 @@ store_open(const char *dir, enum store_mode mode,
 	if (mode == STORE_RDWR) {
 		st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (st->lock_fd < 0) {
-			sti_set_error(st, "open %s: %s", path, strerror(errno));
+			sti_set_error(
+			    st, "open %s: %s", path, strerror(errno));
 			rc = dbs_from_errno(errno);
 			goto fail;
 		}
 		if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-			sti_set_error(st, "%s is locked by another writer",
-			    path);
+			sti_set_error(
+			    st, "%s is locked by another writer", path);
 			rc = errno == EWOULDBLOCK ? DBS_ELOCKED
 						  : dbs_from_errno(errno);
 			goto fail;
@@ -1150,8 +1156,8 @@ store_stats(struct store_txn *txn, Dbs__StoreStats *stats)
 	if ((mrc = mdb_env_info(txn->st->env, &info)) != 0)
 		return sti_fail(txn, mrc, "mdb_env_info", -1);
 	stats->map_size = info.me_mapsize;
-	stats->used_bytes = ((uint64_t)info.me_last_pgno + 1) *
-	    txn->st->page_size;
+	stats->used_bytes =
+	    ((uint64_t)info.me_last_pgno + 1) * txn->st->page_size;
 	stats->passengers = entries(txn, DB_PASSENGERS);
 	stats->attachments = entries(txn, DB_ATTACHMENTS);
 	stats->logs = entries(txn, DB_LOGS);
@@ -1186,8 +1192,8 @@ store_copy(struct store *st, const char *dir)
 		return DBS_EINVAL;
 	mrc = mdb_env_copy2(st->env, dir, MDB_CP_COMPACT);
 	if (mrc != 0) {
-		sti_set_error(st, "mdb_env_copy2(%s): %s", dir,
-		    mdb_strerror(mrc));
+		sti_set_error(
+		    st, "mdb_env_copy2(%s): %s", dir, mdb_strerror(mrc));
 		return mrc == ENOENT ? DBS_ENOTFOUND : from_mdb(mrc);
 	}
 	return DBS_OK;

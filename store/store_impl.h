@@ -59,16 +59,18 @@
 /* Longest attachment names and config node names (bytes). */
 #define STORE_LONGNAME_MAX 255
 /* External ids up to this length are kept verbatim in the dedup key. */
-#define STORE_EXTID_RAW	   120
+#define STORE_EXTID_RAW    120
 #define STORE_EXTID_PREFIX 64
-#define STORE_HASH_LEN	   32
+#define STORE_HASH_LEN     32
 /* Longest session token hash and meta name. */
-#define STORE_TOKEN_MAX	   64
+#define STORE_TOKEN_MAX    64
 #define STORE_META_KEY_MAX 200
 /* LMDB's default (and smallest) maximum key size. */
 #define STORE_KEY_MAX 511
 /* A queue item list event is cut when it grows past this many bytes. */
 #define STORE_EVENT_LIST_MAX (1u << 20)
+/* The event log is trimmed when it takes more room than this. */
+#define STORE_EVENT_BYTES_MAX (UINT64_C(256) << 20)
 /* Substring searches look at this many records at most per call. */
 #define STORE_SCAN_MAX 100000
 
@@ -134,9 +136,9 @@ struct store_txn {
 	struct store *st;
 	MDB_txn *mt; /* NULL once a full map aborted it */
 	bool write;
-	bool dirty;	  /* something was written */
-	int poison;	  /* first fatal error; every later call returns it */
-	size_t changes;	  /* API-level changes */
+	bool dirty;        /* something was written */
+	int poison;        /* first fatal error; every later call returns it */
+	size_t changes;    /* API-level changes */
 	uint64_t next_pid; /* ids handed out by this transaction */
 	uint64_t next_log;
 	uint64_t next_seq;
@@ -162,7 +164,7 @@ struct store {
 
 	pthread_mutex_t mu; /* guards the fields below */
 	unsigned readers;   /* open read transactions */
-	bool writing;	    /* the write transaction is taken */
+	bool writing;       /* the write transaction is taken */
 	uint64_t grow_to;   /* map growth waiting for readers to end */
 	char err[256];
 
@@ -350,8 +352,8 @@ void sti_set_error(struct store *st, const char *fmt, ...)
 /* Get: DBS_OK, DBS_ENOTFOUND, or a (poisoning) error. */
 int sti_get(struct store_txn *t, int db, MDB_val *k, MDB_val *v);
 /* Put: DBS_OK or a poisoning error. */
-int sti_put(struct store_txn *t, int db, MDB_val *k, MDB_val *v,
-    unsigned flags);
+int sti_put(
+    struct store_txn *t, int db, MDB_val *k, MDB_val *v, unsigned flags);
 /* Pack `m` straight into the map; *stored (may be NULL) gets the bytes as
  * kept, valid until the next write of the transaction. */
 int sti_put_msg(struct store_txn *t, int db, MDB_val *k,
@@ -385,8 +387,7 @@ struct iter {
 };
 
 int sti_iter_open(struct iter *it, struct store_txn *t, int db,
-    const void *prefix, size_t plen, const void *from, size_t flen,
-    bool desc);
+    const void *prefix, size_t plen, const void *from, size_t flen, bool desc);
 /* DBS_OK with it->k / it->v set, DBS_ENOTFOUND at the end, or an error. */
 int sti_iter_next(struct iter *it);
 void sti_iter_close(struct iter *it);
@@ -410,12 +411,11 @@ int64_t sti_now_ms(void);
 /* ------------------------------------------------------------ events */
 
 /* Append an event now (seq from the transaction). */
-int sti_ev_append(struct store_txn *t, const char *client,
-    Dbs__Resource res, Dbs__EventKind kind, const void *data, size_t len,
-    uint64_t *seq);
+int sti_ev_append(struct store_txn *t, const char *client, Dbs__Resource res,
+    Dbs__EventKind kind, const void *data, size_t len, uint64_t *seq);
 /* Queue a created (kind 0) or updated (kind 1) passenger, packed. */
-int sti_ev_item(struct store_txn *t, const char *client, size_t clen,
-    int kind, const void *packed, size_t len);
+int sti_ev_item(struct store_txn *t, const char *client, size_t clen, int kind,
+    const void *packed, size_t len);
 /* Queue a deleted passenger. */
 int sti_ev_item_delete(
     struct store_txn *t, const char *client, size_t clen, uint64_t id);
@@ -432,8 +432,8 @@ int sti_count_flush(struct store_txn *t);
 void sti_count_reset(struct store *st);
 void sti_count_free(struct store *st);
 /* Pending deltas of the open write transaction for keys with prefix. */
-void sti_count_pending(struct store_txn *t, const uint8_t *prefix,
-    size_t plen, int64_t d[3]);
+void sti_count_pending(
+    struct store_txn *t, const uint8_t *prefix, size_t plen, int64_t d[3]);
 
 /* ------------------------------------------------------ queue indexes */
 

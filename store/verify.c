@@ -88,7 +88,8 @@ check_record(struct vctx *vc, uint64_t id, const MDB_val *val)
 	MDB_val v;
 	int rc;
 
-	rc = sti_unpack(t, &dbs__passenger__descriptor, val, DB_PASSENGERS, &p);
+	rc =
+	    sti_unpack(t, &dbs__passenger__descriptor, val, DB_PASSENGERS, &p);
 	if (rc != DBS_OK) {
 		problem(vc, "Passenger %llu does not decode.",
 		    (unsigned long long)id);
@@ -134,7 +135,8 @@ check_record(struct vctx *vc, uint64_t id, const MDB_val *val)
 	else if (rc != DBS_OK)
 		goto out;
 	else if (v.mv_size != 8 || sti_be64(v.mv_data) != id)
-		problem(vc, "The dedup entry of passenger %llu points elsewhere.",
+		problem(vc,
+		    "The dedup entry of passenger %llu points elsewhere.",
 		    (unsigned long long)id);
 	for (size_t i = 0; i < p->n_attachments; i++) {
 		const char *name = p->attachments[i]->name;
@@ -144,8 +146,9 @@ check_record(struct vctx *vc, uint64_t id, const MDB_val *val)
 		key_raw(&k, name, strlen(name));
 		rc = exists(t, DB_ATTACHMENTS, &k, &v);
 		if (rc == DBS_ENOTFOUND)
-			problem(vc, "Attachment \"%s\" of passenger %llu has no "
-				    "body.",
+			problem(vc,
+			    "Attachment \"%s\" of passenger %llu has no "
+			    "body.",
 			    name, (unsigned long long)id);
 		else if (rc != DBS_OK)
 			goto out;
@@ -224,8 +227,7 @@ check_index(struct vctx *vc, int db)
 		sti_pf_from_pbv(&f, &pv);
 		sti_qkey(&k, db, &f, id);
 		if (!sti_q_indexed(db, f.state) || k.over ||
-		    k.n != it.k.mv_size ||
-		    memcmp(k.b, it.k.mv_data, k.n) != 0)
+		    k.n != it.k.mv_size || memcmp(k.b, it.k.mv_data, k.n) != 0)
 			problem(vc,
 			    "Index %s has an entry for passenger %llu that "
 			    "does not match its record (state %u).",
@@ -295,7 +297,8 @@ check_attachments(struct vctx *vc)
 	uint64_t id;
 	int rc, grc;
 
-	rc = sti_iter_open(&it, vc->t, DB_ATTACHMENTS, NULL, 0, NULL, 0, false);
+	rc =
+	    sti_iter_open(&it, vc->t, DB_ATTACHMENTS, NULL, 0, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
@@ -325,7 +328,8 @@ check_attachments(struct vctx *vc)
 			DB_PASSENGERS, &p) != DBS_OK)
 			continue;
 		for (size_t i = 0; i < p->n_attachments && !found; i++)
-			found = strlen(p->attachments[i]->name) == nlen &&
+			found =
+			    strlen(p->attachments[i]->name) == nlen &&
 			    memcmp(p->attachments[i]->name, name, nlen) == 0;
 		dbs__passenger__free_unpacked(p, NULL);
 		if (!found)
@@ -340,8 +344,8 @@ check_attachments(struct vctx *vc)
 
 /* q.counts against the state index, one definition (group) at a time. */
 static int
-compare_counts(struct vctx *vc, const uint8_t *g, size_t glen,
-    const uint64_t n[3])
+compare_counts(
+    struct vctx *vc, const uint8_t *g, size_t glen, const uint64_t n[3])
 {
 	MDB_val k = {glen, (void *)g}, v;
 	uint64_t c[3] = {0, 0, 0};
@@ -357,7 +361,8 @@ compare_counts(struct vctx *vc, const uint8_t *g, size_t glen,
 		problem(vc,
 		    "Counts of %s/%s say %llu/%llu/%llu pending/done/dead, "
 		    "the queue has %llu/%llu/%llu.",
-		    (const char *)g, (const char *)g + strlen((const char *)g) + 1,
+		    (const char *)g,
+		    (const char *)g + strlen((const char *)g) + 1,
 		    (unsigned long long)c[0], (unsigned long long)c[1],
 		    (unsigned long long)c[2], (unsigned long long)n[0],
 		    (unsigned long long)n[1], (unsigned long long)n[2]);
@@ -373,7 +378,8 @@ check_counts(struct vctx *vc)
 	struct iter it;
 	int rc;
 
-	rc = sti_iter_open(&it, vc->t, DB_Q_DEF_STATE, NULL, 0, NULL, 0, false);
+	rc =
+	    sti_iter_open(&it, vc->t, DB_Q_DEF_STATE, NULL, 0, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
@@ -388,8 +394,8 @@ check_counts(struct vctx *vc)
 		gl = (size_t)(nul + 1 - kb);
 		s = kb[gl];
 		if (gl != glen || memcmp(group, kb, gl) != 0) {
-			if (glen > 0 &&
-			    (rc = compare_counts(vc, group, glen, n)) != DBS_OK)
+			if (glen > 0 && (rc = compare_counts(
+					     vc, group, glen, n)) != DBS_OK)
 				break;
 			memcpy(group, kb, gl);
 			glen = gl;
@@ -631,8 +637,9 @@ check_sessions(struct vctx *vc)
 		key_raw(&k, it.k.mv_data, it.k.mv_size);
 		if ((grc = exists(vc->t, DB_SESSIONS_USER, &k, NULL)) ==
 		    DBS_ENOTFOUND)
-			problem(vc, "A session of %.*s/%.*s is missing from "
-				    "sessions.user.",
+			problem(vc,
+			    "A session of %.*s/%.*s is missing from "
+			    "sessions.user.",
 			    (int)pv.len[SF_CLIENT], pv.s[SF_CLIENT],
 			    (int)pv.len[SF_USER], pv.s[SF_USER]);
 		else if (grc != DBS_OK) {
@@ -644,8 +651,8 @@ check_sessions(struct vctx *vc)
 	if (rc != DBS_ENOTFOUND)
 		return rc;
 
-	rc = sti_iter_open(&it, vc->t, DB_SESSIONS_USER, NULL, 0, NULL, 0,
-	    false);
+	rc = sti_iter_open(
+	    &it, vc->t, DB_SESSIONS_USER, NULL, 0, NULL, 0, false);
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
@@ -779,9 +786,9 @@ check_events(struct vctx *vc)
 static int
 check_keyed(struct vctx *vc, int db)
 {
-	const ProtobufCMessageDescriptor *d = db == DB_USERS
-	    ? &dbs__user__descriptor
-	    : &dbs__config_backup__descriptor;
+	const ProtobufCMessageDescriptor *d =
+	    db == DB_USERS ? &dbs__user__descriptor
+			   : &dbs__config_backup__descriptor;
 	ProtobufCMessage *m;
 	struct iter it;
 	struct key k;

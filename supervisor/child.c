@@ -193,6 +193,10 @@ child_spawn(struct sup *s, struct worker *w)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	/* Relative paths in driver settings are relative to the directory
+	 * of databus.json. */
+	if (s->cfg->base_dir != NULL)
+		posix_spawn_file_actions_addchdir_np(&fa, s->cfg->base_dir);
 	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

@@ -159,6 +159,7 @@ check_keys(struct pctx *p, const char *path, json_t *obj,
 {
 	const char *key;
 	json_t *v;
+	char kpath[512];
 
 	json_object_foreach(obj, key, v)
 	{
@@ -171,9 +172,10 @@ check_keys(struct pctx *p, const char *path, json_t *obj,
 				ok = true;
 		if (ok)
 			continue;
+		/* The path names the offending key itself. */
+		snprintf(kpath, sizeof(kpath), "%s.%s", path, key);
 		if (hint != NULL)
-			return fail(
-			    p, path, "unknown key \"%s\" (%s)", key, hint);
+			return fail(p, kpath, "unknown key (%s)", hint);
 		for (size_t i = 0; allowed[i] != NULL && used < sizeof(list);
 		     i++) {
 			int n = snprintf(list + used, sizeof(list) - used,
@@ -182,8 +184,8 @@ check_keys(struct pctx *p, const char *path, json_t *obj,
 				break;
 			used += (size_t)n;
 		}
-		return fail(p, path,
-		    "unknown key \"%s\" (expected one of: %s)", key, list);
+		return fail(
+		    p, kpath, "unknown key (expected one of: %s)", list);
 	}
 	return DBS_OK;
 }
@@ -1560,7 +1562,8 @@ check_problems(const char *out, size_t len, const char *worker_path, char *err,
  * (exec failures included).
  */
 static int
-spawn_check(const char *worker_path, int in_fd, int out_fd, pid_t *pid)
+spawn_check(const char *worker_path, const char *dir, int in_fd, int out_fd,
+    pid_t *pid)
 {
 	static const int reset[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT,
 	    SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM};
@@ -1582,7 +1585,11 @@ spawn_check(const char *worker_path, int in_fd, int out_fd, pid_t *pid)
 	sigemptyset(&defaults);
 	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
 		sigaddset(&defaults, reset[i]);
-	if ((e = posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO)) ==
+	/* Relative driver paths are relative to the configuration's
+	 * directory, in the check as in the workers. */
+	if ((dir == NULL ||
+		(e = posix_spawn_file_actions_addchdir_np(&fa, dir)) == 0) &&
+	    (e = posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO)) ==
 		0 &&
 	    (e = posix_spawn_file_actions_adddup2(
 		 &fa, out_fd, STDOUT_FILENO)) == 0 &&
@@ -1637,7 +1644,8 @@ config_check_drivers_with(const struct config *cfg, const char *worker_path,
 	    (child_out = fcntl(out_p[1], F_DUPFD_CLOEXEC, 3)) < 0) {
 		e = errno;
 	} else {
-		e = spawn_check(worker_path, child_in, child_out, &pid);
+		e = spawn_check(
+		    worker_path, cfg->base_dir, child_in, child_out, &pid);
 	}
 	if (child_in >= 0)
 		close(child_in);

@@ -624,15 +624,30 @@ on_stop(struct worker *w, Dbs__WorkerMsg *m)
 static const struct {
 	unsigned states;
 	int (*handle)(struct worker *w, Dbs__WorkerMsg *m);
-	const char *name;
 } dispatch[] = {
-    [DBS__WORKER_MSG__BODY_INIT] = {WS_WAIT_INIT, on_init, "Init"},
-    [DBS__WORKER_MSG__BODY_DRIVE] = {WS_RUNNING, on_drive, "Drive"},
-    [DBS__WORKER_MSG__BODY_SEATED] = {WS_RUNNING, on_seated, "SeatResult"},
-    [DBS__WORKER_MSG__BODY_WORK] = {WS_RUNNING, on_work, "WorkRequest"},
-    [DBS__WORKER_MSG__BODY_PEEK] = {WS_RUNNING, on_peek, "PeekRequest"},
-    [DBS__WORKER_MSG__BODY_STOP] = {WS_WAIT_INIT | WS_RUNNING, on_stop,
-	"Stop"},
+    [DBS__WORKER_MSG__BODY_INIT] = {WS_WAIT_INIT, on_init},
+    [DBS__WORKER_MSG__BODY_DRIVE] = {WS_RUNNING, on_drive},
+    [DBS__WORKER_MSG__BODY_SEATED] = {WS_RUNNING, on_seated},
+    [DBS__WORKER_MSG__BODY_WORK] = {WS_RUNNING, on_work},
+    [DBS__WORKER_MSG__BODY_PEEK] = {WS_RUNNING, on_peek},
+    [DBS__WORKER_MSG__BODY_STOP] = {WS_WAIT_INIT | WS_RUNNING, on_stop},
+};
+
+static const char *const body_names[] = {
+    [DBS__WORKER_MSG__BODY__NOT_SET] = "an empty message",
+    [DBS__WORKER_MSG__BODY_INIT] = "Init",
+    [DBS__WORKER_MSG__BODY_READY] = "Ready",
+    [DBS__WORKER_MSG__BODY_DRIVE] = "Drive",
+    [DBS__WORKER_MSG__BODY_PULLED] = "PulledBatch",
+    [DBS__WORKER_MSG__BODY_SEATED] = "SeatResult",
+    [DBS__WORKER_MSG__BODY_NOTIFIED] = "Notified",
+    [DBS__WORKER_MSG__BODY_WORK] = "WorkRequest",
+    [DBS__WORKER_MSG__BODY_WORK_RESULT] = "WorkResult",
+    [DBS__WORKER_MSG__BODY_LOG] = "LogBatch",
+    [DBS__WORKER_MSG__BODY_PEEK] = "PeekRequest",
+    [DBS__WORKER_MSG__BODY_PEEK_RESULT] = "PeekResult",
+    [DBS__WORKER_MSG__BODY_HEARTBEAT] = "Heartbeat",
+    [DBS__WORKER_MSG__BODY_STOP] = "Stop",
 };
 
 static int
@@ -643,10 +658,10 @@ handle(struct worker *w, Dbs__WorkerMsg *m)
 	if (c >= sizeof(dispatch) / sizeof(dispatch[0]) ||
 	    dispatch[c].handle == NULL ||
 	    (dispatch[c].states & w->state) == 0) {
-		say(w,
-		    "protocol violation: unexpected message (body %zu) in "
-		    "state %s",
-		    c,
+		say(w, "protocol violation: %s while %s",
+		    c < sizeof(body_names) / sizeof(body_names[0])
+			? body_names[c]
+			: "an unknown message",
 		    w->state == WS_WAIT_INIT ? "waiting for Init" : "running");
 		return DBS_EPROTO;
 	}

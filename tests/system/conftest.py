@@ -179,7 +179,9 @@ class CtlError(AssertionError):
 
 
 class Databus:
-    """One databusd process and a databusctl bound to its data dir."""
+    """One databusd process and a databusctl bound to its data dir. It runs
+    in / so that relative paths in the config must be resolved against the
+    config file's folder, not the working directory."""
 
     def __init__(self, root, args, env=None):
         self.root = Path(root)
@@ -203,7 +205,7 @@ class Databus:
         self.stderr_file = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self.stderr_file, cwd=self.root, env=self.env, text=True)
+            stderr=self.stderr_file, cwd="/", env=self.env, text=True)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         return self
 

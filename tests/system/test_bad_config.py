@@ -17,8 +17,8 @@ def _good_def(**over):
 
 
 def _pusher_dir_missing(tmp):
-    return _good_def(pushers=[{"name": "out", "type": "dir",
-                               "path": str(tmp / "no-such-dir")}])
+    return client(_good_def(pushers=[{"name": "out", "type": "dir",
+                                      "path": str(tmp / "no-such-dir")}]))
 
 
 # (id, function tmp -> client dict, JSON path expected in the message,

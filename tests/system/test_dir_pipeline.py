@@ -23,7 +23,7 @@ def test_dir_to_dir(tmp, bus):
     (inbox / "partial.xml.part").write_text("in progress\n")
 
     d = definition("orders",
-                   [{"name": "inbox", "type": "dir", "path": "../in",
+                   [{"name": "inbox", "type": "dir", "path": "in",
                      "pattern": "*.xml"}],
                    [{"name": "archive", "type": "dir", "path": str(outbox)}])
     b = bus({"acme": client(d)})
