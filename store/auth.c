@@ -398,6 +398,15 @@ revoke(struct store_txn *t, const char *client, const char *username,
 			rc = DBS_OK;
 		if (rc == DBS_OK)
 			rc = delete_hashes(t, hs, count);
+		/* An entry whose session is gone must not be found again. */
+		for (size_t i = 0; rc == DBS_OK && i < hs->n; i++) {
+			struct key k = prefix;
+			MDB_val kv;
+
+			key_raw(&k, hs->h[i], hs->len[i]);
+			kv = key_val(&k);
+			rc = sti_del_any(t, DB_SESSIONS_USER, &kv);
+		}
 	} while (rc == DBS_OK && hs->n == SESSION_BATCH);
 	free(hs);
 	return rc;

@@ -12,6 +12,14 @@
  * refuses a second open. A full map is not fatal: the write transaction is
  * aborted, the map doubles (up to max_size) as soon as no read transaction
  * of this process is open, and the caller redoes its changes.
+ *
+ * Poisoning. A call that fails inside a write transaction after it has
+ * begun to write (a full map, an I/O error, no memory) leaves the
+ * transaction half changed, so the transaction keeps that error: every
+ * later call, and the commit, return it until store_txn_abort(). Errors
+ * found before anything is written (DBS_EINVAL, DBS_ETOOBIG, DBS_ENOTFOUND,
+ * DBS_EEXIST) leave it usable. A full map also ends the LMDB transaction
+ * at once, so that the map can grow before the caller redoes its work.
  */
 #include <errno.h>
 #include <fcntl.h>
