@@ -144,6 +144,7 @@ store_user_list(struct store_txn *txn, const char *client,
 	struct key prefix;
 	struct iter it;
 	Dbs__User *u;
+	bool stopped = false;
 	int rc;
 
 	if (cb == NULL)
@@ -167,11 +168,13 @@ store_user_list(struct store_txn *txn, const char *client,
 			break;
 		rc = cb(ctx, u);
 		dbs__user__free_unpacked(u, NULL);
-		if (rc != 0)
+		if (rc != 0) {
+			stopped = true;
 			break;
+		}
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }
 
 int

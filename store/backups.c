@@ -119,6 +119,7 @@ store_config_backup_list(struct store_txn *txn, const char *node,
 	Dbs__ConfigBackup *b;
 	struct key k;
 	struct iter it;
+	bool stopped = false;
 	int rc;
 
 	if (cb == NULL)
@@ -139,9 +140,11 @@ store_config_backup_list(struct store_txn *txn, const char *node,
 			break;
 		rc = cb(ctx, b);
 		dbs__config_backup__free_unpacked(b, NULL);
-		if (rc != 0)
+		if (rc != 0) {
+			stopped = true;
 			break;
+		}
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }

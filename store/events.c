@@ -323,6 +323,7 @@ store_event_list(struct store_txn *txn, uint64_t since, size_t limit,
 	struct iter it;
 	Dbs__Event *ev;
 	size_t n = 0;
+	bool stopped = false;
 	int rc;
 
 	if (cb == NULL)
@@ -345,12 +346,14 @@ store_event_list(struct store_txn *txn, uint64_t since, size_t limit,
 			break;
 		rc = cb(ctx, ev);
 		dbs__event__free_unpacked(ev, NULL);
-		if (rc != 0)
+		if (rc != 0) {
+			stopped = true;
 			break;
+		}
 		n++;
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }
 
 static int

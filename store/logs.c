@@ -227,6 +227,7 @@ store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
 	uint64_t lid, last = 0;
 	size_t n = 0;
 	bool called;
+	bool stopped = false;
 	int rc;
 
 	if (next_cursor != NULL)
@@ -271,6 +272,7 @@ store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
 			rc = deliver(txn, lid, cb, ctx, &called);
 		}
 		if (rc != DBS_OK) {
+			stopped = called;
 			if (called && next_cursor != NULL)
 				*next_cursor = lid;
 			break;
@@ -281,7 +283,7 @@ store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
 		}
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }
 
 int
@@ -291,7 +293,7 @@ store_log_list_for_passenger(struct store_txn *txn, const char *client,
 {
 	struct key prefix;
 	struct iter it;
-	bool called;
+	bool called, stopped = false;
 	int rc;
 
 	if (cb == NULL)
@@ -312,11 +314,13 @@ store_log_list_for_passenger(struct store_txn *txn, const char *client,
 			continue;
 		rc = deliver(txn, sti_be64((uint8_t *)it.k.mv_data + prefix.n),
 		    cb, ctx, &called);
-		if (rc != DBS_OK)
+		if (rc != DBS_OK) {
+			stopped = called;
 			break;
+		}
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }
 
 /* Delete log `lid` with its entries in every index, and queue its delete

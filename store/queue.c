@@ -823,7 +823,7 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
 	const char *text = NULL;
 	size_t n = 0, scanned = 0, tlen = 0;
 	uint64_t id, last = 0, num;
-	bool called, by_client;
+	bool called, by_client, stopped = false;
 	int db, rc;
 
 	if (next_cursor != NULL)
@@ -919,6 +919,7 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
 		}
 		rc = deliver(txn, &v, cb, ctx, &called);
 		if (rc != DBS_OK) {
+			stopped = called;
 			if (called && next_cursor != NULL)
 				*next_cursor = id;
 			break;
@@ -928,7 +929,7 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
 		last = id;
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }
 
 /* The prefix client\0 def\0 of q.due / q.done / q.counts. */
@@ -955,6 +956,7 @@ store_queue_due(struct store_txn *txn, const char *client,
 	struct iter it;
 	size_t n = 0;
 	bool called;
+	bool stopped = false;
 	int rc;
 
 	if (cb == NULL)
@@ -983,12 +985,14 @@ store_queue_due(struct store_txn *txn, const char *client,
 			continue;
 		if (rc != DBS_OK)
 			break;
-		if ((rc = deliver(txn, &v, cb, ctx, &called)) != DBS_OK)
+		if ((rc = deliver(txn, &v, cb, ctx, &called)) != DBS_OK) {
+			stopped = called;
 			break;
+		}
 		n++;
 	}
 	sti_iter_close(&it);
-	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+	return rc == DBS_ENOTFOUND && !stopped ? DBS_OK : rc;
 }
 
 int

@@ -62,18 +62,36 @@ def test_queue_set_requeue_purge(tmp, bus):
     assert out.exists()
 
     # Mark the pusher step incomplete: the passenger is pending again and
-    # the next drive pushes it again.
+    # is pushed again (a retry drive is due at once).
     out.unlink()
-    b.ctl("queue", "set", "acme", p["id"], "out", "incomplete",
-          json_out=False)
-    shown = b.show("acme", p["id"])
-    assert shown["state"] == "pending", shown
-    assert [s["state"] for s in shown["steps"] if s["name"] == "out"] == \
-        ["incomplete"]
+    step_before = [s for s in p["steps"] if s["name"] == "out"][0]
+    r = b.ctl_raw("queue", "set", "acme", p["id"], "out", "incomplete")
+    assert r.returncode == 0, r.stderr
+
+    def repushed():
+        shown = b.show("acme", p["id"])
+        step = [s for s in shown["steps"] if s["name"] == "out"][0]
+        return (shown["state"] == "done" and step["state"] == "complete"
+                and step["updated"] != step_before["updated"]
+                and out.exists())
+    wait_for(repushed, 10, "passenger pushed again")
+    assert b.counts("acme", "orders") == (0, 4, 0)
+
+    # Marking a step complete by hand: a failing passenger is done without
+    # the push (the operator delivered it some other way).
+    shutil.rmtree(tmp / "out")
+    _files(tmp, 1, start=10)
+    shutil.rmtree(tmp / "out")
     b.drive("acme", "orders")
-    wait_for(lambda: b.show("acme", p["id"])["state"] == "done", 10,
-             "re-pushed passenger done")
-    assert out.exists()
+    fresh = wait_for(lambda: [q for q in b.queue("--client", "acme",
+                                                 "--state", "pending")
+                              if q["attempts"] >= 1], 10,
+                     "the new passenger failing")[0]
+    b.ctl("queue", "set", "acme", fresh["id"], "out", "complete",
+          json_out=False)
+    wait_for(lambda: b.show("acme", fresh["id"])["state"] == "done", 10,
+             "passenger done after queue set complete")
+    (tmp / "out").mkdir()
 
     # Bad step names and ids are refused.
     assert b.ctl_raw("queue", "set", "acme", p["id"], "nosuch",
@@ -84,10 +102,11 @@ def test_queue_set_requeue_purge(tmp, bus):
     assert b.ctl_raw("queue", "set", "acme", p["id"], "out",
                      "maybe").returncode == 100
 
-    # Paging: limit 3 over 4 passengers gives a cursor.
+    # Paging: limit 3 over 5 passengers gives a cursor.
     page = b.ctl("queue", "ls", "--client", "acme", "--limit", 3)
     assert len(page["items"]) == 3 and page.get("next_cursor"), page
-    assert len(b.queue("--client", "acme", limit=3)) == 4
+    assert len(b.queue("--client", "acme", limit=3)) == 5
+    assert len(b.queue("--client", "acme", limit=2)) == 5
 
     # Purge removes completed passengers (and their logs stay until a
     # logs purge).
