@@ -29,6 +29,7 @@
 #define CTL_BURST       64
 #define PEEK_TIMEOUT_MS 30000
 #define PEEK_LIMIT      50
+#define PURGE_CHUNK     5000
 
 struct peek {
 	struct peek *next;
@@ -506,18 +507,32 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 		int64_t before =
 		    p->older_than_ms > 0 ? now - p->older_than_ms : INT64_MAX;
 
-		if ((txn = sup_txn(s)) == NULL) {
-			rc = DBS_EIO;
-			break;
+		/* Large purges go in bounded chunks, each committed, so that
+		 * no transaction grows past what LMDB can hold dirty. */
+		for (;;) {
+			uint64_t n = 0;
+
+			if ((txn = sup_txn(s)) == NULL) {
+				rc = DBS_EIO;
+				break;
+			}
+			rc = queue ? store_queue_purge(txn,
+					 empty_null(p->client),
+					 empty_null(p->definition), before,
+					 PURGE_CHUNK, &n)
+				   : store_log_purge(txn,
+					 empty_null(p->client), before, &n);
+			if (rc != DBS_OK) {
+				sup_store_failed(s, rc, "purging");
+				break;
+			}
+			count += n;
+			if (!queue || n < PURGE_CHUNK ||
+			    (rc = sup_commit(s)) != DBS_OK)
+				break;
 		}
-		rc = queue ? store_queue_purge(txn, empty_null(p->client),
-				 empty_null(p->definition), before, 0, &count)
-			   : store_log_purge(
-				 txn, empty_null(p->client), before, &count);
-		if (rc != DBS_OK) {
-			sup_store_failed(s, rc, "purging");
+		if (rc != DBS_OK)
 			break;
-		}
 		snprintf(text, sizeof(text), "purged %" PRIu64 " %s", count,
 		    queue ? "passengers" : "logs");
 		break;

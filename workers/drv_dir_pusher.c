@@ -374,6 +374,21 @@ dq_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 		    d->attachment);
 		goto out;
 	}
+	/* Resolve the path again for every push: the target directory may
+	 * have been replaced since init (a remount, an operator's fix). */
+	{
+		int fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot open directory %s: %s",
+			    d->path, strerror(errno));
+			res = DRV_RETRY;
+			goto out;
+		}
+		if (d->dirfd >= 0)
+			close(d->dirfd);
+		d->dirfd = fd;
+	}
 	for (i = 0; i < n; i++) {
 		e = write_atomic(
 		    d, p->id, outs[i].name, outs[i].data, outs[i].len);

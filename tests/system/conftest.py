@@ -364,14 +364,18 @@ class Databus:
     def wait_counts(self, client, name, pending=None, done=None, dead=None,
                     timeout=30):
         want = (pending, done, dead)
+        seen = [None]
 
         def check():
-            c = self.counts(client, name)
+            c = seen[0] = self.counts(client, name)
             return c if all(w is None or w == g
                             for w, g in zip(want, c)) else None
-        return wait_for(check, timeout,
-                        "%s/%s (pending, done, dead) == %r"
-                        % (client, name, want))
+        try:
+            return wait_for(check, timeout,
+                            "%s/%s (pending, done, dead) == %r"
+                            % (client, name, want))
+        except Timeout as e:
+            raise Timeout("%s; last counts %r" % (e, seen[0])) from None
 
     def drive(self, client, name, timeout=30):
         """Expedite one definition and wait until a drive that started

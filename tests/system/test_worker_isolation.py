@@ -46,6 +46,9 @@ def test_bad_worker_message_kills_only_that_worker(tmp, bus, mode, once):
         return w.get("restarts", 0) >= 1 and w["pid"] != fake_pid and w
     w = wait_for(restarted, 20, "restart of acme/bad counted")
     assert b.alive(), b.stderr()
+    # The supervisor says which worker it killed and why.
+    wait_for(lambda: "acme/bad (pid %d)" % fake_pid in b.stderr(), 5,
+             "databusd to log the kill of pid %d" % fake_pid)
 
     # The good worker keeps its pid and keeps completing passengers.
     b.drive("acme", "good")
