@@ -979,6 +979,25 @@ begin_write(struct store *st, struct store_txn *t)
 	int mrc;
 
 	pthread_mutex_lock(&st->mu);
+	/* Grow ahead of need: past three quarters full, double the map now,
+	 * so that ordinary growth never costs a MDB_MAP_FULL and the batch
+	 * it aborts. */
+	if (st->grow_to == 0 && st->readers == 0) {
+		MDB_envinfo info;
+
+		if (mdb_env_info(st->env, &info) == 0 &&
+		    info.me_mapsize < st->max_size &&
+		    (uint64_t)(info.me_last_pgno + 1) * st->page_size >
+			info.me_mapsize / 4 * 3) {
+			uint64_t want = info.me_mapsize > st->max_size / 2
+					    ? st->max_size
+					    : (uint64_t)info.me_mapsize * 2;
+
+			want -= want % st->page_size;
+			if (want > info.me_mapsize)
+				st->grow_to = want;
+		}
+	}
 	if (st->grow_to != 0 && st->readers == 0) {
 		mrc = mdb_env_set_mapsize(st->env, st->grow_to);
 		st->grow_to = 0;

@@ -205,8 +205,11 @@ child_kill(struct sup *s, struct worker *w, const char *why)
 	snprintf(w->error, sizeof(w->error), "%s", why);
 	(void)kill(w->pid, SIGKILL);
 	close_socket(w);
-	if (w->drive != NULL)
+	if (w->drive != NULL) {
+		/* Its successor finishes the work at once. */
+		w->resume_drive = true;
 		drive_abort(s, w, why);
+	}
 	control_fail_peeks(s, w, DBS_ENOWORKER, why);
 	set_state(s, w, DBS__WORKER_STATE__WS_STOPPING);
 }
@@ -322,6 +325,8 @@ on_ready(struct sup *s, struct worker *w, const Dbs__Ready *r)
 		/* It crashed mid-drive: finish that work now. */
 		w->resume_drive = false;
 		sched_expedite(s->sched, w->slot, wire_mono_ms());
+	} else {
+		drive_schedule_retry(s, w);
 	}
 	sup_event_definition(s, w);
 }

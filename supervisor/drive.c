@@ -819,7 +819,6 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 	Dbs__Log log = DBS__LOG__INIT;
 	int64_t now = wire_now_ms();
 	uint64_t purged = 0, logs_purged = 0;
-	int64_t due;
 	int rc;
 
 	w->drive = NULL;
@@ -864,21 +863,37 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 		    DBS_OK)
 			sup_store_failed(s, rc, "writing the drive log");
 	}
-	if ((txn = s->txn) != NULL &&
-	    store_queue_next_due(txn, def->client, def->name, &due) ==
-		DBS_OK &&
-	    due < NEVER_MS) {
-		int64_t wait = due - now;
-
-		sched_retry_at(
-		    s->sched, w->slot, wire_mono_ms() + (wait > 0 ? wait : 0));
-	}
 	sched_finished(s->sched, w->slot, wire_mono_ms());
+	drive_schedule_retry(s, w);
 	drive_free(d);
 	if (w->state == DBS__WORKER_STATE__WS_BUSY)
 		w->state = DBS__WORKER_STATE__WS_READY;
 	sup_event_worker(s, w);
 	sup_event_definition(s, w);
+}
+
+void
+drive_schedule_retry(struct sup *s, struct worker *w)
+{
+	struct store_txn *txn = s->txn, *own = NULL;
+	int64_t due;
+
+	/* Read in the open batch if there is one (it holds the newest
+	 * state), else in a snapshot of our own. */
+	if (txn == NULL) {
+		if (store_txn_begin(s->st, false, &own) != DBS_OK)
+			return;
+		txn = own;
+	}
+	if (store_queue_next_due(txn, w->def->client, w->def->name, &due) ==
+		DBS_OK &&
+	    due < NEVER_MS) {
+		int64_t wait = due - wire_now_ms();
+
+		sched_retry_at(
+		    s->sched, w->slot, wire_mono_ms() + (wait > 0 ? wait : 0));
+	}
+	store_txn_abort(own);
 }
 
 bool

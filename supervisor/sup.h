@@ -156,6 +156,9 @@ void drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r);
 void drive_on_log(struct sup *s, struct worker *w, Dbs__LogBatch *l);
 void drive_dispatch(struct sup *s, struct worker *w);
 void drive_abort(struct sup *s, struct worker *w, const char *why);
+/* Ask the scheduler for a work drive when the definition's earliest
+ * pending passenger is due. */
+void drive_schedule_retry(struct sup *s, struct worker *w);
 void drive_free(struct drive *d);
 bool drive_wants_dispatch(const struct drive *d);
 uint64_t drive_id(const struct drive *d);
