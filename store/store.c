@@ -979,7 +979,7 @@ begin_write(struct store *st, struct store_txn *t)
 	int mrc;
 
 	pthread_mutex_lock(&st->mu);
-	/* Grow ahead of need: past three quarters full, double the map now,
+	/* Grow ahead of need: past half full, double the map now,
 	 * so that ordinary growth never costs a MDB_MAP_FULL and the batch
 	 * it aborts. */
 	if (st->grow_to == 0 && st->readers == 0) {
@@ -988,7 +988,7 @@ begin_write(struct store *st, struct store_txn *t)
 		if (mdb_env_info(st->env, &info) == 0 &&
 		    info.me_mapsize < st->max_size &&
 		    (uint64_t)(info.me_last_pgno + 1) * st->page_size >
-			info.me_mapsize / 4 * 3) {
+			info.me_mapsize / 2) {
 			uint64_t want = info.me_mapsize > st->max_size / 2
 					    ? st->max_size
 					    : (uint64_t)info.me_mapsize * 2;

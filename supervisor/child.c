@@ -365,7 +365,9 @@ dispatch(struct sup *s, struct worker *w, Dbs__WorkerMsg *m)
 void
 child_handle(struct sup *s, struct worker *w)
 {
-	for (int i = 0; i < RECV_BURST && w->sock_open; i++) {
+	for (int i = 0; i < RECV_BURST && w->sock_open &&
+			s->batch_bytes < SUP_BATCH_BYTES;
+	     i++) {
 		Dbs__WorkerMsg *m = NULL;
 		char why[160];
 		int rc = wire_recv_worker(w->sock, &m, NNG_FLAG_NONBLOCK);

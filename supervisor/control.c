@@ -71,6 +71,18 @@ reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
 	sup_after_commit(s, NULL, msg);
 }
 
+/* The same, sent at once: for replies that change nothing. */
+static void
+reply_now(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
+{
+	nng_msg_clear(msg);
+	if (wire_append(msg, &r->base) != DBS_OK) {
+		nng_msg_free(msg);
+		return;
+	}
+	sup_send_now(s, msg);
+}
+
 static void
 reply_code(
     struct sup *s, nng_msg *msg, uint64_t id, int code, const char *text)
@@ -107,7 +119,6 @@ do_status(struct sup *s, nng_msg *msg, uint64_t id)
 		struct worker *w = s->workers[i];
 
 		sup_fill_definition_info(s, w, &di[i], &wi[i]);
-		di[i].n_pullers = 0;
 		if (txn != NULL)
 			(void)store_queue_counts(txn, w->def->client,
 			    w->def->name, &di[i].pending, &di[i].done,
@@ -123,8 +134,10 @@ do_status(struct sup *s, nng_msg *msg, uint64_t id)
 	st.store = &stats;
 	r.id = id;
 	r.status = &st;
-	reply(s, msg, &r);
+	reply_now(s, msg, &r);
 out:
+	for (size_t i = 0; di != NULL && i < n; i++)
+		sup_clear_definition_info(&di[i]);
 	free(di);
 	free(dip);
 	free(wi);

@@ -304,6 +304,8 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		if (!dup) {
 			d->seated++;
 			touch(d, id);
+			for (size_t k = 0; k < it->n_attachments; k++)
+				s->batch_bytes += it->attachments[k]->data.len;
 		}
 		dbs__seated_item__init(&seated[n_seated]);
 		seated[n_seated].puller = it->puller;
@@ -863,6 +865,9 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 		    DBS_OK)
 			sup_store_failed(s, rc, "writing the drive log");
 	}
+	snprintf(w->last_outcome, sizeof(w->last_outcome),
+	    "%s: pulled %u, seated %u, completed %u, failed %u, dead %u",
+	    outcome, d->pulled, d->seated, d->completed, d->failed, d->dead);
 	sched_finished(s->sched, w->slot, wire_mono_ms());
 	drive_schedule_retry(s, w);
 	drive_free(d);

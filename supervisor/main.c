@@ -92,6 +92,12 @@ send_now(struct sup *s, struct worker *w, nng_msg *msg)
 }
 
 void
+sup_send_now(struct sup *s, nng_msg *msg)
+{
+	send_now(s, NULL, msg);
+}
+
+void
 sup_after_commit(struct sup *s, struct worker *w, nng_msg *msg)
 {
 	struct outmsg *o;
@@ -207,6 +213,7 @@ sup_store_failed(struct sup *s, int rc, const char *what)
 	snprintf(s->store_error, sizeof(s->store_error), "%s", text);
 	store_txn_abort(s->txn);
 	s->txn = NULL;
+	s->batch_bytes = 0;
 	outbox_flush(s, rc);
 	/* Drives whose changes were in the lost batch are inconsistent with
 	 * the store now: restart their workers; the queue has all the rest. */
@@ -231,6 +238,7 @@ sup_commit(struct sup *s)
 	}
 	changes = store_txn_changes(txn);
 	s->txn = NULL;
+	s->batch_bytes = 0;
 	if (changes == 0) {
 		store_txn_abort(txn);
 		outbox_flush(s, DBS_OK);
@@ -281,6 +289,16 @@ mono_to_wall(int64_t mono)
 	return mono < 0 ? 0 : mono + wall_offset_ms;
 }
 
+static char **
+driver_names(const struct cfg_driver *d, size_t n)
+{
+	char **names = calloc(n + 1, sizeof(*names));
+
+	for (size_t i = 0; names != NULL && i < n; i++)
+		names[i] = d[i].name;
+	return names;
+}
+
 void
 sup_fill_definition_info(struct sup *s, const struct worker *w,
     Dbs__DefinitionInfo *di, Dbs__WorkerInfo *wi)
@@ -297,7 +315,25 @@ sup_fill_definition_info(struct sup *s, const struct worker *w,
 	di->last_run_ms = last > 0 ? mono_to_wall(last) : 0;
 	di->next_run_ms = next >= 0 ? mono_to_wall(next) : 0;
 	di->driving = w->drive != NULL;
+	di->last_outcome = (char *)w->last_outcome;
 	di->worker = wi;
+	if ((di->pullers = driver_names(def->pullers, def->n_pullers)) != NULL)
+		di->n_pullers = def->n_pullers;
+	if ((di->processors =
+		    driver_names(def->processors, def->n_processors)) != NULL)
+		di->n_processors = def->n_processors;
+	if ((di->pushers = driver_names(def->pushers, def->n_pushers)) != NULL)
+		di->n_pushers = def->n_pushers;
+}
+
+void
+sup_clear_definition_info(Dbs__DefinitionInfo *di)
+{
+	free(di->pullers);
+	free(di->processors);
+	free(di->pushers);
+	di->pullers = di->processors = di->pushers = NULL;
+	di->n_pullers = di->n_processors = di->n_pushers = 0;
 }
 
 void
@@ -352,6 +388,7 @@ sup_event_definition(struct sup *s, const struct worker *w)
 	sup_fill_definition_info(s, w, &di, &wi);
 	append_event(
 	    s, w->def->client, DBS__RESOURCE__RES_DEFINITION, &di.base);
+	sup_clear_definition_info(&di);
 }
 
 void

@@ -29,6 +29,10 @@
 
 #define SUP_VERSION "0.1.0"
 
+/* A batch stops taking worker messages past this many attachment bytes,
+ * so one commit stays small next to the map's free space. */
+#define SUP_BATCH_BYTES (16u << 20)
+
 struct drive;
 struct peek;
 
@@ -55,8 +59,9 @@ struct worker {
 	bool removed;        /* gone from the config: free when stopped */
 	bool restart_wanted; /* config changed: restart when idle */
 	bool stop_sent;
-	bool resume_drive;   /* crashed mid-drive: drive again once up */
-	struct drive *drive; /* active drive, or NULL */
+	bool resume_drive;      /* crashed mid-drive: drive again once up */
+	struct drive *drive;    /* active drive, or NULL */
+	char last_outcome[256]; /* of the last drive, for status */
 };
 
 struct outmsg {
@@ -94,7 +99,8 @@ struct sup {
 	int64_t started_wall_ms;
 	uint64_t commits;
 	bool reload_requested;
-	bool in_failure; /* handling a store failure: no new batch */
+	bool in_failure;    /* handling a store failure: no new batch */
+	size_t batch_bytes; /* attachment bytes in the open batch */
 };
 
 /* Log a line to stderr with a timestamp: "databusd: ..." */
@@ -111,6 +117,10 @@ void sup_after_commit(struct sup *s, struct worker *w, nng_msg *msg);
 /* Pack `m` and queue it for worker `w` with sup_after_commit(). */
 int sup_send_worker(struct sup *s, struct worker *w, const Dbs__WorkerMsg *m);
 
+/* Send a control reply at once, whatever the open batch (for replies
+ * that report and change nothing). Takes `msg`. */
+void sup_send_now(struct sup *s, nng_msg *msg);
+
 /* Commit the open batch and flush the outbox; on failure handle it. */
 int sup_commit(struct sup *s);
 
@@ -126,6 +136,8 @@ void sup_fill_worker_info(
     const struct sup *s, const struct worker *w, Dbs__WorkerInfo *wi);
 void sup_fill_definition_info(struct sup *s, const struct worker *w,
     Dbs__DefinitionInfo *di, Dbs__WorkerInfo *wi);
+/* Frees the name lists sup_fill_definition_info allocated. */
+void sup_clear_definition_info(Dbs__DefinitionInfo *di);
 void sup_fill_system_state(const struct sup *s, Dbs__SystemState *ss);
 
 struct worker *sup_find_worker(
