@@ -841,6 +841,22 @@ open_events(struct sup *s)
 	return DBS_OK;
 }
 
+/* Leave before the loop started: free what is held (so leak checkers
+ * stay quiet) and return `code`. */
+static int
+bail(struct sup *s, int code)
+{
+	/* Closing a socket that was never opened is a harmless error. */
+	nng_close(s->ctl);
+	nng_close(s->events);
+	store_txn_abort(s->txn);
+	s->txn = NULL;
+	store_close(s->st);
+	sched_free(s->sched);
+	config_free(s->cfg);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -901,6 +917,7 @@ main(int argc, char **argv)
 		rc = config_check_drivers(s->cfg, err, sizeof(err));
 	if (rc != DBS_OK) {
 		fprintf(stderr, "databusd: %s\n", err);
+		config_free(s->cfg);
 		return rc == DBS_ENOMEM ? EXIT_TRANSIENT : EXIT_PERMANENT;
 	}
 	snprintf(s->run_dir, sizeof(s->run_dir), "%s/run", s->cfg->data_dir);
@@ -909,20 +926,21 @@ main(int argc, char **argv)
 	    mkdirs(storedir, 0700) != 0) {
 		fprintf(stderr, "databusd: %s: cannot create: %s\n",
 		    s->cfg->data_dir, strerror(errno));
-		return EXIT_PERMANENT;
+		return bail(s, EXIT_PERMANENT);
 	}
 	so.max_size = s->cfg->store_max_size;
 	if ((rc = store_open(storedir, STORE_RDWR, &so, &s->st)) != DBS_OK) {
 		fprintf(stderr, "databusd: %s: %s\n", s->cfg->data_dir,
 		    dbs_strerror(rc));
-		return rc == DBS_ELOCKED || rc == DBS_ESCHEMA ? EXIT_PERMANENT
-							      : EXIT_TRANSIENT;
+		return bail(s, rc == DBS_ELOCKED || rc == DBS_ESCHEMA
+				   ? EXIT_PERMANENT
+				   : EXIT_TRANSIENT);
 	}
 	s->out_tail = &s->out_head;
 	s->started_wall_ms = wire_now_ms();
 	wall_offset_ms = s->started_wall_ms - wire_mono_ms();
 	if ((s->sched = sched_new()) == NULL)
-		return EXIT_TRANSIENT;
+		return bail(s, EXIT_TRANSIENT);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -933,13 +951,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		fprintf(stderr, "databusd: signalfd: %s\n", strerror(errno));
-		return EXIT_TRANSIENT;
+		return bail(s, EXIT_TRANSIENT);
 	}
 
 	if (users_import(s) != DBS_OK) {
 		fprintf(stderr, "databusd: cannot import users: %s\n",
 		    s->store_error);
-		return EXIT_TRANSIENT;
+		return bail(s, EXIT_TRANSIENT);
 	}
 	{
 		struct store_txn *t;
@@ -954,7 +972,7 @@ main(int argc, char **argv)
 		s->next_drive_id = last;
 	}
 	if (control_open(s) != DBS_OK || open_events(s) != DBS_OK)
-		return EXIT_TRANSIENT;
+		return bail(s, EXIT_TRANSIENT);
 
 	for (size_t c = 0; c < s->cfg->n_clients; c++)
 		for (size_t d = 0; d < s->cfg->clients[c].n_defs; d++) {
@@ -962,7 +980,7 @@ main(int argc, char **argv)
 			    add_worker(s, &s->cfg->clients[c].defs[d]);
 
 			if (w == NULL)
-				return EXIT_TRANSIENT;
+				return bail(s, EXIT_TRANSIENT);
 			child_spawn(s, w);
 		}
 	sup_event_system(s);

@@ -91,3 +91,28 @@ def test_kill9_databusd_takes_workers_down(tmp, bus):
     b2.drive("acme", "a")
     b2.wait_counts("acme", "a", pending=0, done=5, dead=0)
     assert b2.ctl_raw("verify").returncode == 0
+
+
+def test_seated_passengers_resume_after_worker_crash(tmp, bus):
+    """Passengers seated before a worker crash are worked on again by
+    themselves (a retry drive), not only at the next sync or expedite."""
+    d = definition("load", [bench_puller(count=COUNT, size=256)],
+                   [{"name": "sink", "type": "null"}])
+    b = bus({"acme": client(d)})
+    pid = b.worker("acme", "load")["pid"]
+
+    def seated_not_done():
+        dd = b.definition("acme", "load")
+        if dd["done"] >= COUNT:
+            pytest.fail("the drive finished before the kill; raise COUNT")
+        return dd["pending"] > 0 and dd["driving"]
+    wait_for(seated_not_done, 60, "passengers seated, drive in flight",
+             interval=0.005)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: b.worker("acme", "load")["pid"] not in (0, pid), 30,
+             "worker restarted")
+    seated = b.ctl("status")["store"]["passengers"]
+    # No expedite: sync_frequency is a day, so only a retry drive can
+    # finish what was seated.
+    b.wait_counts("acme", "load", pending=0, timeout=30)
+    assert b.counts("acme", "load") == (0, seated, 0)

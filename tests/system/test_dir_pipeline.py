@@ -100,3 +100,25 @@ def test_dir_puller_custom_done_and_limit(tmp, bus):
     pulled = [l.get("pulled", 0) for l in items
               if l.get("definition") == "csv"]
     assert pulled and max(pulled) <= 3, pulled
+
+
+def test_status_describes_definitions(tmp, bus):
+    """status shows each definition's drivers, schedule and last outcome."""
+    (tmp / "in").mkdir()
+    (tmp / "out").mkdir()
+    d = definition("orders",
+                   [{"name": "inbox", "type": "dir", "path": "in",
+                     "pattern": "*.xml"}],
+                   [{"name": "archive", "type": "dir", "path": "out"}],
+                   processors=[{"name": "xml-only", "type":
+                                "require_attachment", "pattern": "*.xml"}],
+                   sync="90s")
+    b = bus({"acme": client(d)})
+    b.drive("acme", "orders")
+    info = b.definition("acme", "orders")
+    assert info["sync_period_ms"] == 90000, info
+    assert info["last_run"] and info["next_run"], info
+    assert info["worker"]["state"] in ("ready", "busy"), info
+    assert (info["pullers"], info["processors"], info["pushers"]) == \
+        (["inbox"], ["xml-only"], ["archive"]), info
+    assert info["last_outcome"], "no last_outcome after a drive: %r" % info

@@ -73,3 +73,43 @@ def test_bad_worker_message_kills_only_that_worker(tmp, bus, mode, once):
 
     assert b.alive() and b.proc.pid == daemon_pid
     assert b.stop() == 0
+
+
+@pytest.mark.parametrize("mode", ["hang", "silent"])
+def test_stuck_worker_is_killed(tmp, bus, mode):
+    """A worker that stops answering (hang: ready, then deaf to Drive and
+    without heartbeats; silent: never answers Init) is killed within the
+    drive timeout / heartbeat / start checks and restarted; the other
+    worker is not disturbed."""
+    if not FAKE_WORKER.exists():
+        pytest.fail("%s missing: build tests/tools (ninja)" % FAKE_WORKER)
+    bad = definition("bad", [bench_puller(count=5, prefix="x")],
+                     [{"name": "sink", "type": "null"}])
+    good = definition("good", [bench_puller(count=20, prefix="g")],
+                      [{"name": "sink", "type": "null"}])
+    pidfile = tmp / "fake.pid"
+    env = {"DATABUS_WORKER": str(FAKE_WORKER),
+           "DBS_REAL_WORKER": str(WORKER),
+           "DBS_FAKE_SLOT": "1",
+           "DBS_FAKE_MODE": mode,
+           "DBS_FAKE_PIDFILE": str(pidfile),
+           "DBS_FAKE_ONCE": str(tmp / "fake.once")}
+    b = bus({"acme": client(bad, good)}, env=env, workers=False,
+            drive_timeout="2s", heartbeat="500ms")
+    b.wait_workers("ready", only={("acme", "good")})
+    good_pid = b.worker("acme", "good")["pid"]
+    fake_pid = int(wait_for(
+        lambda: pidfile.exists() and pidfile.read_text().strip(), 20,
+        "the fake worker to start"))
+    if mode == "hang":
+        b.ctl("expedite", "acme", "bad", json_out=False)
+    wait_for(lambda: not pid_alive(fake_pid), 30,
+             "the supervisor to kill the stuck worker pid %d" % fake_pid)
+    b.wait_workers("ready", only={("acme", "bad")}, timeout=30)
+    assert b.worker("acme", "bad")["restarts"] >= 1
+    b.drive("acme", "bad")
+    b.wait_counts("acme", "bad", pending=0, done=5, dead=0)
+    b.drive("acme", "good")
+    b.wait_counts("acme", "good", pending=0, done=20, dead=0)
+    assert b.worker("acme", "good")["pid"] == good_pid
+    assert b.stop() == 0

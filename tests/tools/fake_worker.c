@@ -13,6 +13,9 @@
  *   garbage     (default) bytes that do not decode as a WorkerMsg;
  *   unexpected  a well-formed WorkerMsg the supervisor never accepts from
  *               a worker (an Init);
+ *   hang        nothing more: no heartbeat, no answer to Drive (a hung
+ *               driver; the drive timeout or heartbeat check must end it);
+ *   silent      never answers Init at all (stuck while starting);
  *
  * and then sleeps, so that only the supervisor can end it (the test asserts
  * that it does). Optional:
@@ -140,6 +143,11 @@ main(int argc, char **argv)
 		    nng_strerror(rc));
 		return 111;
 	}
+	if (strcmp(mode, "silent") == 0) {
+		if (pidfile != NULL && *pidfile != '\0')
+			write_pidfile(pidfile);
+		goto sleep;
+	}
 	/* Wait for Init, as a real worker does. */
 	for (;;) {
 		rc = wire_recv_worker(s, &in, 0);
@@ -167,7 +175,9 @@ main(int argc, char **argv)
 	if (pidfile != NULL && *pidfile != '\0')
 		write_pidfile(pidfile);
 
-	if (strcmp(mode, "unexpected") == 0) {
+	if (strcmp(mode, "hang") == 0) {
+		rc = 0;
+	} else if (strcmp(mode, "unexpected") == 0) {
 		Dbs__Init init = DBS__INIT__INIT;
 		Dbs__WorkerMsg bad = DBS__WORKER_MSG__INIT;
 		init.client = "evil";
@@ -196,7 +206,9 @@ main(int argc, char **argv)
 	fprintf(stderr, "fake_worker: slot %s pid %d sent %s\n", slot,
 	    (int)getpid(), mode);
 
-	/* Stay up until the supervisor ends us (bounded). */
+sleep:
+	/* Stay up until the supervisor ends us (bounded). Messages that
+	 * arrive meanwhile (Drive, ...) stay unread. */
 	for (int i = 0; i < 1200; i++) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
