@@ -151,12 +151,8 @@ store_user_list(struct store_txn *txn, const char *client,
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, false)) != DBS_OK)
 		return rc;
-	key_init(&prefix);
-	if (client != NULL) {
-		if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK)
-			return rc;
-		key_str(&prefix, client);
-	}
+	if ((rc = sti_scope_prefix(&prefix, client, NULL, false)) != DBS_OK)
+		return rc;
 	rc = sti_iter_open(
 	    &it, txn, DB_USERS, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
@@ -191,12 +187,8 @@ store_user_count(struct store_txn *txn, const char *client, uint64_t *count)
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, false)) != DBS_OK)
 		return rc;
-	key_init(&prefix);
-	if (client != NULL) {
-		if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK)
-			return rc;
-		key_str(&prefix, client);
-	}
+	if ((rc = sti_scope_prefix(&prefix, client, NULL, false)) != DBS_OK)
+		return rc;
 	rc = sti_iter_open(
 	    &it, txn, DB_USERS, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
@@ -285,11 +277,7 @@ store_session_put(struct store_txn *txn, const Dbs__Session *s)
 		by_user_key(&k, s->client, strlen(s->client), s->username,
 		    strlen(s->username), s->token_hash.data,
 		    s->token_hash.len);
-		kv = key_val(&k);
-		v.mv_size = 0;
-		v.mv_data = (void *)"";
-		rc = k.over ? DBS_ETOOBIG
-			    : sti_put(txn, DB_SESSIONS_USER, &kv, &v, 0);
+		rc = sti_put_key(txn, DB_SESSIONS_USER, &k);
 	}
 	if (rc != DBS_OK) {
 		if (txn->poison == 0)

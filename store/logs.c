@@ -16,35 +16,6 @@
 
 #define LOG_BATCH 256
 
-static MDB_val
-id_val(uint8_t b[8], uint64_t id)
-{
-	MDB_val v = {8, b};
-
-	sti_put_be64(b, id);
-	return v;
-}
-
-static int
-put_empty(struct store_txn *t, int db, struct key *k)
-{
-	MDB_val kv = key_val(k), v = {0, (void *)""};
-
-	if (k->over)
-		return DBS_ETOOBIG;
-	return sti_put(t, db, &kv, &v, 0);
-}
-
-static int
-del_key(struct store_txn *t, int db, struct key *k)
-{
-	MDB_val kv = key_val(k);
-
-	if (k->over)
-		return DBS_ETOOBIG;
-	return sti_del_any(t, db, &kv);
-}
-
 static void
 key_client_lid(struct key *k, const char *c, size_t clen, uint64_t lid)
 {
@@ -72,12 +43,12 @@ add_link(struct store_txn *t, const char *client, uint64_t pid, uint64_t lid)
 	key_str(&k, client);
 	key_u64(&k, pid);
 	key_u64(&k, lid);
-	if ((rc = put_empty(t, DB_LOG_LINKS, &k)) != DBS_OK)
+	if ((rc = sti_put_key(t, DB_LOG_LINKS, &k)) != DBS_OK)
 		return rc;
 	key_init(&k);
 	key_u64(&k, lid);
 	key_u64(&k, pid);
-	return put_empty(t, DB_LOG_PIDS, &k);
+	return sti_put_key(t, DB_LOG_PIDS, &k);
 }
 
 int
@@ -105,7 +76,7 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
 		log->id = txn->next_log;
 		assigned = true;
 	}
-	kv = id_val(idb, log->id);
+	kv = sti_id_val(idb, log->id);
 	rc = sti_get(txn, DB_LOGS, &kv, &v);
 	if (rc == DBS_OK) {
 		/* Replacing: its listing and time entries move. */
@@ -125,17 +96,17 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
 		replaced = true;
 		wrote = true;
 		key_client_lid(&k, client, clen, log->id);
-		if ((rc = del_key(txn, DB_LOGS_CLIENT, &k)) != DBS_OK)
+		if ((rc = sti_del_key(txn, DB_LOGS_CLIENT, &k)) != DBS_OK)
 			goto out;
 		key_time(&k, client, clen, fin, log->id);
-		if ((rc = del_key(txn, DB_LOGS_TIME, &k)) != DBS_OK)
+		if ((rc = sti_del_key(txn, DB_LOGS_TIME, &k)) != DBS_OK)
 			goto out;
 	} else if (rc != DBS_ENOTFOUND) {
 		goto out;
 	}
 	wrote = true; /* from here on a failure leaves half a log */
 
-	kv = id_val(idb, log->id);
+	kv = sti_id_val(idb, log->id);
 	if ((rc = sti_put_msg(txn, DB_LOGS, &kv, &log->base, 0, &v)) != DBS_OK)
 		goto out;
 	/* Keep the bytes for the event before the next write moves them. */
@@ -143,11 +114,11 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
 	if ((rc = sti_sbuf_add(&st->pack, v.mv_data, v.mv_size)) != DBS_OK)
 		goto out;
 	key_client_lid(&k, log->client, strlen(log->client), log->id);
-	if ((rc = put_empty(txn, DB_LOGS_CLIENT, &k)) != DBS_OK)
+	if ((rc = sti_put_key(txn, DB_LOGS_CLIENT, &k)) != DBS_OK)
 		goto out;
 	key_time(
 	    &k, log->client, strlen(log->client), log->finished_ms, log->id);
-	if ((rc = put_empty(txn, DB_LOGS_TIME, &k)) != DBS_OK)
+	if ((rc = sti_put_key(txn, DB_LOGS_TIME, &k)) != DBS_OK)
 		goto out;
 	for (size_t i = 0; i < n_ids; i++)
 		if (passenger_ids[i] != 0 && (rc = add_link(txn, log->client,
@@ -177,20 +148,7 @@ out:
 int
 store_log_get(struct store_txn *txn, uint64_t id, Dbs__Log **out)
 {
-	uint8_t idb[8];
-	MDB_val k, v;
-	int rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if (out == NULL)
-		return DBS_EINVAL;
-	if ((rc = sti_usable(txn, false)) != DBS_OK)
-		return rc;
-	k = id_val(idb, id);
-	if ((rc = sti_get(txn, DB_LOGS, &k, &v)) != DBS_OK)
-		return rc;
-	return sti_unpack(txn, &dbs__log__descriptor, &v, DB_LOGS, out);
+	return sti_get_by_id(txn, DB_LOGS, id, &dbs__log__descriptor, out);
 }
 
 /* Get log `lid` and hand it to cb; a missing log is skipped (*called is
@@ -205,7 +163,7 @@ deliver(struct store_txn *t, uint64_t lid,
 	int rc;
 
 	*called = false;
-	k = id_val(idb, lid);
+	k = sti_id_val(idb, lid);
 	rc = sti_get(t, DB_LOGS, &k, &v);
 	if (rc != DBS_OK)
 		return rc == DBS_ENOTFOUND ? DBS_OK : rc;
@@ -236,12 +194,8 @@ store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, false)) != DBS_OK)
 		return rc;
-	key_init(&prefix);
-	if (client != NULL) {
-		if ((rc = sti_name(client, STORE_NAME_MAX, true)) != DBS_OK)
-			return rc;
-		key_str(&prefix, client);
-	}
+	if ((rc = sti_scope_prefix(&prefix, client, NULL, true)) != DBS_OK)
+		return rc;
 	from = prefix;
 	if (cursor != 0)
 		key_u64(&from, cursor);
@@ -340,7 +294,7 @@ log_delete(struct store_txn *t, uint64_t lid)
 	int64_t fin;
 	int rc;
 
-	kv = id_val(idb, lid);
+	kv = sti_id_val(idb, lid);
 	if ((rc = sti_get(t, DB_LOGS, &kv, &v)) != DBS_OK)
 		return rc;
 	if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK ||
@@ -353,10 +307,10 @@ log_delete(struct store_txn *t, uint64_t lid)
 	if ((rc = sti_del(t, DB_LOGS, &kv)) != DBS_OK)
 		return rc;
 	key_client_lid(&k, client, clen, lid);
-	if ((rc = del_key(t, DB_LOGS_CLIENT, &k)) != DBS_OK)
+	if ((rc = sti_del_key(t, DB_LOGS_CLIENT, &k)) != DBS_OK)
 		return rc;
 	key_time(&k, client, clen, fin, lid);
-	if ((rc = del_key(t, DB_LOGS_TIME, &k)) != DBS_OK)
+	if ((rc = sti_del_key(t, DB_LOGS_TIME, &k)) != DBS_OK)
 		return rc;
 	do {
 		key_init(&k);
@@ -378,12 +332,12 @@ log_delete(struct store_txn *t, uint64_t lid)
 			key_strn(&k, client, clen);
 			key_u64(&k, pids[i]);
 			key_u64(&k, lid);
-			if ((rc = del_key(t, DB_LOG_LINKS, &k)) != DBS_OK)
+			if ((rc = sti_del_key(t, DB_LOG_LINKS, &k)) != DBS_OK)
 				return rc;
 			key_init(&k);
 			key_u64(&k, lid);
 			key_u64(&k, pids[i]);
-			if ((rc = del_key(t, DB_LOG_PIDS, &k)) != DBS_OK)
+			if ((rc = sti_del_key(t, DB_LOG_PIDS, &k)) != DBS_OK)
 				return rc;
 		}
 	} while (n == LOG_BATCH);
@@ -395,75 +349,24 @@ log_delete(struct store_txn *t, uint64_t lid)
 	    DBS__EVENT_KIND__EV_DELETE, v.mv_data, v.mv_size, NULL);
 }
 
-/* Like store_queue_purge: logs.time is ordered by (client, finished_ms),
- * so each client's old logs come first. */
+/* logs.time is ordered by (client, finished_ms), so each client's old logs
+ * come first; before_ms 0 purges every log. */
 int
 store_log_purge(struct store_txn *txn, const char *client, int64_t before_ms,
     uint64_t *count)
 {
-	uint64_t lids[LOG_BATCH];
-	struct key prefix, from;
-	struct iter it;
-	uint64_t total = 0;
-	size_t n;
+	struct key prefix;
+	uint64_t total;
 	int rc;
 
 	if (count != NULL)
 		*count = 0;
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
-	key_init(&prefix);
-	if (client != NULL) {
-		if ((rc = sti_name(client, STORE_NAME_MAX, true)) != DBS_OK)
-			return rc;
-		key_str(&prefix, client);
-	}
-	from = prefix;
-	do {
-		n = 0;
-		rc = sti_iter_open(&it, txn, DB_LOGS_TIME, prefix.b, prefix.n,
-		    from.b, from.n, false);
-		if (rc != DBS_OK)
-			break;
-		while (n < LOG_BATCH && (rc = sti_iter_next(&it)) == DBS_OK) {
-			const uint8_t *kb = it.k.mv_data, *nul;
-			size_t glen, klen = it.k.mv_size;
-
-			nul = memchr(kb, 0, klen);
-			if (nul == NULL || klen != (size_t)(nul + 1 - kb) + 16)
-				continue;
-			glen = (size_t)(nul + 1 - kb);
-			if (before_ms == 0 ||
-			    sti_be_i64(kb + glen) < before_ms) {
-				lids[n++] = sti_be64(kb + glen + 8);
-				key_init(&from);
-				key_raw(&from, kb, klen);
-				key_u8(&from, 0);
-				continue;
-			}
-			key_init(&from);
-			key_raw(&from, kb, glen);
-			if (!sti_prefix_end(from.b, &from.n))
-				break;
-			sti_iter_close(&it);
-			rc = sti_iter_open(&it, txn, DB_LOGS_TIME, prefix.b,
-			    prefix.n, from.b, from.n, false);
-			if (rc != DBS_OK)
-				break;
-		}
-		sti_iter_close(&it);
-		if (rc == DBS_ENOTFOUND)
-			rc = DBS_OK;
-		if (rc != DBS_OK)
-			break;
-		for (size_t i = 0; i < n && rc == DBS_OK; i++) {
-			rc = log_delete(txn, lids[i]);
-			if (rc == DBS_OK)
-				total++;
-			else if (rc == DBS_ENOTFOUND)
-				rc = DBS_OK;
-		}
-	} while (rc == DBS_OK && n == LOG_BATCH);
+	if ((rc = sti_scope_prefix(&prefix, client, NULL, true)) != DBS_OK)
+		return rc;
+	rc = sti_purge_by_time(txn, DB_LOGS_TIME, &prefix, 1, before_ms,
+	    before_ms == 0, 0, log_delete, &total);
 	if (rc != DBS_OK) {
 		if (txn->poison == 0)
 			txn->poison = rc;

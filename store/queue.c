@@ -18,8 +18,6 @@
 
 #include "store_impl.h"
 
-#define PURGE_BATCH 256
-
 static const int q_indexes[] = {DB_Q_CLIENT, DB_Q_DEF, DB_Q_CLIENT_STATE,
     DB_Q_DEF_STATE, DB_Q_DUE, DB_Q_DONE};
 
@@ -130,35 +128,18 @@ static int
 idx_put(struct store_txn *t, int db, const struct pfields *f, uint64_t id)
 {
 	struct key k;
-	MDB_val kv, v = {0, (void *)""};
 
 	sti_qkey(&k, db, f, id);
-	if (k.over)
-		return DBS_ETOOBIG;
-	kv = key_val(&k);
-	return sti_put(t, db, &kv, &v, 0);
+	return sti_put_key(t, db, &k);
 }
 
 static int
 idx_del(struct store_txn *t, int db, const struct pfields *f, uint64_t id)
 {
 	struct key k;
-	MDB_val kv;
 
 	sti_qkey(&k, db, f, id);
-	if (k.over)
-		return DBS_ETOOBIG;
-	kv = key_val(&k);
-	return sti_del_any(t, db, &kv);
-}
-
-static MDB_val
-id_val(uint8_t b[8], uint64_t id)
-{
-	MDB_val v = {8, b};
-
-	sti_put_be64(b, id);
-	return v;
+	return sti_del_key(t, db, &k);
 }
 
 /* Check the names a passenger is keyed by. */
@@ -430,7 +411,7 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	f.done = 0;
 
 	/* From here on a failure leaves half a passenger: poison. */
-	k = id_val(idb, rec.id);
+	k = sti_id_val(idb, rec.id);
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec.base, MDB_APPEND, &v);
 	if (rc == DBS_OK)
 		rc = sti_ev_item(
@@ -440,7 +421,7 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 			rc = idx_put(txn, q_indexes[i], &f, rec.id);
 	if (rc == DBS_OK) {
 		k = key_val(&dk);
-		v = id_val(idb, rec.id);
+		v = sti_id_val(idb, rec.id);
 		rc = sti_put(txn, DB_Q_DEDUP, &k, &v, 0);
 	}
 	for (size_t i = 0; rc == DBS_OK && i < n_atts; i++)
@@ -460,21 +441,8 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 int
 store_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 {
-	uint8_t idb[8];
-	MDB_val k, v;
-	int rc;
-
-	if (out != NULL)
-		*out = NULL;
-	if (out == NULL)
-		return DBS_EINVAL;
-	if ((rc = sti_usable(txn, false)) != DBS_OK)
-		return rc;
-	k = id_val(idb, id);
-	if ((rc = sti_get(txn, DB_PASSENGERS, &k, &v)) != DBS_OK)
-		return rc;
-	return sti_unpack(
-	    txn, &dbs__passenger__descriptor, &v, DB_PASSENGERS, out);
+	return sti_get_by_id(
+	    txn, DB_PASSENGERS, id, &dbs__passenger__descriptor, out);
 }
 
 int
@@ -494,7 +462,7 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 		return rc;
 	if ((rc = check_identity(p)) != DBS_OK)
 		return rc;
-	k = id_val(idb, p->id);
+	k = sti_id_val(idb, p->id);
 	if ((rc = sti_get(txn, DB_PASSENGERS, &k, &v)) != DBS_OK)
 		return rc;
 	if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK)
@@ -595,7 +563,7 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 	MDB_val k, v;
 	int rc;
 
-	k = id_val(idb, id);
+	k = sti_id_val(idb, id);
 	if ((rc = sti_get(t, DB_PASSENGERS, &k, &v)) != DBS_OK)
 		return rc;
 	if (sti_pbv(&pv, v.mv_data, v.mv_size) != DBS_OK)
@@ -708,7 +676,7 @@ store_attachment_put(struct store_txn *txn, uint64_t id, const char *name,
 	if ((rc = att_key(&k, id, name)) != DBS_OK)
 		return rc;
 	/* Bodies belong to a passenger: no orphans. */
-	kv = id_val(idb, id);
+	kv = sti_id_val(idb, id);
 	if ((rc = sti_get(txn, DB_PASSENGERS, &kv, &v)) != DBS_OK)
 		return rc;
 	if ((rc = att_put(txn, id, name, data, len)) != DBS_OK)
@@ -801,7 +769,7 @@ list_one(struct store_txn *t, const struct store_query *q, uint64_t id,
 
 	if (q->cursor != 0)
 		return DBS_OK; /* the one match was on the first page */
-	k = id_val(idb, id);
+	k = sti_id_val(idb, id);
 	rc = sti_get(t, DB_PASSENGERS, &k, &v);
 	if (rc != DBS_OK)
 		return rc == DBS_ENOTFOUND ? DBS_OK : rc;
@@ -891,7 +859,7 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
 		}
 		if (by_client) {
 			uint8_t idb[8];
-			MDB_val k = id_val(idb, id);
+			MDB_val k = sti_id_val(idb, id);
 
 			rc = sti_get(txn, DB_PASSENGERS, &k, &v);
 			if (rc == DBS_ENOTFOUND)
@@ -979,7 +947,7 @@ store_queue_due(struct store_txn *txn, const char *client,
 			continue;
 		if (sti_be_i64(kb + prefix.n) > due_ms)
 			break;
-		k = id_val(idb, sti_be64(kb + prefix.n + 8));
+		k = sti_id_val(idb, sti_be64(kb + prefix.n + 8));
 		rc = sti_get(txn, DB_PASSENGERS, &k, &v);
 		if (rc == DBS_ENOTFOUND)
 			continue;
@@ -1041,20 +1009,9 @@ store_queue_counts(struct store_txn *txn, const char *client,
 			*out[s] = 0;
 	if ((rc = sti_usable(txn, false)) != DBS_OK)
 		return rc;
-	if (definition != NULL && client == NULL)
-		return DBS_EINVAL;
-	key_init(&prefix);
-	if (client != NULL) {
-		if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK)
-			return rc;
-		key_str(&prefix, client);
-	}
-	if (definition != NULL) {
-		rc = sti_name(definition, STORE_NAME_MAX, false);
-		if (rc != DBS_OK)
-			return rc;
-		key_str(&prefix, definition);
-	}
+	if ((rc = sti_scope_prefix(&prefix, client, definition, false)) !=
+	    DBS_OK)
+		return rc;
 	rc = sti_iter_open(
 	    &it, txn, DB_Q_COUNTS, prefix.b, prefix.n, NULL, 0, false);
 	if (rc != DBS_OK)
@@ -1076,98 +1033,25 @@ store_queue_counts(struct store_txn *txn, const char *client,
 	return DBS_OK;
 }
 
-/*
- * q.done is ordered by (client, definition, done_ms): in each definition
- * the old passengers come first, so the scan takes them and then jumps to
- * the next definition. Deletions wait until the cursor is closed.
- */
+/* q.done is ordered by (client, definition, done_ms): in each definition
+ * the old passengers come first (see sti_purge_by_time). */
 int
 store_queue_purge(struct store_txn *txn, const char *client,
     const char *definition, int64_t before_ms, size_t max, uint64_t *count)
 {
-	uint64_t ids[PURGE_BATCH];
-	struct key prefix, from;
-	struct iter it;
-	uint64_t total = 0;
-	size_t n;
+	struct key prefix;
+	uint64_t total;
 	int rc;
 
 	if (count != NULL)
 		*count = 0;
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
-	if (definition != NULL && client == NULL)
-		return DBS_EINVAL;
-	key_init(&prefix);
-	if (client != NULL) {
-		if ((rc = sti_name(client, STORE_NAME_MAX, false)) != DBS_OK)
-			return rc;
-		key_str(&prefix, client);
-	}
-	if (definition != NULL) {
-		rc = sti_name(definition, STORE_NAME_MAX, false);
-		if (rc != DBS_OK)
-			return rc;
-		key_str(&prefix, definition);
-	}
-	from = prefix;
-	do {
-		n = 0;
-		rc = sti_iter_open(&it, txn, DB_Q_DONE, prefix.b, prefix.n,
-		    from.b, from.n, false);
-		if (rc != DBS_OK)
-			break;
-		while (n < PURGE_BATCH && (max == 0 || total + n < max) &&
-		       (rc = sti_iter_next(&it)) == DBS_OK) {
-			const uint8_t *kb = it.k.mv_data, *nul;
-			size_t glen, klen = it.k.mv_size;
-
-			/* The group: client\0 def\0. */
-			nul = memchr(kb, 0, klen);
-			nul = nul ? memchr(nul + 1, 0, klen - (nul + 1 - kb))
-				  : NULL;
-			if (nul == NULL || klen != (size_t)(nul + 1 - kb) + 16)
-				continue;
-			glen = (size_t)(nul + 1 - kb);
-			if (sti_be_i64(kb + glen) < before_ms) {
-				/* Resume after this key (+ a NUL byte is the
-				 * next possible key), so that a dangling entry
-				 * is stepped over, not found again. */
-				ids[n++] = sti_be64(kb + glen + 8);
-				key_init(&from);
-				key_raw(&from, kb, klen);
-				key_u8(&from, 0);
-				continue;
-			}
-			/* Past the cut in this group: the next group. */
-			key_init(&from);
-			key_raw(&from, kb, glen);
-			if (!sti_prefix_end(from.b, &from.n))
-				break;
-			sti_iter_close(&it);
-			rc = sti_iter_open(&it, txn, DB_Q_DONE, prefix.b,
-			    prefix.n, from.b, from.n, false);
-			if (rc != DBS_OK)
-				break;
-		}
-		sti_iter_close(&it);
-		if (rc == DBS_ENOTFOUND)
-			rc = DBS_OK;
-		if (rc != DBS_OK)
-			break;
-		for (size_t i = 0; i < n; i++) {
-			int drc = sti_passenger_delete(txn, ids[i]);
-
-			if (drc != DBS_OK && drc != DBS_ENOTFOUND) {
-				rc = drc;
-				break;
-			}
-			if (drc == DBS_OK)
-				total++;
-		}
-		if (rc != DBS_OK)
-			break;
-	} while (n == PURGE_BATCH && (max == 0 || total < max));
+	if ((rc = sti_scope_prefix(&prefix, client, definition, false)) !=
+	    DBS_OK)
+		return rc;
+	rc = sti_purge_by_time(txn, DB_Q_DONE, &prefix, 2, before_ms, false,
+	    max, sti_passenger_delete, &total);
 	if (rc != DBS_OK)
 		return rc;
 	txn->changes += total;

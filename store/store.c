@@ -285,6 +285,26 @@ sti_del_any(struct store_txn *t, int db, MDB_val *k)
 }
 
 int
+sti_put_key(struct store_txn *t, int db, struct key *k)
+{
+	MDB_val kv = key_val(k), v = {0, (void *)""};
+
+	if (k->over)
+		return DBS_ETOOBIG;
+	return sti_put(t, db, &kv, &v, 0);
+}
+
+int
+sti_del_key(struct store_txn *t, int db, struct key *k)
+{
+	MDB_val kv = key_val(k);
+
+	if (k->over)
+		return DBS_ETOOBIG;
+	return sti_del_any(t, db, &kv);
+}
+
+int
 sti_unpack(struct store_txn *t, const ProtobufCMessageDescriptor *d,
     const MDB_val *v, int db, void *out)
 {
@@ -298,6 +318,26 @@ sti_unpack(struct store_txn *t, const ProtobufCMessageDescriptor *d,
 	}
 	*(ProtobufCMessage **)out = m;
 	return DBS_OK;
+}
+
+int
+sti_get_by_id(struct store_txn *t, int db, uint64_t id,
+    const ProtobufCMessageDescriptor *d, void *out)
+{
+	uint8_t idb[8];
+	MDB_val k, v;
+	int rc;
+
+	if (out != NULL)
+		*(ProtobufCMessage **)out = NULL;
+	if (out == NULL)
+		return DBS_EINVAL;
+	if ((rc = sti_usable(t, false)) != DBS_OK)
+		return rc;
+	k = sti_id_val(idb, id);
+	if ((rc = sti_get(t, db, &k, &v)) != DBS_OK)
+		return rc;
+	return sti_unpack(t, d, &v, db, out);
 }
 
 int
@@ -491,6 +531,111 @@ sti_prefix_end(uint8_t *p, size_t *n)
 		(*n)--;
 	}
 	return false;
+}
+
+int
+sti_scope_prefix(
+    struct key *k, const char *client, const char *def, bool empty_ok)
+{
+	int rc;
+
+	key_init(k);
+	if (def != NULL && client == NULL)
+		return DBS_EINVAL;
+	if (client != NULL) {
+		if ((rc = sti_name(client, STORE_NAME_MAX, empty_ok)) !=
+		    DBS_OK)
+			return rc;
+		key_str(k, client);
+	}
+	if (def != NULL) {
+		if ((rc = sti_name(def, STORE_NAME_MAX, empty_ok)) != DBS_OK)
+			return rc;
+		key_str(k, def);
+	}
+	return DBS_OK;
+}
+
+/* How many ids sti_purge_by_time collects before it closes its cursor and
+ * deletes them. */
+#define PURGE_BATCH 256
+
+/* The length of the group (`nuls` NUL-terminated names) that starts key
+ * `kb`, or 0 when the key is not `group time id`. */
+static size_t
+purge_group(const uint8_t *kb, size_t klen, int nuls)
+{
+	size_t glen = 0;
+
+	for (int i = 0; i < nuls; i++) {
+		const uint8_t *nul = memchr(kb + glen, 0, klen - glen);
+
+		if (nul == NULL)
+			return 0;
+		glen = (size_t)(nul + 1 - kb);
+	}
+	return klen == glen + 16 ? glen : 0;
+}
+
+int
+sti_purge_by_time(struct store_txn *t, int db, const struct key *prefix,
+    int nuls, int64_t before_ms, bool all, size_t max,
+    int (*del)(struct store_txn *t, uint64_t id), uint64_t *total)
+{
+	uint64_t ids[PURGE_BATCH];
+	struct key from = *prefix;
+	struct iter it;
+	size_t n;
+	int rc;
+
+	*total = 0;
+	do {
+		n = 0;
+		rc = sti_iter_open(
+		    &it, t, db, prefix->b, prefix->n, from.b, from.n, false);
+		if (rc != DBS_OK)
+			break;
+		while (n < PURGE_BATCH && (max == 0 || *total + n < max) &&
+		       (rc = sti_iter_next(&it)) == DBS_OK) {
+			const uint8_t *kb = it.k.mv_data;
+			size_t glen, klen = it.k.mv_size;
+
+			if ((glen = purge_group(kb, klen, nuls)) == 0)
+				continue;
+			if (all || sti_be_i64(kb + glen) < before_ms) {
+				/* Resume after this key (+ a NUL byte is the
+				 * next possible key), so that a dangling entry
+				 * is stepped over, not found again. */
+				ids[n++] = sti_be64(kb + glen + 8);
+				key_init(&from);
+				key_raw(&from, kb, klen);
+				key_u8(&from, 0);
+				continue;
+			}
+			/* Past the cut in this group: the next group. */
+			key_init(&from);
+			key_raw(&from, kb, glen);
+			if (!sti_prefix_end(from.b, &from.n))
+				break;
+			sti_iter_close(&it);
+			rc = sti_iter_open(&it, t, db, prefix->b, prefix->n,
+			    from.b, from.n, false);
+			if (rc != DBS_OK)
+				break;
+		}
+		sti_iter_close(&it);
+		if (rc == DBS_ENOTFOUND)
+			rc = DBS_OK;
+		for (size_t i = 0; i < n && rc == DBS_OK; i++) {
+			rc = del(t, ids[i]);
+			if (rc == DBS_OK)
+				(*total)++;
+			else if (rc == DBS_ENOTFOUND)
+				rc = DBS_OK;
+		}
+	} while (
+	    rc == DBS_OK && n == PURGE_BATCH && (max == 0 || *total < max));
+	return rc;
 }
 
 int

@@ -282,6 +282,17 @@ key_val(struct key *k)
 	return v;
 }
 
+/* The key of a record numbered `id` (passengers, logs), written into `b`:
+ * the value is valid as long as `b` is. */
+static inline MDB_val
+sti_id_val(uint8_t b[8], uint64_t id)
+{
+	MDB_val v = {8, b};
+
+	sti_put_be64(b, id);
+	return v;
+}
+
 /* The dedup key of a passenger. */
 void sti_key_dedup(struct key *k, const char *client, size_t clen,
     const char *def, size_t dlen, const char *puller, size_t plen,
@@ -362,10 +373,20 @@ int sti_put_msg(struct store_txn *t, int db, MDB_val *k,
 int sti_del(struct store_txn *t, int db, MDB_val *k);
 /* Delete, where a missing key is fine (indexes being cleaned). */
 int sti_del_any(struct store_txn *t, int db, MDB_val *k);
+/* Index entries (an empty value under a built key), shared by the queue,
+ * log and session indexes: DBS_ETOOBIG when `k` did not fit, else as
+ * sti_put and sti_del_any. */
+int sti_put_key(struct store_txn *t, int db, struct key *k);
+int sti_del_key(struct store_txn *t, int db, struct key *k);
 
 /* Unpack a record as `d`; DBS_ECORRUPT (with a last error) if it fails. */
 int sti_unpack(struct store_txn *t, const ProtobufCMessageDescriptor *d,
     const MDB_val *v, int db, void *out);
+/* The whole of a store_*_get by id (passengers, logs): clear *out (out is
+ * a pointer to the message pointer; NULL is DBS_EINVAL), check the
+ * transaction, get record `id` of `db` and unpack it as `d`. */
+int sti_get_by_id(struct store_txn *t, int db, uint64_t id,
+    const ProtobufCMessageDescriptor *d, void *out);
 
 /*
  * A cursor over the keys of `db` that start with `prefix`. Ascending, it
@@ -399,6 +420,26 @@ int sti_name(const char *s, size_t max, bool empty_ok);
 /* The smallest key greater than every key with prefix p (in place);
  * false when there is none. */
 bool sti_prefix_end(uint8_t *p, size_t *n);
+
+/* The key prefix of a call scoped to a client and, within it, to a
+ * definition (NULL: every one): `client\0 [def\0]`. Each name is checked
+ * with sti_name(empty_ok); a definition without a client is DBS_EINVAL.
+ * Listings, counts and purges of the queue, logs and users share it. */
+int sti_scope_prefix(
+    struct key *k, const char *client, const char *def, bool empty_ok);
+
+/*
+ * Purge by age through a time index `db` whose keys are `group time id`,
+ * the group being `nuls` NUL-terminated names that start with `prefix`
+ * (q.done: client\0 def\0; logs.time: client\0). Calls del(t, id) for the
+ * entries older than before_ms (every entry when `all`), at most `max`
+ * (0: no limit); a del that says DBS_ENOTFOUND (a dangling entry) does not
+ * count. *total gets how many went, also on error. Shared by queue and log
+ * purges, which differ only in the index and what a deletion is.
+ */
+int sti_purge_by_time(struct store_txn *t, int db, const struct key *prefix,
+    int nuls, int64_t before_ms, bool all, size_t max,
+    int (*del)(struct store_txn *t, uint64_t id), uint64_t *total);
 
 int sti_sbuf_reserve(struct sbuf *b, size_t more);
 int sti_sbuf_add(struct sbuf *b, const void *p, size_t n);

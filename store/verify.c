@@ -23,35 +23,35 @@ struct vctx {
 	uint64_t problems;
 };
 
+static void vproblem(struct vctx *v, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void problem(struct vctx *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-problem(struct vctx *v, const char *fmt, ...)
+vproblem(struct vctx *v, const char *fmt, va_list ap)
 {
 	char text[512];
-	va_list ap;
 
 	v->problems++;
 	if (v->report == NULL)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	v->report(v->ctx, text);
+}
+
+static void
+problem(struct vctx *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vproblem(v, fmt, ap);
+	va_end(ap);
 }
 
 static const int q_indexes[] = {DB_Q_CLIENT, DB_Q_DEF, DB_Q_CLIENT_STATE,
     DB_Q_DEF_STATE, DB_Q_DUE, DB_Q_DONE};
-
-static MDB_val
-id_val(uint8_t b[8], uint64_t id)
-{
-	MDB_val v = {8, b};
-
-	sti_put_be64(b, id);
-	return v;
-}
 
 static int
 exists(struct store_txn *t, int db, struct key *k, MDB_val *v)
@@ -63,12 +63,31 @@ exists(struct store_txn *t, int db, struct key *k, MDB_val *v)
 	return sti_get(t, db, &kv, v != NULL ? v : &tmp);
 }
 
+static int expect(struct vctx *vc, int db, struct key *k, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Every index entry that a record implies must be there: a missing one is
+ * reported as `fmt` and the check goes on. DBS_OK, or a read error. */
+static int
+expect(struct vctx *vc, int db, struct key *k, const char *fmt, ...)
+{
+	va_list ap;
+	int rc = exists(vc->t, db, k, NULL);
+
+	if (rc != DBS_ENOTFOUND)
+		return rc;
+	va_start(ap, fmt);
+	vproblem(vc, fmt, ap);
+	va_end(ap);
+	return DBS_OK;
+}
+
 /* Read passenger `id` as a view; DBS_ENOTFOUND or DBS_ECORRUPT. */
 static int
 passenger_view(struct store_txn *t, uint64_t id, struct pbv *pv, MDB_val *v)
 {
 	uint8_t idb[8];
-	MDB_val k = id_val(idb, id);
+	MDB_val k = sti_id_val(idb, id);
 	int rc;
 
 	if ((rc = sti_get(t, DB_PASSENGERS, &k, v)) != DBS_OK)
@@ -116,14 +135,11 @@ check_record(struct vctx *vc, uint64_t id, const MDB_val *val)
 		if (!sti_q_indexed(q_indexes[i], f.state))
 			continue;
 		sti_qkey(&k, q_indexes[i], &f, id);
-		rc = exists(t, q_indexes[i], &k, NULL);
-		if (rc == DBS_ENOTFOUND)
-			problem(vc,
-			    "Passenger %llu of %s/%s is missing from index "
-			    "%s.",
-			    (unsigned long long)id, p->client, p->definition,
-			    sti_db_names[q_indexes[i]]);
-		else if (rc != DBS_OK)
+		rc = expect(vc, q_indexes[i], &k,
+		    "Passenger %llu of %s/%s is missing from index %s.",
+		    (unsigned long long)id, p->client, p->definition,
+		    sti_db_names[q_indexes[i]]);
+		if (rc != DBS_OK)
 			goto out;
 	}
 	sti_key_dedup(&k, f.client, f.clen, f.def, f.dlen, f.puller, f.plen,
@@ -311,7 +327,7 @@ check_attachments(struct vctx *vc)
 			continue;
 		}
 		id = sti_be64(it.k.mv_data);
-		k = id_val(idb, id);
+		k = sti_id_val(idb, id);
 		grc = sti_get(vc->t, DB_PASSENGERS, &k, &v);
 		if (grc == DBS_ENOTFOUND) {
 			problem(vc,
@@ -441,7 +457,7 @@ static int
 log_view(struct store_txn *t, uint64_t lid, struct pbv *pv)
 {
 	uint8_t idb[8];
-	MDB_val k = id_val(idb, lid), v;
+	MDB_val k = sti_id_val(idb, lid), v;
 	int rc;
 
 	if ((rc = sti_get(t, DB_LOGS, &k, &v)) != DBS_OK)
@@ -473,7 +489,7 @@ check_logs(struct vctx *vc)
 	struct pbv pv;
 	struct key k;
 	uint64_t lid;
-	int rc, grc;
+	int rc;
 
 	rc = sti_iter_open(&it, vc->t, DB_LOGS, NULL, 0, NULL, 0, false);
 	if (rc != DBS_OK)
@@ -490,23 +506,15 @@ check_logs(struct vctx *vc)
 			    (unsigned long long)lid,
 			    (unsigned long long)pv.v[LF_ID]);
 		log_client_key(&k, &pv, lid);
-		if ((grc = exists(vc->t, DB_LOGS_CLIENT, &k, NULL)) ==
-		    DBS_ENOTFOUND)
-			problem(vc, "Log %llu is missing from logs.client.",
-			    (unsigned long long)lid);
-		else if (grc != DBS_OK) {
-			rc = grc;
+		if ((rc = expect(vc, DB_LOGS_CLIENT, &k,
+			 "Log %llu is missing from logs.client.",
+			 (unsigned long long)lid)) != DBS_OK)
 			break;
-		}
 		log_time_key(&k, &pv, lid);
-		if ((grc = exists(vc->t, DB_LOGS_TIME, &k, NULL)) ==
-		    DBS_ENOTFOUND)
-			problem(vc, "Log %llu is missing from logs.time.",
-			    (unsigned long long)lid);
-		else if (grc != DBS_OK) {
-			rc = grc;
+		if ((rc = expect(vc, DB_LOGS_TIME, &k,
+			 "Log %llu is missing from logs.time.",
+			 (unsigned long long)lid)) != DBS_OK)
 			break;
-		}
 	}
 	sti_iter_close(&it);
 	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
@@ -573,17 +581,12 @@ check_log_index(struct vctx *vc, int db)
 		}
 		if (db == DB_LOG_PIDS) {
 			/* The mirror: its link must exist. */
-			grc = exists(vc->t, DB_LOG_LINKS, &k, NULL);
-			if (grc == DBS_ENOTFOUND)
-				problem(vc,
-				    "Log %llu lists passenger %llu without a "
-				    "link.",
-				    (unsigned long long)lid,
-				    (unsigned long long)pid);
-			else if (grc != DBS_OK) {
-				rc = grc;
+			if ((rc = expect(vc, DB_LOG_LINKS, &k,
+				 "Log %llu lists passenger %llu without a "
+				 "link.",
+				 (unsigned long long)lid,
+				 (unsigned long long)pid)) != DBS_OK)
 				break;
-			}
 			continue;
 		}
 		if (k.n != klen || memcmp(k.b, kb, klen) != 0)
@@ -595,17 +598,12 @@ check_log_index(struct vctx *vc, int db)
 			key_init(&k);
 			key_u64(&k, lid);
 			key_u64(&k, pid);
-			grc = exists(vc->t, DB_LOG_PIDS, &k, NULL);
-			if (grc == DBS_ENOTFOUND)
-				problem(vc,
-				    "The link of log %llu to passenger %llu "
-				    "has no mirror.",
-				    (unsigned long long)lid,
-				    (unsigned long long)pid);
-			else if (grc != DBS_OK) {
-				rc = grc;
+			if ((rc = expect(vc, DB_LOG_PIDS, &k,
+				 "The link of log %llu to passenger %llu "
+				 "has no mirror.",
+				 (unsigned long long)lid,
+				 (unsigned long long)pid)) != DBS_OK)
 				break;
-			}
 		}
 	}
 	sti_iter_close(&it);
@@ -635,17 +633,12 @@ check_sessions(struct vctx *vc)
 		key_strn(&k, pv.s[SF_CLIENT], pv.len[SF_CLIENT]);
 		key_strn(&k, pv.s[SF_USER], pv.len[SF_USER]);
 		key_raw(&k, it.k.mv_data, it.k.mv_size);
-		if ((grc = exists(vc->t, DB_SESSIONS_USER, &k, NULL)) ==
-		    DBS_ENOTFOUND)
-			problem(vc,
-			    "A session of %.*s/%.*s is missing from "
-			    "sessions.user.",
-			    (int)pv.len[SF_CLIENT], pv.s[SF_CLIENT],
-			    (int)pv.len[SF_USER], pv.s[SF_USER]);
-		else if (grc != DBS_OK) {
-			rc = grc;
+		if ((rc = expect(vc, DB_SESSIONS_USER, &k,
+			 "A session of %.*s/%.*s is missing from "
+			 "sessions.user.",
+			 (int)pv.len[SF_CLIENT], pv.s[SF_CLIENT],
+			 (int)pv.len[SF_USER], pv.s[SF_USER])) != DBS_OK)
 			break;
-		}
 	}
 	sti_iter_close(&it);
 	if (rc != DBS_ENOTFOUND)
