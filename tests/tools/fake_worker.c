@@ -152,7 +152,8 @@ main(int argc, char **argv)
 	for (;;) {
 		rc = wire_recv_worker(s, &in, 0);
 		if (rc != 0) {
-			fprintf(stderr, "fake_worker: no Init (error %d)\n", rc);
+			fprintf(
+			    stderr, "fake_worker: no Init (error %d)\n", rc);
 			return 111;
 		}
 		int is_init = in->body_case == DBS__WORKER_MSG__BODY_INIT;
@@ -188,9 +189,9 @@ main(int argc, char **argv)
 	} else {
 		/* Tag 1 (wire type 7: invalid) then an over-long varint:
 		 * protobuf-c refuses both. */
-		static const unsigned char junk[] = { 0x0f, 0xff, 0xff, 0xff,
-			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-			'g', 'a', 'r', 'b', 'a', 'g', 'e' };
+		static const unsigned char junk[] = {0x0f, 0xff, 0xff, 0xff,
+		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'g',
+		    'a', 'r', 'b', 'a', 'g', 'e'};
 		nng_msg *m = NULL;
 		if (nng_msg_alloc(&m, 0) == 0 &&
 		    nng_msg_append(m, junk, sizeof(junk)) == 0) {
@@ -210,7 +211,7 @@ sleep:
 	/* Stay up until the supervisor ends us (bounded). Messages that
 	 * arrive meanwhile (Drive, ...) stay unread. */
 	for (int i = 0; i < 1200; i++) {
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 		if (parent != NULL && getppid() != (pid_t)atol(parent))
 			break;
