@@ -196,7 +196,7 @@ trim(struct store_txn *t, uint64_t keep, uint64_t *removed)
 	MDB_cursor *c;
 	MDB_stat ms;
 	MDB_val k, v;
-	uint64_t todo;
+	uint64_t excess;
 	int mrc;
 
 	*removed = 0;
@@ -204,10 +204,10 @@ trim(struct store_txn *t, uint64_t keep, uint64_t *removed)
 		return sti_fail(t, mrc, "mdb_stat", DB_EVENTS);
 	if (ms.ms_entries <= keep)
 		return DBS_OK;
-	todo = ms.ms_entries - keep;
+	excess = ms.ms_entries - keep;
 	if ((mrc = mdb_cursor_open(t->mt, t->st->dbi[DB_EVENTS], &c)) != 0)
 		return sti_fail(t, mrc, "mdb_cursor_open", DB_EVENTS);
-	while (*removed < todo) {
+	while (*removed < excess) {
 		if ((mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) != 0)
 			break;
 		if ((mrc = mdb_cursor_del(c, 0)) != 0)
