@@ -584,6 +584,19 @@ rj_system_state(const Dbs__SystemState *s)
 	bad |= set(o, "intake_paused", json_boolean(s->intake_paused));
 	bad |= set(o, "store_error", rj_string(s->store_error));
 	bad |= set(o, "data_dir", rj_string(s->data_dir));
+	if (s->web_enabled) {
+		json_t *w = json_object();
+
+		bad |= set(w, "listen", rj_string(s->web_listen));
+		bad |= set(w, "pid", json_integer(s->web_pid));
+		bad |= set(
+		    w, "state", rj_string(rj_worker_state_name(s->web_state)));
+		bad |= set(w, "restarts", json_integer(s->web_restarts));
+		bad |= set(w, "error", rj_string(s->web_error));
+		bad |= set(o, "web", w);
+	} else {
+		bad |= set(o, "web", json_null());
+	}
 	return finish(o, bad);
 }
 

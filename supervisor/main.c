@@ -349,6 +349,12 @@ sup_fill_system_state(const struct sup *s, Dbs__SystemState *ss)
 	ss->started_ms = s->started_wall_ms;
 	ss->pid = getpid();
 	ss->data_dir = s->cfg->data_dir;
+	ss->web_enabled = s->cfg->web_enabled;
+	ss->web_listen = s->cfg->web_listen;
+	ss->web_pid = s->web.pid;
+	ss->web_state = s->web.state;
+	ss->web_restarts = s->web.restarts;
+	ss->web_error = (char *)s->web.error;
 }
 
 static void
@@ -583,6 +589,7 @@ begin_shutdown(struct sup *s, const char *why)
 	sup_log("shutting down (%s)", why);
 	s->shutting_down = true;
 	s->shutdown_deadline_ms = wire_mono_ms() + s->cfg->shutdown_timeout_ms;
+	web_stop(s, SIGTERM);
 	sched_pause(s->sched, true);
 	for (size_t i = 0; i < s->n_workers; i++) {
 		struct worker *w = s->workers[i];
@@ -605,6 +612,8 @@ sup_begin_shutdown(struct sup *s, const char *why)
 static bool
 all_stopped(const struct sup *s)
 {
+	if (s->web.pid > 0)
+		return false;
 	for (size_t i = 0; i < s->n_workers; i++)
 		if (s->workers[i]->pid > 0)
 			return false;
@@ -622,6 +631,7 @@ shutdown_timers(struct sup *s, int64_t now, int64_t *wake)
 		for (size_t i = 0; i < s->n_workers; i++)
 			if (s->workers[i]->pid > 0)
 				(void)kill(s->workers[i]->pid, sig);
+		web_stop(s, sig);
 		if (!s->sigterm_sent)
 			sup_log(
 			    "shutdown timeout: SIGTERM to the workers left");
@@ -671,6 +681,8 @@ reap(struct sup *s)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (web_reaped(s, pid, status))
+			continue;
 		for (size_t i = 0; i < s->n_workers; i++)
 			if (s->workers[i]->pid == pid) {
 				child_reaped(s, s->workers[i], status);
@@ -729,6 +741,7 @@ run(struct sup *s, int sigfd)
 		}
 		now = wire_mono_ms();
 		child_timers(s, now, &wake);
+		web_timers(s, now, &wake);
 		control_timers(s, now, &wake);
 		shutdown_timers(s, now, &wake);
 		probe_timers(s, now, &wake);
@@ -937,6 +950,7 @@ main(int argc, char **argv)
 				   : EXIT_TRANSIENT);
 	}
 	s->out_tail = &s->out_head;
+	s->web.state = DBS__WORKER_STATE__WS_STOPPED;
 	s->started_wall_ms = wire_now_ms();
 	wall_offset_ms = s->started_wall_ms - wire_mono_ms();
 	if ((s->sched = sched_new()) == NULL)
@@ -983,10 +997,13 @@ main(int argc, char **argv)
 				return bail(s, EXIT_TRANSIENT);
 			child_spawn(s, w);
 		}
+	web_start(s);
 	sup_event_system(s);
 	sup_commit(s);
 
 	printf("databusd: data dir %s\n", s->cfg->data_dir);
+	if (s->cfg->web_enabled)
+		printf("databusd: web http://%s\n", s->cfg->web_listen);
 	printf("databusd: control ipc://%s/control\n", s->run_dir);
 	printf("databusd: %zu worker(s) for %zu client(s)%s\n", s->n_workers,
 	    s->cfg->n_clients, demo ? " (demo)" : "");

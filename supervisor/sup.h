@@ -64,6 +64,17 @@ struct worker {
 	char last_outcome[256]; /* of the last drive, for status */
 };
 
+/* databus-web, supervised like a worker (web.c). */
+struct web_child {
+	pid_t pid;
+	Dbs__WorkerState state;
+	int64_t started_ms;    /* monotonic */
+	int64_t restart_at_ms; /* monotonic, in BACKOFF */
+	struct restart_state rs;
+	uint32_t restarts;
+	char error[256];
+};
+
 struct outmsg {
 	struct outmsg *next;
 	struct worker *w; /* NULL: a control reply */
@@ -99,6 +110,7 @@ struct sup {
 	int64_t started_wall_ms;
 	uint64_t commits;
 	bool reload_requested;
+	struct web_child web;
 	bool in_failure;    /* handling a store failure: no new batch */
 	size_t batch_bytes; /* attachment bytes in the open batch */
 };
@@ -187,6 +199,13 @@ void control_on_peek_result(
 void control_fail_peeks(
     struct sup *s, struct worker *w, int code, const char *msg);
 void control_timers(struct sup *s, int64_t now, int64_t *wake);
+
+/* web.c */
+void web_start(struct sup *s);
+/* True when `pid` was the web's (then handled). */
+bool web_reaped(struct sup *s, pid_t pid, int status);
+void web_timers(struct sup *s, int64_t now, int64_t *wake);
+void web_stop(struct sup *s, int sig);
 
 /* users.c */
 int users_import(struct sup *s);

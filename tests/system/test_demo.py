@@ -83,3 +83,43 @@ def test_demo_passengers_flow(tmp, daemons):
     r = bus.ctl_raw("verify")
     assert r.returncode == 0, r.stdout + r.stderr
     assert bus.stop("ctl") == 0
+
+
+def test_demo_web_is_supervised(tmp, daemons):
+    """databusd starts databus-web on --listen, the seeded demo account
+    logs in, and a killed web is restarted."""
+    import http.client
+    import json as _json
+    import signal
+
+    port = free_port()
+    bus = daemons(["--demo", "--data", tmp / "var", "--listen",
+                   "127.0.0.1:%d" % port])
+
+    def healthy():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/healthz")
+            return c.getresponse().status == 200
+        except OSError:
+            return False
+    wait_for(healthy, 20, "databus-web on port %d" % port)
+    web = bus.status()["system"]["web"]
+    assert web["state"] == "ready" and web["pid"] > 0, web
+
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = _json.dumps({"client": "demo", "username": "demo",
+                        "password": "demo"})
+    c.request("POST", "/api/v1/login", body=body, headers={
+        "Content-Type": "application/json",
+        "Origin": "http://127.0.0.1:%d" % port,
+        "Host": "127.0.0.1:%d" % port})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+    assert "HttpOnly" in r.getheader("Set-Cookie", "")
+
+    os.kill(web["pid"], signal.SIGKILL)
+    wait_for(lambda: bus.status()["system"]["web"]["pid"] not in
+             (0, web["pid"]) and healthy(), 20, "databus-web restarted")
+    assert bus.status()["system"]["web"]["restarts"] >= 1

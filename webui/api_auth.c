@@ -1,0 +1,491 @@
+/*
+ * api_auth.c — login, logout, /me, and the session check every other API
+ * route goes through.
+ *
+ * A session token is 32 random bytes, base64url, handed to the browser in
+ * an HttpOnly, SameSite=Strict cookie; the store keeps only its BLAKE2b-256
+ * hash, written by databusd (session_create over the control socket). A
+ * forged cookie therefore finds nothing, and a leaked store reveals no
+ * usable token. Checking a session is one read-only transaction on the
+ * loop thread; Argon2id and control requests run on the pool.
+ *
+ * Failed logins are throttled per account (client/username) and per peer
+ * address, in memory: after THROTTLE_ACCOUNT (resp. THROTTLE_ADDRESS)
+ * failures within THROTTLE_WINDOW_MS, further attempts get 429 for
+ * THROTTLE_BLOCK_MS, before any password is checked. Unknown clients,
+ * unknown users and wrong passwords all get the same 401 and cost the same
+ * Argon2id verification, so answers do not tell which accounts exist.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbs_error.h"
+#include "record_json.h"
+#include "web.h"
+#include "wire.h"
+
+#define COOKIE_NAME    "dbs_session"
+#define SESSION_TTL_MS (12LL * 3600 * 1000)
+#define TOKEN_BYTES    32
+#define TOKEN_TEXT                                                            \
+	(sodium_base64_ENCODED_LEN(                                           \
+	    TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+#define THROTTLE_ACCOUNT   5
+#define THROTTLE_ADDRESS   20
+#define THROTTLE_WINDOW_MS (5 * 60 * 1000LL)
+#define THROTTLE_BLOCK_MS  (60 * 1000LL)
+#define THROTTLE_SLOTS     1024
+
+static const char bad_login[] = "invalid client, username or password";
+
+/* ------------------------------------------------------------ throttle */
+
+/* One tracked key ("a:client/user" or "p:address"). The table is small
+ * and scanned linearly; when full, the entry seen longest ago is reused,
+ * which only ever forgets failures, never invents them. */
+static struct throttle {
+	char key[200];
+	long long first_ms, last_ms, blocked_until_ms;
+	int failures;
+} throttle[THROTTLE_SLOTS];
+
+static struct throttle *
+throttle_find(const char *key, bool create)
+{
+	struct throttle *t, *oldest = &throttle[0];
+
+	for (t = throttle; t < throttle + THROTTLE_SLOTS; t++) {
+		if (t->key[0] != '\0' && strcmp(t->key, key) == 0)
+			return t;
+		if (t->last_ms < oldest->last_ms)
+			oldest = t;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	return oldest;
+}
+
+static bool
+throttle_blocked(const char *key, long long now)
+{
+	struct throttle *t = throttle_find(key, false);
+
+	return t != NULL && t->blocked_until_ms > now;
+}
+
+static void
+throttle_fail(const char *key, int limit, long long now)
+{
+	struct throttle *t = throttle_find(key, true);
+
+	if (now - t->first_ms > THROTTLE_WINDOW_MS) {
+		t->first_ms = now;
+		t->failures = 0;
+	}
+	t->last_ms = now;
+	if (++t->failures >= limit) {
+		t->blocked_until_ms = now + THROTTLE_BLOCK_MS;
+		t->failures = 0;
+		t->first_ms = now;
+	}
+}
+
+static void
+throttle_clear(const char *key)
+{
+	struct throttle *t = throttle_find(key, false);
+
+	if (t != NULL)
+		memset(t, 0, sizeof(*t));
+}
+
+/* -------------------------------------------------------------- session */
+
+static void
+token_hash(const char *token, size_t len, uint8_t hash[32])
+{
+	crypto_generichash(
+	    hash, 32, (const unsigned char *)token, len, NULL, 0);
+}
+
+/* The value of the dbs_session cookie, or false. */
+static bool
+find_cookie(h2o_req_t *req, h2o_iovec_t *out)
+{
+	ssize_t i = -1;
+	static const char name[] = COOKIE_NAME "=";
+	const size_t nlen = sizeof(name) - 1;
+
+	while (
+	    (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) >= 0) {
+		h2o_iovec_t v = req->headers.entries[i].value;
+		const char *p = v.base, *end = v.base + v.len, *semi;
+
+		while (p < end) {
+			while (p < end && (*p == ' ' || *p == ';'))
+				p++;
+			semi = memchr(p, ';', (size_t)(end - p));
+			if (semi == NULL)
+				semi = end;
+			if ((size_t)(semi - p) > nlen &&
+			    memcmp(p, name, nlen) == 0) {
+				*out = h2o_iovec_init(
+				    p + nlen, (size_t)(semi - p) - nlen);
+				return true;
+			}
+			p = semi;
+		}
+	}
+	return false;
+}
+
+bool
+web_session_require(h2o_req_t *req, struct web_session *s)
+{
+	struct store_txn *txn = NULL;
+	Dbs__Session *ss = NULL;
+	h2o_iovec_t token;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (!find_cookie(req, &token) || token.len != TOKEN_TEXT - 1)
+		goto unauthorized;
+	token_hash(token.base, token.len, s->hash);
+	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) !=
+	    DBS_OK) {
+		web_send_error(req, 503, "store", dbs_strerror(rc));
+		return false;
+	}
+	rc = store_session_get(txn, s->hash, sizeof(s->hash), &ss);
+	store_txn_abort(txn);
+	if (rc != DBS_OK || ss->expires_ms <= wire_now_ms() ||
+	    strlen(ss->client) >= sizeof(s->client) ||
+	    strlen(ss->username) >= sizeof(s->username))
+		goto unauthorized;
+	strcpy(s->client, ss->client);
+	strcpy(s->username, ss->username);
+	s->role = ss->role;
+	dbs__session__free_unpacked(ss, NULL);
+	return true;
+unauthorized:
+	if (ss != NULL)
+		dbs__session__free_unpacked(ss, NULL);
+	web_send_error(req, 401, "unauthorized", "not logged in");
+	return false;
+}
+
+int
+web_api_me(h2o_req_t *req)
+{
+	struct web_session s;
+
+	if (!web_session_require(req, &s))
+		return 0;
+	return web_send_json(req, 200,
+	    json_pack("{s:o, s:o, s:s}", "client", rj_string(s.client),
+		"username", rj_string(s.username), "role",
+		rj_role_name(s.role)));
+}
+
+/* ---------------------------------------------------------------- login */
+
+struct login_job {
+	struct web_job job;
+	char client[65];
+	char username[129];
+	char password[1025];
+	char hash[crypto_pwhash_STRBYTES];
+	int role;
+	bool check;      /* verify password against hash */
+	bool maybe_open; /* no users in the store for this client */
+	bool open;       /* a configured client without users: any login */
+	bool verified;   /* result: password ok */
+	int rc;          /* result: session_create outcome */
+	char token[TOKEN_TEXT];
+	char account_key[200], address_key[80];
+};
+
+static void
+create_session(struct login_job *j)
+{
+	Dbs__ControlRequest req = DBS__CONTROL_REQUEST__INIT;
+	Dbs__SessionCreate sc = DBS__SESSION_CREATE__INIT;
+	Dbs__ControlReply *reply = NULL;
+	uint8_t raw[TOKEN_BYTES], hash[32];
+	char actor[220];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(j->token, sizeof(j->token), raw, sizeof(raw),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	token_hash(j->token, strlen(j->token), hash);
+	sc.token_hash.data = hash;
+	sc.token_hash.len = sizeof(hash);
+	sc.client = j->client;
+	sc.username = j->username;
+	sc.role = j->role;
+	sc.ttl_ms = SESSION_TTL_MS;
+	req.verb_case = DBS__CONTROL_REQUEST__VERB_SESSION_CREATE;
+	req.session_create = &sc;
+	snprintf(actor, sizeof(actor), "web:%s/%s", j->client, j->username);
+	j->rc =
+	    web_control(web_control_url(web_of(NULL)), actor, &req, &reply);
+	if (j->rc == DBS_OK && reply->code != DBS_OK)
+		j->rc = (int)reply->code;
+	if (reply != NULL)
+		dbs__control_reply__free_unpacked(reply, NULL);
+}
+
+/*
+ * Whether databusd runs a definition of `client`: the store cannot tell
+ * configured clients from made-up names, the supervisor's status can. Runs
+ * on a pool thread.
+ */
+static bool
+client_configured(const char *client)
+{
+	Dbs__ControlRequest req = DBS__CONTROL_REQUEST__INIT;
+	Dbs__Empty empty = DBS__EMPTY__INIT;
+	Dbs__ControlReply *reply = NULL;
+	bool found = false;
+	size_t i;
+
+	req.verb_case = DBS__CONTROL_REQUEST__VERB_STATUS;
+	req.status = &empty;
+	if (web_control(web_control_url(web_of(NULL)), "web", &req, &reply) !=
+	    DBS_OK)
+		return false;
+	if (reply->code == DBS_OK && reply->status != NULL)
+		for (i = 0; i < reply->status->n_definitions && !found; i++)
+			found = strcmp(reply->status->definitions[i]->client,
+				    client) == 0;
+	dbs__control_reply__free_unpacked(reply, NULL);
+	return found;
+}
+
+static void
+login_work(struct web_job *job)
+{
+	struct login_job *j = (struct login_job *)job;
+
+	if (j->maybe_open)
+		j->open = client_configured(j->client);
+	if (j->open)
+		j->verified = true;
+	else
+		j->verified = crypto_pwhash_str_verify(j->hash, j->password,
+				  strlen(j->password)) == 0 &&
+			      j->check;
+	sodium_memzero(j->password, sizeof(j->password));
+	if (j->verified)
+		create_session(j);
+}
+
+static void
+login_done(struct web_job *job)
+{
+	struct login_job *j = (struct login_job *)job;
+	h2o_req_t *req = web_job_req(job);
+	long long now = wire_now_ms();
+	char cookie[TOKEN_TEXT + 80];
+	json_t *doc;
+
+	if (!j->verified) {
+		throttle_fail(j->account_key, THROTTLE_ACCOUNT, now);
+		throttle_fail(j->address_key, THROTTLE_ADDRESS, now);
+		if (req != NULL)
+			web_send_error(req, 401, "unauthorized", bad_login);
+		goto out;
+	}
+	if (req == NULL)
+		goto out; /* the session expires unused */
+	if (j->rc != DBS_OK) {
+		web_send_error(req, 503, "unavailable",
+		    "databusd could not create the session; try again");
+		goto out;
+	}
+	throttle_clear(j->account_key);
+	snprintf(cookie, sizeof(cookie),
+	    COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/", j->token);
+	web_add_header(req, "set-cookie", cookie);
+	doc = json_pack("{s:o, s:o, s:s}", "client", rj_string(j->client),
+	    "username", rj_string(j->username), "role", rj_role_name(j->role));
+	if (doc != NULL && j->open)
+		json_object_set_new(doc, "warning",
+		    json_string("this client has no users: any login is "
+				"accepted as operator"));
+	web_send_json(req, 200, doc);
+out:
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+/* Copy a JSON string member of at most max-1 bytes into buf. */
+static bool
+get_field(json_t *body, const char *name, char *buf, size_t max)
+{
+	json_t *v = json_object_get(body, name);
+	size_t len;
+
+	if (!json_is_string(v))
+		return false;
+	len = json_string_length(v);
+	if (len == 0 || len >= max || memchr(json_string_value(v), 0, len))
+		return false;
+	memcpy(buf, json_string_value(v), len + 1);
+	return true;
+}
+
+int
+web_api_login(h2o_req_t *req)
+{
+	struct web *w = web_of(req);
+	struct login_job *j = NULL;
+	struct store_txn *txn = NULL;
+	Dbs__User *u = NULL;
+	json_t *body = NULL;
+	json_error_t jerr;
+	char addr[64];
+	uint64_t users = 0;
+	long long now = wire_now_ms();
+	int rc;
+
+	if (!web_check_mutation(req))
+		return 0;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	body = json_loadb(req->entity.base != NULL ? req->entity.base : "",
+	    req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(body) ||
+	    !get_field(body, "client", j->client, sizeof(j->client)) ||
+	    !get_field(body, "username", j->username, sizeof(j->username)) ||
+	    !get_field(body, "password", j->password, sizeof(j->password))) {
+		web_send_error(req, 400, "bad_request",
+		    "expected {\"client\", \"username\", \"password\"} as "
+		    "non-empty strings");
+		goto out;
+	}
+	web_peer_address(req, addr, sizeof(addr));
+	snprintf(j->account_key, sizeof(j->account_key), "a:%s/%s", j->client,
+	    j->username);
+	snprintf(j->address_key, sizeof(j->address_key), "p:%s", addr);
+	if (throttle_blocked(j->account_key, now) ||
+	    throttle_blocked(j->address_key, now)) {
+		web_add_header(req, "retry-after", "60");
+		web_send_error(req, 429, "too_many_attempts",
+		    "too many failed logins; wait a minute");
+		goto out;
+	}
+	if ((rc = store_txn_begin(web_store(w), false, &txn)) != DBS_OK) {
+		web_send_error(req, 503, "store", dbs_strerror(rc));
+		goto out;
+	}
+	/* A client name outside the allowed set cannot exist: it still
+	 * costs a verification, like any unknown account. */
+	if (web_valid_name(j->client, strlen(j->client)) &&
+	    (rc = store_user_get(txn, j->client, j->username, &u)) == DBS_OK) {
+		snprintf(j->hash, sizeof(j->hash), "%s", u->password_hash);
+		j->role = u->role;
+		j->check = true;
+	} else {
+		snprintf(j->hash, sizeof(j->hash), "%s", web_dummy_hash(w));
+		if (web_valid_name(j->client, strlen(j->client)) &&
+		    strcmp(j->client, "root") != 0 &&
+		    store_user_count(txn, j->client, &users) == DBS_OK &&
+		    users == 0) {
+			j->maybe_open = true;
+			j->role = DBS__ROLE__ROLE_OPERATOR;
+		}
+	}
+	store_txn_abort(txn);
+	j->job.work = login_work;
+	j->job.done = login_done;
+	if (!web_pool_submit(web_pool(w), &j->job, req)) {
+		web_send_error(req, 503, "busy", "server busy; try again");
+		goto out;
+	}
+	j = NULL; /* transferred */
+out:
+	if (u != NULL)
+		dbs__user__free_unpacked(u, NULL);
+	json_decref(body);
+	if (j != NULL) {
+		sodium_memzero(j, sizeof(*j));
+		free(j);
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------- logout */
+
+struct logout_job {
+	struct web_job job;
+	uint8_t hash[32];
+	char actor[220];
+	int rc;
+};
+
+static void
+logout_work(struct web_job *job)
+{
+	struct logout_job *j = (struct logout_job *)job;
+	Dbs__ControlRequest req = DBS__CONTROL_REQUEST__INIT;
+	Dbs__SessionRef ref = DBS__SESSION_REF__INIT;
+	Dbs__ControlReply *reply = NULL;
+
+	ref.token_hash.data = j->hash;
+	ref.token_hash.len = sizeof(j->hash);
+	req.verb_case = DBS__CONTROL_REQUEST__VERB_SESSION_DELETE;
+	req.session_delete = &ref;
+	j->rc =
+	    web_control(web_control_url(web_of(NULL)), j->actor, &req, &reply);
+	if (j->rc == DBS_OK && reply->code != DBS_OK &&
+	    reply->code != DBS_ENOTFOUND)
+		j->rc = (int)reply->code;
+	if (reply != NULL)
+		dbs__control_reply__free_unpacked(reply, NULL);
+}
+
+static void
+logout_done(struct web_job *job)
+{
+	struct logout_job *j = (struct logout_job *)job;
+	h2o_req_t *req = web_job_req(job);
+
+	if (req != NULL && j->rc != DBS_OK) {
+		web_send_error(req, 503, "unavailable",
+		    "databusd could not end the session; try again");
+	} else if (req != NULL) {
+		web_add_header(req, "set-cookie",
+		    COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
+				"Max-Age=0");
+		web_send_json(req, 200, json_pack("{s:b}", "ok", 1));
+	}
+	free(j);
+}
+
+int
+web_api_logout(h2o_req_t *req)
+{
+	struct web_session s;
+	struct logout_job *j;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	memcpy(j->hash, s.hash, sizeof(j->hash));
+	snprintf(
+	    j->actor, sizeof(j->actor), "web:%s/%s", s.client, s.username);
+	j->job.work = logout_work;
+	j->job.done = logout_done;
+	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
+		free(j);
+		return web_send_error(req, 503, "busy", "server busy");
+	}
+	return 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * control.c — databus-web's client of databusd's control socket.
+ *
+ * Every mutation the web makes (creating and ending sessions) is a
+ * ControlRequest to databusd, the only writer of the store. The call is
+ * blocking, so it runs on a pool thread, never on the event loop. Each call
+ * uses its own REQ socket: calls are rare (login, logout, readiness) and a
+ * private socket needs no locking between pool threads. Control requests
+ * are not idempotent, so REQ's automatic resend is pushed out past the
+ * receive timeout: a lost reply is reported, never acted on twice.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "dbs_error.h"
+#include "web.h"
+#include "wire.h"
+
+#define SEND_TIMEOUT_MS  5000
+#define REPLY_TIMEOUT_MS 10000
+#define RESEND_MS        (3600 * 1000)
+
+int
+web_control(const char *url, const char *actor, Dbs__ControlRequest *req,
+    Dbs__ControlReply **out)
+{
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *msg = NULL;
+	Dbs__ControlReply *reply = NULL;
+	uint64_t id;
+	bool open = false;
+	int rc = DBS_ETRANSPORT, rv;
+
+	*out = NULL;
+	randombytes_buf(&id, sizeof(id));
+	req->id = id != 0 ? id : 1;
+	req->actor = (char *)actor;
+	if (nng_req0_open(&s) != 0)
+		goto out;
+	open = true;
+	if (wire_socket_limits(s, SEND_TIMEOUT_MS) != DBS_OK ||
+	    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, RESEND_MS) != 0 ||
+	    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, REPLY_TIMEOUT_MS) != 0)
+		goto out;
+	if (nng_dial(s, url, NULL, 0) != 0)
+		goto out;
+	if ((rc = wire_send(s, &req->base, 0)) != DBS_OK)
+		goto out;
+	rv = nng_recvmsg(s, &msg, 0);
+	if (rv != 0) {
+		rc = rv == NNG_ETIMEDOUT ? DBS_ETIMEOUT : DBS_ETRANSPORT;
+		goto out;
+	}
+	reply = (Dbs__ControlReply *)wire_unpack(
+	    &dbs__control_reply__descriptor, msg);
+	if (reply == NULL || reply->id != req->id) {
+		rc = DBS_EPROTO;
+		goto out;
+	}
+	*out = reply;
+	reply = NULL; /* transferred */
+	rc = DBS_OK;
+out:
+	if (reply != NULL)
+		dbs__control_reply__free_unpacked(reply, NULL);
+	nng_msg_free(msg);
+	if (open)
+		nng_close(s);
+	req->actor = NULL; /* the caller's string */
+	return rc;
+}

@@ -1,0 +1,613 @@
+/*
+ * server.c — databus-web: the h2o event loop, routing, and what every
+ * response shares (security headers, JSON errors, request checks).
+ *
+ *   databus-web --data DIR --listen HOST:PORT [--parent PID]
+ *
+ * It opens the store in DIR/store read-only and talks to databusd over
+ * ipc://DIR/run/control for every change. One thread runs the h2o loop and
+ * answers quick requests itself; Argon2id and control requests go to a
+ * pool of two threads (pool.c). Exit codes: 0 clean stop, 100 usage error,
+ * 111 transient error (the store or the address is not available yet).
+ * With --parent, the process ends when that process does
+ * (PR_SET_PDEATHSIG, checked once after it is set).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dbs_error.h"
+#include "web.h"
+
+#define EXIT_USAGE     100
+#define EXIT_TRANSIENT 111
+
+#define POOL_THREADS 2
+#define POOL_QUEUE   64
+
+struct web {
+	struct store *st;
+	char control_url[PATH_MAX + 32];
+	struct web_pool *pool;
+	char dummy_hash[crypto_pwhash_STRBYTES];
+	h2o_globalconf_t config;
+	h2o_context_t ctx;
+	h2o_accept_ctx_t accept_ctx;
+};
+
+static struct web server;
+
+struct web *
+web_of(h2o_req_t *req)
+{
+	(void)req;
+	return &server;
+}
+
+struct store *
+web_store(struct web *w)
+{
+	return w->st;
+}
+
+const char *
+web_control_url(struct web *w)
+{
+	return w->control_url;
+}
+
+struct web_pool *
+web_pool(struct web *w)
+{
+	return w->pool;
+}
+
+const char *
+web_dummy_hash(struct web *w)
+{
+	return w->dummy_hash;
+}
+
+/* ------------------------------------------------------------ responses */
+
+void
+web_add_header(h2o_req_t *req, const char *name, const char *value)
+{
+	h2o_add_header_by_str(&req->pool, &req->res.headers, name,
+	    strlen(name), 1, NULL, value, strlen(value));
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status < 500 ? "Error" : "Internal Server Error";
+	}
+}
+
+static void
+common_headers(h2o_req_t *req, int status, const char *type)
+{
+	req->res.status = status;
+	req->res.reason = reason(status);
+	web_add_header(req, "content-security-policy",
+	    "default-src 'self'; frame-ancestors 'none'");
+	web_add_header(req, "x-content-type-options", "nosniff");
+	web_add_header(req, "referrer-policy", "no-referrer");
+	web_add_header(req, "cache-control", "no-store");
+	web_add_header(req, "content-type", type);
+}
+
+static int
+send_text(h2o_req_t *req, int status, const char *text)
+{
+	common_headers(req, status, "text/plain; charset=utf-8");
+	h2o_send_inline(req, text, strlen(text));
+	return 0;
+}
+
+int
+web_send_json(h2o_req_t *req, int status, json_t *doc)
+{
+	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	if (text == NULL) {
+		status = 500;
+		text = strdup("{\"error\":{\"code\":\"internal\","
+			      "\"message\":\"out of memory\"}}");
+		if (text == NULL)
+			return send_text(req, 500, "out of memory");
+	}
+	common_headers(req, status, "application/json");
+	h2o_send_inline(req, text, strlen(text));
+	free(text);
+	return 0;
+}
+
+int
+web_send_error(
+    h2o_req_t *req, int status, const char *code, const char *message)
+{
+	return web_send_json(req, status,
+	    json_pack(
+		"{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+/* --------------------------------------------------------------- checks */
+
+static bool
+header_value(h2o_req_t *req, const char *name, h2o_iovec_t *out)
+{
+	ssize_t i =
+	    h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+
+	if (i < 0)
+		return false;
+	*out = req->headers.entries[i].value;
+	return true;
+}
+
+bool
+web_check_mutation(h2o_req_t *req)
+{
+	h2o_iovec_t origin, type;
+	char want[300];
+	int n;
+
+	/* Same origin: browsers send Origin on every cross-site POST, so a
+	 * missing or different one means the request is not the UI's. */
+	n = snprintf(want, sizeof(want), "http://%.*s",
+	    (int)req->authority.len, req->authority.base);
+	if (!header_value(req, "origin", &origin) || n < 0 ||
+	    (size_t)n >= sizeof(want) || origin.len != (size_t)n ||
+	    memcmp(origin.base, want, origin.len) != 0) {
+		web_send_error(req, 403, "forbidden_origin",
+		    "cross-origin or Origin-less requests may not change "
+		    "anything");
+		return false;
+	}
+	if (req->entity.len > WEB_MAX_BODY) {
+		web_send_error(
+		    req, 413, "too_large", "the request body is too large");
+		return false;
+	}
+	if (!header_value(req, "content-type", &type) ||
+	    !(h2o_memis(type.base, type.len, H2O_STRLIT("application/json")) ||
+		(type.len > 17 && h2o_lcstris(type.base, 17,
+				      H2O_STRLIT("application/json;"))))) {
+		web_send_error(req, 415, "unsupported_media_type",
+		    "the request body must be application/json");
+		return false;
+	}
+	return true;
+}
+
+void
+web_peer_address(h2o_req_t *req, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	sl = req->conn->callbacks->get_peername(
+	    req->conn, (struct sockaddr *)&ss);
+	if (sl == 0 || getnameinfo((struct sockaddr *)&ss, sl, buf,
+			   (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(buf, len, "unknown");
+}
+
+bool
+web_valid_name(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 64)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			(c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool
+web_query_param(
+    h2o_req_t *req, const char *name, char *buf, size_t len, bool *bad)
+{
+	const char *p, *end, *amp, *eq;
+	size_t nlen = strlen(name), o;
+
+	*bad = false;
+	if (req->query_at == SIZE_MAX)
+		return false;
+	p = req->path.base + req->query_at + 1;
+	end = req->path.base + req->path.len;
+	for (; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq == NULL || (size_t)(eq - p) != nlen ||
+		    memcmp(p, name, nlen) != 0)
+			continue;
+		for (o = 0, p = eq + 1; p < amp; p++) {
+			int c = (unsigned char)*p;
+
+			if (c == '%') {
+				int hi, lo;
+
+				if (amp - p < 3 || (hi = hexval(p[1])) < 0 ||
+				    (lo = hexval(p[2])) < 0)
+					goto bad;
+				c = hi * 16 + lo;
+				p += 2;
+			} else if (c == '+') {
+				c = ' ';
+			}
+			if (c == 0 || o + 1 >= len)
+				goto bad;
+			buf[o++] = (char)c;
+		}
+		buf[o] = '\0';
+		return true;
+	}
+	return false;
+bad:
+	*bad = true;
+	return false;
+}
+
+/* --------------------------------------------------------------- probes */
+
+static int
+method_not_allowed(h2o_req_t *req, const char *allow)
+{
+	web_add_header(req, "allow", allow);
+	return web_send_error(
+	    req, 405, "method_not_allowed", "method not allowed");
+}
+
+struct ready_job {
+	struct web_job job;
+	int rc;
+};
+
+static void
+ready_work(struct web_job *job)
+{
+	struct ready_job *j = (struct ready_job *)job;
+	Dbs__ControlRequest req = DBS__CONTROL_REQUEST__INIT;
+	Dbs__Empty empty = DBS__EMPTY__INIT;
+	Dbs__ControlReply *reply = NULL;
+
+	req.verb_case = DBS__CONTROL_REQUEST__VERB_STATUS;
+	req.status = &empty;
+	j->rc = web_control(server.control_url, "web", &req, &reply);
+	if (j->rc == DBS_OK && reply->code != DBS_OK)
+		j->rc = (int)reply->code;
+	if (reply != NULL)
+		dbs__control_reply__free_unpacked(reply, NULL);
+}
+
+static void
+ready_done(struct web_job *job)
+{
+	struct ready_job *j = (struct ready_job *)job;
+	h2o_req_t *req = web_job_req(job);
+
+	if (req != NULL) {
+		if (j->rc == DBS_OK)
+			send_text(req, 200, "ready");
+		else
+			web_send_error(req, 503, "not_ready",
+			    "databusd does not answer on the control socket");
+	}
+	free(j);
+}
+
+int
+web_readyz(h2o_req_t *req)
+{
+	struct ready_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	j->job.work = ready_work;
+	j->job.done = ready_done;
+	if (!web_pool_submit(server.pool, &j->job, req)) {
+		free(j);
+		return web_send_error(req, 503, "busy", "server busy");
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- routing */
+
+static bool
+is(h2o_req_t *req, const char *method)
+{
+	return h2o_memis(
+	    req->method.base, req->method.len, method, strlen(method));
+}
+
+static bool
+path_is(h2o_iovec_t path, const char *want)
+{
+	return h2o_memis(path.base, path.len, want, strlen(want));
+}
+
+/* /api/v1/queue/{client}/{id}: validated here, before any lookup. */
+static int
+route_queue_item(h2o_req_t *req, h2o_iovec_t rest)
+{
+	const char *slash = memchr(rest.base, '/', rest.len);
+	size_t clen, ilen, i;
+	const char *id;
+
+	if (slash == NULL)
+		goto notfound;
+	clen = (size_t)(slash - rest.base);
+	id = slash + 1;
+	ilen = rest.len - clen - 1;
+	if (!web_valid_name(rest.base, clen) || ilen == 0 || ilen > 19)
+		goto notfound;
+	for (i = 0; i < ilen; i++)
+		if (id[i] < '0' || id[i] > '9')
+			goto notfound;
+	if (!is(req, "GET") && !is(req, "HEAD"))
+		return method_not_allowed(req, "GET");
+	return web_api_queue_show(req, rest.base, clen, id, ilen);
+notfound:
+	return web_send_error(req, 404, "not_found", "no such object");
+}
+
+static int
+on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	h2o_iovec_t path = req->path_normalized;
+	static const char qprefix[] = "/api/v1/queue/";
+
+	(void)self;
+	if (path_is(path, "/healthz")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return send_text(req, 200, "ok");
+	}
+	if (path_is(path, "/readyz")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_readyz(req);
+	}
+	if (path_is(path, "/api/v1/login")) {
+		if (!is(req, "POST"))
+			return method_not_allowed(req, "POST");
+		return web_api_login(req);
+	}
+	if (path_is(path, "/api/v1/logout")) {
+		if (!is(req, "POST"))
+			return method_not_allowed(req, "POST");
+		return web_api_logout(req);
+	}
+	if (path_is(path, "/api/v1/me")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_me(req);
+	}
+	if (path_is(path, "/api/v1/queue")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_queue_list(req);
+	}
+	if (path.len > sizeof(qprefix) - 1 &&
+	    memcmp(path.base, qprefix, sizeof(qprefix) - 1) == 0)
+		return route_queue_item(
+		    req, h2o_iovec_init(path.base + sizeof(qprefix) - 1,
+			     path.len - (sizeof(qprefix) - 1)));
+	return web_send_error(req, 404, "not_found", "no such resource");
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void
+on_accept(h2o_socket_t *listener, const char *err)
+{
+	h2o_socket_t *sock;
+
+	if (err != NULL)
+		return;
+	if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+		return;
+	h2o_accept(&server.accept_ctx, sock);
+}
+
+static void
+usage(void)
+{
+	fputs("usage: databus-web --data DIR --listen HOST:PORT "
+	      "[--parent PID]\n",
+	    stderr);
+	exit(EXIT_USAGE);
+}
+
+/* Bind HOST:PORT (IPv4 or IPv6, "[::1]:5000" too). */
+static int
+listen_on(const char *hostport)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints, *ai = NULL;
+	size_t hlen;
+	int fd = -1, one = 1;
+
+	if (colon == NULL || colon == hostport || colon[1] == '\0')
+		return -2;
+	hlen = (size_t)(colon - hostport);
+	if (hostport[0] == '[' && hlen >= 2 && colon[-1] == ']') {
+		hostport++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return -2;
+	memcpy(host, hostport, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL)
+		return -2;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, SOMAXCONN) != 0) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *data = NULL, *listen_addr = NULL;
+	char store_dir[PATH_MAX + 8], real[PATH_MAX];
+	h2o_hostconf_t *host;
+	h2o_pathconf_t *pathconf;
+	h2o_handler_t *handler;
+	h2o_evloop_t *loop;
+	h2o_socket_t *sock;
+	long parent = 0;
+	char *end;
+	int i, fd, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+			data = argv[++i];
+		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
+			errno = 0;
+			parent = strtol(argv[++i], &end, 10);
+			if (errno != 0 || *end != '\0' || parent <= 1)
+				usage();
+		} else
+			usage();
+	}
+	if (data == NULL || listen_addr == NULL)
+		usage();
+	if (parent != 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+		    getppid() != (pid_t)parent) {
+			fprintf(stderr, "databus-web: parent %ld is gone\n",
+			    parent);
+			return EXIT_TRANSIENT;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0) {
+		fputs("databus-web: libsodium failed to start\n", stderr);
+		return EXIT_TRANSIENT;
+	}
+	if (realpath(data, real) == NULL) {
+		fprintf(stderr, "databus-web: data directory %s: %s\n", data,
+		    strerror(errno));
+		return EXIT_TRANSIENT;
+	}
+	snprintf(store_dir, sizeof(store_dir), "%s/store", real);
+	snprintf(server.control_url, sizeof(server.control_url),
+	    "ipc://%s/run/control", real);
+	if ((rc = store_open(store_dir, STORE_RDONLY, NULL, &server.st)) !=
+	    DBS_OK) {
+		fprintf(stderr,
+		    "databus-web: cannot open the store in %s: %s\n",
+		    store_dir, dbs_strerror(rc));
+		return EXIT_TRANSIENT;
+	}
+	/* Logins of unknown users verify against this hash, so that they
+	 * take as long as those of known users. */
+	if (crypto_pwhash_str(server.dummy_hash, "databus-dummy", 13,
+		crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		fputs("databus-web: out of memory\n", stderr);
+		return EXIT_TRANSIENT;
+	}
+	if ((fd = listen_on(listen_addr)) < 0) {
+		fprintf(stderr, "databus-web: cannot listen on %s%s%s\n",
+		    listen_addr, fd == -2 ? "" : ": ",
+		    fd == -2 ? " (expected HOST:PORT)" : strerror(errno));
+		return fd == -2 ? EXIT_USAGE : EXIT_TRANSIENT;
+	}
+
+	h2o_config_init(&server.config);
+	server.config.max_request_entity_size = 4 * WEB_MAX_BODY;
+	host = h2o_config_register_host(
+	    &server.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	pathconf = h2o_config_register_path(host, "/", 0);
+	handler = h2o_create_handler(pathconf, sizeof(*handler));
+	handler->on_req = on_req;
+
+	loop = h2o_evloop_create();
+	h2o_context_init(&server.ctx, loop, &server.config);
+	server.accept_ctx.ctx = &server.ctx;
+	server.accept_ctx.hosts = server.config.hosts;
+	if (web_pool_create(loop, POOL_THREADS, POOL_QUEUE, &server.pool) !=
+	    0) {
+		fputs("databus-web: out of memory\n", stderr);
+		return EXIT_TRANSIENT;
+	}
+	sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+	h2o_socket_read_start(sock, on_accept);
+	printf("databus-web: listening on %s\n", listen_addr);
+	fflush(stdout);
+	while (h2o_evloop_run(loop, INT32_MAX) == 0)
+		;
+	return EXIT_TRANSIENT;
+}

@@ -1,0 +1,129 @@
+/*
+ * web.h — the parts of databus-web that its handler files share.
+ *
+ * databus-web is one h2o event loop (server.c) with thin handlers, one file
+ * per group of routes (api_auth.c, api_queue.c). The loop thread answers
+ * everything that is quick: it reads the store (opened read-only) directly.
+ * Anything slow — Argon2id verification and requests to databusd over the
+ * control socket — goes to a small bounded thread pool (pool.c), whose
+ * results come back to the loop thread before a response is written. No
+ * file outside webui/ includes <h2o.h>; this header is private to webui/.
+ */
+#ifndef DBS_WEB_H
+#define DBS_WEB_H
+
+#include <h2o.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "databus.pb-c.h"
+#include "store.h"
+
+/* Request bodies larger than this are refused with 413. */
+#define WEB_MAX_BODY (16u * 1024)
+
+struct web;      /* the server: store, control URL, pool, throttle table */
+struct web_pool; /* the thread pool of slow work */
+
+/* ------------------------------------------------------------ server.c */
+
+/* The store and the URL of databusd's control socket, owned by the
+ * server; valid while it runs. */
+struct store *web_store(struct web *w);
+const char *web_control_url(struct web *w);
+struct web_pool *web_pool(struct web *w);
+/* Hash used to make a login of an unknown user cost the same time. */
+const char *web_dummy_hash(struct web *w);
+
+/* Send a JSON document (consumed, json_decref'd) with `status`, plus the
+ * security headers every response carries. Returns 0 (handled). */
+int web_send_json(h2o_req_t *req, int status, json_t *doc);
+/* Send {"error":{"code","message"}} with `status`. Returns 0. */
+int web_send_error(
+    h2o_req_t *req, int status, const char *code, const char *message);
+/* Add a header to the response (value copied into the request pool). */
+void web_add_header(h2o_req_t *req, const char *name, const char *value);
+
+/* Checks every mutation passes: an Origin equal to http://<Host>, a JSON
+ * content type and a body within WEB_MAX_BODY. On failure the error
+ * response has been sent and false is returned. */
+bool web_check_mutation(h2o_req_t *req);
+
+/* The peer's address as text ("127.0.0.1"), into buf. */
+void web_peer_address(h2o_req_t *req, char *buf, size_t len);
+
+/* Value of query parameter `name`, percent-decoded into buf; false when
+ * absent or when it does not fit / does not decode. *bad is set when the
+ * parameter is present but malformed. */
+bool web_query_param(
+    h2o_req_t *req, const char *name, char *buf, size_t len, bool *bad);
+
+/* A name made only of [A-Za-z0-9_-], 1..64 characters. */
+bool web_valid_name(const char *s, size_t len);
+
+/* ------------------------------------------------------------- pool.c */
+
+/*
+ * A job: `work` runs on a pool thread, then `done` on the loop thread.
+ * `done` always runs, once. The request a job answers may have gone in
+ * between (the client disconnected): web_job_req() is then NULL and
+ * `done` only frees its data. Jobs are malloc'ed by the caller as a
+ * struct whose first member is struct web_job, and freed by `done`.
+ */
+struct web_job {
+	h2o_multithread_message_t msg; /* private */
+	void (*work)(struct web_job *job);
+	void (*done)(struct web_job *job);
+	h2o_req_t *req; /* private: use web_job_req() */
+	void *link;     /* private */
+};
+
+int web_pool_create(h2o_loop_t *loop, unsigned threads, size_t max_queued,
+    struct web_pool **out);
+/* Queue `job` for `req` (NULL: no request). Returns false when the queue is
+ * full: the caller answers 503 and frees the job itself. */
+bool web_pool_submit(struct web_pool *p, struct web_job *job, h2o_req_t *req);
+h2o_req_t *web_job_req(struct web_job *job);
+
+/* ---------------------------------------------------------- control.c */
+
+/*
+ * Send `req` to databusd and wait for its reply (blocking: call it on a
+ * pool thread only). Sets req->id and req->actor (restored to NULL). On
+ * DBS_OK *out is the reply (free with dbs__control_reply__free_unpacked),
+ * whose own code may still be an error. Returns DBS_ETRANSPORT when
+ * databusd cannot be reached, DBS_ETIMEOUT without a reply.
+ */
+int web_control(const char *url, const char *actor, Dbs__ControlRequest *req,
+    Dbs__ControlReply **out);
+
+/* ------------------------------------------------------------- auth */
+
+/* The session of a request, copied out of the store. */
+struct web_session {
+	char client[65];
+	char username[129];
+	int role;
+	uint8_t hash[32];
+};
+
+/* Look up the request's dbs_session cookie. On success fills *s and
+ * returns true; otherwise sends 401 and returns false. */
+bool web_session_require(h2o_req_t *req, struct web_session *s);
+
+/* Route handlers; each returns 0 after sending a response. */
+int web_api_login(h2o_req_t *req);
+int web_api_logout(h2o_req_t *req);
+int web_api_me(h2o_req_t *req);
+int web_api_queue_list(h2o_req_t *req);
+int web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
+    const char *id, size_t idlen);
+int web_readyz(h2o_req_t *req);
+
+/* The server a request belongs to (set at start-up). */
+struct web *web_of(h2o_req_t *req);
+
+#endif
