@@ -178,6 +178,13 @@ unauthorized:
 	return false;
 }
 
+bool
+web_session_sees(const struct web_session *s, const char *client)
+{
+	return s->role == DBS__ROLE__ROLE_ROOT ||
+	       strcmp(s->client, client) == 0;
+}
+
 int
 web_api_me(h2o_req_t *req)
 {

@@ -8,10 +8,17 @@
  * private socket needs no locking between pool threads. Control requests
  * are not idempotent, so REQ's automatic resend is pushed out past the
  * receive timeout: a lost reply is reported, never acted on twice.
+ *
+ * The read-only routes that need databusd's view (status: definitions,
+ * workers, store stats) and expedite use web_ctl_job: the request is built
+ * on the loop thread, sent from a pool thread, and the reply handed to the
+ * route's `answer` back on the loop thread, unless the client has gone.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "dbs_error.h"
 #include "web.h"
@@ -69,4 +76,71 @@ out:
 		nng_close(s);
 	req->actor = NULL; /* the caller's string */
 	return rc;
+}
+
+/* ------------------------------------------------- pool-run control calls */
+
+static void
+ctl_work(struct web_job *job)
+{
+	struct web_ctl_job *j = (struct web_ctl_job *)job;
+
+	j->rc = web_control(j->url, j->actor, &j->creq, &j->reply);
+}
+
+static void
+ctl_done(struct web_job *job)
+{
+	struct web_ctl_job *j = (struct web_ctl_job *)job;
+	h2o_req_t *req = web_job_req(job);
+
+	if (req != NULL) {
+		if (j->rc != DBS_OK)
+			web_send_error(req, 503, "unavailable",
+			    "databusd does not answer on the control socket");
+		else
+			j->answer(req, j);
+	}
+	if (j->reply != NULL)
+		dbs__control_reply__free_unpacked(j->reply, NULL);
+	free(j);
+}
+
+struct web_ctl_job *
+web_ctl_job_new(h2o_req_t *req, const struct web_session *s,
+    void (*answer)(h2o_req_t *req, struct web_ctl_job *j))
+{
+	struct web_ctl_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	dbs__control_request__init(&j->creq);
+	dbs__empty__init(&j->empty);
+	dbs__def_ref__init(&j->ref);
+	j->session = *s;
+	j->answer = answer;
+	j->url = web_control_url(web_of(req));
+	snprintf(
+	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
+	return j;
+}
+
+int
+web_ctl_submit(h2o_req_t *req, struct web_ctl_job *j)
+{
+	j->job.work = ctl_work;
+	j->job.done = ctl_done;
+	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
+		free(j);
+		return web_send_error(req, 503, "busy", "server busy");
+	}
+	return 0;
+}
+
+int
+web_ctl_submit_status(h2o_req_t *req, struct web_ctl_job *j)
+{
+	j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_STATUS;
+	j->creq.status = &j->empty;
+	return web_ctl_submit(req, j);
 }

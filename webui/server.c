@@ -103,6 +103,8 @@ reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
 	case 413:
 		return "Payload Too Large";
 	case 415:
@@ -163,6 +165,41 @@ web_send_error(
 	return web_send_json(req, status,
 	    json_pack(
 		"{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+int
+web_not_found(h2o_req_t *req)
+{
+	return web_send_error(req, 404, "not_found", "no such object");
+}
+
+int
+web_forbidden(h2o_req_t *req)
+{
+	return web_send_error(
+	    req, 403, "forbidden", "your role may not do this");
+}
+
+int
+web_bad_param(h2o_req_t *req, const char *message)
+{
+	return web_send_error(req, 400, "bad_request", message);
+}
+
+bool
+web_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
 }
 
 /* --------------------------------------------------------------- checks */
@@ -406,10 +443,65 @@ notfound:
 	return web_send_error(req, 404, "not_found", "no such object");
 }
 
+/* Split "{a}/{b}" (rest of a path) into a valid name and a tail. */
+static bool
+split2(h2o_iovec_t rest, h2o_iovec_t *a, h2o_iovec_t *b)
+{
+	const char *slash = memchr(rest.base, '/', rest.len);
+
+	if (slash == NULL)
+		return false;
+	*a = h2o_iovec_init(rest.base, (size_t)(slash - rest.base));
+	*b = h2o_iovec_init(slash + 1, rest.len - a->len - 1);
+	return web_valid_name(a->base, a->len);
+}
+
+/* /api/v1/logs/{client}/{id} */
+static int
+route_log_item(h2o_req_t *req, h2o_iovec_t rest)
+{
+	h2o_iovec_t c, id;
+	size_t i;
+
+	if (!split2(rest, &c, &id) || id.len == 0 || id.len > 19)
+		return web_not_found(req);
+	for (i = 0; i < id.len; i++)
+		if (id.base[i] < '0' || id.base[i] > '9')
+			return web_not_found(req);
+	if (!is(req, "GET") && !is(req, "HEAD"))
+		return method_not_allowed(req, "GET");
+	return web_api_logs_show(req, c.base, c.len, id.base, id.len);
+}
+
+/* /api/v1/passengers/{client}/{name}/expedite */
+static int
+route_passenger(h2o_req_t *req, h2o_iovec_t rest)
+{
+	h2o_iovec_t c, tail, name, verb;
+
+	if (!split2(rest, &c, &tail) || !split2(tail, &name, &verb) ||
+	    !path_is(verb, "expedite"))
+		return web_not_found(req);
+	if (!is(req, "POST"))
+		return method_not_allowed(req, "POST");
+	return web_api_expedite(req, c.base, c.len, name.base, name.len);
+}
+
+static bool
+has_prefix(h2o_iovec_t path, const char *prefix, h2o_iovec_t *rest)
+{
+	size_t n = strlen(prefix);
+
+	if (path.len <= n || memcmp(path.base, prefix, n) != 0)
+		return false;
+	*rest = h2o_iovec_init(path.base + n, path.len - n);
+	return true;
+}
+
 static int
 on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-	h2o_iovec_t path = req->path_normalized;
+	h2o_iovec_t path = req->path_normalized, rest;
 	static const char qprefix[] = "/api/v1/queue/";
 
 	(void)self;
@@ -448,6 +540,30 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		return route_queue_item(
 		    req, h2o_iovec_init(path.base + sizeof(qprefix) - 1,
 			     path.len - (sizeof(qprefix) - 1)));
+	if (path_is(path, "/api/v1/passengers")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_passengers(req);
+	}
+	if (has_prefix(path, "/api/v1/passengers/", &rest))
+		return route_passenger(req, rest);
+	if (path_is(path, "/api/v1/logs")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_logs_list(req);
+	}
+	if (has_prefix(path, "/api/v1/logs/", &rest))
+		return route_log_item(req, rest);
+	if (path_is(path, "/api/v1/users")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_users_list(req);
+	}
+	if (path_is(path, "/api/v1/about")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_about(req);
+	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
 

@@ -2,7 +2,8 @@
  * web.h — the parts of databus-web that its handler files share.
  *
  * databus-web is one h2o event loop (server.c) with thin handlers, one file
- * per group of routes (api_auth.c, api_queue.c). The loop thread answers
+ * per group of routes (api_auth.c, api_queue.c, api_passengers.c,
+ * api_logs.c, api_users.c, api_about.c). The loop thread answers
  * everything that is quick: it reads the store (opened read-only) directly.
  * Anything slow — Argon2id verification and requests to databusd over the
  * control socket — goes to a small bounded thread pool (pool.c), whose
@@ -114,6 +115,47 @@ struct web_session {
  * returns true; otherwise sends 401 and returns false. */
 bool web_session_require(h2o_req_t *req, struct web_session *s);
 
+/* True when the session may see `client`: its own, or any for root. */
+bool web_session_sees(const struct web_session *s, const char *client);
+
+/* ---------------------------------------------------------- control.c */
+
+/*
+ * A control request run on the pool for a route. Build it with
+ * web_ctl_job_new (actor "web:client/user"), fill creq (empty and ref are
+ * there to point into), then web_ctl_submit (or web_ctl_submit_status for
+ * the status verb), which answers 503 itself when the pool is full.
+ * `answer` runs on the loop thread only when databusd replied and the
+ * request is still there; it sends the response. The job and its reply
+ * are freed afterwards.
+ */
+struct web_ctl_job {
+	struct web_job job;
+	Dbs__ControlRequest creq;
+	Dbs__Empty empty;
+	Dbs__DefRef ref;
+	char client[65];
+	char name[65];
+	struct web_session session;
+	void (*answer)(h2o_req_t *req, struct web_ctl_job *j);
+	const char *url;
+	char actor[200];
+	int rc;                   /* of the transport */
+	Dbs__ControlReply *reply; /* on rc DBS_OK */
+};
+
+struct web_ctl_job *web_ctl_job_new(h2o_req_t *req,
+    const struct web_session *s,
+    void (*answer)(h2o_req_t *req, struct web_ctl_job *j));
+int web_ctl_submit(h2o_req_t *req, struct web_ctl_job *j);
+int web_ctl_submit_status(h2o_req_t *req, struct web_ctl_job *j);
+
+/* Shared by the handler files. */
+int web_not_found(h2o_req_t *req);
+int web_forbidden(h2o_req_t *req);
+int web_bad_param(h2o_req_t *req, const char *message);
+bool web_parse_u64(const char *s, uint64_t *out);
+
 /* Route handlers; each returns 0 after sending a response. */
 int web_api_login(h2o_req_t *req);
 int web_api_logout(h2o_req_t *req);
@@ -121,6 +163,14 @@ int web_api_me(h2o_req_t *req);
 int web_api_queue_list(h2o_req_t *req);
 int web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
     const char *id, size_t idlen);
+int web_api_passengers(h2o_req_t *req);
+int web_api_expedite(h2o_req_t *req, const char *client, size_t clen,
+    const char *name, size_t nlen);
+int web_api_logs_list(h2o_req_t *req);
+int web_api_logs_show(h2o_req_t *req, const char *client, size_t clen,
+    const char *id, size_t idlen);
+int web_api_users_list(h2o_req_t *req);
+int web_api_about(h2o_req_t *req);
 int web_readyz(h2o_req_t *req);
 
 /* The server a request belongs to (set at start-up). */

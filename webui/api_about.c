@@ -1,0 +1,77 @@
+/*
+ * api_about.c — what is running: version, uptime, workers, store.
+ *
+ *   GET /api/v1/about
+ *
+ * One control request (status) on a pool thread. Every role may ask.
+ * Workers are those of the running definitions: root sees them all,
+ * other users only their client's. Store statistics and system details
+ * (data directory, pid, pause state) are root's only.
+ */
+#include <stdlib.h>
+
+#include "dbs_error.h"
+#include "record_json.h"
+#include "web.h"
+#include "wire.h"
+
+static void
+about_answer(h2o_req_t *req, struct web_ctl_job *j)
+{
+	const Dbs__StatusReply *st = j->reply->status;
+	const Dbs__SystemState *sys;
+	bool root = j->session.role == DBS__ROLE__ROLE_ROOT;
+	json_t *workers, *doc;
+	int64_t now = wire_now_ms(), uptime = 0;
+	size_t i;
+
+	if (j->reply->code != DBS_OK || st == NULL || st->system == NULL) {
+		web_send_error(
+		    req, 503, "unavailable", "databusd gave no status");
+		return;
+	}
+	sys = st->system;
+	if (sys->started_ms > 0 && now > sys->started_ms)
+		uptime = now - sys->started_ms;
+	if ((workers = json_array()) == NULL) {
+		web_send_error(req, 500, "internal", "out of memory");
+		return;
+	}
+	for (i = 0; i < st->n_definitions; i++) {
+		const Dbs__DefinitionInfo *d = st->definitions[i];
+
+		if (d->worker == NULL ||
+		    !web_session_sees(&j->session, d->client))
+			continue;
+		if (json_array_append_new(
+			workers, rj_worker_info(d->worker)) != 0) {
+			json_decref(workers);
+			web_send_error(req, 500, "internal", "out of memory");
+			return;
+		}
+	}
+	doc = json_pack("{s:o, s:o, s:o, s:I, s:o}", "version",
+	    rj_string(sys->version), "system_alias",
+	    rj_string(sys->system_alias), "started", rj_time(sys->started_ms),
+	    "uptime_ms", (json_int_t)uptime, "workers", workers);
+	if (doc != NULL && root) {
+		json_object_set_new(doc, "system", rj_system_state(sys));
+		json_object_set_new(doc, "store",
+		    st->store != NULL ? rj_store_stats(st->store)
+				      : json_null());
+	}
+	web_send_json(req, 200, doc);
+}
+
+int
+web_api_about(h2o_req_t *req)
+{
+	struct web_session s;
+	struct web_ctl_job *j;
+
+	if (!web_session_require(req, &s))
+		return 0;
+	if ((j = web_ctl_job_new(req, &s, about_answer)) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	return web_ctl_submit_status(req, j);
+}

@@ -1,0 +1,128 @@
+/*
+ * api_logs.c — drive logs: a paged list and one log with its entries.
+ *
+ *   GET /api/v1/logs?client=&cursor=&limit=
+ *   GET /api/v1/logs/{client}/{id}
+ *
+ * Both are read-only transactions on the loop thread, open to every role.
+ * A user of a client other than root sees only that client: naming
+ * another client, or another client's log id, answers 404 like a missing
+ * log. Log entries carry text from drivers and foreign systems; they leave
+ * only as JSON strings (application/json, never HTML), so the browser
+ * must put them into the page as text.
+ */
+#include <string.h>
+
+#include "dbs_error.h"
+#include "record_json.h"
+#include "web.h"
+
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX     500
+
+static int
+add_log(void *ctx, const Dbs__Log *log)
+{
+	json_t *j = rj_log(log, false);
+
+	return j == NULL || json_array_append_new(ctx, j) != 0 ? DBS_ENOMEM
+							       : 0;
+}
+
+int
+web_api_logs_list(h2o_req_t *req)
+{
+	struct web_session s;
+	struct store_txn *txn = NULL;
+	char client[80], num[32];
+	const char *which = NULL;
+	uint64_t v, cursor = 0, next = 0;
+	size_t limit = LIMIT_DEFAULT;
+	json_t *items;
+	bool bad;
+	int rc;
+
+	if (!web_session_require(req, &s))
+		return 0;
+	if (web_query_param(req, "client", client, sizeof(client), &bad)) {
+		if (!web_valid_name(client, strlen(client)))
+			return web_bad_param(req, "invalid client");
+		which = client;
+	} else if (bad) {
+		return web_bad_param(req, "invalid client");
+	}
+	if (s.role != DBS__ROLE__ROLE_ROOT) {
+		if (which != NULL && strcmp(which, s.client) != 0)
+			return web_not_found(req);
+		which = s.client;
+	}
+	if (web_query_param(req, "cursor", num, sizeof(num), &bad)) {
+		if (!web_parse_u64(num, &cursor))
+			return web_bad_param(req, "invalid cursor");
+	} else if (bad) {
+		return web_bad_param(req, "invalid cursor");
+	}
+	if (web_query_param(req, "limit", num, sizeof(num), &bad)) {
+		if (!web_parse_u64(num, &v) || v < 1 || v > LIMIT_MAX)
+			return web_bad_param(req, "limit must be 1..500");
+		limit = (size_t)v;
+	} else if (bad) {
+		return web_bad_param(req, "invalid limit");
+	}
+
+	if ((items = json_array()) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) ==
+	    DBS_OK) {
+		rc = store_log_list(
+		    txn, which, cursor, limit, add_log, items, &next);
+		store_txn_abort(txn);
+	}
+	if (rc != DBS_OK && rc != DBS_ENOTFOUND) {
+		json_decref(items);
+		return web_send_error(req, 500, "store", dbs_strerror(rc));
+	}
+	return web_send_json(req, 200,
+	    json_pack("{s:o, s:I}", "items", items, "next_cursor",
+		(json_int_t)(next > INT64_MAX ? INT64_MAX : next)));
+}
+
+int
+web_api_logs_show(h2o_req_t *req, const char *client, size_t clen,
+    const char *id, size_t idlen)
+{
+	struct web_session s;
+	struct store_txn *txn = NULL;
+	Dbs__Log *log = NULL;
+	char cname[65], idbuf[24];
+	uint64_t lid;
+	json_t *doc;
+	int rc;
+
+	if (!web_session_require(req, &s))
+		return 0;
+	memcpy(cname, client, clen);
+	cname[clen] = '\0';
+	memcpy(idbuf, id, idlen);
+	idbuf[idlen] = '\0';
+	if (!web_parse_u64(idbuf, &lid) || lid == 0 ||
+	    !web_session_sees(&s, cname))
+		return web_not_found(req);
+	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) !=
+	    DBS_OK)
+		return web_send_error(req, 500, "store", dbs_strerror(rc));
+	rc = store_log_get(txn, lid, &log);
+	store_txn_abort(txn);
+	if (rc == DBS_OK && strcmp(log->client, cname) != 0)
+		rc = DBS_ENOTFOUND;
+	if (rc != DBS_OK) {
+		if (log != NULL)
+			dbs__log__free_unpacked(log, NULL);
+		return rc == DBS_ENOTFOUND ? web_not_found(req)
+					   : web_send_error(req, 500, "store",
+						 dbs_strerror(rc));
+	}
+	doc = json_pack("{s:o}", "log", rj_log(log, true));
+	dbs__log__free_unpacked(log, NULL);
+	return web_send_json(req, 200, doc);
+}
