@@ -34,41 +34,18 @@ web_api_logs_list(h2o_req_t *req)
 {
 	struct web_session s;
 	struct store_txn *txn = NULL;
-	char client[80], num[32];
+	char client[80];
 	const char *which = NULL;
-	uint64_t v, cursor = 0, next = 0;
+	uint64_t cursor = 0, next = 0;
 	size_t limit = LIMIT_DEFAULT;
 	json_t *items;
-	bool bad;
-	int rc;
+	int rc, ret;
 
 	if (!web_session_require(req, &s))
 		return 0;
-	if (web_query_param(req, "client", client, sizeof(client), &bad)) {
-		if (!web_valid_name(client, strlen(client)))
-			return web_bad_param(req, "invalid client");
-		which = client;
-	} else if (bad) {
-		return web_bad_param(req, "invalid client");
-	}
-	if (s.role != DBS__ROLE__ROLE_ROOT) {
-		if (which != NULL && strcmp(which, s.client) != 0)
-			return web_not_found(req);
-		which = s.client;
-	}
-	if (web_query_param(req, "cursor", num, sizeof(num), &bad)) {
-		if (!web_parse_u64(num, &cursor))
-			return web_bad_param(req, "invalid cursor");
-	} else if (bad) {
-		return web_bad_param(req, "invalid cursor");
-	}
-	if (web_query_param(req, "limit", num, sizeof(num), &bad)) {
-		if (!web_parse_u64(num, &v) || v < 1 || v > LIMIT_MAX)
-			return web_bad_param(req, "limit must be 1..500");
-		limit = (size_t)v;
-	} else if (bad) {
-		return web_bad_param(req, "invalid limit");
-	}
+	if (!web_param_client(req, &s, client, sizeof(client), &which, &ret) ||
+	    !web_param_paging(req, &cursor, &limit, LIMIT_MAX, &ret))
+		return ret;
 
 	if ((items = json_array()) == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");

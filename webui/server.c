@@ -202,6 +202,71 @@ web_parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+/*
+ * The `client` query parameter of a listing, scoped to the session: a
+ * non-root user lists its own client (naming another answers 404), root
+ * lists the one named or, without one, all (*client NULL). Returns false
+ * when it answered the request itself, with that answer's value in *ret.
+ */
+bool
+web_param_client(h2o_req_t *req, const struct web_session *s, char *buf,
+    size_t len, const char **client, int *ret)
+{
+	bool bad;
+
+	*client = NULL;
+	if (web_query_param(req, "client", buf, len, &bad)) {
+		if (!web_valid_name(buf, strlen(buf))) {
+			*ret = web_bad_param(req, "invalid client");
+			return false;
+		}
+		*client = buf;
+	} else if (bad) {
+		*ret = web_bad_param(req, "invalid client");
+		return false;
+	}
+	if (s->role != DBS__ROLE__ROLE_ROOT) {
+		if (*client != NULL && strcmp(*client, s->client) != 0) {
+			*ret = web_not_found(req);
+			return false;
+		}
+		*client = s->client;
+	}
+	return true;
+}
+
+/* The `cursor` and `limit` (1..limit_max) query parameters of a listing;
+ * same return convention as web_param_client. */
+bool
+web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
+    size_t limit_max, int *ret)
+{
+	char num[32];
+	uint64_t v;
+	bool bad;
+
+	if (web_query_param(req, "cursor", num, sizeof(num), &bad)) {
+		if (!web_parse_u64(num, cursor)) {
+			*ret = web_bad_param(req, "invalid cursor");
+			return false;
+		}
+	} else if (bad) {
+		*ret = web_bad_param(req, "invalid cursor");
+		return false;
+	}
+	if (web_query_param(req, "limit", num, sizeof(num), &bad)) {
+		if (!web_parse_u64(num, &v) || v < 1 || v > limit_max) {
+			*ret = web_bad_param(req, "limit out of range");
+			return false;
+		}
+		*limit = (size_t)v;
+	} else if (bad) {
+		*ret = web_bad_param(req, "invalid limit");
+		return false;
+	}
+	return true;
+}
+
 /* --------------------------------------------------------------- checks */
 
 static bool

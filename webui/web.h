@@ -155,6 +155,11 @@ int web_not_found(h2o_req_t *req);
 int web_forbidden(h2o_req_t *req);
 int web_bad_param(h2o_req_t *req, const char *message);
 bool web_parse_u64(const char *s, uint64_t *out);
+/* Listing parameters; false: the request was answered (value in *ret). */
+bool web_param_client(h2o_req_t *req, const struct web_session *s, char *buf,
+    size_t len, const char **client, int *ret);
+bool web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
+    size_t limit_max, int *ret);
 
 /* Route handlers; each returns 0 after sending a response. */
 int web_api_login(h2o_req_t *req);
