@@ -93,14 +93,45 @@ worker_binary(const struct sup *s)
 	return env != NULL && *env != '\0' ? env : s->cfg->worker_path;
 }
 
+/*
+ * Start argv[0] with fork+exec (posix_spawn; a bare fork is not safe once
+ * nng runs): default signal dispositions and an empty mask (databusd blocks
+ * signals for its signalfd), stdin from /dev/null, no descriptor of ours
+ * beyond stdout and stderr, and the directory of databus.json as working
+ * directory, so that relative paths in settings are relative to it.
+ * Returns 0 or an errno value.
+ */
+int
+sup_spawn(const struct sup *s, char *const argv[], pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int rc;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(
+	    &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (s->cfg->base_dir != NULL)
+		posix_spawn_file_actions_addchdir_np(&fa, s->cfg->base_dir);
+	rc = posix_spawn(pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
 int
 child_spawn(struct sup *s, struct worker *w)
 {
 	char url[4300], slot[16], parent[16];
 	char *argv[10];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	pid_t pid;
 	int rc;
 
@@ -117,26 +148,7 @@ child_spawn(struct sup *s, struct worker *w)
 	argv[6] = parent;
 	argv[7] = NULL;
 
-	/* The child starts with default signal dispositions, an empty mask
-	 * (databusd blocks signals for its signalfd), stdin from /dev/null
-	 * and no descriptor of ours beyond stdout/stderr. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(
-	    &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	/* Relative paths in driver settings are relative to the directory
-	 * of databus.json. */
-	if (s->cfg->base_dir != NULL)
-		posix_spawn_file_actions_addchdir_np(&fa, s->cfg->base_dir);
-	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	rc = sup_spawn(s, argv, &pid);
 	if (rc != 0) {
 		snprintf(w->error, sizeof(w->error), "cannot start %s: %s",
 		    argv[0], strerror(rc));
@@ -180,8 +192,7 @@ fail:
 	/* Treat a failed start like a crash: back off and try again. */
 	{
 		int64_t now = wire_mono_ms();
-		uint64_t rnd = ((uint64_t)randombytes_random() << 32) |
-			       randombytes_random();
+		uint64_t rnd = sup_random64();
 		int64_t d = restart_next(
 		    &w->rs, &restart_policy_default, now, now, rnd);
 
@@ -284,8 +295,7 @@ child_reaped(struct sup *s, struct worker *w, int status)
 		return;
 	}
 	{
-		uint64_t rnd = ((uint64_t)randombytes_random() << 32) |
-			       randombytes_random();
+		uint64_t rnd = sup_random64();
 		int64_t d = restart_next(
 		    &w->rs, &restart_policy_default, w->started_ms, now, rnd);
 

@@ -23,7 +23,6 @@
  * same passenger twice: a cursor over the due index, plus last_drive.
  */
 #include <inttypes.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +60,6 @@ struct drive {
 	uint64_t *ids; /* passengers touched, linked to the log */
 	size_t n_ids, cap_ids;
 };
-
-uint64_t
-drive_id(const struct drive *d)
-{
-	return d->id;
-}
 
 static void
 free_entry(Dbs__LogEntry *e)
@@ -553,12 +546,6 @@ nomem:
 	return DBS_ENOMEM;
 }
 
-static uint64_t
-rnd64(void)
-{
-	return ((uint64_t)randombytes_random() << 32) | randombytes_random();
-}
-
 void
 drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 {
@@ -638,7 +625,7 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 				p->next_attempt_ms =
 				    now + backoff_delay_ms(p->attempts - 1,
 					      retry->base_ms, retry->max_ms,
-					      rnd64());
+					      sup_random64());
 				d->failed++;
 			}
 		} else {
@@ -899,12 +886,6 @@ drive_schedule_retry(struct sup *s, struct worker *w)
 		    s->sched, w->slot, wire_mono_ms() + (wait > 0 ? wait : 0));
 	}
 	store_txn_abort(own);
-}
-
-bool
-drive_wants_dispatch(const struct drive *d)
-{
-	return d != NULL;
 }
 
 void

@@ -53,6 +53,12 @@ sup_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+uint64_t
+sup_random64(void)
+{
+	return ((uint64_t)randombytes_random() << 32) | randombytes_random();
+}
+
 /* ------------------------------------------------- batch and outbox */
 
 struct store_txn *
@@ -258,6 +264,16 @@ sup_commit(struct sup *s)
 
 /* --------------------------------------------------- status, events */
 
+/* Monotonic times shown as wall-clock times, with an offset fixed at
+ * start so that a value does not jitter from one status to the next. */
+static int64_t wall_offset_ms;
+
+static int64_t
+mono_to_wall(int64_t mono)
+{
+	return mono < 0 ? 0 : mono + wall_offset_ms;
+}
+
 void
 sup_fill_worker_info(
     const struct sup *s, const struct worker *w, Dbs__WorkerInfo *wi)
@@ -275,18 +291,7 @@ sup_fill_worker_info(
 	wi->rss_kib = w->rss_kib;
 	wi->started_ms = w->pid > 0 ? w->started_wall_ms : 0;
 	if (w->state == DBS__WORKER_STATE__WS_BACKOFF)
-		wi->backoff_until_ms =
-		    wire_now_ms() + (w->restart_at_ms - wire_mono_ms());
-}
-
-/* Monotonic times shown as wall-clock times, with an offset fixed at
- * start so that a value does not jitter from one status to the next. */
-static int64_t wall_offset_ms;
-
-static int64_t
-mono_to_wall(int64_t mono)
-{
-	return mono < 0 ? 0 : mono + wall_offset_ms;
+		wi->backoff_until_ms = mono_to_wall(w->restart_at_ms);
 }
 
 static char **

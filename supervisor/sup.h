@@ -115,6 +115,12 @@ struct sup {
 	size_t batch_bytes; /* attachment bytes in the open batch */
 };
 
+/* A random 64-bit value (libsodium), for backoff jitter. */
+uint64_t sup_random64(void);
+
+/* Start a child process (child.c); 0 or an errno value. */
+int sup_spawn(const struct sup *s, char *const argv[], pid_t *pid);
+
 /* Log a line to stderr with a timestamp: "databusd: ..." */
 void sup_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -184,8 +190,6 @@ void drive_abort(struct sup *s, struct worker *w, const char *why);
  * pending passenger is due. */
 void drive_schedule_retry(struct sup *s, struct worker *w);
 void drive_free(struct drive *d);
-bool drive_wants_dispatch(const struct drive *d);
-uint64_t drive_id(const struct drive *d);
 void drive_timers(struct sup *s, struct worker *w, int64_t now, int64_t *wake);
 /* Recompute state/next attempt of a passenger from its steps (not for
  * dead ones); returns the new state. */

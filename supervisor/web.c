@@ -10,11 +10,8 @@
  * channel to watch here: its liveness is its process.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
-#include <sodium.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +20,6 @@
 
 #include "sup.h"
 #include "wire.h"
-
-extern char **environ;
 
 static void
 web_path(const struct sup *s, char *buf, size_t len)
@@ -43,8 +38,7 @@ web_path(const struct sup *s, char *buf, size_t len)
 static void
 backoff(struct sup *s, int64_t now)
 {
-	uint64_t rnd =
-	    ((uint64_t)randombytes_random() << 32) | randombytes_random();
+	uint64_t rnd = sup_random64();
 	int64_t d = restart_next(
 	    &s->web.rs, &restart_policy_default, s->web.started_ms, now, rnd);
 
@@ -65,9 +59,6 @@ web_start(struct sup *s)
 {
 	char path[4200], parent[16];
 	char *argv[10];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	pid_t pid;
 	int rc;
 
@@ -83,19 +74,7 @@ web_start(struct sup *s)
 	argv[5] = "--parent";
 	argv[6] = parent;
 	argv[7] = NULL;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(
-	    &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	rc = posix_spawn(&pid, path, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	rc = sup_spawn(s, argv, &pid);
 	s->web.started_ms = wire_mono_ms();
 	if (rc != 0) {
 		snprintf(s->web.error, sizeof(s->web.error),
