@@ -629,6 +629,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "GET");
 		return web_api_about(req);
 	}
+	if (!has_prefix(path, "/api/", &rest) && !path_is(path, "/api")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_static(req);
+	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
 
@@ -650,7 +655,7 @@ static void
 usage(void)
 {
 	fputs("usage: databus-web --data DIR --listen HOST:PORT "
-	      "[--parent PID]\n",
+	      "[--static DIR] [--parent PID]\n",
 	    stderr);
 	exit(EXIT_USAGE);
 }
@@ -698,7 +703,7 @@ listen_on(const char *hostport)
 int
 main(int argc, char **argv)
 {
-	const char *data = NULL, *listen_addr = NULL;
+	const char *data = NULL, *listen_addr = NULL, *static_dir = NULL;
 	char store_dir[PATH_MAX + 8], real[PATH_MAX];
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *pathconf;
@@ -714,6 +719,8 @@ main(int argc, char **argv)
 			data = argv[++i];
 		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc)
+			static_dir = argv[++i];
 		else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
 			errno = 0;
 			parent = strtol(argv[++i], &end, 10);
@@ -760,6 +767,11 @@ main(int argc, char **argv)
 		fputs("databus-web: out of memory\n", stderr);
 		return EXIT_TRANSIENT;
 	}
+	if (static_dir != NULL && !web_static_init(static_dir))
+		fprintf(stderr,
+		    "databus-web: no web app in %s (run ./setup); serving "
+		    "the API only\n",
+		    static_dir);
 	if ((fd = listen_on(listen_addr)) < 0) {
 		fprintf(stderr, "databus-web: cannot listen on %s%s%s\n",
 		    listen_addr, fd == -2 ? "" : ": ",
