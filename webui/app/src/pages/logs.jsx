@@ -29,7 +29,7 @@ export function Logs() {
     }).catch(setErr);
   }, [cursor, generation.value]);
   const rows = [...logs.items.value.values()]
-    .filter((l) => !cursor || l.id < cursor)
+    .filter((l) => !cursor || l.id <= cursor)
     .sort((a, b) => b.id - a.id)
     .slice(0, LIMIT);
   const purge = async () => {

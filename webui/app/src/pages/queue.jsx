@@ -14,8 +14,10 @@ function matches(p, f) {
   if (f.passenger && p.definition !== f.passenger) return false;
   if (f.state && p.state !== f.state) return false;
   if (f.q) {
-    const byId = /^\d+$/.test(f.q) && String(p.id) === f.q;
-    if (!byId && !(p.external_id || '').includes(f.q)) return false;
+    // As the server: a number is an internal id, anything else a part
+    // of the external id.
+    if (/^\d+$/.test(f.q)) return String(p.id) === f.q;
+    if (!(p.external_id || '').includes(f.q)) return false;
   }
   return true;
 }
@@ -45,7 +47,7 @@ export function Queue() {
   }, [f, cursor, generation.value]);
 
   const rows = [...queue.items.value.values()]
-    .filter((p) => matches(p, filter) && (!cursor || p.id < cursor))
+    .filter((p) => matches(p, filter) && (!cursor || p.id <= cursor))
     .sort((a, b) => b.id - a.id)
     .slice(0, LIMIT);
   const clients = [...new Set([...defs.items.value.values()].map((d) => d.client))];
