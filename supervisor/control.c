@@ -649,6 +649,16 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 	case DBS__CONTROL_REQUEST__VERB_RELOAD:
 		rc = sup_reload(s, text, sizeof(text));
 		break;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_LIST:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_GET:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
+		config_ctl_handle(s, msg, req);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_EXPORT_EVENT:
+		rc = config_export_event(
+		    s, req->export_event, text, sizeof(text));
+		break;
 	case DBS__CONTROL_REQUEST__VERB_SHUTDOWN:
 		sup_log("shutdown requested by %s", req->actor);
 		snprintf(text, sizeof(text), "shutting down");

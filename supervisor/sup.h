@@ -211,6 +211,13 @@ bool web_reaped(struct sup *s, pid_t pid, int status);
 void web_timers(struct sup *s, int64_t now, int64_t *wake);
 void web_stop(struct sup *s, int sig);
 
+/* config_save.c (webcfg): config_list, config_get, config_validate and
+ * config_save (answers the request itself), and export_event. */
+void config_ctl_handle(
+    struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req);
+int config_export_event(
+    struct sup *s, const Dbs__WebExportEvent *ev, char *err, size_t errlen);
+
 /* users.c */
 int users_import(struct sup *s);
 
