@@ -178,6 +178,25 @@ int web_api_users_list(h2o_req_t *req);
 int web_api_about(h2o_req_t *req);
 int web_readyz(h2o_req_t *req);
 
+/* ------------------------------------------------------------ webcfg */
+
+/* Config bodies carry whole files: up to this much (other mutations:
+ * WEB_MAX_BODY). h2o refuses anything larger before a handler runs. */
+#define WEB_MAX_CONFIG_BODY (2u << 20)
+
+/* web_check_mutation with another body limit. */
+bool web_check_mutation_max(h2o_req_t *req, size_t max_body);
+/* The absolute data directory (exports live in <data_dir>/exports). */
+const char *web_data_dir(struct web *w);
+/* The security headers of every response, for responses built by h2o
+ * itself (h2o_file_send). */
+void web_security_headers(h2o_req_t *req);
+
+/* api_config.c: /api/v1/config and /api/v1/config/... */
+int web_route_config(h2o_req_t *req);
+/* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */
+int web_route_export(h2o_req_t *req);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
