@@ -310,9 +310,8 @@ node_request(h2o_req_t *req, enum cfg_op op, const char *node)
 	struct web_session s;
 	struct cfg_job *j;
 
-	if (op != OP_GET &&
-	    !web_check_mutation_max(
-		req, op == OP_RESTORE ? WEB_MAX_BODY : WEB_MAX_CONFIG_BODY))
+	if ((op == OP_SAVE || op == OP_VALIDATE) &&
+	    !web_check_mutation_max(req, WEB_MAX_CONFIG_BODY))
 		return 0;
 	if (!require_admin(req, &s))
 		return 0;
