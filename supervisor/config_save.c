@@ -864,6 +864,12 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		goto out;
 	}
 
+	if (memchr(content, '\0', content_len) != NULL) {
+		snprintf(err, sizeof(err), "%s: the content holds a NUL byte",
+		    n.shown);
+		rc = DBS_ECONFIG;
+		goto out;
+	}
 	/* The text to write: passwords behind markers resolved. */
 	if (n.kind == NODE_CLIENT) {
 		rc = unredact(n.shown, content, content_len, old, old_len,
@@ -875,12 +881,6 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		goto out;
 	}
 	text_len = strlen(text);
-	if (text_len != content_len && n.kind != NODE_CLIENT) {
-		snprintf(err, sizeof(err), "%s: the content holds a NUL byte",
-		    n.shown);
-		rc = DBS_ECONFIG;
-		goto out;
-	}
 	if (n.kind == NODE_CLIENTS &&
 	    (rc = plan_clients(
 		 s->cfg, text, text_len, &plan, err, sizeof(err))) != DBS_OK)

@@ -173,21 +173,30 @@ write_meta(const struct xport *x)
 	free(text);
 }
 
+/* What an export leaves behind when it stops half-way. */
 static void
-remove_files(const char *id)
+remove_partial(const char *id)
 {
 	char path[4300];
 
-	export_path(id, ".json", path, sizeof(path));
-	(void)unlink(path);
 	export_path(id, ".json.tmp", path, sizeof(path));
-	(void)unlink(path);
-	export_path(id, ".mdb", path, sizeof(path));
 	(void)unlink(path);
 	export_path(id, ".d/data.mdb", path, sizeof(path));
 	(void)unlink(path);
 	export_path(id, ".d", path, sizeof(path));
 	(void)rmdir(path);
+}
+
+static void
+remove_files(const char *id)
+{
+	char path[4300];
+
+	remove_partial(id);
+	export_path(id, ".json", path, sizeof(path));
+	(void)unlink(path);
+	export_path(id, ".mdb", path, sizeof(path));
+	(void)unlink(path);
 	export_path(id, ".meta", path, sizeof(path));
 	(void)unlink(path);
 }
@@ -460,6 +469,8 @@ load_existing(void)
 						   "during the export"
 						 : ""));
 		json_decref(doc);
+		if (state == NULL || strcmp(state, "running") == 0)
+			remove_partial(x->id);
 		{
 			struct stat st;
 
