@@ -178,6 +178,14 @@ int web_api_users_list(h2o_req_t *req);
 int web_api_about(h2o_req_t *req);
 int web_readyz(h2o_req_t *req);
 
+/* ----------------------------------------------------- events.c (events) */
+
+/* GET /api/v1/events: the live-update websocket (docs/web.md). */
+int web_api_events(h2o_req_t *req);
+/* Subscribe to databusd's events socket in <data_dir>/run and start the
+ * fan-out on `loop`; DBS_OK or a dbs_error. */
+int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
