@@ -752,20 +752,20 @@ on_upgraded(void *arg, h2o_socket_t *sock, size_t reqsize)
 		store_txn_abort(txn);
 	}
 	c->seq = hub.seq;
+	c->live = true;
 	notice(c, "hello", true, oldest);
-	if (u->has_since && u->since < hub.seq) {
-		/* Replay (since, hub.seq] unless the log lost some of it. */
-		if (oldest == 0 || u->since + 1 < oldest) {
-			resync(c);
+	if (u->has_since && u->since != hub.seq) {
+		if (u->since > hub.seq || oldest == 0 ||
+		    u->since + 1 < oldest) {
+			/* The log no longer reaches back (or the seq is from
+			 * another store): refetch, then go on from here. */
+			notice(c, "resync", false, 0);
 		} else {
+			/* Replay (since, hub.seq] from the log first. */
 			c->seq = u->since;
 			c->live = false;
 			pump(c);
 		}
-	} else if (u->has_since && u->since > hub.seq) {
-		resync(c); /* a seq from another store */
-	} else {
-		c->live = true;
 	}
 	free(u);
 	h2o_linklist_insert(&hub.conns, &c->link);

@@ -302,3 +302,118 @@ def test_revocation_and_logout_close_the_socket(web):
     with pytest.raises(websocket.WebSocketBadStatusException) as e:
         Stream(web, alice)
     assert e.value.status_code == 401
+
+
+def _anon_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return None
+
+
+def test_resync_past_retention(bus):
+    # The store keeps 16 events (trimmed in batches of 64 as it commits).
+    b = bus(_clients(), store={"event_keep": 16})
+    web = Web(b.data_dir)
+    try:
+        token = login(web, "root", "admin", "root-pw-1")
+        live = Stream(web, token)
+        hello = live.recv()
+        for _ in range(60):
+            b.ctl("pause", json_out=False)
+            b.ctl("resume", json_out=False)
+        s = Stream(web, token, since=hello["seq"])
+        h2 = s.recv()
+        assert h2["type"] == "hello" and h2["oldest"] > hello["seq"] + 1, \
+            (hello, h2)
+        r = s.recv()
+        assert r == {"type": "resync", "seq": h2["seq"]}, r
+        # After the resync it is live: the next change is seq + 1.
+        b.ctl("pause", json_out=False)
+        got = s.until(lambda f: f["type"] == "event", what="live event")
+        assert got[-1]["seq"] == h2["seq"] + 1, got
+        # The socket that stayed connected lost nothing.
+        got = live.until(lambda f: f.get("seq") == h2["seq"] + 1,
+                         timeout=30, what="the last event")
+        check_contiguous(got, hello["seq"])
+        b.ctl("resume", json_out=False)
+        live.close()
+        s.close()
+    finally:
+        web.stop()
+
+
+def test_reload_creates_and_deletes_definitions(tmp, bus):
+    clients = _clients()
+    b = bus(clients)
+    web = Web(b.data_dir)
+    try:
+        token = login(web, "root", "admin", "root-pw-1")
+        s = Stream(web, token)
+        hello = s.recv()
+        clients["globex"]["passengers"].append(definition(
+            "extra", [bench_puller(count=1, prefix="x")],
+            [{"name": "n", "type": "null"}]))
+        from conftest import write_config
+        write_config(tmp, clients)
+        b.ctl("reload", json_out=False)
+        got = s.until(lambda f: f.get("resource") == "definition" and
+                      f["data"]["name"] == "extra",
+                      what="definition create")
+        f = got[-1]
+        assert f["kind"] == "create" and f["client"] == "globex", f
+        assert f["data"]["pullers"] == ["bench"], f
+        clients["globex"]["passengers"].pop()
+        write_config(tmp, clients)
+        b.ctl("reload", json_out=False)
+        got += s.until(lambda f: f.get("resource") == "worker" and
+                       f["data"]["definition"] == "extra" and
+                       f["kind"] == "delete", what="worker delete")
+        assert any(f.get("resource") == "definition" and
+                   f["kind"] == "delete" and f["data"]["name"] == "extra"
+                   for f in got)
+        check_contiguous(got, hello["seq"])
+        s.close()
+    finally:
+        web.stop()
+
+
+def test_slow_client_is_bounded_and_resynced(tmp, bus):
+    clients = _clients()
+    b = bus(clients, store={"event_keep": 16})
+    web = Web(b.data_dir)
+    try:
+        token = login(web, "acme", "alice", "alice-pw-1")
+        # A small receive buffer, and it stops reading after hello.
+        slow = Stream(web, token, rcvbuf=4096)
+        hello = slow.recv()
+        before = _anon_kib(web.proc.pid)
+        clients["acme"]["passengers"].append(definition(
+            "bulk", [bench_puller(count=40000, prefix="k", size=16)],
+            [{"name": "n", "type": "null"}]))
+        from conftest import write_config
+        write_config(tmp, clients)
+        b.ctl("reload", json_out=False)
+        b.wait_workers("ready", timeout=30)
+        b.wait_counts("acme", "bulk", pending=0, done=40000, timeout=180)
+        peak = _anon_kib(web.proc.pid)
+        # Everything it was sent before the resync is gapless in its
+        # view: increasing seqs, then a resync, then live events.
+        got = slow.until(lambda f: f["type"] == "resync", timeout=60,
+                         what="resync")
+        seqs = [f["seq"] for f in events(got)]
+        assert seqs == sorted(set(seqs)), seqs[:50]
+        assert all(f["client"] in ("acme", "") for f in events(got))
+        b.ctl("pause", json_out=False)
+        slow.until(lambda f: f.get("resource") == "system" and
+                   f["data"]["paused"], what="live event after resync")
+        b.ctl("resume", json_out=False)
+        grown = peak - before
+        # ~40000 passengers went by as create and update lists (tens of
+        # MiB of JSON); the socket may hold about 1 MiB of them.
+        print("databus-web RssAnon %d -> %d KiB" % (before, peak))
+        assert grown < 32 * 1024, (before, peak)
+        slow.close()
+    finally:
+        web.stop()
