@@ -645,6 +645,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "GET");
 		return web_api_users_list(req);
 	}
+	if (path_is(path, "/api/v1/events")) {
+		if (!is(req, "GET"))
+			return method_not_allowed(req, "GET");
+		return web_api_events(req);
+	}
 	if (path_is(path, "/api/v1/about")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
@@ -812,6 +817,11 @@ main(int argc, char **argv)
 	if (web_pool_create(loop, POOL_THREADS, POOL_QUEUE, &server.pool) !=
 	    0) {
 		fputs("databus-web: out of memory\n", stderr);
+		return EXIT_TRANSIENT;
+	}
+	if ((rc = web_events_start(loop, server.st, real)) != DBS_OK) {
+		fprintf(stderr, "databus-web: live updates: %s\n",
+		    dbs_strerror(rc));
 		return EXIT_TRANSIENT;
 	}
 	sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);

@@ -197,6 +197,14 @@ int web_route_config(h2o_req_t *req);
 /* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */
 int web_route_export(h2o_req_t *req);
 
+/* ----------------------------------------------------- events.c (events) */
+
+/* GET /api/v1/events: the live-update websocket (docs/web.md). */
+int web_api_events(h2o_req_t *req);
+/* Subscribe to databusd's events socket in <data_dir>/run and start the
+ * fan-out on `loop`; DBS_OK or a dbs_error. */
+int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
