@@ -31,6 +31,7 @@ extern const struct drv_ops drv_dir_pusher_ops;
 extern const struct drv_ops drv_null_ops;
 extern const struct drv_ops drv_require_attachment_ops;
 extern const struct drv_ops drv_http_pusher_ops;
+extern const struct drv_ops drv_webhook_ops;
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -40,6 +41,7 @@ const struct drv_ops *const drv_registry[] = {
     &drv_dir_pusher_ops,
     &drv_null_ops,
     &drv_http_pusher_ops,
+    &drv_webhook_ops,
     NULL,
 };
 
