@@ -32,6 +32,7 @@ extern const struct drv_ops drv_null_ops;
 extern const struct drv_ops drv_require_attachment_ops;
 extern const struct drv_ops drv_http_pusher_ops;
 extern const struct drv_ops drv_webhook_ops;
+extern const struct drv_ops drv_http_poll_ops;
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -42,6 +43,7 @@ const struct drv_ops *const drv_registry[] = {
     &drv_null_ops,
     &drv_http_pusher_ops,
     &drv_webhook_ops,
+    &drv_http_poll_ops,
     NULL,
 };
 
