@@ -33,6 +33,9 @@ extern const struct drv_ops drv_require_attachment_ops;
 extern const struct drv_ops drv_http_pusher_ops;
 extern const struct drv_ops drv_webhook_ops;
 extern const struct drv_ops drv_http_poll_ops;
+extern const struct drv_ops drv_exec_puller_ops;
+extern const struct drv_ops drv_exec_processor_ops;
+extern const struct drv_ops drv_exec_pusher_ops;
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -44,6 +47,9 @@ const struct drv_ops *const drv_registry[] = {
     &drv_http_pusher_ops,
     &drv_webhook_ops,
     &drv_http_poll_ops,
+    &drv_exec_puller_ops,
+    &drv_exec_processor_ops,
+    &drv_exec_pusher_ops,
     NULL,
 };
 

@@ -18,6 +18,7 @@
 
 #include "dbs_error.h"
 #include "driver.h"
+#include "drv_json.h"
 #include "http.h"
 
 /* How much of a response is kept for the log. */
@@ -88,95 +89,17 @@ http_pusher_init(struct drv_ctx *ctx, const json_t *settings, void **state,
 	return DBS_OK;
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *
-base64(const unsigned char *d, size_t len)
-{
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-	size_t i;
-
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i + 2 < len; i += 3) {
-		*o++ = b64[d[i] >> 2];
-		*o++ = b64[((d[i] & 3) << 4) | (d[i + 1] >> 4)];
-		*o++ = b64[((d[i + 1] & 15) << 2) | (d[i + 2] >> 6)];
-		*o++ = b64[d[i + 2] & 63];
-	}
-	if (i < len) {
-		*o++ = b64[d[i] >> 2];
-		if (i + 1 < len) {
-			*o++ = b64[((d[i] & 3) << 4) | (d[i + 1] >> 4)];
-			*o++ = b64[(d[i + 1] & 15) << 2];
-		} else {
-			*o++ = b64[(d[i] & 3) << 4];
-			*o++ = '=';
-		}
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-/*
- * The passenger as JSON: ids, metadata, and every attachment with its
- * content as "text" when it is UTF-8, as "base64" otherwise. The same
- * passenger always gives the same document (a retried push is identical).
- */
+/* The passenger as compact JSON text (drv_json.h); NULL if out of
+ * memory. */
 static char *
 passenger_json(const struct drv_passenger *p)
 {
-	json_t *doc = json_object(), *md = json_object(), *atts = json_array();
-	char *out = NULL;
-	size_t i;
+	json_t *doc = drv_json_passenger(p);
+	char *out;
 
-	if (doc == NULL || md == NULL || atts == NULL)
-		goto out;
-	for (i = 0; i < p->n_metadata; i++)
-		json_object_set_new(
-		    md, p->metadata[i].key, json_string(p->metadata[i].value));
-	for (i = 0; i < p->n_attachments; i++) {
-		const struct drv_attachment *a = &p->attachments[i];
-		json_t *ja = json_object();
-
-		if (ja == NULL)
-			goto out;
-		json_object_set_new(ja, "name", json_string(a->name));
-		json_object_set_new(ja, "content_type",
-		    json_string(a->content_type != NULL
-				    ? a->content_type
-				    : "application/octet-stream"));
-		json_object_set_new(
-		    ja, "size", json_integer((json_int_t)a->len));
-		if (drv_utf8_valid(a->data, a->len) &&
-		    memchr(a->data, '\0', a->len) == NULL) {
-			json_object_set_new(
-			    ja, "text", json_stringn(a->data, a->len));
-		} else {
-			char *enc = base64(a->data, a->len);
-
-			if (enc == NULL) {
-				json_decref(ja);
-				goto out;
-			}
-			json_object_set_new(ja, "base64", json_string(enc));
-			free(enc);
-		}
-		json_array_append_new(atts, ja);
-	}
-	json_object_set_new(doc, "id", json_integer((json_int_t)p->id));
-	json_object_set_new(doc, "client", json_string(p->client));
-	json_object_set_new(doc, "definition", json_string(p->definition));
-	json_object_set_new(doc, "puller", json_string(p->puller));
-	json_object_set_new(doc, "external_id", json_string(p->external_id));
-	json_object_set(doc, "metadata", md);
-	json_object_set(doc, "attachments", atts);
+	if (doc == NULL)
+		return NULL;
 	out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-out:
-	json_decref(md);
-	json_decref(atts);
 	json_decref(doc);
 	return out;
 }
