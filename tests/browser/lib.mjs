@@ -3,7 +3,7 @@
 // login, screenshots into docs/img, and polling with deadlines (the
 // machine is shared: never assert on a fixed sleep).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { createServer } from 'node:net';
@@ -56,13 +56,52 @@ export async function waitFor(fn, seconds, what) {
   throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`);
 }
 
-// A databusd --demo in its own temp dir, with its web on a free port.
+// The built-in demo written out as configuration files (the demo has no
+// files, so the Customizing section needs this to have nodes to edit).
+function writeDemoConfig(dir, port) {
+  const w = (path, obj) => {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), JSON.stringify(obj, null, 2) + '\n');
+  };
+  mkdirSync(join(dir, 'out/outbox'), { recursive: true });
+  mkdirSync(join(dir, 'out/invoices'), { recursive: true });
+  w('databus.json', { data_dir: 'var', system_alias: 'DEMO', clients_dir: 'clients', web: { enabled: true, listen: `127.0.0.1:${port}` } });
+  w('clients/demo.json', {
+    log_life_span: 1,
+    passengers: [
+      {
+        name: 'mails', sync_frequency: 1, queue_life_span: 1,
+        pullers: [{ name: 'inbox', type: 'demo', kind: 'mail', per_drive: 3 }],
+        processors: [{ name: 'only-xlsx', type: 'require_attachment', pattern: '*.xlsx' }],
+        pushers: [{ name: 'outbox', type: 'dir', path: join(dir, 'out/outbox') }],
+      },
+      {
+        name: 'invoices', sync_frequency: 1, queue_life_span: 1,
+        pullers: [{ name: 'erp-export', type: 'demo', kind: 'invoice', per_drive: 2 }],
+        pushers: [{ name: 'archive', type: 'dir', path: join(dir, 'out/invoices'), passenger_json: true }],
+      },
+    ],
+    users: [{ username: 'demo', password: 'demo', role: 'administrator' }],
+  });
+  w('clients/root.json', { users: [{ username: 'root', password: 'root' }] });
+  return join(dir, 'databus.json');
+}
+
+// A databusd --demo in its own temp dir, with its web on a free port
+// (files: the same demo from configuration files).
 export class Demo {
+  constructor(opts = {}) {
+    this.files = !!opts.files;
+  }
+
   async start() {
     this.dir = mkdtempSync(join(tmpdir(), 'dbs-browser-'));
     this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
-    this.proc = spawn(join(build, 'databusd'), ['--demo', '--data', join(this.dir, 'var'), '--listen', `127.0.0.1:${this.port}`], {
+    const args = this.files
+      ? ['--config', writeDemoConfig(this.dir, this.port)]
+      : ['--demo', '--data', join(this.dir, 'var'), '--listen', `127.0.0.1:${this.port}`];
+    this.proc = spawn(join(build, 'databusd'), args, {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

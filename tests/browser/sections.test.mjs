@@ -17,8 +17,8 @@ after(async () => {
 });
 
 // Run `body(page, demo)` on a fresh demo, logged in as `who`.
-async function withPage(who, body) {
-  const demo = await new Demo().start();
+async function withPage(who, body, opts) {
+  const demo = await new Demo(opts).start();
   const page = await openPage(browser, demo);
   page.on('dialog', (d) => d.accept());
   try {
@@ -191,7 +191,7 @@ for (const who of ['demo', 'root']) {
       await shot(page, name('customizing', who));
       await backup.getByRole('button', { name: 'Restore' }).click();
       await waitFor(async () => (await editor.inputValue()) === original, 10, 'the restored content');
-    });
+    }, { files: true });
   });
 
   test(`${who}: export: sync download, async with progress and download`, async () => {

@@ -3,16 +3,17 @@
 import { useState } from 'preact/hooks';
 import { navigate } from './router.js';
 
-export function Link({ href, children, ...rest }) {
+export function Link({ href, children, onClick, ...rest }) {
   return (
     <a
       href={href}
+      {...rest}
       onClick={(e) => {
+        if (onClick) onClick(e);
         if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
         e.preventDefault();
         navigate(href);
       }}
-      {...rest}
     >
       {children}
     </a>
