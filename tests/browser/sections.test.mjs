@@ -23,6 +23,7 @@ async function withPage(who, body, opts) {
   page.on('dialog', (d) => d.accept());
   try {
     await login(page, who);
+    await waitLive(page);
     await body(page, demo);
     assert.deepEqual(page.errors, [], 'page errors or CSP violations');
   } finally {

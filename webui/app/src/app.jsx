@@ -107,7 +107,7 @@ function TopBar() {
           </div>
           <div class="navbar-end">
             <span class="navbar-item dbs-live" title="live updates">
-              <span class={`tag ${live.value === 'open' ? 'is-success' : 'is-light'}`}>
+              <span class={`tag ${live.value === 'open' ? 'is-success' : 'is-warning'}`}>
                 {live.value === 'open' ? 'live' : live.value}
               </span>
             </span>
@@ -185,8 +185,15 @@ function Routes() {
 
 export function App() {
   const [err, setErr] = useState(null);
+  // At load the stream is opened first, then "me" says whether there is a
+  // session at all (a 401 closes the stream again and shows the login).
   useEffect(() => {
-    loadMe().catch(setErr);
+    startLive();
+    loadMe()
+      .then(() => {
+        if (me.value === null) stopLive();
+      })
+      .catch(setErr);
   }, []);
   useEffect(() => {
     if (me.value) startLive();

@@ -120,6 +120,7 @@ export const fetchAbout = () =>
 
 async function initialFetches() {
   await Promise.allSettled([
+    fetchOnce('me', loadMe),
     fetchDefs(),
     fetchOnce('queue?limit=100', async () =>
       queue.upsert((await get('/api/v1/queue?limit=100')).items)),

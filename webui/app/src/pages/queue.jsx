@@ -157,7 +157,7 @@ export function Queue() {
                 <td>
                   <div class="tags">
                     {(p.steps || []).map((s) => (
-                      <span key={s.name} class={`tag is-small ${s.state === 'complete' ? 'is-success is-light' : 'is-warning is-light'}`} title={`${s.kind} ${s.name}: ${s.state}`}>
+                      <span key={s.name} class={`tag is-small ${s.state === 'complete' ? 'is-success is-light' : s.state === 'skipped' ? 'is-light' : 'is-warning is-light'}`} title={`${s.kind} ${s.name}: ${s.state}`}>
                         {s.name}
                       </span>
                     ))}
