@@ -81,8 +81,10 @@ for (const who of ['demo', 'root']) {
       const p = items[0];
       await page.goto(`${demo.url}/queue/demo/${p.id}`);
       await page.getByRole('table', { name: 'Steps' }).waitFor();
-      // Toggle the pusher's status: complete -> incomplete (or back).
-      const step = p.steps[p.steps.length - 1];
+      // Toggle a complete step's status to incomplete, paused so that no
+      // drive completes it again before we look.
+      await demo.api('POST', '/api/v1/system/pause', {}, 'root');
+      const step = p.steps.find((s) => s.state === 'complete' && s.kind !== 'notify') || p.steps.find((s) => s.state === 'complete');
       const btn = page.locator(`tr[data-step="${step.name}"] button.step-toggle`);
       const was = (await btn.innerText()).trim();
       await btn.click();
