@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, enc } from '../api.js';
 import { defs, fetchDefs, generation } from '../store.js';
-import { Page, ErrorBox, fmtBytes } from '../ui.jsx';
+import { Page, ErrorBox, fmtBytes, fmtTime } from '../ui.jsx';
 
 function PeekItem({ item }) {
   const [open, setOpen] = useState(false);
@@ -11,7 +11,7 @@ function PeekItem({ item }) {
   return (
     <div class="box py-2" data-peek={item.external_id || item.id}>
       <p>
-        <strong>{item.external_id || item.id || 'item'}</strong> {item.puller && <span class="tag is-light">{item.puller}</span>}
+        <strong>{item.external_id || item.id || 'item'}</strong> {item.puller && <span class="tag is-light">{item.puller}</span>} {item.pulled && <span class="is-size-7 has-text-grey">seen {fmtTime(item.pulled)}</span>}
       </p>
       {item.metadata && (
         <table class="table is-narrow is-size-7">
@@ -33,7 +33,8 @@ function PeekItem({ item }) {
                 <p class="is-size-7">
                   <strong>{a.name}</strong> ({a.content_type || 'unknown type'}, {fmtBytes(a.size)})
                 </p>
-                {typeof a.text === 'string' && <pre class="dbs-pre is-size-7">{a.text}</pre>}
+                {typeof a.preview === 'string' && a.preview_encoding === 'utf-8' && <pre class="dbs-pre is-size-7">{a.preview}</pre>}
+                {typeof a.preview === 'string' && a.preview_encoding === 'base64' && <p class="is-size-7 has-text-grey">binary content (not shown)</p>}
               </div>
             ))}
         </>
@@ -93,6 +94,7 @@ export function Peek() {
       <ErrorBox error={err} />
       {result && (
         <>
+          {result.message && <p class="mb-2 is-size-7">{result.message}</p>}
           <p class="mb-2">{items.length} item(s) waiting.</p>
           {items.map((it, i) => (
             <PeekItem key={i} item={it} />

@@ -47,11 +47,15 @@ export function Users() {
   };
   const revoke = (u) =>
     run(() => post(`/api/v1/users/${enc(u.client)}/${enc(u.username)}/revoke`, {}), `Every session of ${u.client}/${u.username} has ended.`);
+  const isMe = (u) => u.client === me.value.client && u.username === me.value.username;
   const setPassword = (u, k) => {
-    const password = pw[k] || '';
+    const body = { password: pw[k] || '' };
+    // Your own password needs the current one (a stolen session cannot
+    // take the account over); the change ends your session too.
+    if (isMe(u)) body.current_password = pw[`${k}#current`] || '';
     run(async () => {
-      await post(`/api/v1/users/${enc(u.client)}/${enc(u.username)}/password`, { password });
-      setPw({ ...pw, [k]: '' });
+      await post(`/api/v1/users/${enc(u.client)}/${enc(u.username)}/password`, body);
+      setPw({ ...pw, [k]: '', [`${k}#current`]: '' });
     }, `Password of ${u.client}/${u.username} changed; their sessions end.`);
   };
   const list = [...users.items.value.entries()].sort(([a], [b]) => a.localeCompare(b));
@@ -81,9 +85,15 @@ export function Users() {
                 <td class="is-size-7">{fmtTime(u.created)}</td>
                 <td>
                   <form class="field has-addons" onSubmit={(e) => { e.preventDefault(); setPassword(u, k); }}>
+                    {isMe(u) && (
+                      <div class="control">
+                        <label class="is-sr-only" for={`pwc-${k}`}>Current password for {k}</label>
+                        <input id={`pwc-${k}`} class="input is-small" type="password" placeholder="current" autocomplete="current-password" value={pw[`${k}#current`] || ''} onInput={(e) => setPw({ ...pw, [`${k}#current`]: e.target.value })} />
+                      </div>
+                    )}
                     <div class="control">
                       <label class="is-sr-only" for={`pw-${k}`}>New password for {k}</label>
-                      <input id={`pw-${k}`} class="input is-small" type="password" autocomplete="new-password" value={pw[k] || ''} onInput={(e) => setPw({ ...pw, [k]: e.target.value })} />
+                      <input id={`pw-${k}`} class="input is-small" type="password" placeholder="new (8+ characters)" minLength={8} autocomplete="new-password" value={pw[k] || ''} onInput={(e) => setPw({ ...pw, [k]: e.target.value })} />
                     </div>
                     <div class="control">
                       <button type="submit" class="button is-small" disabled={!pw[k]}>Change</button>
@@ -121,7 +131,7 @@ export function Users() {
           </div>
           <div class="column">
             <label class="label is-small" for="nu-password">Password</label>
-            <input id="nu-password" class="input is-small" type="password" required value={form.password} onInput={set('password')} autocomplete="new-password" />
+            <input id="nu-password" class="input is-small" type="password" required minLength={8} value={form.password} onInput={set('password')} autocomplete="new-password" />
           </div>
           <div class="column is-narrow">
             <label class="label is-small" for="nu-role">Role</label>
@@ -129,7 +139,7 @@ export function Users() {
               <select id="nu-role" value={form.role} onChange={set('role')}>
                 <option>operator</option>
                 <option>administrator</option>
-                {root && <option>root</option>}
+                {root && form.client === 'root' && <option>root</option>}
               </select>
             </div>
           </div>
