@@ -99,6 +99,15 @@ for (const who of ['demo', 'root']) {
       await page.locator(`li[data-attachment="${att.name}"]`).getByRole('button', { name: 'View' }).click();
       await page.locator('pre.attachment-text').waitFor();
       assert.ok((await page.locator('pre.attachment-text').innerText()).length > 0);
+      // Any other type is downloaded, never rendered.
+      const bin = p.attachments.find((a) => !a.content_type.startsWith('text/') && !a.content_type.startsWith('image/'));
+      if (bin) {
+        const [dl] = await Promise.all([
+          page.waitForEvent('download'),
+          page.locator(`li[data-attachment="${bin.name}"]`).getByRole('link', { name: 'Download' }).click(),
+        ]);
+        assert.equal(dl.suggestedFilename(), bin.name);
+      }
       await shot(page, name('passenger', who));
     });
   });
