@@ -63,10 +63,18 @@ for (const who of ['demo', 'root']) {
       const row = page.locator('tr[data-def="demo/mails"]');
       await row.waitFor();
       const before = (await demo.api('GET', '/api/v1/passengers', null, 'root')).items.find((d) => d.name === 'mails').last_run;
+      // pending / done / dead, as shown: the new passengers count live.
+      const counts = async () => (await row.locator('.def-counts').innerText()).split('/').map((x) => Number(x.trim()));
+      await waitFor(async () => (await counts())[1] > 0, 10, 'the done count');
+      const [p0, d0] = await counts();
       await row.getByRole('button', { name: /Expedite/ }).click();
       await page.getByRole('status').filter({ hasText: /drive/ }).waitFor();
       await waitFor(async () => (await demo.api('GET', '/api/v1/passengers', null, 'root')).items.find((d) => d.name === 'mails').last_run !== before, 10, 'the expedited drive');
-      await page.waitForTimeout(2500); // a few chart samples
+      await waitFor(async () => {
+        const [p1, d1] = await counts();
+        return p1 + d1 > p0 + d0;
+      }, 10, 'the new passengers counted on the page without a reload');
+      await page.waitForTimeout(4500); // a few chart samples
       await shot(page, name('passengers', who));
     });
   });

@@ -144,19 +144,69 @@ function applyEvent(ev) {
   }
   const coll = byResource[ev.resource];
   if (!coll) return;
-  const list = ev.kind.endsWith('_list') ? (ev.data && ev.data.items) || [] : [ev.data];
+  let list = ev.kind.endsWith('_list') ? (ev.data && ev.data.items) || [] : [ev.data];
+  if (coll === queue) countQueueChanges(ev.kind, list);
   if (ev.kind.startsWith('delete')) {
     coll.remove(list);
     return;
   }
-  if (coll === queue) {
-    const old = queue.items.value;
-    for (const p of list) {
-      const prev = old.get(queue.keyOf(p));
-      if (p.state === 'done' && (!prev || prev.state !== 'done')) doneSinceSample++;
-    }
+  if (coll === defs) {
+    // A definition event carries no queue counts (databusd only counts
+    // for the status request): keep the ones we have, kept current below.
+    const have = defs.items.value;
+    list = list.map((d) => {
+      const prev = have.get(defs.keyOf(d));
+      if (!prev) return d;
+      const { pending, done, dead, ...rest } = d;
+      return rest;
+    });
   }
   coll.upsert(list);
+}
+
+// Keep each definition's pending/done/dead counts current from the queue
+// events: a created passenger adds one to its state, a state change moves
+// one, a deleted passenger removes one. An update of a passenger we never
+// saw cannot be counted (its old state is unknown); the counts are exact
+// again at the next GET of the definitions.
+function countQueueChanges(kind, list) {
+  const old = queue.items.value;
+  const delta = new Map();
+  const add = (p, state, n) => {
+    const k = `${p.client}/${p.definition}`;
+    const d = delta.get(k) || { pending: 0, done: 0, dead: 0 };
+    if (state in d) d[state] += n;
+    delta.set(k, d);
+  };
+  for (const p of list) {
+    const prev = old.get(queue.keyOf(p));
+    if (kind.startsWith('delete')) {
+      add(p, (prev || p).state, -1);
+      continue;
+    }
+    if (p.state === 'done' && (!prev || prev.state !== 'done')) doneSinceSample++;
+    if (prev) {
+      if (prev.state !== p.state) {
+        add(p, prev.state, -1);
+        add(p, p.state, +1);
+      }
+    } else if (kind.startsWith('create')) {
+      add(p, p.state, +1);
+    }
+  }
+  if (delta.size === 0) return;
+  const m = new Map(defs.items.value);
+  for (const [k, d] of delta) {
+    const def = m.get(k);
+    if (!def) continue;
+    m.set(k, {
+      ...def,
+      pending: Math.max(0, (def.pending || 0) + d.pending),
+      done: Math.max(0, (def.done || 0) + d.done),
+      dead: Math.max(0, (def.dead || 0) + d.dead),
+    });
+  }
+  defs.items.value = m;
 }
 
 function onMessage(msg) {
@@ -246,7 +296,10 @@ export function startLive() {
   stopped = false;
   retryMs = 500;
   connect();
-  if (!sampler) sampler = setInterval(sample, 2000);
+  if (!sampler) {
+    setTimeout(sample, 500);
+    sampler = setInterval(sample, 2000);
+  }
 }
 
 export function stopLive() {

@@ -67,7 +67,7 @@ export function Passengers() {
                 <td>
                   {d.driving ? stateTag('running') : stateTag((d.worker && d.worker.state) || 'unknown')}
                 </td>
-                <td>
+                <td class="def-counts">
                   {d.pending ?? 0} / {d.done ?? 0} / {d.dead ?? 0}
                 </td>
                 <td class="is-size-7">{d.last_outcome || '—'}</td>
