@@ -83,6 +83,18 @@ function writeDemoConfig(dir, port) {
     ],
     users: [{ username: 'demo', password: 'demo', role: 'administrator' }],
   });
+  // A client without users: any login gets in as operator, with a warning.
+  mkdirSync(join(dir, 'out/open'), { recursive: true });
+  w('clients/open.json', {
+    log_life_span: 1,
+    passengers: [
+      {
+        name: 'feed', sync_frequency: 1, queue_life_span: 1,
+        pullers: [{ name: 'erp-export', type: 'demo', kind: 'invoice', per_drive: 1 }],
+        pushers: [{ name: 'archive', type: 'dir', path: join(dir, 'out/open') }],
+      },
+    ],
+  });
   w('clients/root.json', { users: [{ username: 'root', password: 'root' }] });
   return join(dir, 'databus.json');
 }

@@ -331,3 +331,31 @@ test('keyboard only, on a phone-sized screen', async () => {
     await demo.stop();
   }
 });
+
+test('a client without users: operator with the warning banner, no admin actions', async () => {
+  const demo = await new Demo({ files: true }).start();
+  const page = await openPage(browser, demo);
+  try {
+    await page.getByLabel('Client').fill('open');
+    await page.getByLabel('Username').fill('anyone');
+    await page.getByLabel('Password').fill('anything');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Logout' }).waitFor();
+    assert.match(await page.locator('.dbs-nav-user').innerText(), /open\/anyone \(operator\)/);
+    await page.locator('.dbs-banner', { hasText: /user/i }).waitFor();
+    const nav = page.getByRole('navigation', { name: 'main navigation' });
+    for (const hidden of ['Users', 'Customizing', 'Export'])
+      assert.equal(await nav.getByRole('link', { name: hidden, exact: true }).count(), 0, hidden);
+    await go(page, 'Queue');
+    await page.locator('tbody tr[data-id]').first().waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Purge completed' }).count(), 0);
+    await page.locator('tbody tr[data-id] a').first().click();
+    await page.getByRole('table', { name: 'Steps' }).waitFor();
+    assert.equal(await page.locator('button.step-toggle').count(), 0, 'operators see statuses, not toggles');
+    await shot(page, 'operator');
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.context().close();
+    await demo.stop();
+  }
+});

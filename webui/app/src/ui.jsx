@@ -139,3 +139,14 @@ export function Page({ title, actions, children }) {
     </section>
   );
 }
+
+// One log entry as a line of text: the entries are JSON objects
+// {time, level, message, passenger_id, step} (or plain strings).
+export function fmtEntry(e) {
+  if (typeof e === 'string') return e;
+  if (!e || typeof e !== 'object') return String(e);
+  const parts = [e.time ? fmtTime(e.time) : '', (e.level || '').toUpperCase(), e.message || ''];
+  if (e.step) parts.push(`[step ${e.step}]`);
+  if (e.passenger_id) parts.push(`[passenger #${e.passenger_id}]`);
+  return parts.filter(Boolean).join('  ');
+}

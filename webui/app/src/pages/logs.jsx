@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, qs, enc } from '../api.js';
 import { logs, fetchOnce, generation, live, isAdmin, isRoot, me } from '../store.js';
-import { Page, ErrorBox, Notice, Link, fmtTime, stateTag, ActionButton } from '../ui.jsx';
+import { Page, ErrorBox, Notice, Link, fmtTime, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
 import { navigate } from '../router.js';
 
 const LIMIT = 50;
@@ -144,7 +144,7 @@ export function LogItem({ client, id }) {
           </p>
           {l.dropped_entries > 0 && <p class="help">{l.dropped_entries} entries were dropped (too many).</p>}
           <pre class="dbs-pre" aria-label="Log entries">
-            {(log ? log.entries || [] : []).map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n')}
+            {(log ? log.entries || [] : []).map(fmtEntry).join('\n')}
           </pre>
         </>
       )}

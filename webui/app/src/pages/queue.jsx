@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, qs, enc } from '../api.js';
 import { queue, fetchOnce, generation, live, me, isAdmin, isRoot, defs, fetchDefs } from '../store.js';
-import { Page, ErrorBox, Notice, Link, fmtTime, fmtBytes, stateTag, ActionButton } from '../ui.jsx';
+import { Page, ErrorBox, Notice, Link, fmtTime, fmtBytes, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
 import { navigate } from '../router.js';
 
 const LIMIT = 50;
@@ -364,7 +364,7 @@ export function QueueItem({ client, id }) {
           <p class="is-size-7">
             <Link href={`/logs/${enc(l.client)}/${l.id}`}>Log #{l.id}</Link> · {l.definition} · {fmtTime(l.started)} · {l.level} · {l.outcome}
           </p>
-          <pre class="dbs-pre is-size-7">{(l.entries || []).map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n')}</pre>
+          <pre class="dbs-pre is-size-7">{(l.entries || []).map(fmtEntry).join('\n')}</pre>
         </div>
       ))}
     </Page>
