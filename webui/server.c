@@ -677,7 +677,13 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		    (size_t)(slash - rest.base), slash + 1,
 		    (size_t)(rest.base + rest.len - slash - 1));
 	}
-	/* spa: the single-page app for every other GET outside /api/ */
+	/* spa: the alias for the login page, then the single-page app for
+	 * every other GET outside /api/ */
+	if (path_is(path, "/api/v1/alias")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_alias(req);
+	}
 	if (!has_prefix(path, "/api/", &rest) && !path_is(path, "/api")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");

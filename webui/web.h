@@ -226,5 +226,8 @@ bool web_static_init(const char *dir);
 /* Answer a GET/HEAD that no API route took: /assets/<name>, a root file
  * of the build, or index.html for the app's own routes. */
 int web_static(h2o_req_t *req);
+/* GET /api/v1/alias (api_alias.c): the system alias, without a session,
+ * for the login page. */
+int web_api_alias(h2o_req_t *req);
 
 #endif

@@ -38,6 +38,8 @@ test('login page: wrong password shows the API error, right one logs in', async 
   const demo = await new Demo().start();
   const page = await openPage(browser, demo);
   try {
+    // The login page names the system it logs into.
+    await page.getByRole('heading', { name: /DEMO/ }).waitFor();
     await page.getByLabel('Client').fill('demo');
     await page.getByLabel('Username').fill('demo');
     await page.getByLabel('Password').fill('wrong');

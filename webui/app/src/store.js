@@ -52,6 +52,15 @@ export const lastSeq = signal(0);
 export const generation = signal(0); // bumped when past GETs are forgotten
 export const eventCount = signal(0);
 
+// What a detail GET brings that no event carries (a passenger's logs with
+// their entries, a log's entries), by URL; kept like the collections.
+export const details = signal(new Map());
+export function setDetail(url, value) {
+  const m = new Map(details.value);
+  m.set(url, value);
+  details.value = m;
+}
+
 export const defs = collection((d) => `${d.client}/${d.name}`);
 export const queue = collection((p) => `${p.client}/${p.id}`);
 export const logs = collection((l) => `${l.client}/${l.id}`);
@@ -318,6 +327,7 @@ export function stopLive() {
     for (const c of Object.values(byResource)) c.clear();
     about.value = null;
     system.value = null;
+    details.value = new Map();
     history.value = [];
     lastSeq.value = 0;
     forgetGets();

@@ -1,7 +1,7 @@
 // login.jsx — client, username and password. A client without users lets
 // anyone in as operator: the server's warning is kept as a banner.
-import { useState } from 'preact/hooks';
-import { post } from '../api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { get, post } from '../api.js';
 import { me, setWarning } from '../store.js';
 import { ErrorBox } from '../ui.jsx';
 
@@ -11,6 +11,12 @@ export function Login() {
   const [password, setPassword] = useState('');
   const [err, setErr] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [alias, setAlias] = useState('');
+  useEffect(() => {
+    get('/api/v1/alias', { login: true })
+      .then((r) => setAlias(r.system_alias || ''))
+      .catch(() => {});
+  }, []);
   const submit = async (e) => {
     e.preventDefault();
     setBusy(true);
@@ -29,7 +35,8 @@ export function Login() {
     <section class="section">
       <div class="columns is-centered">
         <div class="column is-5-tablet is-4-desktop">
-          <h1 class="title has-text-centered">🚌 Databus</h1>
+          <h1 class="title has-text-centered">🚌 {alias || 'Databus'}</h1>
+          {alias && <p class="subtitle is-6 has-text-centered">Databus</p>}
           <form class="box" onSubmit={submit} aria-label="Log in">
             <ErrorBox error={err} />
             <div class="field">

@@ -2,7 +2,7 @@
 // entries, and Purge.
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, qs, enc } from '../api.js';
-import { logs, fetchOnce, generation, live, isAdmin, isRoot, me } from '../store.js';
+import { logs, fetchOnce, generation, live, isAdmin, isRoot, me, details, setDetail } from '../store.js';
 import { Page, ErrorBox, Notice, Link, fmtTime, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
 import { navigate } from '../router.js';
 
@@ -117,14 +117,12 @@ export function Logs() {
 }
 
 export function LogItem({ client, id }) {
-  const [log, setLog] = useState(null);
   const [err, setErr] = useState(null);
   const url = `/api/v1/logs/${enc(client)}/${enc(id)}`;
   useEffect(() => {
-    get(url)
-      .then((r) => setLog(r.log))
-      .catch(setErr);
-  }, [url]);
+    fetchOnce(url, async () => setDetail(url, (await get(url)).log)).catch(setErr);
+  }, [url, generation.value]);
+  const log = details.value.get(url) || null;
   const summary = logs.items.value.get(`${client}/${id}`);
   const l = log || summary;
   return (

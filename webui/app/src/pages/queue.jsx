@@ -3,7 +3,7 @@
 // passenger, attachments viewed safely, its logs).
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, qs, enc } from '../api.js';
-import { queue, fetchOnce, generation, live, me, isAdmin, isRoot, defs, fetchDefs } from '../store.js';
+import { queue, fetchOnce, generation, live, me, isAdmin, isRoot, defs, fetchDefs, details, setDetail } from '../store.js';
 import { Page, ErrorBox, Notice, Link, fmtTime, fmtBytes, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
 import { navigate } from '../router.js';
 
@@ -235,15 +235,15 @@ function Attachment({ client, id, a }) {
 
 export function QueueItem({ client, id }) {
   const key = `${client}/${id}`;
-  const [detailLogs, setLogs] = useState([]);
   const [err, setErr] = useState(null);
   const [missing, setMissing] = useState(false);
   const url = `/api/v1/queue/${enc(client)}/${enc(id)}`;
+  const detailLogs = details.value.get(url) || [];
   const load = async () => {
     try {
       const r = await get(url);
       queue.upsert([r.passenger]);
-      setLogs(r.logs || []);
+      setDetail(url, r.logs || []);
     } catch (e) {
       if (e.status === 404) setMissing(true);
       else setErr(e);
@@ -267,7 +267,7 @@ export function QueueItem({ client, id }) {
       setErr(e);
     }
   };
-  if (missing && !p)
+  if (!p && (missing || details.value.has(url)))
     return (
       <Page title={`Passenger ${client}/#${id}`}>
         <p>No such passenger (it may have been purged).</p>
