@@ -159,6 +159,14 @@ web_send_json(h2o_req_t *req, int status, json_t *doc)
 }
 
 int
+web_send_json_text(h2o_req_t *req, int status, const char *text, size_t len)
+{
+	common_headers(req, status, "application/json");
+	h2o_send_inline(req, text, len);
+	return 0;
+}
+
+int
 web_send_error(
     h2o_req_t *req, int status, const char *code, const char *message)
 {

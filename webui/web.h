@@ -178,6 +178,11 @@ int web_api_users_list(h2o_req_t *req);
 int web_api_about(h2o_req_t *req);
 int web_readyz(h2o_req_t *req);
 
+/* webperf: JSON text written by the caller (proto/json_writer.h), copied
+ * into the request's pool, with the headers of web_send_json. Returns 0. */
+int web_send_json_text(
+    h2o_req_t *req, int status, const char *text, size_t len);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
