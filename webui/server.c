@@ -131,6 +131,12 @@ common_headers(h2o_req_t *req, int status, const char *type)
 	web_add_header(req, "content-type", type);
 }
 
+void
+web_response_headers(h2o_req_t *req, int status, const char *type)
+{
+	common_headers(req, status, type);
+}
+
 static int
 send_text(h2o_req_t *req, int status, const char *text)
 {
@@ -578,6 +584,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	static const char qprefix[] = "/api/v1/queue/";
 
 	(void)self;
+	if (web_body_too_large(req))
+		return 0;
 	if (path_is(path, "/healthz")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
@@ -776,9 +784,9 @@ main(int argc, char **argv)
 	}
 
 	h2o_config_init(&server.config);
-	server.config.max_request_entity_size = 4 * WEB_MAX_BODY;
 	host = h2o_config_register_host(
 	    &server.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	web_limits_install(&server.config, host);
 	pathconf = h2o_config_register_path(host, "/", 0);
 	handler = h2o_create_handler(pathconf, sizeof(*handler));
 	handler->on_req = on_req;

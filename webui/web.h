@@ -183,6 +183,16 @@ int web_readyz(h2o_req_t *req);
 int web_send_json_text(
     h2o_req_t *req, int status, const char *text, size_t len);
 
+/* webperf: the status, security headers and content type every answer
+ * carries (what web_send_json sets), for code that writes its own body. */
+void web_response_headers(h2o_req_t *req, int status, const char *type);
+
+/* webperf (limits.c): h2o's body limit, and its own error answers (413
+ * and the like, sent before routing) rewritten as our JSON errors. */
+void web_limits_install(h2o_globalconf_t *conf, h2o_hostconf_t *host);
+/* A body above WEB_MAX_BODY on any route: answers 413 and returns true. */
+bool web_body_too_large(h2o_req_t *req);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
