@@ -43,6 +43,7 @@ struct web {
 	h2o_globalconf_t config;
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept_ctx;
+	bool tls;
 };
 
 static struct web server;
@@ -76,6 +77,18 @@ const char *
 web_dummy_hash(struct web *w)
 {
 	return w->dummy_hash;
+}
+
+bool
+web_tls(struct web *w)
+{
+	return w->tls;
+}
+
+const char *
+web_scheme(struct web *w)
+{
+	return w->tls ? "https" : "http";
 }
 
 /* ------------------------------------------------------------ responses */
@@ -129,6 +142,9 @@ common_headers(h2o_req_t *req, int status, const char *type)
 	web_add_header(req, "referrer-policy", "no-referrer");
 	web_add_header(req, "cache-control", "no-store");
 	web_add_header(req, "content-type", type);
+	if (server.tls)
+		web_add_header(
+		    req, "strict-transport-security", "max-age=31536000");
 }
 
 void
@@ -304,7 +320,7 @@ web_check_mutation(h2o_req_t *req)
 
 	/* Same origin: browsers send Origin on every cross-site POST, so a
 	 * missing or different one means the request is not the UI's. */
-	n = snprintf(want, sizeof(want), "http://%.*s",
+	n = snprintf(want, sizeof(want), "%s://%.*s", web_scheme(&server),
 	    (int)req->authority.len, req->authority.base);
 	if (!header_value(req, "origin", &origin) || n < 0 ||
 	    (size_t)n >= sizeof(want) || origin.len != (size_t)n ||
@@ -666,7 +682,7 @@ static void
 usage(void)
 {
 	fputs("usage: databus-web --data DIR --listen HOST:PORT "
-	      "[--parent PID]\n",
+	      "[--parent PID] [--tls-cert FILE --tls-key FILE]\n",
 	    stderr);
 	exit(EXIT_USAGE);
 }
@@ -714,7 +730,9 @@ listen_on(const char *hostport)
 int
 main(int argc, char **argv)
 {
-	const char *data = NULL, *listen_addr = NULL;
+	const char *data = NULL, *listen_addr = NULL, *tls_cert = NULL,
+		   *tls_key = NULL;
+	char tls_err[600];
 	char store_dir[PATH_MAX + 8], real[PATH_MAX];
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *pathconf;
@@ -730,6 +748,10 @@ main(int argc, char **argv)
 			data = argv[++i];
 		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+			tls_cert = argv[++i];
+		else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
+			tls_key = argv[++i];
 		else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
 			errno = 0;
 			parent = strtol(argv[++i], &end, 10);
@@ -738,7 +760,8 @@ main(int argc, char **argv)
 		} else
 			usage();
 	}
-	if (data == NULL || listen_addr == NULL)
+	if (data == NULL || listen_addr == NULL ||
+	    (tls_cert == NULL) != (tls_key == NULL))
 		usage();
 	if (parent != 0) {
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
@@ -795,6 +818,15 @@ main(int argc, char **argv)
 	h2o_context_init(&server.ctx, loop, &server.config);
 	server.accept_ctx.ctx = &server.ctx;
 	server.accept_ctx.hosts = server.config.hosts;
+	if (tls_cert != NULL) {
+		server.accept_ctx.ssl_ctx = web_tls_context(
+		    tls_cert, tls_key, tls_err, sizeof(tls_err));
+		if (server.accept_ctx.ssl_ctx == NULL) {
+			fprintf(stderr, "databus-web: %s\n", tls_err);
+			return EXIT_USAGE;
+		}
+		server.tls = true;
+	}
 	if (web_pool_create(loop, POOL_THREADS, POOL_QUEUE, &server.pool) !=
 	    0) {
 		fputs("databus-web: out of memory\n", stderr);
@@ -802,7 +834,8 @@ main(int argc, char **argv)
 	}
 	sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
 	h2o_socket_read_start(sock, on_accept);
-	printf("databus-web: listening on %s\n", listen_addr);
+	printf("databus-web: listening on %s://%s\n", web_scheme(&server),
+	    listen_addr);
 	fflush(stdout);
 	while (h2o_evloop_run(loop, INT32_MAX) == 0)
 		;

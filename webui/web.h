@@ -193,6 +193,16 @@ void web_limits_install(h2o_globalconf_t *conf, h2o_hostconf_t *host);
 /* A body above WEB_MAX_BODY on any route: answers 413 and returns true. */
 bool web_body_too_large(h2o_req_t *req);
 
+/* webperf (tls.c): the TLS context for --tls-cert/--tls-key, or NULL with
+ * the reason in err. */
+SSL_CTX *web_tls_context(
+    const char *cert, const char *key, char *err, size_t len);
+/* True when the server speaks HTTPS: cookies are Secure, the Origin of a
+ * mutation must be https://<Host>, answers carry HSTS. */
+bool web_tls(struct web *w);
+/* "https" or "http", for building the expected Origin. */
+const char *web_scheme(struct web *w);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
