@@ -442,9 +442,10 @@ jw_time(struct jw *w, int64_t ms)
 	size_t n;
 
 	/* The times of a page are often in the same second: reuse the
-	 * calendar part and write only the milliseconds. */
-	if (ms != 0 && w->tsec_len != 0 && ms - w->tsec_ms >= 0 &&
-	    ms - w->tsec_ms < 1000) {
+	 * calendar part and write only the milliseconds. (tsec_ms is within
+	 * years 0..9999, so tsec_ms + 1000 cannot overflow.) */
+	if (ms != 0 && w->tsec_len != 0 && ms >= w->tsec_ms &&
+	    ms < w->tsec_ms + 1000) {
 		unsigned f = (unsigned)(ms - w->tsec_ms);
 
 		memcpy(b, w->tsec, w->tsec_len);
