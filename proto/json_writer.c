@@ -267,8 +267,16 @@ put_string(struct jw *w, const char *str, size_t n)
 static void
 key_plain(struct jw *w, const char *quoted, size_t n)
 {
-	value_start(w);
-	put(w, quoted, n);
+	char *o;
+
+	if (!reserve(w, n + 1))
+		return;
+	o = w->buf + w->len;
+	if (w->comma)
+		*o++ = ',';
+	memcpy(o, quoted, n);
+	o[n] = '\0';
+	w->len = (size_t)(o + n - w->buf);
 	w->comma = false;
 }
 

@@ -127,9 +127,10 @@ struct store_query {
 	size_t limit; /* 0 = no limit */
 	bool newest_first;
 	/* NULL: records are decoded with malloc and freed after cb returns.
-	 * Otherwise they are decoded with this allocator and never freed by
-	 * the store: its owner reclaims them (e.g. an arena rewound after
-	 * each record, so that a page costs no heap traffic). */
+	 * Otherwise they are decoded with this allocator, and the store
+	 * neither frees nor touches a record once cb has returned: the
+	 * allocator's owner reclaims it (e.g. an arena reset in cb, so that
+	 * a page costs no heap traffic). */
 	ProtobufCAllocator *alloc;
 };
 

@@ -40,10 +40,12 @@
 /*
  * A bump allocator for protobuf-c. Records are decoded into one block;
  * what does not fit (a record larger than the block) is malloc'ed and
- * chained, and freed when the request ends. The store never frees records
- * decoded with a caller's allocator (store.h), and free() is a no-op (only
- * protobuf-c's temporary scan slabs come through it); the callback rewinds
- * the block once the record is written.
+ * chained. The store never touches a record decoded with a caller's
+ * allocator once the callback has returned (store.h), so the callback
+ * resets the arena after writing the record: the block is reused and the
+ * big pieces are freed, and a page holds at most one record's memory.
+ * free() is a no-op (only protobuf-c's temporary scan slabs and a record
+ * that failed to decode come through it; the next reset reclaims them).
  */
 struct arena_big {
 	struct arena_big *next;
@@ -91,16 +93,9 @@ arena_free(void *data, void *ptr)
 	(void)ptr;
 }
 
-/* Between records: the block is reused, the big ones wait. */
+/* After each record, and at the end of a request. */
 static void
-arena_rewind(struct arena *a)
-{
-	a->used = 0;
-}
-
-/* At the end of a request. */
-static void
-arena_release(struct arena *a)
+arena_reset(struct arena *a)
 {
 	struct arena_big *b;
 
@@ -115,7 +110,7 @@ static int
 write_item(void *ctx, const Dbs__Passenger *p)
 {
 	jw_passenger(&page_json, p);
-	arena_rewind(ctx);
+	arena_reset(ctx);
 	return jw_ok(&page_json) ? 0 : DBS_ENOMEM;
 }
 
@@ -174,7 +169,7 @@ web_api_queue_list(h2o_req_t *req)
 		rc = store_queue_list(txn, &q, write_item, &page_arena, &next);
 		store_txn_abort(txn);
 	}
-	arena_release(&page_arena);
+	arena_reset(&page_arena);
 	jw_arr_end(&page_json);
 	jw_key(&page_json, "next_cursor");
 	jw_u64(&page_json, next);
