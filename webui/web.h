@@ -48,9 +48,10 @@ int web_send_error(
 /* Add a header to the response (value copied into the request pool). */
 void web_add_header(h2o_req_t *req, const char *name, const char *value);
 
-/* Checks every mutation passes: an Origin equal to http://<Host>, a JSON
- * content type and a body within WEB_MAX_BODY. On failure the error
- * response has been sent and false is returned. */
+/* Checks every mutation passes: an Origin equal to http://<Host>
+ * (https://<Host> under TLS, see web_scheme), a JSON content type and a
+ * body within WEB_MAX_BODY. On failure the error response has been sent
+ * and false is returned. */
 bool web_check_mutation(h2o_req_t *req);
 
 /* The peer's address as text ("127.0.0.1"), into buf. */
