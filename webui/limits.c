@@ -63,8 +63,9 @@ on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 		message = "malformed request";
 		break;
 	default:
+		/* Fixed text: nothing of the request goes into the body. */
 		code = "http_error";
-		message = req->res.reason != NULL ? req->res.reason : "error";
+		message = "the server refused the request";
 	}
 	body = h2o_mem_alloc_pool(&req->pool, 256);
 	n = snprintf(body, 256,
