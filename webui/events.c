@@ -790,24 +790,6 @@ accept_key(char dst[29], const char *key)
 	dst[28] = '\0';
 }
 
-static bool
-same_origin(h2o_req_t *req)
-{
-	ssize_t i =
-	    h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-	h2o_iovec_t o;
-	char want[300];
-	int n;
-
-	if (i < 0)
-		return false;
-	o = req->headers.entries[i].value;
-	n = snprintf(want, sizeof(want), "http://%.*s",
-	    (int)req->authority.len, req->authority.base);
-	return n > 0 && (size_t)n < sizeof(want) && o.len == (size_t)n &&
-	       memcmp(o.base, want, o.len) == 0;
-}
-
 int
 web_api_events(h2o_req_t *req)
 {
@@ -818,7 +800,7 @@ web_api_events(h2o_req_t *req)
 	char num[32], accept[29];
 	bool bad;
 
-	if (!same_origin(req))
+	if (!web_same_origin(req))
 		return web_send_error(req, 403, "forbidden_origin",
 		    "the event stream is for pages of this origin only");
 	if (!web_session_require(req, &s))

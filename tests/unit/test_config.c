@@ -406,7 +406,27 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen)"},
+	"enabled, listen, tls)"},
+    {"{\"web\": {\"tls\": 5}}",
+	"databus.json: $.web.tls: expected an object {\"cert\": FILE, "
+	"\"key\": FILE}"},
+    {"{\"web\": {\"tls\": {\"key\": \"k.pem\"}}}",
+	"databus.json: $.web.tls.cert: missing"},
+    {"{\"web\": {\"tls\": {\"cert\": \"c.pem\", \"key\": \"\"}}}",
+	"databus.json: $.web.tls.key: expected a non-empty string"},
+    {"{\"web\": {\"tls\": {\"cert\": \"c\", \"key\": \"k\", "
+     "\"ca\": \"x\"}}}",
+	"databus.json: $.web.tls.ca: unknown key (expected one of: cert, "
+	"key)"},
+    {"{\"web\": {\"tls\": {\"cert\": \"nope.pem\", \"key\": "
+     "\"nope.key\"}}}",
+	"databus.json: $.web.tls.cert: \""},
+    {"{\"web\": {\"tls\": {\"cert\": \"nope.pem\", \"key\": "
+     "\"nope.key\"}}}",
+	"nope.pem\": No such file or directory"},
+    {"{\"web\": {\"tls\": {\"cert\": \"databus.json\", \"key\": "
+     "\"databus.json\"}}}",
+	"databus.json\" holds no PEM certificate"},
     {"{\"web\": {\"enabled\": \"yes\"}}",
 	"databus.json: $.web.enabled: expected true or false"},
     {"{\"web\": {\"listen\": \"localhost\"}}",

@@ -184,6 +184,38 @@ collect_stop(void *ctx, const Dbs__Passenger *p)
 	return ++ids->n >= 3 ? 7 : 0;
 }
 
+/* A protobuf-c allocator that keeps what it gave, for listings with
+ * q->alloc: the store must decode through it and free nothing itself. */
+struct counting_alloc {
+	size_t allocs, frees;
+	void *ptrs[4096];
+};
+
+static void *
+count_alloc(void *data, size_t size)
+{
+	struct counting_alloc *ca = data;
+
+	if (ca->allocs == sizeof(ca->ptrs) / sizeof(ca->ptrs[0]))
+		return NULL;
+	return ca->ptrs[ca->allocs++] = malloc(size);
+}
+
+static void
+count_free(void *data, void *ptr)
+{
+	((struct counting_alloc *)data)->frees++;
+	free(ptr);
+}
+
+static void
+count_release(struct counting_alloc *ca)
+{
+	for (size_t i = 0; i < ca->allocs; i++)
+		free(ca->ptrs[i]);
+	ca->allocs = 0;
+}
+
 static void
 print_problem(void *ctx, const char *problem)
 {
@@ -685,6 +717,32 @@ test_indexes_and_paging(void **state)
 		    store_queue_list(r, &all, collect_stop, &got, &next), 7);
 		assert_int_equal(next, 3); /* where it stopped */
 		commit(r);
+	}
+	/* With the caller's allocator: the same page, every record decoded
+	 * and released through it. */
+	{
+		static struct ids plain;
+		static struct counting_alloc ca;
+		ProtobufCAllocator pa = {count_alloc, count_free, &ca};
+		struct store_query page = {.client = "acme",
+		    .state = -1,
+		    .newest_first = true,
+		    .limit = 7};
+
+		list_all(f, page, 7, &plain);
+		page.alloc = &pa;
+		list_all(f, page, 7, &got);
+		assert_int_equal(got.n, plain.n);
+		assert_memory_equal(got.v, plain.v, got.n * sizeof(got.v[0]));
+		assert_true(ca.allocs >= got.n);
+		assert_int_equal(ca.frees, 0);
+		count_release(&ca);
+		page.q = "5"; /* one by its id */
+		list_all(f, page, 7, &got);
+		assert_int_equal(got.n, 1);
+		assert_true(ca.allocs >= 1);
+		assert_int_equal(ca.frees, 0);
+		count_release(&ca);
 	}
 	/* A definition needs its client. */
 	{
