@@ -642,12 +642,18 @@ on_hint(void *arg)
 	nng_recv_aio(hub.sub, hub.aio);
 }
 
+/* The eventfd is watched without h2o reading it (like a listener), so it
+ * is drained here; otherwise it would stay readable and spin the loop. */
 static void
 on_wake(h2o_socket_t *sock, const char *err)
 {
+	uint64_t n;
+
+	(void)sock;
 	if (err != NULL)
 		return;
-	h2o_buffer_consume(&sock->input, sock->input->size);
+	while (read(hub.efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		;
 	fan_out();
 }
 
