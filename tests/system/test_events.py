@@ -413,7 +413,7 @@ def test_slow_client_is_bounded_and_resynced(tmp, bus):
         # ~40000 passengers went by as create and update lists (tens of
         # MiB of JSON); the socket may hold about 1 MiB of them.
         print("databus-web RssAnon %d -> %d KiB" % (before, peak))
-        assert grown < 32 * 1024, (before, peak)
+        assert grown < 16 * 1024, (before, peak)
         slow.close()
     finally:
         web.stop()
