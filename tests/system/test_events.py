@@ -417,3 +417,48 @@ def test_slow_client_is_bounded_and_resynced(tmp, bus):
         slow.close()
     finally:
         web.stop()
+
+
+def test_purges_and_users(web):
+    alice = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+    ann = Stream(web, login(web, "acme", "ann", "ann-pw-1"))
+    for s in (alice, ann):
+        assert s.recv()["type"] == "hello"
+    web.bus.drive("acme", "orders")
+    web.bus.wait_counts("acme", "orders", pending=0)
+    done = {p["id"] for p in web.bus.queue("--client", "acme")
+            if p["state"] == "done"}
+    assert done
+    web.bus.ctl("queue", "purge", "--client", "acme", json_out=False)
+    got = ann.until(lambda f: f.get("resource") == "queue_item" and
+                    f["kind"] == "delete_list", what="delete_list")
+    gone = {i["id"] for f in events(got) if f["kind"] == "delete_list"
+            for i in f["data"]["items"]}
+    assert {i["client"] for f in events(got) if f["kind"] == "delete_list"
+            for i in f["data"]["items"]} == {"acme"}
+    # Further delete lists may follow (one per 1 MiB of records).
+    while not done <= gone:
+        got = ann.until(lambda f: f.get("kind") == "delete_list",
+                        what="every purged id")
+        gone |= {i["id"] for f in events(got)
+                 if f["kind"] == "delete_list"
+                 for i in f["data"]["items"]}
+    r = web.bus.ctl_raw("user", "add", "acme", "carl", "--password-stdin",
+                        input="carl-pw-1\n")
+    assert r.returncode == 0, r.stderr
+    got = ann.until(lambda f: f.get("resource") == "user",
+                    what="user event")
+    u = got[-1]
+    assert u["kind"] == "create" and u["data"]["username"] == "carl", u
+    assert "password_hash" not in u["data"] and "$argon2" not in \
+        json.dumps(u)
+    # The operator saw the purge but no user event: the system event of
+    # a pause comes after both, so everything before it has arrived.
+    web.bus.ctl("pause", json_out=False)
+    got = alice.until(lambda f: f.get("resource") == "system" and
+                      f["data"]["paused"], what="pause")
+    assert any(f.get("kind") == "delete_list" for f in got)
+    assert not any(f.get("resource") == "user" for f in got), got
+    web.bus.ctl("resume", json_out=False)
+    alice.close()
+    ann.close()
