@@ -14,7 +14,8 @@ import time
 import pytest
 import websocket
 
-from conftest import (bench_puller, client, deadline, definition, wait_for)
+from conftest import (BUILD, bench_puller, client, deadline, definition,
+                      wait_for)
 from test_web_api import Web
 
 
@@ -413,7 +414,9 @@ def test_slow_client_is_bounded_and_resynced(tmp, bus):
         # ~40000 passengers went by as create and update lists (tens of
         # MiB of JSON); the socket may hold about 1 MiB of them.
         print("databus-web RssAnon %d -> %d KiB" % (before, peak))
-        assert grown < 16 * 1024, (before, peak)
+        if "asan" not in str(BUILD):
+            # (ASan keeps freed memory in quarantine: no figure there.)
+            assert grown < 16 * 1024, (before, peak)
         slow.close()
     finally:
         web.stop()
