@@ -161,7 +161,8 @@ def test_hello_order_and_full_instances(web):
                                    i["definition"] == "orders" and
                                    i["external_id"] for i in items), items
     log = [f for f in events(got) if f["resource"] == "log"][-1]
-    assert log["kind"] == "create" and log["data"]["seated"] == 2, log
+    assert log["kind"] == "create_list", log
+    assert log["data"]["items"][-1]["seated"] == 2, log
     assert any(f["resource"] == "worker" and f["data"]["state"] == "busy"
                for f in events(got)), [_short(f) for f in got]
     # The system state after a pause, then a resume.
@@ -446,6 +447,14 @@ def test_purges_and_users(web):
         gone |= {i["id"] for f in events(got)
                  if f["kind"] == "delete_list"
                  for i in f["data"]["items"]}
+    # A logs purge: one delete list of logs (id and client only).
+    logs = {l["id"] for l in web.bus.ctl("logs", "ls", "--client",
+                                         "acme")["items"]}
+    assert logs
+    web.bus.ctl("logs", "purge", "--client", "acme", json_out=False)
+    got = ann.until(lambda f: f.get("resource") == "log" and
+                    f["kind"] == "delete_list", what="log delete_list")
+    assert {i["id"] for i in got[-1]["data"]["items"]} >= logs
     r = web.bus.ctl_raw("user", "add", "acme", "carl", "--password-stdin",
                         input="carl-pw-1\n")
     assert r.returncode == 0, r.stderr

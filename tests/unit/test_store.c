@@ -1662,7 +1662,8 @@ test_ids_never_reused(void **state)
 	assert_int_equal(store_event_append(t, "", DBS__RESOURCE__RES_SYSTEM,
 			     DBS__EVENT_KIND__EV_UPDATE, "", 0, &seq),
 	    DBS_OK);
-	assert_true(seq > 5);
+	/* After the 4 list events (items and logs created, then deleted). */
+	assert_true(seq > 4);
 	commit(t);
 	/* An aborted transaction hands its ids out again. */
 	t = wbegin(f);
