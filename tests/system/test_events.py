@@ -7,6 +7,8 @@ so its stream must be gapless: consecutive seqs from hello.seq + 1.
 """
 
 import json
+import os
+import signal
 import socket
 import struct
 import time
@@ -501,3 +503,19 @@ def test_retention_by_age(bus):
         s.close()
     finally:
         web.stop()
+
+
+def test_worker_crash_and_restart_are_events(web):
+    s = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+    assert s.recv()["type"] == "hello"
+    w = web.bus.worker("acme", "orders")
+    os.kill(w["pid"], signal.SIGKILL)
+    got = s.until(lambda f: f.get("resource") == "worker" and
+                  f["data"]["state"] == "ready" and
+                  f["data"]["restarts"] > w["restarts"],
+                  what="the worker ready again")
+    states = [f["data"]["state"] for f in events(got)
+              if f["resource"] == "worker"]
+    assert "backoff" in states or "starting" in states, states
+    assert got[-1]["data"]["pid"] != w["pid"]
+    s.close()
