@@ -519,3 +519,15 @@ def test_worker_crash_and_restart_are_events(web):
     assert "backoff" in states or "starting" in states, states
     assert got[-1]["data"]["pid"] != w["pid"]
     s.close()
+
+
+def test_heartbeat_when_idle(web):
+    s = Stream(web, login(web, "globex", "bob", "bob-pw-1"))
+    hello = s.recv()
+    t0 = time.monotonic()
+    got = s.until(lambda f: f["type"] == "heartbeat", timeout=30,
+                  what="a heartbeat")
+    # 15 s without a frame (nothing globex may see happened meanwhile).
+    assert time.monotonic() - t0 >= 14, got
+    assert got[-1]["seq"] >= hello["seq"], (hello, got)
+    s.close()
