@@ -496,8 +496,7 @@ kick(struct ev_conn *c)
 		uint8_t *p = c->ctl_out;
 		size_t cap = c->ctl_out_cap;
 
-		/* Swap the buffers: wslay fills one while the other is sent.
-		 */
+		/* Swap: wslay fills one buffer while the other is sent. */
 		c->ctl_out = c->ctl;
 		c->ctl_out_cap = c->ctl_cap;
 		c->ctl = p;
