@@ -414,8 +414,8 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	k = sti_id_val(idb, rec.id);
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec.base, MDB_APPEND, &v);
 	if (rc == DBS_OK)
-		rc = sti_ev_item(
-		    txn, f.client, f.clen, 0, v.mv_data, v.mv_size);
+		rc = sti_ev_item(txn, f.client, f.clen, EVB_ITEM_CREATE,
+		    v.mv_data, v.mv_size);
 	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
 		if (sti_q_indexed(q_indexes[i], f.state))
 			rc = idx_put(txn, q_indexes[i], &f, rec.id);
@@ -481,8 +481,8 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &p->base, 0, &v);
 	if (rc == DBS_OK)
-		rc = sti_ev_item(
-		    txn, nf.client, nf.clen, 1, v.mv_data, v.mv_size);
+		rc = sti_ev_item(txn, nf.client, nf.clen, EVB_ITEM_UPDATE,
+		    v.mv_data, v.mv_size);
 	if (rc == DBS_OK && os != nf.state) {
 		struct pfields of = nf;
 
