@@ -66,7 +66,7 @@ struct xport {
 	double progress;
 	uint64_t size;
 	int64_t created_ms, finished_ms;
-	char error[256];
+	char error[512];
 	bool cancel; /* deleted while running */
 	int refs;    /* the table's and the thread's */
 	int64_t last_event_ms;

@@ -278,10 +278,9 @@ def test_async_progress_while_intake_goes_on(bus, tmp):
         # Progress reached the event log (resource export), more than
         # start and end, and intermediate values among them.
         raw = (Path(web.bus.data_dir) / "store" / "data.mdb").read_bytes()
-        events = re.findall(rb'\{"id":"' + x["id"].encode()
-                            + rb'"[^}]*\}', raw)
-        progress = {float(re.search(rb'"progress":([0-9.e-]+)', e)
-                          .group(1)) for e in events}
+        progress = {float(v) for v in re.findall(
+            rb'\{"id":"' + x["id"].encode()
+            + rb'"[^}]*"progress":([0-9.eE+-]+)', raw)}
         assert 1.0 in progress and 0.0 in progress, progress
         assert any(0 < p < 1 for p in progress), progress
     finally:
