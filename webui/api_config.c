@@ -29,7 +29,8 @@
 #include "record_json.h"
 #include "web.h"
 
-#define NODE_MAX 255
+#define NODE_MAX        255
+#define SAVE_TIMEOUT_MS (120 * 1000)
 
 enum cfg_op {
 	OP_LIST,
@@ -168,7 +169,10 @@ job_work(struct web_job *job)
 {
 	struct cfg_job *j = (struct cfg_job *)job;
 
-	j->rc = web_control(j->url, j->actor, &j->creq, &j->reply);
+	/* A save or a validation runs `databus-worker --check` (and a save
+	 * reloads): give it time. */
+	j->rc = web_control_timeout(j->url, j->actor, &j->creq, &j->reply,
+	    j->op == OP_LIST || j->op == OP_GET ? 10000 : SAVE_TIMEOUT_MS);
 }
 
 static void
