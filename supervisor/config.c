@@ -53,6 +53,9 @@ extern char **environ;
 #define CHECK_MAX_OUTPUT (64 * 1024)
 #define CHECK_MAX_LINES  8
 
+/* The event log keeps a day of history by default (events). */
+#define EVENT_MAX_AGE_DEFAULT DAY_MS
+
 /* Where messages go and which file they name. */
 struct pctx {
 	const char *file;
@@ -1120,17 +1123,31 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 static int
 parse_store(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"max_size", NULL};
+	static const char *const keys[] = {
+	    "max_size", "event_keep", "event_max_age", NULL};
 	json_t *store = json_object_get(root, "store"), *v;
 	int rc;
 
 	cfg->store_max_size = STORE_DEFAULT;
+	cfg->event_max_age_ms = EVENT_MAX_AGE_DEFAULT;
 	if (store == NULL)
 		return DBS_OK;
 	if (!json_is_object(store))
 		return fail(p, "$.store", "expected an object");
 	if ((rc = check_keys(p, "$.store", store, keys, NULL)) != 0)
 		return rc;
+	if ((rc = get_duration(p, store, "$.store", "event_max_age", DAY_MS,
+		 "days", EVENT_MAX_AGE_DEFAULT, &cfg->event_max_age_ms)) != 0)
+		return rc;
+	v = json_object_get(store, "event_keep");
+	if (v != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 100000000)
+			return fail(p, "$.store.event_keep",
+			    "expected a number of events from 1 to "
+			    "100000000");
+		cfg->event_keep = (uint64_t)json_integer_value(v);
+	}
 	v = json_object_get(store, "max_size");
 	if (v == NULL)
 		return DBS_OK;
@@ -1379,6 +1396,7 @@ config_demo(const char *data_dir, const char *listen, struct config **out,
 	cfg->shutdown_timeout_ms = 30 * SECOND_MS;
 	cfg->heartbeat_ms = SECOND_MS;
 	cfg->store_max_size = STORE_DEFAULT;
+	cfg->event_max_age_ms = EVENT_MAX_AGE_DEFAULT;
 	cfg->worker_path = find_worker();
 	if (cfg->system_alias == NULL || cfg->web_listen == NULL ||
 	    cfg->clients_dir == NULL) {

@@ -88,6 +88,10 @@ struct config {
 	int64_t shutdown_timeout_ms; /* default 30 s */
 	int64_t heartbeat_ms;        /* worker heartbeat period, default 1 s */
 	uint64_t store_max_size;     /* "store": {"max_size": "64GiB"} */
+	/* Event-log retention (events): "store": {"event_keep": 100000,
+	 * "event_max_age": "1d"}; 0 keeps the store's default / no age. */
+	uint64_t event_keep;
+	int64_t event_max_age_ms;
 	struct cfg_client *clients;  /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */

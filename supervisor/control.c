@@ -24,6 +24,7 @@
 
 #include "dbs_error.h"
 #include "sup.h"
+#include "webhook.h"
 #include "wire.h"
 
 #define CTL_BURST       64
@@ -488,6 +489,9 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 		return;
 	case DBS__CONTROL_REQUEST__VERB_PEEK:
 		do_peek(s, msg, req->id, req->peek);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_WEBHOOK: /* drivers */
+		webhook_handle(s, msg, req->id, req->webhook);
 		return;
 	case DBS__CONTROL_REQUEST__VERB_PAUSE:
 	case DBS__CONTROL_REQUEST__VERB_RESUME: {

@@ -645,6 +645,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "GET");
 		return web_api_users_list(req);
 	}
+	if (path_is(path, "/api/v1/events")) {
+		if (!is(req, "GET"))
+			return method_not_allowed(req, "GET");
+		return web_api_events(req);
+	}
 	if (path_is(path, "/api/v1/about")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
@@ -658,6 +663,20 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	    path_is(path, "/api/v1/exports") ||
 	    has_prefix(path, "/api/v1/exports/", &rest))
 		return web_route_export(req);
+	/* drivers: webhook intake, HMAC-authenticated (no session). */
+	if (has_prefix(path, "/hooks/", &rest)) {
+		const char *slash = memchr(rest.base, '/', rest.len);
+
+		if (slash == NULL || slash == rest.base ||
+		    slash + 1 == rest.base + rest.len)
+			return web_send_error(
+			    req, 404, "not_found", "no such resource");
+		if (!is(req, "POST"))
+			return method_not_allowed(req, "POST");
+		return web_api_hook(req, rest.base,
+		    (size_t)(slash - rest.base), slash + 1,
+		    (size_t)(rest.base + rest.len - slash - 1));
+	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
 
@@ -798,7 +817,10 @@ main(int argc, char **argv)
 	}
 
 	h2o_config_init(&server.config);
-	server.config.max_request_entity_size = WEB_MAX_CONFIG_BODY;
+	/* Webhook bodies are the largest the web accepts; every other route
+	 * refuses more than WEB_MAX_BODY (config saves: WEB_MAX_CONFIG_BODY)
+	 * itself (web_check_mutation). */
+	server.config.max_request_entity_size = WEB_HOOK_MAX_BODY;
 	host = h2o_config_register_host(
 	    &server.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	pathconf = h2o_config_register_path(host, "/", 0);
@@ -812,6 +834,11 @@ main(int argc, char **argv)
 	if (web_pool_create(loop, POOL_THREADS, POOL_QUEUE, &server.pool) !=
 	    0) {
 		fputs("databus-web: out of memory\n", stderr);
+		return EXIT_TRANSIENT;
+	}
+	if ((rc = web_events_start(loop, server.st, real)) != DBS_OK) {
+		fprintf(stderr, "databus-web: live updates: %s\n",
+		    dbs_strerror(rc));
 		return EXIT_TRANSIENT;
 	}
 	sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);

@@ -202,6 +202,24 @@ int web_route_config(h2o_req_t *req);
 /* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */
 int web_route_export(h2o_req_t *req);
 
+/* ----------------------------------------------------- events.c (events) */
+
+/* GET /api/v1/events: the live-update websocket (docs/web.md). */
+int web_api_events(h2o_req_t *req);
+/* Subscribe to databusd's events socket in <data_dir>/run and start the
+ * fan-out on `loop`; DBS_OK or a dbs_error. */
+int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
+/* ---------------------------------------------- drivers: api_hooks.c */
+
+/* Webhook bodies up to this size are read (the per-puller max_body,
+ * checked by databusd, is at most this); larger ones get 413 from h2o. */
+#define WEB_HOOK_MAX_BODY (8u << 20)
+
+/* POST /hooks/{client}/{definition}: HMAC-authenticated webhook intake,
+ * no session, no Origin. */
+int web_api_hook(h2o_req_t *req, const char *client, size_t clen,
+    const char *name, size_t nlen);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
