@@ -72,6 +72,8 @@ struct node {
 	const char *client;
 };
 
+static bool client_name_ok(const char *s);
+
 /* ------------------------------------------------------------- nodes */
 
 static size_t
@@ -137,6 +139,55 @@ node_find(const struct config *cfg, const Dbs__ConfigSave *r, struct node *n)
 			return in_scope(r, n) ? DBS_OK : DBS_ENOTFOUND;
 	}
 	return DBS_ENOTFOUND;
+}
+
+/*
+ * The key of a node's versions in the store's config backups: one
+ * namespace per kind, so that no two nodes share a history whatever their
+ * names (a client named like an external file, or "__databus").
+ */
+static void
+node_key(const struct node *n, char *buf, size_t len)
+{
+	switch (n->kind) {
+	case NODE_CLIENT:
+		snprintf(buf, len, "client:%s", n->name);
+		return;
+	case NODE_EXTERNAL:
+		snprintf(buf, len, "external:%s", n->name);
+		return;
+	default:
+		snprintf(buf, len, "%s", n->name);
+		return;
+	}
+}
+
+/* node_find for backups: a client removed from the configuration keeps
+ * its backups, reachable under its name. */
+static int
+node_find_backups(
+    const struct config *cfg, const Dbs__ConfigSave *r, struct node *n)
+{
+	int rc = node_find(cfg, r, n);
+	bool taken = false;
+
+	if (rc == DBS_OK)
+		return rc;
+	for (size_t i = 0; i < node_count(cfg) && !taken; i++) {
+		struct node other;
+
+		node_at(cfg, i, &other);
+		taken = strcmp(other.name, r->node) == 0;
+	}
+	if (taken || !client_name_ok(r->node) ||
+	    strncmp(r->node, "__", 2) == 0)
+		return DBS_ENOTFOUND;
+	memset(n, 0, sizeof(*n));
+	n->kind = NODE_CLIENT;
+	n->name = r->node;
+	n->client = r->node;
+	n->shown = r->node;
+	return in_scope(r, n) ? DBS_OK : DBS_ENOTFOUND;
 }
 
 /* ------------------------------------------------------------ content */
@@ -739,16 +790,18 @@ fail:
 }
 
 static int
-backup(struct sup *s, const char *node, const char *author, const char *text,
-    size_t len)
+backup(struct sup *s, const struct node *n, const char *author,
+    const char *text, size_t len)
 {
 	struct store_txn *txn = sup_txn(s);
+	char key[600];
 	int rc;
 
 	if (txn == NULL)
 		return DBS_EIO;
+	node_key(n, key, sizeof(key));
 	rc = store_config_backup_put(
-	    txn, node, author, text, len, wire_now_ms(), NULL);
+	    txn, key, author, text, len, wire_now_ms(), NULL);
 	if (rc != DBS_OK) {
 		sup_store_failed(s, rc, "backing up a config file");
 		return rc;
@@ -762,6 +815,7 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
     size_t errlen)
 {
 	char path[4200], *raw = NULL, *red = NULL;
+	struct node n = {.kind = NODE_CLIENT, .name = name, .client = name};
 	size_t len;
 	int rc;
 
@@ -769,7 +823,7 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
 	if ((rc = read_file(path, &raw, &len, err, errlen)) != DBS_OK)
 		return rc;
 	if ((rc = redact(name, raw, len, &red, err, errlen)) == DBS_OK &&
-	    (rc = backup(s, name, author, red, strlen(red))) == DBS_OK &&
+	    (rc = backup(s, &n, author, red, strlen(red))) == DBS_OK &&
 	    (rc = sup_commit(s)) == DBS_OK) {
 		if (unlink(path) != 0 || sync_dir_of(path) != 0) {
 			snprintf(err, errlen, "%.3000s: cannot remove: %s",
@@ -906,13 +960,14 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 	}
 	if (save && r->restore_backup != 0) {
 		struct store_txn *txn = sup_txn(s);
+		char key[600];
 
 		if (txn == NULL) {
 			rc = DBS_EIO;
 			goto out;
 		}
-		rc = store_config_backup_get(
-		    txn, n.name, r->restore_backup, &b);
+		node_key(&n, key, sizeof(key));
+		rc = store_config_backup_get(txn, key, r->restore_backup, &b);
 		if (rc != DBS_OK) {
 			snprintf(err, sizeof(err), "no backup %" PRIu64,
 			    r->restore_backup);
@@ -988,8 +1043,7 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		rc = DBS_ENOMEM;
 		goto out;
 	}
-	if ((rc = backup(s, n.name, author, old_red, strlen(old_red))) !=
-		DBS_OK ||
+	if ((rc = backup(s, &n, author, old_red, strlen(old_red))) != DBS_OK ||
 	    (rc = sup_commit(s)) != DBS_OK) {
 		snprintf(err, sizeof(err),
 		    "cannot back up the current version; nothing saved: %s",
@@ -1044,6 +1098,105 @@ out:
 	free(text);
 }
 
+struct backup_list {
+	Dbs__ConfigBackup **items;
+	size_t n, cap;
+};
+
+static int
+collect_backup(void *ctx, const Dbs__ConfigBackup *b)
+{
+	struct backup_list *l = ctx;
+	Dbs__ConfigBackup *c;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		Dbs__ConfigBackup **g = realloc(l->items, cap * sizeof(*g));
+
+		if (g == NULL)
+			return DBS_ENOMEM;
+		l->items = g;
+		l->cap = cap;
+	}
+	/* The list shows no content: only its size. */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return DBS_ENOMEM;
+	dbs__config_backup__init(c);
+	c->node = NULL; /* set by the caller */
+	if ((c->author = strdup(b->author)) == NULL) {
+		free(c);
+		return DBS_ENOMEM;
+	}
+	c->version = b->version;
+	c->time_ms = b->time_ms;
+	c->size = b->content.len;
+	l->items[l->n++] = c;
+	return 0;
+}
+
+static void
+do_backups(
+    struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req, bool one)
+{
+	const Dbs__ConfigSave *r =
+	    one ? req->config_backup_get : req->config_backups;
+	Dbs__ControlReply rep = DBS__CONTROL_REPLY__INIT;
+	struct backup_list l = {0};
+	Dbs__ConfigBackup *b = NULL;
+	struct store_txn *txn = sup_txn(s);
+	struct node n;
+	char key[600];
+	int rc;
+
+	rep.id = req->id;
+	if ((rc = node_find_backups(s->cfg, r, &n)) != DBS_OK)
+		goto out;
+	if (txn == NULL) {
+		rc = DBS_EIO;
+		goto out;
+	}
+	node_key(&n, key, sizeof(key));
+	if (one) {
+		rc = r->restore_backup == 0 ? DBS_ENOTFOUND
+					    : store_config_backup_get(txn, key,
+						  r->restore_backup, &b);
+		if (rc == DBS_OK) {
+			/* Shown under the node's name, not its key. */
+			free(b->node);
+			b->node = strdup(n.name);
+			rc = b->node != NULL ? DBS_OK : DBS_ENOMEM;
+			rep.config_backup = b;
+		}
+	} else {
+		rc = store_config_backup_list(txn, key, collect_backup, &l);
+		if (rc == DBS_ENOTFOUND)
+			rc = DBS_OK;
+		for (size_t i = 0; i < l.n && rc == DBS_OK; i++) {
+			free(l.items[i]->node);
+			if ((l.items[i]->node = strdup(n.name)) == NULL)
+				rc = DBS_ENOMEM;
+		}
+		rep.n_config_backups = l.n;
+		rep.config_backups = l.items;
+	}
+out:
+	rep.code = rc;
+	if (rc != DBS_OK) {
+		rep.message = (char *)dbs_strerror(rc);
+		rep.config_backup = NULL;
+		rep.n_config_backups = 0;
+	}
+	send_reply(s, msg, &rep);
+	for (size_t i = 0; i < l.n; i++) {
+		free(l.items[i]->node);
+		free(l.items[i]->author);
+		free(l.items[i]);
+	}
+	free(l.items);
+	if (b != NULL)
+		dbs__config_backup__free_unpacked(b, NULL);
+}
+
 void
 config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 {
@@ -1059,6 +1212,12 @@ config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 		return;
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
 		do_save(s, msg, req->id, req->config_save, true);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS:
+		do_backups(s, msg, req, false);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET:
+		do_backups(s, msg, req, true);
 		return;
 	default: {
 		Dbs__ControlReply rep = DBS__CONTROL_REPLY__INIT;

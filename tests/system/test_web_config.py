@@ -422,3 +422,42 @@ def test_no_plaintext_password_anywhere(web):
     raw = store.read_bytes()
     for pw in PASSWORDS + ["neo-pw-1"]:
         assert pw.encode() not in raw, pw
+
+
+def test_a_client_named_like_a_system_node(tmp, bus):
+    """A client called "__databus" is a client like any other: its
+    administrator never reaches the dispatcher ticket or its backups."""
+    clients = _clients()
+    clients["__databus"] = {"users": [{"username": "mallory",
+                                       "password": "mallory-pw-1",
+                                       "role": "administrator"}]}
+    b = bus(clients)
+    web = Web(b.data_dir)
+    try:
+        web.root = tmp
+        web.tokens = {}
+        for cl, user, pw in [("__databus", "mallory", "mallory-pw-1"),
+                             ("root", "admin", "root-pw-1")]:
+            status, doc, token, _ = web.login(cl, user, pw)
+            assert status == 200, doc
+            web.tokens[user] = token
+        doc = get(web, "admin", "__databus")[1]
+        ticket = json.loads(doc["content"])
+        ticket["system_alias"] = "SECRET-ALIAS"
+        assert put(web, "admin", "__databus", json.dumps(ticket),
+                   doc["version"])[0] == 200
+        assert len(backups(web, "admin", "__databus")) == 1
+        status, doc = get(web, "mallory", "__databus")
+        assert status == 404, doc
+        for path in (node_path("__databus", "backups"),
+                     node_path("__databus", "backups", "1")):
+            status, data = web.request("GET", path,
+                                       cookie=web.tokens["mallory"])[:3:2]
+            assert status == 404 and b"SECRET" not in data, data
+        status, r = web.json("POST", node_path("__databus", "backups", "1",
+                                               "restore"),
+                             body={}, cookie=web.tokens["mallory"])
+        assert status == 404, r
+        assert "SECRET-ALIAS" in (tmp / "databus.json").read_text()
+    finally:
+        web.stop()
