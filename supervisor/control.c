@@ -657,6 +657,8 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_GET:
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE:
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET:
 		config_ctl_handle(s, msg, req);
 		return;
 	case DBS__CONTROL_REQUEST__VERB_EXPORT_EVENT:

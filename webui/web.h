@@ -196,6 +196,11 @@ const char *web_data_dir(struct web *w);
  * itself (h2o_file_send). */
 void web_security_headers(h2o_req_t *req);
 
+/* web_control with another reply timeout (config saves run the driver
+ * check, which may take longer than the default 10 s). */
+int web_control_timeout(const char *url, const char *actor,
+    Dbs__ControlRequest *req, Dbs__ControlReply **out, int reply_timeout_ms);
+
 /* api_config.c: /api/v1/config and /api/v1/config/... */
 int web_route_config(h2o_req_t *req);
 /* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */

@@ -1324,6 +1324,74 @@ test_docs_example(void **state)
 	config_free(cfg);
 }
 
+/*
+ * config_load_staged (webcfg): the loader reads staged text in place of a
+ * file, sees a staged new client, ignores a removed one, reports errors in
+ * staged text against the file's name, and writes nothing.
+ */
+static void
+test_staged(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = NULL;
+	struct config_stage st[3];
+	char ticket[PATH_MAX], acme[PATH_MAX], newc[PATH_MAX], gone[PATH_MAX];
+	char err[1024];
+	static const char acme_text[] =
+	    "{\"log_life_span\": 1, \"passengers\": []}";
+	static const char staged_acme[] =
+	    "{\"log_life_span\": 3, \"passengers\": []}";
+	static const char bad_acme[] =
+	    "{\"log_life_span\": \"long\", \"passengers\": []}";
+	struct stat sb;
+
+	put(f, "databus.json",
+	    "{\"data_dir\": \"var\", \"external_config_files\": "
+	    "[\"extra/map.json\"]}");
+	put(f, "extra/map.json", "{}");
+	put(f, "clients/acme.json", acme_text);
+	put(f, "clients/gone.json", acme_text);
+	path_of(f, "databus.json", ticket);
+	/* The loader names client files by the clients directory's real
+	 * path. */
+	snprintf(acme, sizeof(acme), "%.3000s/clients/acme.json", f->real);
+	snprintf(newc, sizeof(newc), "%.3000s/clients/initech.json", f->real);
+	snprintf(gone, sizeof(gone), "%.3000s/clients/gone.json", f->real);
+
+	st[0] = (struct config_stage){
+	    acme, staged_acme, sizeof(staged_acme) - 1, false};
+	st[1] = (struct config_stage){newc, "{}", 2, false};
+	st[2] = (struct config_stage){gone, NULL, 0, true};
+	assert_int_equal(
+	    config_load_staged(ticket, st, 3, &cfg, err, sizeof(err)), DBS_OK);
+	assert_int_equal(cfg->n_clients, 2);
+	assert_string_equal(cfg->clients[0].name, "acme");
+	assert_int_equal(cfg->clients[0].log_life_span_ms, 3 * 86400000LL);
+	assert_string_equal(cfg->clients[1].name, "initech");
+	assert_int_equal(cfg->n_external_files, 1);
+	assert_string_equal(cfg->external_listed[0], "extra/map.json");
+	config_free(cfg);
+	/* Nothing was written. */
+	assert_int_not_equal(stat(newc, &sb), 0);
+	assert_int_equal(stat(gone, &sb), 0);
+
+	st[0].text = bad_acme;
+	st[0].len = sizeof(bad_acme) - 1;
+	cfg = NULL;
+	assert_int_equal(
+	    config_load_staged(ticket, st, 1, &cfg, err, sizeof(err)),
+	    DBS_ECONFIG);
+	assert_null(cfg);
+	expect_contains("staged error", err, "acme.json: $.log_life_span");
+
+	/* Without a stage, the files as they are. */
+	assert_int_equal(config_load(ticket, &cfg, err, sizeof(err)), DBS_OK);
+	assert_int_equal(cfg->n_clients, 2);
+	assert_int_equal(cfg->clients[0].log_life_span_ms, 86400000LL);
+	assert_string_equal(cfg->clients[1].name, "gone");
+	config_free(cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1347,6 +1415,7 @@ main(void)
 	    T(test_check_large_exchange),
 	    T(test_check_nothing_to_check),
 	    cmocka_unit_test(test_docs_example),
+	    T(test_staged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
