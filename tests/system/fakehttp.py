@@ -14,7 +14,8 @@ import time
 
 
 class Request:
-    def __init__(self, method, path, headers, body):
+    def __init__(self, method, path, headers, body, peer=None):
+        self.peer = peer  # (address, port) of the client's connection
         self.method = method
         self.path = path
         self.headers = headers

@@ -35,6 +35,8 @@ def test_push_passenger_json(tmp, bus):
         b.wait_counts("acme", "events", pending=0, done=3, dead=0)
         reqs = t.seen("POST", "/in")
         assert len(reqs) == 3
+        # One connection, reused from push to push.
+        assert len({r.peer for r in reqs}) == 1, [r.peer for r in reqs]
         ids = {p["external_id"]: p["id"] for p in b.queue("--client", "acme")}
         for r in reqs:
             assert r.headers["authorization"] == "Bearer s3cret"
