@@ -153,3 +153,54 @@ def test_webhook_secret_env_and_custom_headers(tmp, bus):
         assert "ping" in json.dumps(p["metadata"])
     finally:
         t.close()
+
+
+def test_webhook_concurrent_deliveries(tmp, bus):
+    """Many deliveries in flight at once (the web answers them
+    asynchronously): every one is answered 202 and stored exactly once,
+    redeliveries included."""
+    import threading
+    t = FakeHTTP(lambda req: (200, {}, b"ok"))
+    try:
+        b, port = start(bus, tmp, t.url + "/runs")
+        n, threads = 240, 12
+        answers = []
+        lock = threading.Lock()
+
+        def sender(k):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for i in range(k, n, threads):
+                # Every 4th delivery repeats the previous one's id.
+                did = "c-%d" % (i - 1 if i % 4 == 3 else i)
+                body = json.dumps({"n": i - 1 if i % 4 == 3 else i}).encode()
+                c.request("POST", "/hooks/acme/gh", body=body,
+                          headers={"Content-Type": "application/json",
+                                   "X-GitHub-Event": "push",
+                                   "X-GitHub-Delivery": did,
+                                   "X-Hub-Signature-256": sign(body)})
+                r = c.getresponse()
+                doc = json.loads(r.read())
+                with lock:
+                    answers.append((did, r.status, doc))
+        ts = [threading.Thread(target=sender, args=(k,))
+              for k in range(threads)]
+        for x in ts:
+            x.start()
+        for x in ts:
+            x.join()
+        assert len(answers) == n
+        assert all(s == 202 for _, s, _ in answers), \
+            [a for a in answers if a[1] != 202][:3]
+        ids = {}
+        for did, _, doc in answers:
+            ids.setdefault(did, set()).add(doc["id"])
+        # One passenger per delivery id, whoever answered first.
+        assert all(len(v) == 1 for v in ids.values())
+        unique = len(ids)
+        assert unique == n - n // 4
+        b.wait_counts("acme", "gh", pending=0, done=unique, dead=0,
+                      timeout=60)
+        assert len({r.headers["idempotency-key"]
+                    for r in t.seen("POST", "/runs")}) == unique
+    finally:
+        t.close()
