@@ -1010,7 +1010,8 @@ load_external_files(struct pctx *p, json_t *root, struct config *cfg)
 static int
 parse_web(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"enabled", "listen", NULL};
+	static const char *const keys[] = {
+	    "enabled", "listen", "session_idle", "session_lifetime", NULL};
 	json_t *web = json_object_get(root, "web"), *v;
 	const char *listen = NULL;
 	int rc;
@@ -1038,6 +1039,13 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 				    "\"[::1]:5000\"");
 			listen = json_string_value(v);
 		}
+		if ((rc = get_duration(p, web, "$.web", "session_idle",
+			 SECOND_MS, "seconds", 0, &cfg->session_idle_ms)) !=
+			0 ||
+		    (rc = get_duration(p, web, "$.web", "session_lifetime",
+			 SECOND_MS, "seconds", 0,
+			 &cfg->session_lifetime_ms)) != 0)
+			return rc;
 	}
 	cfg->web_listen = strdup(listen != NULL ? listen : DEFAULT_LISTEN);
 	return cfg->web_listen == NULL ? nomem(p) : DBS_OK;

@@ -852,6 +852,7 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 		    DBS_OK)
 			sup_store_failed(s, rc, "writing the drive log");
 	}
+	metrics_drive_finished(w, outcome, d->failed, d->dead);
 	snprintf(w->last_outcome, sizeof(w->last_outcome),
 	    "%s: pulled %u, seated %u, completed %u, failed %u, dead %u",
 	    outcome, d->pulled, d->seated, d->completed, d->failed, d->dead);
