@@ -47,7 +47,8 @@ metrics_drive_finished(
 	w->m_drives++;
 	if (strcmp(outcome, "ok") != 0)
 		w->m_aborted++;
-	w->m_step_failures += failed;
+	/* Every failed attempt: retried ones and those that went dead. */
+	w->m_step_failures += failed + dead;
 	w->m_dead += dead;
 }
 

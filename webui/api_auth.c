@@ -168,7 +168,8 @@ web_session_require(h2o_req_t *req, struct web_session *s)
 	strcpy(s->client, ss->client);
 	strcpy(s->username, ss->username);
 	s->role = ss->role;
-	web_session_touch(web_of(req), s->hash, ss->last_used_ms);
+	web_session_touch(
+	    web_of(req), s->hash, ss->last_used_ms, ss->expires_ms);
 	dbs__session__free_unpacked(ss, NULL);
 	return true;
 unauthorized:

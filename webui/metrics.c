@@ -170,8 +170,8 @@ render(FILE *f, const Dbs__StatusReply *st)
 	per_def(f, st, "databus_drives_aborted_total", "counter",
 	    "Drives that did not end ok (timeout, crash, store error).",
 	    v_aborted);
-	per_def(f, st, "databus_step_failures_total", "counter",
-	    "Failed step attempts (each is retried with backoff).",
+	per_def(f, st, "databus_failures_total", "counter",
+	    "Failed work attempts of passengers (retried, or gone dead).",
 	    v_step_failures);
 	per_def(f, st, "databus_passengers_dead_total", "counter",
 	    "Passengers that went dead (max_attempts or a permanent error).",

@@ -195,9 +195,10 @@ json_t *web_body_object(h2o_req_t *req);
 /* Answer a control reply whose code is not DBS_OK with the matching
  * status (404, 400, 409, 503, 504). */
 int web_ctl_error(h2o_req_t *req, const Dbs__ControlReply *r);
-/* Ask databusd to touch the session (at most once a minute each). */
-void web_session_touch(
-    struct web *w, const uint8_t hash[32], int64_t last_used_ms);
+/* Ask databusd to touch the session (at most once a minute each; more
+ * often only when its idle limit is under two minutes). */
+void web_session_touch(struct web *w, const uint8_t hash[32],
+    int64_t last_used_ms, int64_t expires_ms);
 /* web_ctl_job_new for a larger job struct (size bytes, the web_ctl_job
  * first), for routes that need more request fields; freed by the same
  * path. */
