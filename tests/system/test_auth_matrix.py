@@ -29,8 +29,8 @@ import secrets
 import socket
 import subprocess
 import urllib.parse
-from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
+from dataclasses import dataclass
+from typing import Callable, Union
 
 import pytest
 

@@ -14,7 +14,6 @@ Client globex has three bench passengers that complete.
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import time
