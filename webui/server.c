@@ -673,10 +673,15 @@ run_loop(h2o_evloop_t *loop)
 			return EXIT_TRANSIENT;
 		if (!stop_requested)
 			continue;
-		if (stop_at == 0)
+		if (stop_at == 0) {
 			stop_at = wire_now_ms() + STOP_GRACE_MS;
-		else if (wire_now_ms() >= stop_at)
-			return 0;
+		} else if (wire_now_ms() >= stop_at) {
+			/* h2o's loop has no teardown for its sockets and
+			 * timers: end the process as the signal would have,
+			 * without exit handlers. */
+			fflush(NULL);
+			_exit(0);
+		}
 	}
 }
 
