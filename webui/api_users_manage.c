@@ -27,9 +27,68 @@
 #include "dbs_error.h"
 #include "record_json.h"
 #include "web.h"
+#include "wire.h"
 
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
+
+/* Wrong current passwords are throttled like failed logins: after
+ * GUESS_LIMIT within GUESS_WINDOW_MS, that account's changes get 429 for
+ * GUESS_BLOCK_MS, so a stolen session cannot guess the password fast. */
+#define GUESS_LIMIT     5
+#define GUESS_WINDOW_MS (5 * 60 * 1000LL)
+#define GUESS_BLOCK_MS  (60 * 1000LL)
+#define GUESS_SLOTS     256
+
+static struct guess {
+	char key[140];
+	int64_t first_ms, blocked_until_ms;
+	int failures;
+} guesses[GUESS_SLOTS]; /* loop thread only */
+
+static struct guess *
+guess_slot(const char *client, const char *username, bool create)
+{
+	char key[140];
+	struct guess *g, *oldest = &guesses[0];
+
+	snprintf(key, sizeof(key), "%s/%s", client, username);
+	for (g = guesses; g < guesses + GUESS_SLOTS; g++) {
+		if (strcmp(g->key, key) == 0)
+			return g;
+		if (g->first_ms < oldest->first_ms)
+			oldest = g;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	return oldest;
+}
+
+static bool
+guess_blocked(const char *client, const char *username)
+{
+	struct guess *g = guess_slot(client, username, false);
+
+	return g != NULL && g->blocked_until_ms > wire_now_ms();
+}
+
+static void
+guess_failed(const char *client, const char *username)
+{
+	struct guess *g = guess_slot(client, username, true);
+	int64_t now = wire_now_ms();
+
+	if (now - g->first_ms > GUESS_WINDOW_MS) {
+		g->first_ms = now;
+		g->failures = 0;
+	}
+	if (++g->failures >= GUESS_LIMIT) {
+		g->blocked_until_ms = now + GUESS_BLOCK_MS;
+		g->failures = 0;
+	}
+}
 
 enum user_op { OP_CREATE, OP_DELETE, OP_PASSWORD, OP_REVOKE };
 
@@ -119,9 +178,13 @@ user_done(struct web_job *job)
 	h2o_req_t *req = web_job_req(job);
 	json_t *doc;
 
-	if (req == NULL)
+	if (req == NULL) {
+		if (j->verify_current && !j->current_ok)
+			guess_failed(j->client, j->username);
 		goto out;
+	}
 	if (j->verify_current && !j->current_ok) {
+		guess_failed(j->client, j->username);
 		web_send_error(req, 403, "wrong_password",
 		    "the current password is not right");
 		goto out;
@@ -424,6 +487,12 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 	if (self) {
 		/* One's own password needs the current one: a stolen session
 		 * alone must not be able to take the account over. */
+		if (guess_blocked(client, username)) {
+			web_add_header(req, "retry-after", "60");
+			web_send_error(req, 429, "too_many_attempts",
+			    "too many wrong passwords; wait a minute");
+			goto out;
+		}
 		if (!get_string(body, "current_password", j->current,
 			sizeof(j->current))) {
 			web_bad_param(req, "changing your own password needs "

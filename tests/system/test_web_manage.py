@@ -194,7 +194,10 @@ def test_steps(m):
     status, doc = m.json("POST", path, body={"requeue": True},
                          cookie=t["ann"])
     assert status == 200 and "pending" in doc["message"], doc
-    # Root may change any client's passenger.
+    wait_for(lambda: m.json("GET", "/api/v1/queue/acme/%d" % p["id"],
+                            cookie=t["ann"])[1]["passenger"]["state"]
+             == "dead", 30, "the requeued passenger dead again")
+    # Root may change any client's passenger (none is out for work).
     status, doc = m.json("POST", path, body=ok, cookie=t["admin"])
     assert status == 200 and doc["passenger"]["state"] == "done", doc
     assert m.bus.show("acme", p["id"])["state"] == "done"
@@ -467,6 +470,24 @@ def test_users(m):
         assert status in (404, 405), (bad, status)
         assert m.json("POST", bad + "/revoke", body={},
                       cookie=t["admin"])[0] == 404, bad
+
+
+def test_own_password_guesses_throttled(m):
+    """A stolen session cannot guess the current password quickly: after
+    5 wrong ones, changes of that account answer 429 for a minute."""
+    t = m.tokens
+    pw = "/api/v1/users/acme/alice/password"
+    for i in range(5):
+        status, doc = m.json("POST", pw, body={
+            "password": "alice-pw-2", "current_password": "guess-%d" % i},
+            cookie=t["alice"])
+        assert status == 403 and doc["error"]["code"] == "wrong_password"
+    status, hdrs, data, _ = m.request("POST", pw, body={
+        "password": "alice-pw-2", "current_password": "alice-pw-1"},
+        cookie=t["alice"])
+    assert status == 429 and hdrs["retry-after"] == "60", data
+    # Nothing changed: the old password still logs in.
+    m.relogin("acme", "alice", "alice-pw-1")
 
 
 # ------------------------------------------------------------------- peek

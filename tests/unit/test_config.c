@@ -406,7 +406,11 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen)"},
+	"enabled, listen, session_idle, session_lifetime)"},
+    {"{\"web\": {\"session_idle\": \"soon\"}}",
+	"databus.json: $.web.session_idle: expected a number of seconds"},
+    {"{\"web\": {\"session_lifetime\": 0}}",
+	"databus.json: $.web.session_lifetime: expected a number of seconds"},
     {"{\"web\": {\"enabled\": \"yes\"}}",
 	"databus.json: $.web.enabled: expected true or false"},
     {"{\"web\": {\"listen\": \"localhost\"}}",
