@@ -573,6 +573,13 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 			continue;
 		if (rc != DBS_OK)
 			return;
+		if (p->state != DBS__PASSENGER_STATE__PS_PENDING) {
+			/* Only pending passengers go out for work: an
+			 * operator completed this one (set_step) while it
+			 * was out, and the manual change wins. */
+			dbs__passenger__free_unpacked(p, NULL);
+			continue;
+		}
 		touch(d, p->id);
 		for (size_t j = 0; j < o->n_steps; j++) {
 			Dbs__StepOutcome *so = o->steps[j];

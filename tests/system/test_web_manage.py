@@ -194,10 +194,8 @@ def test_steps(m):
     status, doc = m.json("POST", path, body={"requeue": True},
                          cookie=t["ann"])
     assert status == 200 and "pending" in doc["message"], doc
-    wait_for(lambda: m.json("GET", "/api/v1/queue/acme/%d" % p["id"],
-                            cookie=t["ann"])[1]["passenger"]["state"]
-             == "dead", 30, "the requeued passenger dead again")
-    # Root may change any client's passenger (none is out for work).
+    # Root may change any client's passenger. It may be out for work
+    # again (requeued): the manual change wins over the late result.
     status, doc = m.json("POST", path, body=ok, cookie=t["admin"])
     assert status == 200 and doc["passenger"]["state"] == "done", doc
     assert m.bus.show("acme", p["id"])["state"] == "done"
