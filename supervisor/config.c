@@ -1120,7 +1120,8 @@ parse_web_tls(struct pctx *p, json_t *tls, struct config *cfg)
 static int
 parse_web(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"enabled", "listen", "tls", NULL};
+	static const char *const keys[] = {"enabled", "listen", "tls",
+	    "session_idle", "session_lifetime", NULL};
 	json_t *web = json_object_get(root, "web"), *v;
 	const char *listen = NULL;
 	int rc;
@@ -1150,6 +1151,13 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 		}
 		v = json_object_get(web, "tls");
 		if (v != NULL && (rc = parse_web_tls(p, v, cfg)) != 0)
+			return rc;
+		if ((rc = get_duration(p, web, "$.web", "session_idle",
+			 SECOND_MS, "seconds", 0, &cfg->session_idle_ms)) !=
+			0 ||
+		    (rc = get_duration(p, web, "$.web", "session_lifetime",
+			 SECOND_MS, "seconds", 0,
+			 &cfg->session_lifetime_ms)) != 0)
 			return rc;
 	}
 	cfg->web_listen = strdup(listen != NULL ? listen : DEFAULT_LISTEN);

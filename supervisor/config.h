@@ -97,6 +97,9 @@ struct config {
 	struct cfg_client *clients;  /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */
+	/* webapi: "web": {"session_idle", "session_lifetime"}; 0: default */
+	int64_t session_idle_ms;     /* default 12 h */
+	int64_t session_lifetime_ms; /* default 24 h */
 };
 
 /*

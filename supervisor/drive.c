@@ -574,6 +574,13 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 			continue;
 		if (rc != DBS_OK)
 			return;
+		if (p->state != DBS__PASSENGER_STATE__PS_PENDING) {
+			/* Only pending passengers go out for work: an
+			 * operator completed this one (set_step) while it
+			 * was out, and the manual change wins. */
+			dbs__passenger__free_unpacked(p, NULL);
+			continue;
+		}
 		touch(d, p->id);
 		for (size_t j = 0; j < o->n_steps; j++) {
 			Dbs__StepOutcome *so = o->steps[j];
@@ -862,6 +869,7 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 		    DBS_OK)
 			sup_store_failed(s, rc, "writing the drive log");
 	}
+	metrics_drive_finished(w, outcome, d->failed, d->dead);
 	snprintf(w->last_outcome, sizeof(w->last_outcome),
 	    "%s: pulled %u, seated %u, completed %u, failed %u, dead %u",
 	    outcome, d->pulled, d->seated, d->completed, d->failed, d->dead);

@@ -236,6 +236,7 @@ sup_commit(struct sup *s)
 {
 	struct store_txn *txn = s->txn;
 	size_t changes;
+	int64_t t0;
 	int rc;
 
 	if (txn == NULL) {
@@ -250,7 +251,9 @@ sup_commit(struct sup *s)
 		outbox_flush(s, DBS_OK);
 		return DBS_OK;
 	}
+	t0 = metrics_now_us();
 	rc = store_txn_commit(txn);
+	metrics_commit_observe(s, metrics_now_us() - t0);
 	if (rc != DBS_OK) {
 		s->txn = NULL;
 		sup_store_failed(s, rc, "commit");
@@ -329,6 +332,7 @@ sup_fill_definition_info(struct sup *s, const struct worker *w,
 		di->n_processors = def->n_processors;
 	if ((di->pushers = driver_names(def->pushers, def->n_pushers)) != NULL)
 		di->n_pushers = def->n_pushers;
+	metrics_fill_definition(w, di);
 }
 
 void
@@ -736,6 +740,7 @@ run(struct sup *s, int sigfd)
 		child_timers(s, now, &wake);
 		web_timers(s, now, &wake);
 		control_timers(s, now, &wake);
+		sessions_timers(s, now, &wake);
 		shutdown_timers(s, now, &wake);
 		probe_timers(s, now, &wake);
 		sup_events_timers(s, now, &wake);

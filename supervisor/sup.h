@@ -62,6 +62,8 @@ struct worker {
 	bool resume_drive;      /* crashed mid-drive: drive again once up */
 	struct drive *drive;    /* active drive, or NULL */
 	char last_outcome[256]; /* of the last drive, for status */
+	/* webapi: counters for /metrics (metrics.c) */
+	uint64_t m_drives, m_aborted, m_step_failures, m_dead;
 };
 
 /* databus-web, supervised like a worker (web.c). */
@@ -73,6 +75,15 @@ struct web_child {
 	struct restart_state rs;
 	uint32_t restarts;
 	char error[256];
+};
+
+/* webapi: a latency histogram (metrics.c); bucket i counts observations
+ * up to metrics_bounds[i], the last one the rest. */
+#define SUP_HIST_BUCKETS 15
+struct sup_hist {
+	uint64_t counts[SUP_HIST_BUCKETS + 1];
+	uint64_t count;
+	double sum_s;
 };
 
 struct outmsg {
@@ -113,6 +124,10 @@ struct sup {
 	struct web_child web;
 	bool in_failure;    /* handling a store failure: no new batch */
 	size_t batch_bytes; /* attachment bytes in the open batch */
+	/* webapi: commit latency, session expiry (metrics.c, sessions.c) */
+	struct sup_hist commit_hist;
+	int64_t session_sweep_at_ms; /* monotonic */
+	uint64_t sessions_expired;
 };
 
 /* A random 64-bit value (libsodium), for backoff jitter. */
@@ -229,5 +244,20 @@ int config_export_event(
 
 /* users.c */
 int users_import(struct sup *s);
+
+/* metrics.c (webapi): counters and the commit latency histogram. */
+int64_t metrics_now_us(void);
+void metrics_commit_observe(struct sup *s, int64_t elapsed_us);
+void metrics_drive_finished(
+    struct worker *w, const char *outcome, uint32_t failed, uint32_t dead);
+void metrics_fill_definition(const struct worker *w, Dbs__DefinitionInfo *di);
+/* Point st->commit_latency at `h`, filled from s (valid while s is). */
+void metrics_fill_status(
+    struct sup *s, Dbs__StatusReply *st, Dbs__MetricsHistogram *h);
+
+/* sessions.c (webapi): session life times and the sweep of expired ones. */
+int sessions_create(struct sup *s, const Dbs__SessionCreate *c);
+int sessions_touch(struct sup *s, const Dbs__SessionRef *r);
+void sessions_timers(struct sup *s, int64_t now, int64_t *wake);
 
 #endif

@@ -28,6 +28,7 @@
 
 #include "dbs_error.h"
 #include "web.h"
+#include "wire.h"
 
 #define EXIT_USAGE     100
 #define EXIT_TRANSIENT 111
@@ -656,6 +657,13 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "GET");
 		return web_api_me(req);
 	}
+	{
+		/* webapi: management routes and /metrics (routes_webapi.c) */
+		int ret;
+
+		if (web_route_webapi(req, path, &ret))
+			return ret;
+	}
 	if (path_is(path, "/api/v1/queue")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
@@ -721,6 +729,49 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 }
 
 /* ----------------------------------------------------------------- main */
+
+/* webapi: SIGTERM (databusd's shutdown, or the parent's death) ends the
+ * process gracefully: it keeps serving for STOP_GRACE_MS so that the
+ * answers in flight — the reply to a shutdown asked for through this very
+ * server — still reach their clients, then exits 0. */
+#define STOP_GRACE_MS 1000
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int
+run_loop(h2o_evloop_t *loop)
+{
+	struct sigaction sa;
+	int64_t stop_at = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (;;) {
+		/* A signal may land on a pool thread: wake up to look. */
+		if (h2o_evloop_run(loop, 200) != 0 && errno != EINTR)
+			return EXIT_TRANSIENT;
+		if (!stop_requested)
+			continue;
+		if (stop_at == 0) {
+			stop_at = wire_now_ms() + STOP_GRACE_MS;
+		} else if (wire_now_ms() >= stop_at) {
+			/* h2o's loop has no teardown for its sockets and
+			 * timers: end the process as the signal would have,
+			 * without exit handlers. */
+			fflush(NULL);
+			_exit(0);
+		}
+	}
+}
 
 static void
 on_accept(h2o_socket_t *listener, const char *err)
@@ -899,7 +950,5 @@ main(int argc, char **argv)
 	printf("databus-web: listening on %s://%s\n", web_scheme(&server),
 	    listen_addr);
 	fflush(stdout);
-	while (h2o_evloop_run(loop, INT32_MAX) == 0)
-		;
-	return EXIT_TRANSIENT;
+	return run_loop(loop);
 }

@@ -411,7 +411,7 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen, tls)"},
+	"enabled, listen, tls, session_idle, session_lifetime)"},
     {"{\"web\": {\"tls\": 5}}",
 	"databus.json: $.web.tls: expected an object {\"cert\": FILE, "
 	"\"key\": FILE}"},
@@ -432,6 +432,10 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": {\"tls\": {\"cert\": \"databus.json\", \"key\": "
      "\"databus.json\"}}}",
 	"databus.json\" holds no PEM certificate"},
+    {"{\"web\": {\"session_idle\": \"soon\"}}",
+	"databus.json: $.web.session_idle: expected a number of seconds"},
+    {"{\"web\": {\"session_lifetime\": 0}}",
+	"databus.json: $.web.session_lifetime: expected a number of seconds"},
     {"{\"web\": {\"enabled\": \"yes\"}}",
 	"databus.json: $.web.enabled: expected true or false"},
     {"{\"web\": {\"listen\": \"localhost\"}}",
