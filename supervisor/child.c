@@ -130,7 +130,8 @@ sup_spawn(const struct sup *s, char *const argv[], pid_t *pid)
 int
 child_spawn(struct sup *s, struct worker *w)
 {
-	char url[4300], slot[16], parent[16];
+	char url[4300], slot[16], parent[16], limits[96];
+	struct cfg_limits lim = config_limits(s->cfg, w->def);
 	char *argv[10];
 	pid_t pid;
 	int rc;
@@ -147,6 +148,18 @@ child_spawn(struct sup *s, struct worker *w)
 	argv[5] = "--parent";
 	argv[6] = parent;
 	argv[7] = NULL;
+	/* Resource limits: the worker applies them to itself before any
+	 * driver runs (workers/worker_limits.c). */
+	if (lim.memory != 0 || lim.cpu_s != 0 || lim.open_files != 0) {
+		snprintf(limits, sizeof(limits),
+		    "memory=%llu,cpu=%llu,files=%llu",
+		    (unsigned long long)lim.memory,
+		    (unsigned long long)lim.cpu_s,
+		    (unsigned long long)lim.open_files);
+		argv[7] = "--limits";
+		argv[8] = limits;
+		argv[9] = NULL;
+	}
 
 	rc = sup_spawn(s, argv, &pid);
 	if (rc != 0) {

@@ -36,6 +36,16 @@ struct cfg_retry {
 	int64_t max_ms;        /* backoff cap, default 3600000 */
 };
 
+/* Resource limits of a worker process (faults: "limits" of a definition
+ * or of databus.json); 0 = no limit. The worker applies them to itself
+ * with setrlimit before any driver runs (workers/worker_limits.c). */
+struct cfg_limits {
+	uint64_t memory;     /* bytes of heap and private writable mappings
+				(RLIMIT_DATA) */
+	uint64_t cpu_s;      /* CPU seconds over the process's life */
+	uint64_t open_files; /* descriptors (RLIMIT_NOFILE) */
+};
+
 /* A passenger definition of a client. */
 struct cfg_definition {
 	char *client;
@@ -43,6 +53,7 @@ struct cfg_definition {
 	int64_t sync_period_ms;     /* sync_frequency: minutes or "30s" */
 	int64_t queue_life_span_ms; /* queue_life_span in days (default 1) */
 	struct cfg_retry retry;
+	struct cfg_limits limits; /* its own "limits" (0: the default) */
 	struct cfg_driver *pullers;
 	size_t n_pullers;
 	struct cfg_driver *processors;
@@ -87,10 +98,16 @@ struct config {
 	int64_t shutdown_timeout_ms; /* default 30 s */
 	int64_t heartbeat_ms;        /* worker heartbeat period, default 1 s */
 	uint64_t store_max_size;     /* "store": {"max_size": "64GiB"} */
+	struct cfg_limits limits;    /* default worker limits */
 	struct cfg_client *clients;  /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */
 };
+
+/* The limits a definition's worker runs with: its own, else the default
+ * of databus.json, field by field. */
+struct cfg_limits config_limits(
+    const struct config *cfg, const struct cfg_definition *def);
 
 /*
  * Load databus.json at `path` and every clients/<client>.json. Relative

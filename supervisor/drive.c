@@ -21,6 +21,15 @@
  * passenger wait next_attempt_ms (exponential backoff with jitter) and,
  * after retry.max_attempts failures, dead. A drive never dispatches the
  * same passenger twice: a cursor over the due index, plus last_drive.
+ *
+ * Poison passengers: when the worker dies (crash, kill, drive timeout)
+ * with work in flight, no step result tells which passenger was the
+ * cause, and charging them all would let one poison passenger kill its
+ * batch mates. So the worker's next drives send those passengers one at
+ * a time (worker.isolate counts how many are left); a worker that dies
+ * with a single passenger in flight in that mode is charged a failed
+ * attempt on that passenger's first incomplete step, which after
+ * retry.max_attempts makes it dead like any failure.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -46,6 +55,8 @@ struct drive {
 	int64_t started_wall_ms;
 	int64_t deadline_ms; /* monotonic */
 	uint32_t work_out;   /* WorkRequests in flight */
+	uint32_t items_out;  /* passengers in those */
+	uint64_t lone_id;    /* the passenger of a one-item batch */
 	uint32_t notify_out; /* SeatResults in flight */
 	bool exhausted;      /* the last scan found nothing */
 	int64_t cur_due;     /* dispatch cursor over (next_attempt, id) */
@@ -559,6 +570,13 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 		return;
 	}
 	d->work_out--;
+	d->items_out = d->items_out > r->n_items
+			   ? d->items_out - (uint32_t)r->n_items
+			   : 0;
+	if (w->isolate > 0)
+		w->isolate = w->isolate > r->n_items
+				 ? w->isolate - (uint32_t)r->n_items
+				 : 0;
 	take_logs(d, r->logs, r->n_logs);
 	if ((txn = sup_txn(s)) == NULL)
 		return;
@@ -743,7 +761,9 @@ send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
 	itemp = calloc(sc->n, sizeof(*itemp));
 	if (items == NULL || itemp == NULL)
 		goto out;
-	for (size_t i = 0; i < sc->n && bytes < BATCH_BYTES; i++) {
+	for (size_t i = 0;
+	     i < sc->n && bytes < BATCH_BYTES && (w->isolate == 0 || n < 1);
+	     i++) {
 		Dbs__WorkItem *it = &items[n];
 		Dbs__Passenger *p = NULL;
 
@@ -786,9 +806,11 @@ send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
 	m.work = &wr;
 	/* No batch is open: this goes out at once, packed from the
 	 * snapshot before it ends. */
+	d->lone_id = n == 1 ? itemp[0]->passenger->id : 0;
 	if (sup_send_worker(s, w, &m) != DBS_OK)
 		goto out_items;
 	d->work_out++;
+	d->items_out += (uint32_t)n;
 	ret = (int)n;
 out_items:
 	free_work(items, n);
@@ -896,10 +918,11 @@ drive_dispatch(struct sup *s, struct worker *w)
 
 	if (d == NULL || s->txn != NULL)
 		return;
-	if (!d->exhausted && d->work_out < WINDOW) {
+	if (!d->exhausted && d->work_out < (w->isolate > 0 ? 1 : WINDOW)) {
 		if (store_txn_begin(s->st, false, &txn) != DBS_OK)
 			return;
-		while (d->work_out < WINDOW && w->drive == d) {
+		while (d->work_out < (w->isolate > 0 ? 1 : WINDOW) &&
+		       w->drive == d) {
 			int n = send_batch(s, w, txn);
 
 			if (n <= 0) {
@@ -914,13 +937,80 @@ drive_dispatch(struct sup *s, struct worker *w)
 		finish(s, w, "ok");
 }
 
+/* The worker died while `id` was its only passenger in flight, in
+ * isolation: charge that passenger a failed attempt (see the top). */
+static void
+charge_crash(struct sup *s, struct worker *w, uint64_t id, const char *why)
+{
+	struct drive *d = w->drive;
+	const struct cfg_retry *retry = &w->def->retry;
+	struct store_txn *txn = sup_txn(s);
+	Dbs__Passenger *p = NULL;
+	Dbs__Step *st = NULL;
+	char error[256];
+	int64_t now = wire_now_ms();
+	int rc;
+
+	if (txn == NULL || get_own(s, w, txn, id, &p) != DBS_OK)
+		return;
+	if (p->state != DBS__PASSENGER_STATE__PS_PENDING) {
+		dbs__passenger__free_unpacked(p, NULL);
+		return;
+	}
+	for (size_t i = 0; i < p->n_steps && st == NULL; i++)
+		if (p->steps[i]->kind != DBS__STEP_KIND__SK_NOTIFY &&
+		    !step_done(p->steps[i]))
+			st = p->steps[i];
+	snprintf(error, sizeof(error), "the worker died while %s had it: %s",
+	    st != NULL ? st->name : "a driver", why);
+	if (st != NULL) {
+		st->state = DBS__STEP_STATE__STEP_FAILED;
+		st->attempts++;
+		st->updated_ms = now;
+		set_str(&st->error, error);
+	}
+	touch(d, p->id);
+	p->attempts++;
+	p->updated_ms = now;
+	p->last_drive = d->id;
+	set_str(&p->last_error, error);
+	logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
+	    st != NULL ? st->name : "", "%s", error);
+	if (p->attempts >= retry->max_attempts) {
+		p->state = DBS__PASSENGER_STATE__PS_DEAD;
+		p->done_ms = now;
+		d->dead++;
+		logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id, "",
+		    "passenger %" PRIu64 " is dead after %u attempt(s)", p->id,
+		    p->attempts);
+	} else {
+		p->next_attempt_ms =
+		    now + backoff_delay_ms(p->attempts - 1, retry->base_ms,
+			      retry->max_ms, sup_random64());
+		d->failed++;
+	}
+	rc = store_passenger_put(txn, p);
+	dbs__passenger__free_unpacked(p, NULL);
+	if (rc != DBS_OK)
+		sup_store_failed(s, rc, "recording a crash attempt");
+}
+
 void
 drive_abort(struct sup *s, struct worker *w, const char *why)
 {
+	struct drive *d = w->drive;
 	char outcome[256];
 
-	if (w->drive == NULL)
+	if (d == NULL)
 		return;
+	if (d->work_out > 0 && !s->shutting_down && !s->in_failure) {
+		if (w->isolate > 0 && d->items_out == 1 && d->lone_id != 0) {
+			charge_crash(s, w, d->lone_id, why);
+			w->isolate--;
+		} else if (d->items_out > w->isolate) {
+			w->isolate = d->items_out;
+		}
+	}
 	logf_entry(w->drive, DBS__LOG_LEVEL__LOG_ERROR, 0, "",
 	    "drive aborted: %s", why);
 	snprintf(outcome, sizeof(outcome), "aborted: %s", why);

@@ -60,6 +60,9 @@ struct worker {
 	bool restart_wanted; /* config changed: restart when idle */
 	bool stop_sent;
 	bool resume_drive;      /* crashed mid-drive: drive again once up */
+	/* Passengers left to work one at a time: the worker died with this
+	 * many in flight, so one of them may be poison (drive.c). */
+	uint32_t isolate;
 	struct drive *drive;    /* active drive, or NULL */
 	char last_outcome[256]; /* of the last drive, for status */
 };
