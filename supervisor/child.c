@@ -39,6 +39,17 @@ extern char **environ;
 #define STOP_TIMEOUT_MS  5000
 #define RECV_BURST       64
 
+/* The restart policy of databus.json ("restart"; sched.h). */
+static struct restart_policy
+worker_policy(const struct sup *s)
+{
+	const struct cfg_restart *r = &s->cfg->restart;
+	struct restart_policy pol = {
+	    r->min_ms, r->max_ms, r->max_restarts, r->window_ms, r->stable_ms};
+
+	return pol;
+}
+
 static void
 set_state(struct sup *s, struct worker *w, Dbs__WorkerState st)
 {
@@ -204,10 +215,10 @@ fail:
 	w->permanent = false;
 	/* Treat a failed start like a crash: back off and try again. */
 	{
+		const struct restart_policy pol = worker_policy(s);
 		int64_t now = wire_mono_ms();
 		uint64_t rnd = sup_random64();
-		int64_t d = restart_next(
-		    &w->rs, &restart_policy_default, now, now, rnd);
+		int64_t d = restart_next(&w->rs, &pol, now, now, rnd);
 
 		if (d < 0) {
 			set_state(s, w, DBS__WORKER_STATE__WS_FAILED);
@@ -276,6 +287,7 @@ child_reaped(struct sup *s, struct worker *w, int status)
 	bool was_driving = w->drive != NULL;
 
 	describe_exit(status, w->last_exit, sizeof(w->last_exit));
+	w->exited_ms = now;
 	if (!w->stop_sent || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		sup_log("worker %s/%s (pid %d) ended: %s", w->def->client,
 		    w->def->name, (int)w->pid, w->last_exit);
@@ -308,17 +320,16 @@ child_reaped(struct sup *s, struct worker *w, int status)
 		return;
 	}
 	{
+		const struct restart_policy pol = worker_policy(s);
 		uint64_t rnd = sup_random64();
-		int64_t d = restart_next(
-		    &w->rs, &restart_policy_default, w->started_ms, now, rnd);
+		int64_t d =
+		    restart_next(&w->rs, &pol, w->started_ms, now, rnd);
 
 		if (d < 0) {
 			snprintf(w->error, sizeof(w->error),
 			    "restarted too often (%u exits within %lld s); "
 			    "expedite it to try again",
-			    w->rs.in_window,
-			    (long long)restart_policy_default.window_ms /
-				1000);
+			    w->rs.in_window, (long long)pol.window_ms / 1000);
 			sup_log("worker %s/%s: FAILED: %s", w->def->client,
 			    w->def->name, w->error);
 			set_state(s, w, DBS__WORKER_STATE__WS_FAILED);
@@ -343,6 +354,18 @@ on_ready(struct sup *s, struct worker *w, const Dbs__Ready *r)
 		return; /* it exits 100 next */
 	}
 	w->error[0] = '\0';
+	if (w->exited_ms > 0) {
+		/* A restart: how long the definition was without a worker
+		 * (the fault tests read this line; docs/faults.md). */
+		int64_t now = wire_mono_ms();
+
+		sup_log("worker %s/%s (pid %d) ready %lld ms after the last "
+			"exit, %lld ms after its start (mono %lld)",
+		    w->def->client, w->def->name, (int)w->pid,
+		    (long long)(now - w->exited_ms),
+		    (long long)(now - w->started_ms), (long long)now);
+		w->exited_ms = 0;
+	}
 	set_state(s, w, DBS__WORKER_STATE__WS_READY);
 	if (w->resume_drive) {
 		/* It crashed mid-drive: finish that work now. */

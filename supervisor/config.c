@@ -624,6 +624,48 @@ parse_limits(
 	return DBS_OK;
 }
 
+/* "restart": {"min_delay", "max_delay", "max_restarts", "window",
+ * "stable"} of databus.json (faults). */
+static int
+parse_restart(struct pctx *p, json_t *root, struct cfg_restart *r)
+{
+	static const char *const keys[] = {"min_delay", "max_delay",
+	    "max_restarts", "window", "stable", NULL};
+	json_t *obj = json_object_get(root, "restart"), *v;
+	int rc;
+
+	r->min_ms = 100;
+	r->max_ms = 30 * SECOND_MS;
+	r->max_restarts = 10;
+	r->window_ms = MINUTE_MS;
+	r->stable_ms = 10 * SECOND_MS;
+	if (obj == NULL)
+		return DBS_OK;
+	if (!json_is_object(obj))
+		return fail(p, "$.restart", "expected an object");
+	if ((rc = check_keys(p, "$.restart", obj, keys, NULL)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "min_delay", SECOND_MS,
+		 "seconds", r->min_ms, &r->min_ms)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "max_delay", SECOND_MS,
+		 "seconds", r->max_ms, &r->max_ms)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "window", SECOND_MS,
+		 "seconds", r->window_ms, &r->window_ms)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "stable", SECOND_MS,
+		 "seconds", r->stable_ms, &r->stable_ms)) != 0)
+		return rc;
+	if (r->max_ms < r->min_ms)
+		return fail(p, "$.restart.max_delay",
+		    "must not be shorter than min_delay");
+	if ((v = json_object_get(obj, "max_restarts")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 1000000)
+			return fail(p, "$.restart.max_restarts",
+			    "expected an integer from 1 to 1000000");
+		r->max_restarts = (uint32_t)json_integer_value(v);
+	}
+	return DBS_OK;
+}
+
 struct cfg_limits
 config_limits(const struct config *cfg, const struct cfg_definition *def)
 {
@@ -1173,7 +1215,8 @@ parse_ticket(
 {
 	static const char *const keys[] = {"data_dir", "system_alias", "web",
 	    "clients_dir", "external_config_files", "drive_timeout",
-	    "shutdown_timeout", "heartbeat", "store", "limits", NULL};
+	    "shutdown_timeout", "heartbeat", "store", "limits", "restart",
+	    NULL};
 	const char *data_dir, *alias, *clients_dir;
 	char *dir, *slash, *shown;
 	int rc;
@@ -1228,7 +1271,8 @@ parse_ticket(
 	    (rc = get_duration(p, root, "$", "heartbeat", SECOND_MS, "seconds",
 		 SECOND_MS, &cfg->heartbeat_ms)) != 0 ||
 	    (rc = parse_store(p, root, cfg)) != 0 ||
-	    (rc = parse_limits(p, root, "$", &cfg->limits)) != 0)
+	    (rc = parse_limits(p, root, "$", &cfg->limits)) != 0 ||
+	    (rc = parse_restart(p, root, &cfg->restart)) != 0)
 		return rc;
 
 	shown = shown_dir(path, clients_dir);
@@ -1371,6 +1415,7 @@ config_demo(const char *data_dir, const char *listen, struct config **out,
 	cfg->drive_timeout_ms = 5 * MINUTE_MS;
 	cfg->shutdown_timeout_ms = 30 * SECOND_MS;
 	cfg->heartbeat_ms = SECOND_MS;
+	(void)parse_restart(NULL, NULL, &cfg->restart); /* the defaults */
 	cfg->store_max_size = STORE_DEFAULT;
 	cfg->worker_path = find_worker();
 	if (cfg->system_alias == NULL || cfg->web_listen == NULL ||

@@ -46,6 +46,18 @@ struct cfg_limits {
 	uint64_t open_files; /* descriptors (RLIMIT_NOFILE) */
 };
 
+/* Worker restart policy ("restart" of databus.json; see sched.h):
+ * backoff from min_ms doubling to max_ms; more than max_restarts exits
+ * within window_ms of run time is FAILED; stable_ms of run resets the
+ * doubling. Defaults 100 ms, 30 s, 10, 60 s, 10 s. */
+struct cfg_restart {
+	int64_t min_ms;
+	int64_t max_ms;
+	uint32_t max_restarts;
+	int64_t window_ms;
+	int64_t stable_ms;
+};
+
 /* A passenger definition of a client. */
 struct cfg_definition {
 	char *client;
@@ -99,6 +111,7 @@ struct config {
 	int64_t heartbeat_ms;        /* worker heartbeat period, default 1 s */
 	uint64_t store_max_size;     /* "store": {"max_size": "64GiB"} */
 	struct cfg_limits limits;    /* default worker limits */
+	struct cfg_restart restart;  /* worker restart policy */
 	struct cfg_client *clients;  /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */

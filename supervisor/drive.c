@@ -30,6 +30,15 @@
  * with a single passenger in flight in that mode is charged a failed
  * attempt on that passenger's first incomplete step, which after
  * retry.max_attempts makes it dead like any failure.
+ *
+ * Lost notifies: a SeatResult that the worker never answered with
+ * Notified (it died in between) may have been carried out — the file
+ * moved, the mail marked read — so the source will not offer the item
+ * again and its notify step would stay incomplete for ever. The drive
+ * keeps a copy of every SeatResult in flight; when the worker dies they
+ * move to worker.renotify and the next drive sends them again first
+ * (notify is idempotent: the dir puller's answer for a file moved
+ * already is OK).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -47,6 +56,13 @@
 #define MAX_LOG_ENTRIES 1000
 #define NEVER_MS        0x7fffffffffffLL /* "not due": only the notify is left */
 #define PURGE_MAX       10000
+
+/* A copy of one SeatResult in flight (see the top). */
+struct notify_batch {
+	struct notify_batch *next;
+	size_t n;
+	Dbs__SeatedItem *items; /* strings owned */
+};
 
 struct drive {
 	uint64_t id;
@@ -70,7 +86,62 @@ struct drive {
 	uint32_t pulled, seated, completed, failed, dead;
 	uint64_t *ids; /* passengers touched, linked to the log */
 	size_t n_ids, cap_ids;
+	struct notify_batch *nb_head, **nb_tail; /* SeatResults in flight */
 };
+
+void
+drive_free_notify(struct notify_batch *nb)
+{
+	while (nb != NULL) {
+		struct notify_batch *next = nb->next;
+
+		for (size_t i = 0; i < nb->n; i++) {
+			free(nb->items[i].puller);
+			free(nb->items[i].external_id);
+			free(nb->items[i].source_ref);
+		}
+		free(nb->items);
+		free(nb);
+		nb = next;
+	}
+}
+
+/* Remember a SeatResult sent; false when out of memory (then it is not
+ * tracked: a lost notify is then only retried when the source offers the
+ * item again). */
+static bool
+track_notify(struct drive *d, Dbs__SeatedItem *const *items, size_t n)
+{
+	struct notify_batch *nb = calloc(1, sizeof(*nb));
+
+	if (nb == NULL ||
+	    (nb->items = calloc(n, sizeof(*nb->items))) == NULL) {
+		free(nb);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Dbs__SeatedItem *c = &nb->items[i];
+
+		dbs__seated_item__init(c);
+		c->id = items[i]->id;
+		c->duplicate = true;
+		c->puller = strdup(items[i]->puller);
+		c->external_id = strdup(items[i]->external_id);
+		c->source_ref = strdup(
+		    items[i]->source_ref != NULL ? items[i]->source_ref : "");
+		nb->n = i + 1;
+		if (c->puller == NULL || c->external_id == NULL ||
+		    c->source_ref == NULL) {
+			drive_free_notify(nb);
+			return false;
+		}
+	}
+	if (d->nb_tail == NULL)
+		d->nb_tail = &d->nb_head;
+	*d->nb_tail = nb;
+	d->nb_tail = &nb->next;
+	return true;
+}
 
 static void
 free_entry(Dbs__LogEntry *e)
@@ -91,6 +162,7 @@ drive_free(struct drive *d)
 		free_entry(d->entries[i]);
 	free(d->entries);
 	free(d->ids);
+	drive_free_notify(d->nb_head);
 	free(d);
 }
 
@@ -177,6 +249,85 @@ protocol_violation(struct sup *s, struct worker *w, const char *what)
 
 /* ------------------------------------------------------------ start */
 
+static Dbs__Step *find_step(
+    Dbs__Passenger *p, const char *name, Dbs__StepKind kind, bool any_kind);
+static bool step_done(const Dbs__Step *st);
+
+/* True if item `si` names a stored passenger (same puller and external
+ * id: the seat was committed) whose notify is still to do. A seat whose
+ * commit failed must never be acknowledged to its source. */
+static bool
+still_to_notify(struct store_txn *txn, const Dbs__SeatedItem *si)
+{
+	Dbs__Passenger *p = NULL;
+	Dbs__Step *st;
+	bool yes;
+
+	if (store_passenger_get(txn, si->id, &p) != DBS_OK)
+		return false;
+	st = find_step(p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
+	yes = strcmp(p->puller, si->puller) == 0 &&
+	      strcmp(p->external_id, si->external_id) == 0 && st != NULL &&
+	      !step_done(st);
+	dbs__passenger__free_unpacked(p, NULL);
+	return yes;
+}
+
+/* Send again the SeatResults a dead incarnation left unanswered. */
+static void
+renotify(struct sup *s, struct worker *w)
+{
+	struct drive *d = w->drive;
+	struct notify_batch *nb = w->renotify;
+	struct store_txn *txn = sup_txn(s);
+
+	w->renotify = NULL;
+	while (nb != NULL) {
+		struct notify_batch *next = nb->next;
+		Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
+		Dbs__SeatResult sr = DBS__SEAT_RESULT__INIT;
+		Dbs__SeatedItem **p = calloc(nb->n, sizeof(*p));
+		size_t n = 0;
+
+		nb->next = NULL;
+		if (p == NULL || txn == NULL) {
+			free(p);
+			drive_free_notify(nb);
+			nb = next;
+			continue;
+		}
+		for (size_t i = 0; i < nb->n; i++)
+			if (still_to_notify(txn, &nb->items[i]))
+				p[n++] = &nb->items[i];
+		if (n == 0) {
+			free(p);
+			drive_free_notify(nb);
+			nb = next;
+			continue;
+		}
+		logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, 0, "",
+		    "notifying again %zu passenger(s) whose notify the last "
+		    "worker did not answer",
+		    n);
+		sr.drive_id = d->id;
+		sr.n_items = n;
+		sr.items = p;
+		m.body_case = DBS__WORKER_MSG__BODY_SEATED;
+		m.seated = &sr;
+		if (sup_send_worker(s, w, &m) == DBS_OK) {
+			d->notify_out++;
+			if (d->nb_tail == NULL)
+				d->nb_tail = &d->nb_head;
+			*d->nb_tail = nb; /* transferred */
+			d->nb_tail = &nb->next;
+		} else {
+			drive_free_notify(nb);
+		}
+		free(p);
+		nb = next;
+	}
+}
+
 void
 drive_start(struct sup *s, struct worker *w, bool pull)
 {
@@ -208,6 +359,8 @@ drive_start(struct sup *s, struct worker *w, bool pull)
 	sup_event_worker(s, w);
 	sup_event_definition(s, w);
 	sup_send_worker(s, w, &m);
+	if (w->renotify != NULL)
+		renotify(s, w);
 }
 
 /* ------------------------------------------------------------- seat */
@@ -328,8 +481,10 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		m.body_case = DBS__WORKER_MSG__BODY_SEATED;
 		m.seated = &sr;
 		/* Packed now, sent after the commit that seated them. */
-		if (sup_send_worker(s, w, &m) == DBS_OK)
+		if (sup_send_worker(s, w, &m) == DBS_OK) {
 			d->notify_out++;
+			(void)track_notify(d, seatedp, n_seated);
+		}
 	}
 out:
 	free(seated);
@@ -440,6 +595,16 @@ drive_on_notified(struct sup *s, struct worker *w, Dbs__Notified *n)
 		return;
 	}
 	d->notify_out--;
+	if (d->nb_head != NULL) {
+		/* Answers come in order: this one answers the oldest. */
+		struct notify_batch *nb = d->nb_head;
+
+		d->nb_head = nb->next;
+		if (d->nb_head == NULL)
+			d->nb_tail = &d->nb_head;
+		nb->next = NULL;
+		drive_free_notify(nb);
+	}
 	take_logs(d, n->logs, n->n_logs);
 	if ((txn = sup_txn(s)) == NULL)
 		return;
@@ -1003,6 +1168,16 @@ drive_abort(struct sup *s, struct worker *w, const char *why)
 
 	if (d == NULL)
 		return;
+	if (d->nb_head != NULL) {
+		/* Unanswered SeatResults: the next drive sends them again. */
+		struct notify_batch **tail = &w->renotify;
+
+		while (*tail != NULL)
+			tail = &(*tail)->next;
+		*tail = d->nb_head;
+		d->nb_head = NULL;
+		d->nb_tail = &d->nb_head;
+	}
 	if (d->work_out > 0 && !s->shutting_down && !s->in_failure) {
 		if (w->isolate > 0 && d->items_out == 1 && d->lone_id != 0) {
 			charge_crash(s, w, d->lone_id, why);

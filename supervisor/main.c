@@ -455,6 +455,7 @@ free_worker(struct worker *w)
 	if (w->sock_open)
 		nng_close(w->sock);
 	drive_free(w->drive);
+	drive_free_notify(w->renotify);
 	free(w->def_json);
 	free(w);
 }

@@ -11,8 +11,12 @@
  * that passenger (a poison passenger); "hog": "memory" | "cpu" | "files"
  * makes every push use memory, CPU or descriptors without bound until a
  * resource limit stops it (an allocation or open that fails aborts the
- * worker, as a driver that cannot cope would crash).
+ * worker, as a driver that cannot cope would crash). "record": FILE
+ * appends one line "<idempotency key> <external id>" per accepted push
+ * (one write(2) with O_APPEND, done before the push is acknowledged), so
+ * a test can check what a target received, duplicates included.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,7 @@ struct null_pusher {
 	uint64_t pushes;
 	char *crash_on; /* NULL: never */
 	char *hog;      /* NULL, "memory", "cpu" or "files" */
+	int record_fd;  /* -1: none */
 };
 
 /* Use the resource without bound; returns only if it is not known. */
@@ -66,9 +71,9 @@ null_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
     size_t errlen)
 {
 	static const char *const keys[] = {
-	    "fail_every", "crash_on", "hog", NULL};
+	    "fail_every", "crash_on", "hog", "record", NULL};
 	struct null_pusher *np;
-	const char *crash_on = NULL, *hog_what = NULL;
+	const char *crash_on = NULL, *hog_what = NULL, *record = NULL;
 	uint64_t fail_every;
 	int rc;
 
@@ -84,6 +89,9 @@ null_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 	if (rc == DBS_OK && json_object_get(settings, "hog") != NULL)
 		rc = drv_setting_string(
 		    settings, "hog", NULL, &hog_what, err, errlen);
+	if (rc == DBS_OK && json_object_get(settings, "record") != NULL)
+		rc = drv_setting_string(
+		    settings, "record", NULL, &record, err, errlen);
 	if (rc != DBS_OK)
 		return rc;
 	if (hog_what != NULL && strcmp(hog_what, "memory") != 0 &&
@@ -95,6 +103,15 @@ null_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 	if (np == NULL)
 		return DBS_ENOMEM;
 	np->fail_every = fail_every;
+	np->record_fd = -1;
+	if (record != NULL &&
+	    (np->record_fd = open(record,
+		 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		snprintf(
+		    err, errlen, "record: %s: %s", record, strerror(errno));
+		free(np);
+		return DBS_EIO;
+	}
 	if ((crash_on != NULL && (np->crash_on = strdup(crash_on)) == NULL) ||
 	    (hog_what != NULL && (np->hog = strdup(hog_what)) == NULL)) {
 		free(np->crash_on);
@@ -127,6 +144,17 @@ null_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 		    (unsigned long long)np->fail_every);
 		return DRV_RETRY;
 	}
+	if (np->record_fd >= 0) {
+		char line[1024];
+		int n = snprintf(line, sizeof(line), "%s %s\n",
+		    idempotency_key, p->external_id);
+
+		if (n < 0 || (size_t)n >= sizeof(line) ||
+		    write(np->record_fd, line, (size_t)n) != n) {
+			snprintf(err, errlen, "record: cannot write");
+			return DRV_RETRY;
+		}
+	}
 	return DRV_OK;
 }
 
@@ -139,6 +167,8 @@ null_fini(void *state)
 		return;
 	free(np->crash_on);
 	free(np->hog);
+	if (np->record_fd >= 0)
+		close(np->record_fd);
 	free(np);
 }
 

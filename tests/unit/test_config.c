@@ -392,7 +392,7 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"dataa_dir\": \"x\"}",
 	"databus.json: $.dataa_dir: unknown key (expected one of: "
 	"data_dir, system_alias, web, clients_dir, external_config_files, "
-	"drive_timeout, shutdown_timeout, heartbeat, store, limits)"},
+	"drive_timeout, shutdown_timeout, heartbeat, store, limits, restart)"},
     {"{\"data_dir\": 5}", "databus.json: $.data_dir: expected a non-empty "
 			  "string"},
     {"{\"data_dir\": \"databus.json\"}", "databus.json: $.data_dir: \""},
