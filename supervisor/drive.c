@@ -38,7 +38,11 @@
  * keeps a copy of every SeatResult in flight; when the worker dies they
  * move to worker.renotify and the next drive sends them again first
  * (notify is idempotent: the dir puller's answer for a file moved
- * already is OK).
+ * already is OK). When databusd itself died, that list died with it: so
+ * the first drive of each definition after databusd starts also sends a
+ * notify for every stored PENDING passenger whose notify step was never
+ * answered (state INCOMPLETE; FAILED ones wait for the source to offer
+ * them again), using the source_ref kept in the record.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -273,6 +277,95 @@ still_to_notify(struct store_txn *txn, const Dbs__SeatedItem *si)
 	return yes;
 }
 
+#define SWEEP_MAX 100000 /* lost notifies sent again per sweep */
+
+struct sweep {
+	Dbs__SeatedItem *items;
+	Dbs__SeatedItem **itemp;
+	size_t n, cap;
+};
+
+static int
+sweep_cb(void *ctx, const Dbs__Passenger *p)
+{
+	struct sweep *sw = ctx;
+	const Dbs__Step *st = NULL;
+
+	for (size_t i = 0; i < p->n_steps && st == NULL; i++)
+		if (p->steps[i]->kind == DBS__STEP_KIND__SK_NOTIFY &&
+		    strcmp(p->steps[i]->name, p->puller) == 0)
+			st = p->steps[i];
+	if (st == NULL || st->state != DBS__STEP_STATE__STEP_INCOMPLETE ||
+	    p->source_ref == NULL || p->source_ref[0] == '\0')
+		return 0;
+	if (sw->n == sw->cap) {
+		size_t cap = sw->cap ? sw->cap * 2 : 256;
+		Dbs__SeatedItem *n = realloc(sw->items, cap * sizeof(*n));
+
+		if (n == NULL)
+			return 1;
+		sw->items = n;
+		sw->cap = cap;
+	}
+	dbs__seated_item__init(&sw->items[sw->n]);
+	sw->items[sw->n].id = p->id;
+	sw->items[sw->n].duplicate = true;
+	if ((sw->items[sw->n].puller = strdup(p->puller)) == NULL ||
+	    (sw->items[sw->n].external_id = strdup(p->external_id)) == NULL ||
+	    (sw->items[sw->n].source_ref = strdup(p->source_ref)) == NULL) {
+		free(sw->items[sw->n].puller);
+		free(sw->items[sw->n].external_id);
+		return 1;
+	}
+	sw->n++;
+	return sw->n >= SWEEP_MAX ? 1 : 0;
+}
+
+/* The first drive since databusd started: notify again what a crashed
+ * databusd may have left unanswered (see the top). */
+static void
+sweep_notifies(struct sup *s, struct worker *w)
+{
+	struct drive *d = w->drive;
+	struct store_txn *txn = sup_txn(s);
+	struct store_query q = {0};
+	struct sweep sw = {0};
+	struct notify_batch *nb;
+
+	w->notify_swept = true;
+	if (txn == NULL)
+		return;
+	q.client = w->def->client;
+	q.definition = w->def->name;
+	q.state = DBS__PASSENGER_STATE__PS_PENDING;
+	(void)store_queue_list(txn, &q, sweep_cb, &sw, NULL);
+	for (size_t i = 0; i < sw.n; i += BATCH) {
+		size_t n = sw.n - i < BATCH ? sw.n - i : BATCH;
+
+		if ((nb = calloc(1, sizeof(*nb))) == NULL ||
+		    (nb->items = calloc(n, sizeof(*nb->items))) == NULL) {
+			free(nb);
+			break;
+		}
+		memcpy(nb->items, sw.items + i, n * sizeof(*nb->items));
+		memset(sw.items + i, 0, n * sizeof(*nb->items)); /* moved */
+		nb->n = n;
+		nb->next = w->renotify;
+		w->renotify = nb;
+	}
+	for (size_t i = 0; i < sw.n; i++) {
+		free(sw.items[i].puller);
+		free(sw.items[i].external_id);
+		free(sw.items[i].source_ref);
+	}
+	free(sw.items);
+	if (sw.n > 0)
+		logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, 0, "",
+		    "%zu passenger(s) seated before databusd restarted wait "
+		    "for their notify: sending it again",
+		    sw.n);
+}
+
 /* Send again the SeatResults a dead incarnation left unanswered. */
 static void
 renotify(struct sup *s, struct worker *w)
@@ -359,6 +452,8 @@ drive_start(struct sup *s, struct worker *w, bool pull)
 	sup_event_worker(s, w);
 	sup_event_definition(s, w);
 	sup_send_worker(s, w, &m);
+	if (!w->notify_swept)
+		sweep_notifies(s, w);
 	if (w->renotify != NULL)
 		renotify(s, w);
 }
@@ -444,6 +539,7 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		p.n_metadata = it->n_metadata;
 		p.metadata = it->metadata;
 		p.pulled_us = it->pulled_us;
+		p.source_ref = it->source_ref;
 		rc = store_passenger_seat(
 		    txn, &p, it->attachments, it->n_attachments, &id, &dup);
 		if (rc == DBS_ETOOBIG || rc == DBS_EINVAL) {

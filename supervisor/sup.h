@@ -68,6 +68,7 @@ struct worker {
 	/* SeatResults a dead incarnation never answered: sent again at the
 	 * next drive, so that no passenger waits for a lost notify. */
 	struct notify_batch *renotify;
+	bool notify_swept; /* the stored lost notifies were sent again */
 	struct drive *drive;    /* active drive, or NULL */
 	char last_outcome[256]; /* of the last drive, for status */
 };
