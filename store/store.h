@@ -273,6 +273,13 @@ int store_backup(struct store *st, const char *path, uint64_t *bytes);
 int store_compact(const char *dir, uint64_t *before, uint64_t *after,
     char *err, size_t errlen);
 
+/*
+ * Room left (room.c): *disk_bytes free on the disk of the data file (for
+ * an unprivileged user), *map_bytes the map may still take before
+ * max_size (free pages inside the file not counted).
+ */
+int store_room(struct store *st, uint64_t *disk_bytes, uint64_t *map_bytes);
+
 /* Human text of the last error of this store (e.g. "mdb_txn_commit:
  * MDB_MAP_FULL" or the strerror of EIO), for logs. */
 const char *store_last_error(const struct store *st);

@@ -115,6 +115,8 @@ struct sup {
 	bool sigterm_sent;
 	bool intake_paused; /* by a store error */
 	char store_error[512];
+	int store_rc;          /* the code that paused intake */
+	char store_cause[512]; /* its message, before any waiting note */
 	int64_t probe_at_ms; /* monotonic: next store probe while paused */
 	int64_t started_wall_ms;
 	uint64_t commits;
