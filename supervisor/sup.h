@@ -35,6 +35,7 @@
 
 struct drive;
 struct peek;
+struct notify_batch;
 
 /* One worker process hosting one passenger definition. */
 struct worker {
@@ -60,6 +61,14 @@ struct worker {
 	bool restart_wanted; /* config changed: restart when idle */
 	bool stop_sent;
 	bool resume_drive;      /* crashed mid-drive: drive again once up */
+	/* Passengers left to work one at a time: the worker died with this
+	 * many in flight, so one of them may be poison (drive.c). */
+	uint32_t isolate;
+	int64_t exited_ms; /* monotonic: when the last incarnation ended */
+	/* SeatResults a dead incarnation never answered: sent again at the
+	 * next drive, so that no passenger waits for a lost notify. */
+	struct notify_batch *renotify;
+	bool notify_swept; /* the stored lost notifies were sent again */
 	struct drive *drive;    /* active drive, or NULL */
 	char last_outcome[256]; /* of the last drive, for status */
 	/* webapi: counters for /metrics (metrics.c) */
@@ -117,6 +126,8 @@ struct sup {
 	bool sigterm_sent;
 	bool intake_paused; /* by a store error */
 	char store_error[512];
+	int store_rc;          /* the code that paused intake */
+	char store_cause[512]; /* its message, before any waiting note */
 	int64_t probe_at_ms; /* monotonic: next store probe while paused */
 	int64_t started_wall_ms;
 	uint64_t commits;
@@ -214,6 +225,7 @@ void drive_abort(struct sup *s, struct worker *w, const char *why);
  * pending passenger is due. */
 void drive_schedule_retry(struct sup *s, struct worker *w);
 void drive_free(struct drive *d);
+void drive_free_notify(struct notify_batch *nb); /* the whole list */
 void drive_timers(struct sup *s, struct worker *w, int64_t now, int64_t *wake);
 /* Recompute state/next attempt of a passenger from its steps (not for
  * dead ones); returns the new state. */
