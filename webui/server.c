@@ -725,6 +725,12 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		    (size_t)(slash - rest.base), slash + 1,
 		    (size_t)(rest.base + rest.len - slash - 1));
 	}
+	/* spa: the single-page app for every other GET outside /api/ */
+	if (!has_prefix(path, "/api/", &rest) && !path_is(path, "/api")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_static(req);
+	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
 
@@ -788,8 +794,9 @@ on_accept(h2o_socket_t *listener, const char *err)
 static void
 usage(void)
 {
-	fputs("usage: databus-web --data DIR --listen HOST:PORT "
-	      "[--parent PID] [--tls-cert FILE --tls-key FILE]\n",
+	fputs(
+	    "usage: databus-web --data DIR --listen HOST:PORT "
+	    "[--static DIR] [--parent PID] [--tls-cert FILE --tls-key FILE]\n",
 	    stderr);
 	exit(EXIT_USAGE);
 }
@@ -840,6 +847,7 @@ main(int argc, char **argv)
 	const char *data = NULL, *listen_addr = NULL, *tls_cert = NULL,
 		   *tls_key = NULL;
 	char tls_err[600];
+	const char *static_dir = NULL;
 	char store_dir[PATH_MAX + 8], real[PATH_MAX];
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *pathconf;
@@ -859,6 +867,8 @@ main(int argc, char **argv)
 			tls_cert = argv[++i];
 		else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
 			tls_key = argv[++i];
+		else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc)
+			static_dir = argv[++i];
 		else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
 			errno = 0;
 			parent = strtol(argv[++i], &end, 10);
@@ -907,6 +917,11 @@ main(int argc, char **argv)
 		fputs("databus-web: out of memory\n", stderr);
 		return EXIT_TRANSIENT;
 	}
+	if (static_dir != NULL && !web_static_init(static_dir))
+		fprintf(stderr,
+		    "databus-web: no web app in %s (run ./setup); serving "
+		    "the API only\n",
+		    static_dir);
 	if ((fd = listen_on(listen_addr)) < 0) {
 		fprintf(stderr, "databus-web: cannot listen on %s%s%s\n",
 		    listen_addr, fd == -2 ? "" : ": ",

@@ -293,4 +293,13 @@ int web_api_user_revoke(
     h2o_req_t *req, const char *client, const char *username);
 int web_metrics(h2o_req_t *req);
 
+/* ------------------------------------------------ static.c (spa) */
+
+/* Serve the built single-page app from `dir` (resolved now). False when
+ * it is not a directory: the API still works, pages answer 404. */
+bool web_static_init(const char *dir);
+/* Answer a GET/HEAD that no API route took: /assets/<name>, a root file
+ * of the build, or index.html for the app's own routes. */
+int web_static(h2o_req_t *req);
+
 #endif
