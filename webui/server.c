@@ -652,6 +652,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "POST");
 		return web_api_logout(req);
 	}
+	if (path_is(path, "/api/v1/info")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_info(req);
+	}
 	if (path_is(path, "/api/v1/me")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");

@@ -169,6 +169,8 @@ bool web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
 int web_api_login(h2o_req_t *req);
 int web_api_logout(h2o_req_t *req);
 int web_api_me(h2o_req_t *req);
+/* api_info.c: GET /api/v1/info, public (the login page's alias). */
+int web_api_info(h2o_req_t *req);
 int web_api_queue_list(h2o_req_t *req);
 int web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
     const char *id, size_t idlen);
