@@ -63,7 +63,9 @@ json_t *rj_worker_info(const Dbs__WorkerInfo *w);
 
 /* {"client", "name", "sync_period_ms", "last_run", "next_run",
  *  "last_outcome", "driving", "worker", "pending", "done", "dead",
- *  "pullers", "processors", "pushers"} */
+ *  "pullers", "processors", "pushers", "drives", "drives_aborted",
+ *  "failures", "went_dead"} (the last four counted since databusd
+ *  started) */
 json_t *rj_definition_info(const Dbs__DefinitionInfo *d);
 
 /* {"system_alias", "version", "pid", "started", "paused",
@@ -75,7 +77,9 @@ json_t *rj_system_state(const Dbs__SystemState *s);
  *  "commits"} */
 json_t *rj_store_stats(const Dbs__StoreStats *s);
 
-/* {"system": ..., "definitions": [...], "store": ...} */
+/* {"system": ..., "definitions": [...], "store": ..., "commit_latency":
+ *  {"bounds": [seconds...], "counts": [per bucket, +Inf last], "count",
+ *  "sum_seconds"}, "sessions_expired"} */
 json_t *rj_status_reply(const Dbs__StatusReply *r);
 
 /* {"code", "message", "items": [{"puller", "external_id", "pulled",
