@@ -126,6 +126,12 @@ struct store_query {
 	uint64_t cursor;
 	size_t limit; /* 0 = no limit */
 	bool newest_first;
+	/* NULL: records are decoded with malloc and freed after cb returns.
+	 * Otherwise they are decoded with this allocator, and the store
+	 * neither frees nor touches a record once cb has returned: the
+	 * allocator's owner reclaims it (e.g. an arena reset in cb, so that
+	 * a page costs no heap traffic). */
+	ProtobufCAllocator *alloc;
 };
 
 /* Calls cb for each match; cb returns 0 to go on, non-zero to stop (that

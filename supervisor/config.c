@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_tls.h"
 #include "dbs_error.h"
 
 extern char **environ;
@@ -1084,10 +1085,42 @@ load_external_files(struct pctx *p, json_t *root, struct config *cfg)
 	return DBS_OK;
 }
 
+/* "tls": {"cert": PEM file, "key": PEM file}, relative to databus.json;
+ * both checked now (config_tls.c) and kept as absolute paths. */
+static int
+parse_web_tls(struct pctx *p, json_t *tls, struct config *cfg)
+{
+	static const char *const keys[] = {"cert", "key", NULL};
+	const char *cert, *key;
+	char msg[600];
+	int rc;
+
+	if (!json_is_object(tls))
+		return fail(p, "$.web.tls",
+		    "expected an object {\"cert\": FILE, \"key\": FILE}");
+	if ((rc = check_keys(p, "$.web.tls", tls, keys, NULL)) != 0 ||
+	    (rc = get_string(p, tls, "$.web.tls", "cert", true, &cert)) != 0 ||
+	    (rc = get_string(p, tls, "$.web.tls", "key", true, &key)) != 0)
+		return rc;
+	cfg->web_tls_cert = join_path(cfg->base_dir, cert);
+	cfg->web_tls_key = join_path(cfg->base_dir, key);
+	if (cfg->web_tls_cert == NULL || cfg->web_tls_key == NULL)
+		return nomem(p);
+	switch (config_tls_check(
+	    cfg->web_tls_cert, cfg->web_tls_key, msg, sizeof(msg))) {
+	case CONFIG_TLS_OK:
+		return DBS_OK;
+	case CONFIG_TLS_BAD_CERT:
+		return fail(p, "$.web.tls.cert", "%s", msg);
+	default:
+		return fail(p, "$.web.tls.key", "%s", msg);
+	}
+}
+
 static int
 parse_web(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"enabled", "listen", NULL};
+	static const char *const keys[] = {"enabled", "listen", "tls", NULL};
 	json_t *web = json_object_get(root, "web"), *v;
 	const char *listen = NULL;
 	int rc;
@@ -1115,6 +1148,9 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 				    "\"[::1]:5000\"");
 			listen = json_string_value(v);
 		}
+		v = json_object_get(web, "tls");
+		if (v != NULL && (rc = parse_web_tls(p, v, cfg)) != 0)
+			return rc;
 	}
 	cfg->web_listen = strdup(listen != NULL ? listen : DEFAULT_LISTEN);
 	return cfg->web_listen == NULL ? nomem(p) : DBS_OK;
@@ -1501,6 +1537,8 @@ config_free(struct config *cfg)
 	free(cfg->data_dir);
 	free(cfg->system_alias);
 	free(cfg->web_listen);
+	free(cfg->web_tls_cert);
+	free(cfg->web_tls_key);
 	free(cfg->clients_dir);
 	free(cfg->worker_path);
 	free(cfg);

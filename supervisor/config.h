@@ -80,6 +80,8 @@ struct config {
 	char *system_alias;
 	bool web_enabled;
 	char *web_listen;      /* "127.0.0.1:5000" */
+	char *web_tls_cert;    /* absolute; NULL: plain HTTP */
+	char *web_tls_key;     /* absolute; set with web_tls_cert */
 	char *clients_dir;     /* absolute */
 	char **external_files; /* absolute paths */
 	char **external_listed; /* the same, as listed in databus.json */

@@ -998,7 +998,9 @@ main(int argc, char **argv)
 
 	printf("databusd: data dir %s\n", s->cfg->data_dir);
 	if (s->cfg->web_enabled)
-		printf("databusd: web http://%s\n", s->cfg->web_listen);
+		printf("databusd: web %s://%s\n",
+		    s->cfg->web_tls_cert != NULL ? "https" : "http",
+		    s->cfg->web_listen);
 	printf("databusd: control ipc://%s/control\n", s->run_dir);
 	printf("databusd: %zu worker(s) for %zu client(s)%s\n", s->n_workers,
 	    s->cfg->n_clients, demo ? " (demo)" : "");

@@ -317,7 +317,8 @@ login_done(struct web_job *job)
 	}
 	throttle_clear(j->account_key);
 	snprintf(cookie, sizeof(cookie),
-	    COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/", j->token);
+	    COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/%s", j->token,
+	    web_tls(web_of(req)) ? "; Secure" : "");
 	web_add_header(req, "set-cookie", cookie);
 	doc = json_pack("{s:o, s:o, s:s}", "client", rj_string(j->client),
 	    "username", rj_string(j->username), "role", rj_role_name(j->role));
@@ -468,8 +469,11 @@ logout_done(struct web_job *job)
 		    "databusd could not end the session; try again");
 	} else if (req != NULL) {
 		web_add_header(req, "set-cookie",
-		    COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
-				"Max-Age=0");
+		    web_tls(web_of(req))
+			? COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
+				      "Max-Age=0; Secure"
+			: COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
+				      "Max-Age=0");
 		web_send_json(req, 200, json_pack("{s:b}", "ok", 1));
 	}
 	free(j);

@@ -48,10 +48,14 @@ int web_send_error(
 /* Add a header to the response (value copied into the request pool). */
 void web_add_header(h2o_req_t *req, const char *name, const char *value);
 
-/* Checks every mutation passes: an Origin equal to http://<Host>, a JSON
- * content type and a body within WEB_MAX_BODY. On failure the error
- * response has been sent and false is returned. */
+/* Checks every mutation passes: an Origin equal to http://<Host>
+ * (https://<Host> under TLS, see web_scheme), a JSON content type and a
+ * body within WEB_MAX_BODY. On failure the error response has been sent
+ * and false is returned. */
 bool web_check_mutation(h2o_req_t *req);
+
+/* True when the request's Origin is this server's own (scheme://Host). */
+bool web_same_origin(h2o_req_t *req);
 
 /* The peer's address as text ("127.0.0.1"), into buf. */
 void web_peer_address(h2o_req_t *req, char *buf, size_t len);
@@ -219,6 +223,30 @@ int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
  * no session, no Origin. */
 int web_api_hook(h2o_req_t *req, const char *client, size_t clen,
     const char *name, size_t nlen);
+/* webperf: JSON text written by the caller (proto/json_writer.h), copied
+ * into the request's pool, with the headers of web_send_json. Returns 0. */
+int web_send_json_text(
+    h2o_req_t *req, int status, const char *text, size_t len);
+
+/* webperf: the status, security headers and content type every answer
+ * carries (what web_send_json sets), for code that writes its own body. */
+void web_response_headers(h2o_req_t *req, int status, const char *type);
+
+/* webperf (limits.c): h2o's body limit, and its own error answers (413
+ * and the like, sent before routing) rewritten as our JSON errors. */
+void web_limits_install(h2o_globalconf_t *conf, h2o_hostconf_t *host);
+/* A body above WEB_MAX_BODY on any route: answers 413 and returns true. */
+bool web_body_too_large(h2o_req_t *req);
+
+/* webperf (tls.c): the TLS context for --tls-cert/--tls-key, or NULL with
+ * the reason in err. */
+SSL_CTX *web_tls_context(
+    const char *cert, const char *key, char *err, size_t len);
+/* True when the server speaks HTTPS: cookies are Secure, the Origin of a
+ * mutation must be https://<Host>, answers carry HSTS. */
+bool web_tls(struct web *w);
+/* "https" or "http", for building the expected Origin. */
+const char *web_scheme(struct web *w);
 
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);

@@ -150,7 +150,8 @@ static const char full_ticket[] =
     "  \"clients_dir\": \"tenants\",\n"
     "  \"external_config_files\": [\"extra/mapping.json\"],\n"
     "  \"drive_timeout\": \"2m\", \"shutdown_timeout\": 10,\n"
-    "  \"heartbeat\": \"250ms\", \"store\": { \"max_size\": \"512MiB\" } }\n";
+    "  \"heartbeat\": \"250ms\", \"store\": { \"max_size\": \"512MiB\",\n"
+    "  \"event_keep\": 5000, \"event_max_age\": \"2h\" } }\n";
 
 static const char full_acme[] =
     "{ \"log_life_span\": 7,\n"
@@ -219,6 +220,8 @@ test_full_example(void **state)
 	assert_int_equal(cfg->shutdown_timeout_ms, 10000);
 	assert_int_equal(cfg->heartbeat_ms, 250);
 	assert_int_equal(cfg->store_max_size, 512ULL << 20);
+	assert_int_equal(cfg->event_keep, 5000);
+	assert_int_equal(cfg->event_max_age_ms, 2 * 3600 * 1000);
 
 	/* databus-worker next to the running program. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -336,6 +339,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg->shutdown_timeout_ms, 30000);
 	assert_int_equal(cfg->heartbeat_ms, 1000);
 	assert_int_equal(cfg->store_max_size, 64ULL << 30);
+	assert_int_equal(cfg->event_keep, 0); /* the store's default */
+	assert_int_equal(cfg->event_max_age_ms, 24 * 3600 * 1000);
 	assert_int_equal(cfg->n_clients, 0);
 	config_free(cfg);
 }
@@ -406,7 +411,27 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen)"},
+	"enabled, listen, tls)"},
+    {"{\"web\": {\"tls\": 5}}",
+	"databus.json: $.web.tls: expected an object {\"cert\": FILE, "
+	"\"key\": FILE}"},
+    {"{\"web\": {\"tls\": {\"key\": \"k.pem\"}}}",
+	"databus.json: $.web.tls.cert: missing"},
+    {"{\"web\": {\"tls\": {\"cert\": \"c.pem\", \"key\": \"\"}}}",
+	"databus.json: $.web.tls.key: expected a non-empty string"},
+    {"{\"web\": {\"tls\": {\"cert\": \"c\", \"key\": \"k\", "
+     "\"ca\": \"x\"}}}",
+	"databus.json: $.web.tls.ca: unknown key (expected one of: cert, "
+	"key)"},
+    {"{\"web\": {\"tls\": {\"cert\": \"nope.pem\", \"key\": "
+     "\"nope.key\"}}}",
+	"databus.json: $.web.tls.cert: \""},
+    {"{\"web\": {\"tls\": {\"cert\": \"nope.pem\", \"key\": "
+     "\"nope.key\"}}}",
+	"nope.pem\": No such file or directory"},
+    {"{\"web\": {\"tls\": {\"cert\": \"databus.json\", \"key\": "
+     "\"databus.json\"}}}",
+	"databus.json\" holds no PEM certificate"},
     {"{\"web\": {\"enabled\": \"yes\"}}",
 	"databus.json: $.web.enabled: expected true or false"},
     {"{\"web\": {\"listen\": \"localhost\"}}",
@@ -464,6 +489,13 @@ static const struct bad_ticket bad_tickets[] = {
 	"databus.json: $.store.max_size: expected a number of bytes"},
     {"{\"store\": {\"max_size\": -5}}",
 	"databus.json: $.store.max_size: expected a number of bytes"},
+    {"{\"store\": {\"event_keep\": 0}}",
+	"databus.json: $.store.event_keep: expected a number of events from "
+	"1 to 100000000"},
+    {"{\"store\": {\"event_keep\": \"10\"}}",
+	"databus.json: $.store.event_keep: expected a number of events"},
+    {"{\"store\": {\"event_max_age\": \"soon\"}}",
+	"databus.json: $.store.event_max_age: expected a number of days"},
     {"{\"store\": {\"max_size\": 1.5}}",
 	"databus.json: $.store.max_size: expected a number of bytes"},
     {"{\"store\": {\"max_size\": \"4096TiB\"}}",
