@@ -313,6 +313,7 @@ struct clients_plan {
 	size_t n_added;
 	char **removed; /* names */
 	size_t n_removed;
+	char **removed_text; /* their files as they were, once removed */
 };
 
 static void
@@ -320,10 +321,14 @@ plan_clear(struct clients_plan *p)
 {
 	for (size_t i = 0; i < p->n_added; i++)
 		free(p->added[i]);
-	for (size_t i = 0; i < p->n_removed; i++)
+	for (size_t i = 0; i < p->n_removed; i++) {
 		free(p->removed[i]);
+		if (p->removed_text != NULL)
+			free(p->removed_text[i]);
+	}
 	free(p->added);
 	free(p->removed);
+	free(p->removed_text);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -606,10 +611,11 @@ backup(struct sup *s, const struct node *n, const char *author,
 	return DBS_OK;
 }
 
-/* Back up client `name`'s file (redacted) and remove it. */
+/* Back up client `name`'s file (redacted) and remove it; *was gets its
+ * text (malloc'ed) for a rollback. */
 static int
-remove_client(struct sup *s, const char *name, const char *author, char *err,
-    size_t errlen)
+remove_client(struct sup *s, const char *name, const char *author, char **was,
+    char *err, size_t errlen)
 {
 	char path[4200], *raw = NULL, *red = NULL;
 	struct node n = {.kind = NODE_CLIENT, .name = name, .client = name};
@@ -629,9 +635,33 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
 			rc = dbs_from_errno(errno);
 		}
 	}
+	if (rc == DBS_OK) {
+		*was = raw;
+		raw = NULL; /* transferred */
+	}
 	free(raw);
 	free(red);
 	return rc;
+}
+
+/* Undo a __clients save whose reload failed: the new files go, the
+ * removed ones come back as they were. */
+static void
+plan_undo(struct sup *s, const struct clients_plan *plan)
+{
+	char path[4200], e2[256];
+
+	for (size_t i = 0; i < plan->n_added; i++) {
+		client_path(s->cfg, plan->added[i], path, sizeof(path));
+		(void)unlink(path);
+	}
+	for (size_t i = 0; i < plan->n_removed; i++) {
+		if (plan->removed_text[i] == NULL)
+			continue;
+		client_path(s->cfg, plan->removed[i], path, sizeof(path));
+		(void)write_atomic(path, plan->removed_text[i],
+		    strlen(plan->removed_text[i]), e2, sizeof(e2));
+	}
 }
 
 /* ------------------------------------------------------------ replies */
@@ -849,6 +879,10 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		goto out;
 	}
 	if (n.kind == NODE_CLIENTS) {
+		plan.removed_text =
+		    calloc(plan.n_removed + 1, sizeof(*plan.removed_text));
+		if (plan.removed_text == NULL)
+			rc = DBS_ENOMEM;
 		for (size_t i = 0; i < plan.n_added && rc == DBS_OK; i++) {
 			char path[4200];
 
@@ -856,13 +890,16 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 			rc = write_atomic(path, "{}\n", 3, err, sizeof(err));
 		}
 		for (size_t i = 0; i < plan.n_removed && rc == DBS_OK; i++)
-			rc = remove_client(
-			    s, plan.removed[i], author, err, sizeof(err));
+			rc = remove_client(s, plan.removed[i], author,
+			    &plan.removed_text[i], err, sizeof(err));
 	} else {
 		rc = write_atomic(n.path, text, text_len, err, sizeof(err));
 	}
-	if (rc != DBS_OK)
+	if (rc != DBS_OK) {
+		if (n.kind == NODE_CLIENTS && plan.removed_text != NULL)
+			plan_undo(s, &plan);
 		goto out;
+	}
 	sup_log("config: %s saved by %s", n.shown, author);
 	if ((rc = sup_reload(s, err, sizeof(err))) != DBS_OK) {
 		/* Something else changed on disk since the check: put the old
@@ -872,6 +909,8 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		if (n.kind != NODE_CLIENTS)
 			(void)write_atomic(
 			    n.path, old, old_len, e2, sizeof(e2));
+		else if (plan.removed_text != NULL)
+			plan_undo(s, &plan);
 		sup_log(
 		    "config: reload after saving %s failed: %s", n.shown, err);
 		goto out;
