@@ -54,7 +54,8 @@
 #include "web.h"
 #include "wire.h"
 
-#define EV_BUDGET_BYTES  (1u << 20) /* queued per socket, at most */
+#define EV_BUDGET_BYTES  (1u << 20)  /* queued per socket, at most */
+#define EV_TOTAL_BYTES   (64u << 20) /* queued over all sockets */
 #define EV_BUDGET_FRAMES 4096
 #define EV_IOV_MAX       64           /* frames per writev */
 #define EV_WRITE_BYTES   (256u << 10) /* per writev, unless one frame */
@@ -106,6 +107,7 @@ struct hub {
 	h2o_linklist_t conns;
 	size_t n_conns;
 	uint64_t seq; /* last event read from the store and fanned out */
+	size_t bytes; /* queued and in flight, summed over the sockets */
 	nng_socket sub;
 	nng_aio *aio;
 	int efd;
@@ -325,14 +327,21 @@ q_clear(struct ev_conn *c)
 		c->q_len--;
 	}
 	c->q_head = 0;
+	hub.bytes -= c->q_bytes;
 	c->q_bytes = 0;
 }
 
+/* Whether a socket must take no more frames now: its own budget is used
+ * up, or all sockets together hold EV_TOTAL_BYTES and it has something
+ * to write already (so that thousands of slow sockets cannot add up to
+ * gigabytes; they read from the store when they have drained). */
 static bool
 q_full(const struct ev_conn *c)
 {
-	return c->q_bytes + c->out_bytes >= EV_BUDGET_BYTES ||
-	       c->q_len >= EV_BUDGET_FRAMES;
+	size_t mine = c->q_bytes + c->out_bytes;
+
+	return mine >= EV_BUDGET_BYTES || c->q_len >= EV_BUDGET_FRAMES ||
+	       (hub.bytes >= EV_TOTAL_BYTES && mine > 0);
 }
 
 /* Queue a reference to f (the caller keeps its own). */
@@ -355,6 +364,7 @@ q_push(struct ev_conn *c, struct ev_frame *f)
 	c->q[(c->q_head + c->q_len) % c->q_cap] = f;
 	c->q_len++;
 	c->q_bytes += f->len;
+	hub.bytes += f->len;
 	f->refs++;
 	return true;
 }
@@ -462,6 +472,7 @@ release_out(struct ev_conn *c)
 	for (size_t i = 0; i < c->n_out; i++)
 		frame_unref(c->out[i]);
 	c->n_out = 0;
+	hub.bytes -= c->out_bytes;
 	c->out_bytes = 0;
 }
 
@@ -605,7 +616,7 @@ pump(struct ev_conn *c)
 	if (c->closing)
 		return;
 	while (!c->live && c->q_bytes + c->out_bytes < EV_BUDGET_BYTES / 2 &&
-	       c->q_len < EV_BUDGET_FRAMES / 2) {
+	       c->q_len < EV_BUDGET_FRAMES / 2 && !q_full(c)) {
 		uint64_t before = c->seq;
 
 		if (c->seq >= hub.seq) {
