@@ -36,7 +36,6 @@
  * gets close code 4401 (and its TCP connection is cut at most a second
  * later if the close frame cannot be written).
  */
-#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -736,8 +735,8 @@ on_hint(void *arg)
 		nng_msg_free(nng_aio_get_msg(hub.aio));
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
-	if (write(hub.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return;
+	/* EAGAIN: the counter is full, so the loop is woken anyway. */
+	(void)!write(hub.efd, &one, sizeof(one));
 	nng_recv_aio(hub.sub, hub.aio);
 }
 
@@ -763,10 +762,12 @@ session_alive(struct store_txn *txn, const struct ev_conn *c, int64_t now)
 {
 	Dbs__Session *s = NULL;
 	bool ok;
+	int rc;
 
-	if (store_session_get(
-		txn, c->session.hash, sizeof(c->session.hash), &s) != DBS_OK)
-		return false;
+	rc = store_session_get(
+	    txn, c->session.hash, sizeof(c->session.hash), &s);
+	if (rc != DBS_OK)
+		return rc != DBS_ENOTFOUND; /* a store error: ask again */
 	ok = s->expires_ms > now;
 	dbs__session__free_unpacked(s, NULL);
 	return ok;
@@ -876,7 +877,10 @@ on_upgraded(void *arg, h2o_socket_t *sock, size_t reqsize)
 	h2o_linklist_insert(&hub.conns, &c->link);
 	hub.n_conns++;
 	h2o_socket_read_start(sock, on_read);
-	kick(c);
+	if (sock->input->size > 0)
+		on_read(sock, NULL); /* frames sent right after the request */
+	else
+		kick(c);
 }
 
 /* Sec-WebSocket-Accept (RFC 6455 4.2.2): base64(SHA-1(key + GUID)).
