@@ -63,6 +63,9 @@
 #define EV_TICK_MS       250
 #define EV_HEARTBEAT_MS  15000
 #define EV_CLOSE_GRACE   1000 /* ms to write a close frame, then cut */
+#define EV_CACHE_SLOTS   1024 /* recent frames kept for catching up */
+#define EV_CACHE_BYTES   (4u << 20)
+#define EV_CACHE_FRAME   (64u << 10) /* bigger frames are not kept */
 #define EV_SOCKETS_MAX   4096
 #define EV_RECV_MAX      4096 /* the browser sends nothing but control */
 
@@ -298,6 +301,46 @@ frame_event(const Dbs__Event *ev)
 		json_object_set_new(
 		    o, "data", json_pack("{s:O}", "items", data));
 	return frame_json(o);
+}
+
+/*
+ * Recently rendered event frames by seq: sockets that catch up (a resume
+ * after a network blip, a slow socket) mostly need the events the hub has
+ * just rendered, so they take these instead of each rendering the same
+ * events again. Bounded by EV_CACHE_BYTES; big list frames are not kept.
+ */
+static struct {
+	uint64_t seq;
+	struct ev_frame *f;
+} cache[EV_CACHE_SLOTS];
+static size_t cache_bytes;
+
+/* The frame of `ev` (a new reference), from the cache or rendered. */
+static struct ev_frame *
+frame_for(const Dbs__Event *ev)
+{
+	size_t i = (size_t)(ev->seq % EV_CACHE_SLOTS);
+	struct ev_frame *f;
+
+	if (cache[i].f != NULL && cache[i].seq == ev->seq) {
+		cache[i].f->refs++;
+		return cache[i].f;
+	}
+	if ((f = frame_event(ev)) == NULL)
+		return NULL;
+	if (cache[i].f != NULL) {
+		cache_bytes -= cache[i].f->len;
+		frame_unref(cache[i].f);
+		cache[i].f = NULL;
+	}
+	if (f->len <= EV_CACHE_FRAME &&
+	    cache_bytes + f->len <= EV_CACHE_BYTES) {
+		cache[i].seq = ev->seq;
+		cache[i].f = f;
+		f->refs++;
+		cache_bytes += f->len;
+	}
+	return f;
 }
 
 /* ---------------------------------------------------------- visibility */
@@ -589,7 +632,7 @@ catchup_one(void *arg, const Dbs__Event *ev)
 		k->gap = true;
 		return 1;
 	}
-	if (visible(c, ev) && (f = frame_event(ev)) != NULL) {
+	if (visible(c, ev) && (f = frame_for(ev)) != NULL) {
 		bool ok = q_push(c, f);
 
 		frame_unref(f);
@@ -672,7 +715,7 @@ fan_one(void *arg, const Dbs__Event *ev)
 		if (!visible(c, ev))
 			continue;
 		if (!rendered) {
-			f = frame_event(ev);
+			f = frame_for(ev);
 			rendered = true;
 		}
 		if (f == NULL)
