@@ -30,6 +30,9 @@
  * events it missed from the store itself — the same path as a resume with
  * `since` — so a slow browser costs at most its budget and loses nothing;
  * only when the event log no longer reaches back is it sent `resync`.
+ * All sockets together hold at most EV_TOTAL_BYTES. Catching up reuses the
+ * frames of recent events (a small cache by seq) rather than rendering
+ * them once per socket.
  *
  * Sessions: every 250 ms one read transaction checks the session of every
  * open socket; a socket whose session was logged out, revoked or expired
