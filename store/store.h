@@ -265,6 +265,31 @@ int store_verify(struct store_txn *txn,
  * exist and be empty) from a consistent snapshot without blocking writers. */
 int store_copy(struct store *st, const char *dir);
 
+/*
+ * Hot backup (copy.c): write one consistent snapshot of the store to the
+ * file `path` (an LMDB data file: put it as DIR/store/data.mdb to use it)
+ * without pausing the writer. The copy goes through `path`.tmp-<pid>,
+ * fsync'd and renamed, so `path` is never half written. *bytes (may be
+ * NULL) gets its size.
+ */
+int store_backup(struct store *st, const char *path, uint64_t *bytes);
+
+/*
+ * Offline compaction (copy.c) of the store in directory `dir`: takes the
+ * writer lock (DBS_ELOCKED while databusd runs), writes a compacted copy
+ * without free pages and swaps it in for data.mdb. *before and *after
+ * (may be NULL) get the file sizes; err gets a sentence on failure.
+ */
+int store_compact(const char *dir, uint64_t *before, uint64_t *after,
+    char *err, size_t errlen);
+
+/*
+ * Room left (room.c): *disk_bytes free on the disk of the data file (for
+ * an unprivileged user), *map_bytes the map may still take before
+ * max_size (free pages inside the file not counted).
+ */
+int store_room(struct store *st, uint64_t *disk_bytes, uint64_t *map_bytes);
+
 /* Human text of the last error of this store (e.g. "mdb_txn_commit:
  * MDB_MAP_FULL" or the strerror of EIO), for logs. */
 const char *store_last_error(const struct store *st);

@@ -367,6 +367,10 @@ int sti_usable(struct store_txn *t, bool write);
 int sti_fail(struct store_txn *t, int mrc, const char *op, int db);
 
 /* Keep `fmt` as the last error of `st`. */
+/* room.c: a commit's EIO on a (nearly) full disk becomes DBS_ENOSPC,
+ * with the free space added to st->err; other codes pass through. */
+int sti_commit_error(struct store *st, int rc);
+
 void sti_set_error(struct store *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

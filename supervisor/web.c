@@ -58,8 +58,8 @@ backoff(struct sup *s, int64_t now)
 void
 web_start(struct sup *s)
 {
-	char path[4200], parent[16];
-	char *argv[12];
+	char path[4200], parent[16], app[4300], dir[4200];
+	char *argv[14];
 	pid_t pid;
 	int rc;
 
@@ -72,15 +72,20 @@ web_start(struct sup *s)
 	argv[2] = s->cfg->data_dir;
 	argv[3] = "--listen";
 	argv[4] = s->cfg->web_listen;
+	/* The single-page app built by ./setup sits next to the binary. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(app, sizeof(app), "%s/webui-app", dirname(dir));
 	argv[5] = "--parent";
 	argv[6] = parent;
-	argv[7] = NULL;
+	argv[7] = "--static";
+	argv[8] = app;
+	argv[9] = NULL;
 	if (s->cfg->web_tls_cert != NULL) {
-		argv[7] = "--tls-cert";
-		argv[8] = s->cfg->web_tls_cert;
-		argv[9] = "--tls-key";
-		argv[10] = s->cfg->web_tls_key;
-		argv[11] = NULL;
+		argv[9] = "--tls-cert";
+		argv[10] = s->cfg->web_tls_cert;
+		argv[11] = "--tls-key";
+		argv[12] = s->cfg->web_tls_key;
+		argv[13] = NULL;
 	}
 	rc = sup_spawn(s, argv, &pid);
 	s->web.started_ms = wire_mono_ms();

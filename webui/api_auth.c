@@ -26,9 +26,8 @@
 #include "web.h"
 #include "wire.h"
 
-#define COOKIE_NAME    "dbs_session"
-#define SESSION_TTL_MS (12LL * 3600 * 1000)
-#define TOKEN_BYTES    32
+#define COOKIE_NAME "dbs_session"
+#define TOKEN_BYTES 32
 #define TOKEN_TEXT                                                            \
 	(sodium_base64_ENCODED_LEN(                                           \
 	    TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
@@ -169,6 +168,8 @@ web_session_require(h2o_req_t *req, struct web_session *s)
 	strcpy(s->client, ss->client);
 	strcpy(s->username, ss->username);
 	s->role = ss->role;
+	web_session_touch(
+	    web_of(req), s->hash, ss->last_used_ms, ss->expires_ms);
 	dbs__session__free_unpacked(ss, NULL);
 	return true;
 unauthorized:
@@ -235,7 +236,7 @@ create_session(struct login_job *j)
 	sc.client = j->client;
 	sc.username = j->username;
 	sc.role = j->role;
-	sc.ttl_ms = SESSION_TTL_MS;
+	sc.ttl_ms = 0; /* databusd's idle and absolute limits */
 	req.verb_case = DBS__CONTROL_REQUEST__VERB_SESSION_CREATE;
 	req.session_create = &sc;
 	snprintf(actor, sizeof(actor), "web:%s/%s", j->client, j->username);

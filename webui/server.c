@@ -28,6 +28,7 @@
 
 #include "dbs_error.h"
 #include "web.h"
+#include "wire.h"
 
 #define EXIT_USAGE     100
 #define EXIT_TRANSIENT 111
@@ -651,10 +652,22 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "POST");
 		return web_api_logout(req);
 	}
+	if (path_is(path, "/api/v1/info")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_info(req);
+	}
 	if (path_is(path, "/api/v1/me")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
 		return web_api_me(req);
+	}
+	{
+		/* webapi: management routes and /metrics (routes_webapi.c) */
+		int ret;
+
+		if (web_route_webapi(req, path, &ret))
+			return ret;
 	}
 	if (path_is(path, "/api/v1/queue")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
@@ -717,10 +730,59 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		    (size_t)(slash - rest.base), slash + 1,
 		    (size_t)(rest.base + rest.len - slash - 1));
 	}
+	/* spa: the single-page app for every other GET outside /api/ */
+	if (!has_prefix(path, "/api/", &rest) && !path_is(path, "/api")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_static(req);
+	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
 
 /* ----------------------------------------------------------------- main */
+
+/* webapi: SIGTERM (databusd's shutdown, or the parent's death) ends the
+ * process gracefully: it keeps serving for STOP_GRACE_MS so that the
+ * answers in flight — the reply to a shutdown asked for through this very
+ * server — still reach their clients, then exits 0. */
+#define STOP_GRACE_MS 1000
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int
+run_loop(h2o_evloop_t *loop)
+{
+	struct sigaction sa;
+	int64_t stop_at = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (;;) {
+		/* A signal may land on a pool thread: wake up to look. */
+		if (h2o_evloop_run(loop, 200) != 0 && errno != EINTR)
+			return EXIT_TRANSIENT;
+		if (!stop_requested)
+			continue;
+		if (stop_at == 0) {
+			stop_at = wire_now_ms() + STOP_GRACE_MS;
+		} else if (wire_now_ms() >= stop_at) {
+			/* h2o's loop has no teardown for its sockets and
+			 * timers: end the process as the signal would have,
+			 * without exit handlers. */
+			fflush(NULL);
+			_exit(0);
+		}
+	}
+}
 
 static void
 on_accept(h2o_socket_t *listener, const char *err)
@@ -737,8 +799,9 @@ on_accept(h2o_socket_t *listener, const char *err)
 static void
 usage(void)
 {
-	fputs("usage: databus-web --data DIR --listen HOST:PORT "
-	      "[--parent PID] [--tls-cert FILE --tls-key FILE]\n",
+	fputs(
+	    "usage: databus-web --data DIR --listen HOST:PORT "
+	    "[--static DIR] [--parent PID] [--tls-cert FILE --tls-key FILE]\n",
 	    stderr);
 	exit(EXIT_USAGE);
 }
@@ -789,6 +852,7 @@ main(int argc, char **argv)
 	const char *data = NULL, *listen_addr = NULL, *tls_cert = NULL,
 		   *tls_key = NULL;
 	char tls_err[600];
+	const char *static_dir = NULL;
 	char store_dir[PATH_MAX + 8], real[PATH_MAX];
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *pathconf;
@@ -808,6 +872,8 @@ main(int argc, char **argv)
 			tls_cert = argv[++i];
 		else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
 			tls_key = argv[++i];
+		else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc)
+			static_dir = argv[++i];
 		else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
 			errno = 0;
 			parent = strtol(argv[++i], &end, 10);
@@ -856,6 +922,11 @@ main(int argc, char **argv)
 		fputs("databus-web: out of memory\n", stderr);
 		return EXIT_TRANSIENT;
 	}
+	if (static_dir != NULL && !web_static_init(static_dir))
+		fprintf(stderr,
+		    "databus-web: no web app in %s (run ./setup); serving "
+		    "the API only\n",
+		    static_dir);
 	if ((fd = listen_on(listen_addr)) < 0) {
 		fprintf(stderr, "databus-web: cannot listen on %s%s%s\n",
 		    listen_addr, fd == -2 ? "" : ": ",
@@ -899,7 +970,5 @@ main(int argc, char **argv)
 	printf("databus-web: listening on %s://%s\n", web_scheme(&server),
 	    listen_addr);
 	fflush(stdout);
-	while (h2o_evloop_run(loop, INT32_MAX) == 0)
-		;
-	return EXIT_TRANSIENT;
+	return run_loop(loop);
 }

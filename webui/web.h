@@ -169,6 +169,8 @@ bool web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
 int web_api_login(h2o_req_t *req);
 int web_api_logout(h2o_req_t *req);
 int web_api_me(h2o_req_t *req);
+/* api_info.c: GET /api/v1/info, public (the login page's alias). */
+int web_api_info(h2o_req_t *req);
 int web_api_queue_list(h2o_req_t *req);
 int web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
     const char *id, size_t idlen);
@@ -250,5 +252,56 @@ const char *web_scheme(struct web *w);
 
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
+
+/* ------------------------------------------------- webapi (helper webapi)
+ * Management routes: routes_webapi.c dispatches them (called from on_req
+ * before the other /api/v1 routes); api_queue_item.c (steps,
+ * attachments), api_manage.c (purges, peek, system), api_users_manage.c
+ * (users), metrics.c (/metrics), session_touch.c (last-used touch). */
+
+/* Routes the request if it is one of webapi's; true with the handler's
+ * return value in *ret, false when the request is not one of them. */
+bool web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret);
+/* The request body as a JSON object; NULL after answering 400. */
+json_t *web_body_object(h2o_req_t *req);
+/* Answer a control reply whose code is not DBS_OK with the matching
+ * status (404, 400, 409, 503, 504). */
+int web_ctl_error(h2o_req_t *req, const Dbs__ControlReply *r);
+/* Ask databusd to touch the session (at most once a minute each; more
+ * often only when its idle limit is under two minutes). */
+void web_session_touch(struct web *w, const uint8_t hash[32],
+    int64_t last_used_ms, int64_t expires_ms);
+/* web_ctl_job_new for a larger job struct (size bytes, the web_ctl_job
+ * first), for routes that need more request fields; freed by the same
+ * path. */
+struct web_ctl_job *web_ctl_job_alloc(h2o_req_t *req,
+    const struct web_session *s,
+    void (*answer)(h2o_req_t *req, struct web_ctl_job *j), size_t size);
+/* True when the peer is on a loopback address. */
+bool web_peer_is_loopback(h2o_req_t *req);
+
+int web_api_steps(h2o_req_t *req, const char *client, uint64_t id);
+int web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
+    const char *name, size_t nlen);
+int web_api_purge(h2o_req_t *req, bool queue);
+int web_api_peek(h2o_req_t *req, const char *client, const char *name);
+int web_api_system(h2o_req_t *req, const char *verb);
+int web_api_user_create(h2o_req_t *req);
+int web_api_user_delete(
+    h2o_req_t *req, const char *client, const char *username);
+int web_api_user_password(
+    h2o_req_t *req, const char *client, const char *username);
+int web_api_user_revoke(
+    h2o_req_t *req, const char *client, const char *username);
+int web_metrics(h2o_req_t *req);
+
+/* ------------------------------------------------ static.c (spa) */
+
+/* Serve the built single-page app from `dir` (resolved now). False when
+ * it is not a directory: the API still works, pages answer 404. */
+bool web_static_init(const char *dir);
+/* Answer a GET/HEAD that no API route took: /assets/<name>, a root file
+ * of the build, or index.html for the app's own routes. */
+int web_static(h2o_req_t *req);
 
 #endif

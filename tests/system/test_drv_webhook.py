@@ -204,3 +204,36 @@ def test_webhook_concurrent_deliveries(tmp, bus):
                     for r in t.seen("POST", "/runs")}) == unique
     finally:
         t.close()
+
+
+def test_webhook_config_errors(tmp):
+    from conftest import run_databusd, write_config
+    cases = [({}, "secret"),
+             ({"secret": "short"}, "too short"),
+             ({"secret": SECRET, "secret_env": "X"}, "exactly one"),
+             ({"secret_env": "DBS_NO_SUCH_SECRET_VAR"},
+              "DBS_NO_SUCH_SECRET_VAR"),
+             ({"secret": SECRET, "max_body": 0}, "max_body"),
+             ({"secret": SECRET, "max_body": 9 << 20}, "max_body"),
+             ({"secret": SECRET, "signature_header": "X Sig"},
+              "signature_header"),
+             ({"secret": SECRET, "colour": "red"}, "colour")]
+    for settings, word in cases:
+        p = {"name": "hook", "type": "webhook"}
+        p.update(settings)
+        d = definition("gh", [p], [{"name": "sink", "type": "null"}])
+        cfg = write_config(tmp, {"acme": client(d)})
+        r = run_databusd(["--config", cfg], cwd=tmp)
+        assert r.returncode == 100, (settings, r.stderr)
+        assert "$.passengers[0].pullers[0]" in r.stderr, r.stderr
+        assert word in r.stderr, (word, r.stderr)
+    # Two webhook pullers in one definition: the second could never
+    # receive anything.
+    d = definition("gh", [{"name": "a", "type": "webhook", "secret": SECRET},
+                          {"name": "b", "type": "webhook", "secret": SECRET}],
+                   [{"name": "sink", "type": "null"}])
+    cfg = write_config(tmp, {"acme": client(d)})
+    r = run_databusd(["--config", cfg], cwd=tmp)
+    assert r.returncode == 100, r.stderr
+    assert "$.passengers[0].pullers[1].type" in r.stderr, r.stderr
+    assert "only one webhook puller" in r.stderr, r.stderr

@@ -118,6 +118,33 @@ def test_https_session(https):
     assert any(c.startswith("dbs_session=;") and "Secure" in c
                for c in cookies), cookies
     assert w.request("GET", "/api/v1/me", cookie=token)[0] == 401
+    # Limits hold under TLS too, with the same JSON error and HSTS.
+    status, hdrs, data, _ = w.request(
+        "POST", "/api/v1/login", body={"pad": "x" * 20000})
+    assert status == 413, data
+    assert json.loads(data)["error"]["code"] == "too_large"
+    assert hdrs.get("strict-transport-security") == "max-age=31536000"
+    # Above h2o's own limit: refused before the body is read.
+    raw = socket.create_connection(("127.0.0.1", w.port),
+                                   timeout=deadline(20))
+    with w.ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        s.sendall(("POST /api/v1/login HTTP/1.1\r\nHost: %s\r\n"
+                   "Content-Type: application/json\r\nOrigin: %s\r\n"
+                   "Content-Length: 10000000\r\n\r\n{"
+                   % (w.host, w.origin)).encode())
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), data
+    assert b"strict-transport-security: max-age=31536000" in head.lower()
+    assert json.loads(body)["error"]["code"] == "too_large"
 
 
 def test_https_only(https):

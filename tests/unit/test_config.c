@@ -397,7 +397,7 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"dataa_dir\": \"x\"}",
 	"databus.json: $.dataa_dir: unknown key (expected one of: "
 	"data_dir, system_alias, web, clients_dir, external_config_files, "
-	"drive_timeout, shutdown_timeout, heartbeat, store)"},
+	"drive_timeout, shutdown_timeout, heartbeat, store, limits, restart)"},
     {"{\"data_dir\": 5}", "databus.json: $.data_dir: expected a non-empty "
 			  "string"},
     {"{\"data_dir\": \"databus.json\"}", "databus.json: $.data_dir: \""},
@@ -411,7 +411,7 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen, tls)"},
+	"enabled, listen, tls, session_idle, session_lifetime)"},
     {"{\"web\": {\"tls\": 5}}",
 	"databus.json: $.web.tls: expected an object {\"cert\": FILE, "
 	"\"key\": FILE}"},
@@ -432,6 +432,10 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": {\"tls\": {\"cert\": \"databus.json\", \"key\": "
      "\"databus.json\"}}}",
 	"databus.json\" holds no PEM certificate"},
+    {"{\"web\": {\"session_idle\": \"soon\"}}",
+	"databus.json: $.web.session_idle: expected a number of seconds"},
+    {"{\"web\": {\"session_lifetime\": 0}}",
+	"databus.json: $.web.session_lifetime: expected a number of seconds"},
     {"{\"web\": {\"enabled\": \"yes\"}}",
 	"databus.json: $.web.enabled: expected true or false"},
     {"{\"web\": {\"listen\": \"localhost\"}}",
@@ -563,7 +567,7 @@ static const struct bad_client bad_clients[] = {
     {"acme.json", ONE(DEF(", \"sync_frequncy\": 1")),
 	"clients/acme.json: $.passengers[0].sync_frequncy: unknown key "
 	"(expected one of: name, sync_frequency, queue_life_span, pullers, "
-	"processors, pushers, retry)"},
+	"processors, pushers, retry, limits)"},
     {"acme.json", ONE("{" PULL ", " PUSH "}"),
 	"clients/acme.json: $.passengers[0].name: missing"},
     {"acme.json", ONE("{\"name\": \"in voices\", " PULL ", " PUSH "}"),
