@@ -24,11 +24,13 @@
  * durable before the file changes), then writes the file atomically (tmp,
  * fsync, rename, fsync of the directory) and reloads.
  *
- * Passwords: client files hold their users' passwords in clear text (the
- * store keeps only Argon2id hashes once imported). They never leave
- * databusd: reading a client node replaces each $.users[*].password by
- * CFG_PASSWORD_MARKER, a save keeps the stored password of the user of the
- * same name where the marker is left, and backups are kept redacted.
+ * Secrets: client files hold their users' passwords in clear text (the
+ * store keeps only Argon2id hashes once imported) and may hold drivers'
+ * credentials (a webhook's secret, ...). They never leave databusd:
+ * reading a client node replaces every member named password, secret,
+ * token, api_key or authorization by CFG_PASSWORD_MARKER, a save puts the
+ * stored value back where the marker is left (array elements matched by
+ * "name" / "username"), and backups are kept redacted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,11 +45,11 @@
 
 #include <jansson.h>
 
+#include "config_secrets.h"
 #include "dbs_error.h"
 #include "sup.h"
 #include "wire.h"
 
-#define CFG_PASSWORD_MARKER "********"
 #define CFG_MAX_FILE        (4u << 20)
 #define CFG_EXPORT_JSON_MAX 8192
 
@@ -68,6 +70,8 @@ struct node {
 	const char *shown; /* the file as messages name it */
 	const char *client;
 };
+
+static bool client_name_ok(const char *s);
 
 /* ------------------------------------------------------------- nodes */
 
@@ -136,6 +140,55 @@ node_find(const struct config *cfg, const Dbs__ConfigSave *r, struct node *n)
 	return DBS_ENOTFOUND;
 }
 
+/*
+ * The key of a node's versions in the store's config backups: one
+ * namespace per kind, so that no two nodes share a history whatever their
+ * names (a client named like an external file, or "__databus").
+ */
+static void
+node_key(const struct node *n, char *buf, size_t len)
+{
+	switch (n->kind) {
+	case NODE_CLIENT:
+		snprintf(buf, len, "client:%s", n->name);
+		return;
+	case NODE_EXTERNAL:
+		snprintf(buf, len, "external:%s", n->name);
+		return;
+	default:
+		snprintf(buf, len, "%s", n->name);
+		return;
+	}
+}
+
+/* node_find for backups: a client removed from the configuration keeps
+ * its backups, reachable under its name. */
+static int
+node_find_backups(
+    const struct config *cfg, const Dbs__ConfigSave *r, struct node *n)
+{
+	int rc = node_find(cfg, r, n);
+	bool taken = false;
+
+	if (rc == DBS_OK)
+		return rc;
+	for (size_t i = 0; i < node_count(cfg) && !taken; i++) {
+		struct node other;
+
+		node_at(cfg, i, &other);
+		taken = strcmp(other.name, r->node) == 0;
+	}
+	if (taken || !client_name_ok(r->node) ||
+	    strncmp(r->node, "__", 2) == 0)
+		return DBS_ENOTFOUND;
+	memset(n, 0, sizeof(*n));
+	n->kind = NODE_CLIENT;
+	n->name = r->node;
+	n->client = r->node;
+	n->shown = r->node;
+	return in_scope(r, n) ? DBS_OK : DBS_ENOTFOUND;
+}
+
 /* ------------------------------------------------------------ content */
 
 /* The whole file at `path` (NUL-terminated, malloc'ed) into *out. */
@@ -192,125 +245,6 @@ content_version(const void *data, size_t len, char out[33])
 	sodium_bin2hex(out, 33, h, sizeof(h));
 }
 
-static char *
-dump(json_t *v)
-{
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	char *t;
-
-	if (s == NULL)
-		return NULL;
-	if (asprintf(&t, "%s\n", s) < 0)
-		t = NULL;
-	free(s);
-	return t;
-}
-
-/*
- * A client file's text with every $.users[*].password replaced by the
- * marker. Text without passwords comes back as it is (a copy); text that
- * does not parse is refused, since it might hold a password in clear.
- */
-static int
-redact(const char *shown, const char *text, size_t len, char **out, char *err,
-    size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root, *users, *u;
-	bool changed = false;
-	size_t i;
-
-	*out = NULL;
-	root = json_loadb(text, len, 0, &jerr);
-	if (root == NULL) {
-		snprintf(err, errlen,
-		    "%s: line %d column %d: %s (the file on disk does not "
-		    "parse; it is not shown, since it may hold passwords in "
-		    "clear: fix it on disk)",
-		    shown, jerr.line, jerr.column, jerr.text);
-		return DBS_ECONFIG;
-	}
-	users = json_object_get(root, "users");
-	json_array_foreach(users, i, u)
-	{
-		if (json_is_object(u) &&
-		    json_object_get(u, "password") != NULL) {
-			json_object_set_new(
-			    u, "password", json_string(CFG_PASSWORD_MARKER));
-			changed = true;
-		}
-	}
-	*out = changed ? dump(root) : strndup(text, len);
-	json_decref(root);
-	return *out != NULL ? DBS_OK : DBS_ENOMEM;
-}
-
-/*
- * The new text of a client file: each password left as the marker takes
- * the clear-text password of the same user in `old` (the file as it is).
- * Text that does not parse comes back as it is: the loader reports it.
- */
-static int
-unredact(const char *shown, const char *text, size_t len, const char *old,
-    size_t old_len, char **out, char *err, size_t errlen)
-{
-	json_t *root, *oroot, *users, *ousers, *u, *ou;
-	bool changed = false;
-	size_t i, k;
-	int rc = DBS_OK;
-
-	*out = NULL;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-	if (root == NULL)
-		return (*out = strndup(text, len)) != NULL ? DBS_OK
-							   : DBS_ENOMEM;
-	oroot = old != NULL ? json_loadb(old, old_len, 0, NULL) : NULL;
-	users = json_object_get(root, "users");
-	ousers = json_object_get(oroot, "users");
-	json_array_foreach(users, i, u)
-	{
-		json_t *pw = json_object_get(u, "password");
-		const char *name =
-		    json_string_value(json_object_get(u, "username"));
-		json_t *found = NULL;
-
-		if (!json_is_string(pw) ||
-		    strcmp(json_string_value(pw), CFG_PASSWORD_MARKER) != 0)
-			continue;
-		json_array_foreach(ousers, k, ou)
-		{
-			const char *oname =
-			    json_string_value(json_object_get(ou, "username"));
-			json_t *opw = json_object_get(ou, "password");
-
-			if (name != NULL && oname != NULL &&
-			    strcmp(name, oname) == 0 && json_is_string(opw) &&
-			    strcmp(json_string_value(opw),
-				CFG_PASSWORD_MARKER) != 0)
-				found = opw;
-		}
-		if (found == NULL) {
-			snprintf(err, errlen,
-			    "%s: $.users[%zu].password: \"%s\" stands for the "
-			    "stored password of user \"%s\", but the file has "
-			    "none for that user: type a password",
-			    shown, i, CFG_PASSWORD_MARKER,
-			    name != NULL ? name : "?");
-			rc = DBS_ECONFIG;
-			goto out;
-		}
-		json_object_set(u, "password", found);
-		changed = true;
-	}
-	*out = changed ? dump(root) : strndup(text, len);
-	if (*out == NULL)
-		rc = DBS_ENOMEM;
-out:
-	json_decref(root);
-	json_decref(oroot);
-	return rc;
-}
-
 /* The __clients document of the running configuration. */
 static char *
 clients_doc(const struct config *cfg)
@@ -323,7 +257,7 @@ clients_doc(const struct config *cfg)
 		    arr, json_pack("{s:s, s:s}", "name", cfg->clients[i].name,
 			     "file", cfg->clients[i].file));
 	doc = json_pack("{s:o}", "clients", arr);
-	s = doc != NULL ? dump(doc) : NULL;
+	s = doc != NULL ? cfgsec_dump(doc) : NULL;
 	json_decref(doc);
 	return s;
 }
@@ -350,7 +284,7 @@ node_content(const struct config *cfg, const struct node *n, char **out,
 		*out = raw;
 		return DBS_OK;
 	}
-	rc = redact(n->shown, raw, *len, out, err, errlen);
+	rc = cfgsec_redact(n->shown, raw, *len, out, err, errlen);
 	free(raw);
 	*len = *out != NULL ? strlen(*out) : 0;
 	return rc;
@@ -379,6 +313,7 @@ struct clients_plan {
 	size_t n_added;
 	char **removed; /* names */
 	size_t n_removed;
+	char **removed_text; /* their files as they were, once removed */
 };
 
 static void
@@ -386,10 +321,14 @@ plan_clear(struct clients_plan *p)
 {
 	for (size_t i = 0; i < p->n_added; i++)
 		free(p->added[i]);
-	for (size_t i = 0; i < p->n_removed; i++)
+	for (size_t i = 0; i < p->n_removed; i++) {
 		free(p->removed[i]);
+		if (p->removed_text != NULL)
+			free(p->removed_text[i]);
+	}
 	free(p->added);
 	free(p->removed);
+	free(p->removed_text);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -653,16 +592,18 @@ fail:
 }
 
 static int
-backup(struct sup *s, const char *node, const char *author, const char *text,
-    size_t len)
+backup(struct sup *s, const struct node *n, const char *author,
+    const char *text, size_t len)
 {
 	struct store_txn *txn = sup_txn(s);
+	char key[600];
 	int rc;
 
 	if (txn == NULL)
 		return DBS_EIO;
+	node_key(n, key, sizeof(key));
 	rc = store_config_backup_put(
-	    txn, node, author, text, len, wire_now_ms(), NULL);
+	    txn, key, author, text, len, wire_now_ms(), NULL);
 	if (rc != DBS_OK) {
 		sup_store_failed(s, rc, "backing up a config file");
 		return rc;
@@ -670,20 +611,23 @@ backup(struct sup *s, const char *node, const char *author, const char *text,
 	return DBS_OK;
 }
 
-/* Back up client `name`'s file (redacted) and remove it. */
+/* Back up client `name`'s file (redacted) and remove it; *was gets its
+ * text (malloc'ed) for a rollback. */
 static int
-remove_client(struct sup *s, const char *name, const char *author, char *err,
-    size_t errlen)
+remove_client(struct sup *s, const char *name, const char *author, char **was,
+    char *err, size_t errlen)
 {
 	char path[4200], *raw = NULL, *red = NULL;
+	struct node n = {.kind = NODE_CLIENT, .name = name, .client = name};
 	size_t len;
 	int rc;
 
 	client_path(s->cfg, name, path, sizeof(path));
 	if ((rc = read_file(path, &raw, &len, err, errlen)) != DBS_OK)
 		return rc;
-	if ((rc = redact(name, raw, len, &red, err, errlen)) == DBS_OK &&
-	    (rc = backup(s, name, author, red, strlen(red))) == DBS_OK &&
+	if ((rc = cfgsec_redact(name, raw, len, &red, err, errlen)) ==
+		DBS_OK &&
+	    (rc = backup(s, &n, author, red, strlen(red))) == DBS_OK &&
 	    (rc = sup_commit(s)) == DBS_OK) {
 		if (unlink(path) != 0 || sync_dir_of(path) != 0) {
 			snprintf(err, errlen, "%.3000s: cannot remove: %s",
@@ -691,9 +635,33 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
 			rc = dbs_from_errno(errno);
 		}
 	}
+	if (rc == DBS_OK) {
+		*was = raw;
+		raw = NULL; /* transferred */
+	}
 	free(raw);
 	free(red);
 	return rc;
+}
+
+/* Undo a __clients save whose reload failed: the new files go, the
+ * removed ones come back as they were. */
+static void
+plan_undo(struct sup *s, const struct clients_plan *plan)
+{
+	char path[4200], e2[256];
+
+	for (size_t i = 0; i < plan->n_added; i++) {
+		client_path(s->cfg, plan->added[i], path, sizeof(path));
+		(void)unlink(path);
+	}
+	for (size_t i = 0; i < plan->n_removed; i++) {
+		if (plan->removed_text[i] == NULL)
+			continue;
+		client_path(s->cfg, plan->removed[i], path, sizeof(path));
+		(void)write_atomic(path, plan->removed_text[i],
+		    strlen(plan->removed_text[i]), e2, sizeof(e2));
+	}
 }
 
 /* ------------------------------------------------------------ replies */
@@ -820,13 +788,14 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 	}
 	if (save && r->restore_backup != 0) {
 		struct store_txn *txn = sup_txn(s);
+		char key[600];
 
 		if (txn == NULL) {
 			rc = DBS_EIO;
 			goto out;
 		}
-		rc = store_config_backup_get(
-		    txn, n.name, r->restore_backup, &b);
+		node_key(&n, key, sizeof(key));
+		rc = store_config_backup_get(txn, key, r->restore_backup, &b);
 		if (rc != DBS_OK) {
 			snprintf(err, sizeof(err), "no backup %" PRIu64,
 			    r->restore_backup);
@@ -872,8 +841,8 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 	}
 	/* The text to write: passwords behind markers resolved. */
 	if (n.kind == NODE_CLIENT) {
-		rc = unredact(n.shown, content, content_len, old, old_len,
-		    &text, err, sizeof(err));
+		rc = cfgsec_unredact(n.shown, content, content_len, old,
+		    old_len, &text, err, sizeof(err));
 		if (rc != DBS_OK)
 			goto out;
 	} else if ((text = strndup(content, content_len)) == NULL) {
@@ -895,15 +864,14 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 
 	/* The version it replaces goes to the store first, durably. */
 	if (n.kind == NODE_CLIENT) {
-		if ((rc = redact(n.shown, old, old_len, &old_red, err,
+		if ((rc = cfgsec_redact(n.shown, old, old_len, &old_red, err,
 			 sizeof(err))) != DBS_OK)
 			goto out;
 	} else if ((old_red = strndup(old, old_len)) == NULL) {
 		rc = DBS_ENOMEM;
 		goto out;
 	}
-	if ((rc = backup(s, n.name, author, old_red, strlen(old_red))) !=
-		DBS_OK ||
+	if ((rc = backup(s, &n, author, old_red, strlen(old_red))) != DBS_OK ||
 	    (rc = sup_commit(s)) != DBS_OK) {
 		snprintf(err, sizeof(err),
 		    "cannot back up the current version; nothing saved: %s",
@@ -911,6 +879,10 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		goto out;
 	}
 	if (n.kind == NODE_CLIENTS) {
+		plan.removed_text =
+		    calloc(plan.n_removed + 1, sizeof(*plan.removed_text));
+		if (plan.removed_text == NULL)
+			rc = DBS_ENOMEM;
 		for (size_t i = 0; i < plan.n_added && rc == DBS_OK; i++) {
 			char path[4200];
 
@@ -918,13 +890,16 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 			rc = write_atomic(path, "{}\n", 3, err, sizeof(err));
 		}
 		for (size_t i = 0; i < plan.n_removed && rc == DBS_OK; i++)
-			rc = remove_client(
-			    s, plan.removed[i], author, err, sizeof(err));
+			rc = remove_client(s, plan.removed[i], author,
+			    &plan.removed_text[i], err, sizeof(err));
 	} else {
 		rc = write_atomic(n.path, text, text_len, err, sizeof(err));
 	}
-	if (rc != DBS_OK)
+	if (rc != DBS_OK) {
+		if (n.kind == NODE_CLIENTS && plan.removed_text != NULL)
+			plan_undo(s, &plan);
 		goto out;
+	}
 	sup_log("config: %s saved by %s", n.shown, author);
 	if ((rc = sup_reload(s, err, sizeof(err))) != DBS_OK) {
 		/* Something else changed on disk since the check: put the old
@@ -934,6 +909,8 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		if (n.kind != NODE_CLIENTS)
 			(void)write_atomic(
 			    n.path, old, old_len, e2, sizeof(e2));
+		else if (plan.removed_text != NULL)
+			plan_undo(s, &plan);
 		sup_log(
 		    "config: reload after saving %s failed: %s", n.shown, err);
 		goto out;
@@ -958,6 +935,105 @@ out:
 	free(text);
 }
 
+struct backup_list {
+	Dbs__ConfigBackup **items;
+	size_t n, cap;
+};
+
+static int
+collect_backup(void *ctx, const Dbs__ConfigBackup *b)
+{
+	struct backup_list *l = ctx;
+	Dbs__ConfigBackup *c;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		Dbs__ConfigBackup **g = realloc(l->items, cap * sizeof(*g));
+
+		if (g == NULL)
+			return DBS_ENOMEM;
+		l->items = g;
+		l->cap = cap;
+	}
+	/* The list shows no content: only its size. */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return DBS_ENOMEM;
+	dbs__config_backup__init(c);
+	c->node = NULL; /* set by the caller */
+	if ((c->author = strdup(b->author)) == NULL) {
+		free(c);
+		return DBS_ENOMEM;
+	}
+	c->version = b->version;
+	c->time_ms = b->time_ms;
+	c->size = b->content.len;
+	l->items[l->n++] = c;
+	return 0;
+}
+
+static void
+do_backups(
+    struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req, bool one)
+{
+	const Dbs__ConfigSave *r =
+	    one ? req->config_backup_get : req->config_backups;
+	Dbs__ControlReply rep = DBS__CONTROL_REPLY__INIT;
+	struct backup_list l = {0};
+	Dbs__ConfigBackup *b = NULL;
+	struct store_txn *txn = sup_txn(s);
+	struct node n;
+	char key[600];
+	int rc;
+
+	rep.id = req->id;
+	if ((rc = node_find_backups(s->cfg, r, &n)) != DBS_OK)
+		goto out;
+	if (txn == NULL) {
+		rc = DBS_EIO;
+		goto out;
+	}
+	node_key(&n, key, sizeof(key));
+	if (one) {
+		rc = r->restore_backup == 0 ? DBS_ENOTFOUND
+					    : store_config_backup_get(txn, key,
+						  r->restore_backup, &b);
+		if (rc == DBS_OK) {
+			/* Shown under the node's name, not its key. */
+			free(b->node);
+			b->node = strdup(n.name);
+			rc = b->node != NULL ? DBS_OK : DBS_ENOMEM;
+			rep.config_backup = b;
+		}
+	} else {
+		rc = store_config_backup_list(txn, key, collect_backup, &l);
+		if (rc == DBS_ENOTFOUND)
+			rc = DBS_OK;
+		for (size_t i = 0; i < l.n && rc == DBS_OK; i++) {
+			free(l.items[i]->node);
+			if ((l.items[i]->node = strdup(n.name)) == NULL)
+				rc = DBS_ENOMEM;
+		}
+		rep.n_config_backups = l.n;
+		rep.config_backups = l.items;
+	}
+out:
+	rep.code = rc;
+	if (rc != DBS_OK) {
+		rep.message = (char *)dbs_strerror(rc);
+		rep.config_backup = NULL;
+		rep.n_config_backups = 0;
+	}
+	send_reply(s, msg, &rep);
+	for (size_t i = 0; i < l.n; i++) {
+		free(l.items[i]->node);
+		free(l.items[i]->author);
+		free(l.items[i]);
+	}
+	free(l.items);
+	if (b != NULL)
+		dbs__config_backup__free_unpacked(b, NULL);
+}
+
 void
 config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 {
@@ -973,6 +1049,12 @@ config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 		return;
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
 		do_save(s, msg, req->id, req->config_save, true);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS:
+		do_backups(s, msg, req, false);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET:
+		do_backups(s, msg, req, true);
 		return;
 	default: {
 		Dbs__ControlReply rep = DBS__CONTROL_REPLY__INIT;

@@ -142,15 +142,3 @@ def test_without_app_dir_the_api_still_serves(tmp, bus):
     finally:
         w.stop()
 
-
-def test_alias_without_session(app):
-    """The login page's alias: the only anonymous route besides login, and
-    it tells nothing else."""
-    import json
-    status, hdrs, data = app.get("/api/v1/alias")
-    assert status == 200 and hdrs["content-type"] == "application/json"
-    assert json.loads(data) == {"system_alias": "TEST"}
-    status, _, _ = app.get("/api/v1/about")
-    assert status == 401
-    status, _, _ = app.get("/api/v1/alias", "POST")
-    assert status == 405

@@ -13,7 +13,7 @@ export function Login() {
   const [busy, setBusy] = useState(false);
   const [alias, setAlias] = useState('');
   useEffect(() => {
-    get('/api/v1/alias', { login: true })
+    get('/api/v1/info', { login: true })
       .then((r) => setAlias(r.system_alias || ''))
       .catch(() => {});
   }, []);
