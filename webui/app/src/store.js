@@ -14,17 +14,31 @@ import { signal, batch } from '@preact/signals';
 import { get, setUnauthorizedHandler } from './api.js';
 
 // A keyed collection: a signal holding a Map, replaced on every change so
-// that views re-render.
-function collection(keyOf) {
+// that views re-render. upsert() takes what the server says; events come
+// in commit order, so they always win. An answer to a request may have
+// been read before an event that was applied already: `older(prev, next)`
+// tells when such an answer is behind what we hold, and it is then
+// ignored (a GET never clobbers fresher data).
+function collection(keyOf, older = () => false) {
   const items = signal(new Map());
+  const put = (list, fromEvent) => {
+    if (!list || list.length === 0) return;
+    const m = new Map(items.value);
+    for (const x of list) {
+      const prev = m.get(keyOf(x));
+      if (prev && !fromEvent && older(prev, x)) continue;
+      m.set(keyOf(x), { ...(prev || {}), ...x });
+    }
+    items.value = m;
+  };
   return {
     items,
     keyOf,
     upsert(list) {
-      if (!list || list.length === 0) return;
-      const m = new Map(items.value);
-      for (const x of list) m.set(keyOf(x), { ...(m.get(keyOf(x)) || {}), ...x });
-      items.value = m;
+      put(list, false);
+    },
+    upsertEvent(list) {
+      put(list, true);
     },
     remove(list) {
       if (!list || list.length === 0) return;
@@ -61,12 +75,21 @@ export function setDetail(url, value) {
   details.value = m;
 }
 
+const time = (t) => (t ? new Date(t).getTime() : 0);
+const exportRank = (e) => (e.state === 'running' ? 0 : 1) + (e.progress || 0);
+
 export const defs = collection((d) => `${d.client}/${d.name}`);
-export const queue = collection((p) => `${p.client}/${p.id}`);
+export const queue = collection(
+  (p) => `${p.client}/${p.id}`,
+  (prev, next) => time(next.updated) < time(prev.updated),
+);
 export const logs = collection((l) => `${l.client}/${l.id}`);
 export const workers = collection((w) => `${w.client}/${w.definition}`);
 export const users = collection((u) => `${u.client}/${u.username}`);
-export const exportsColl = collection((e) => e.id);
+export const exportsColl = collection(
+  (e) => e.id,
+  (prev, next) => exportRank(next) < exportRank(prev),
+);
 
 const byResource = {
   definition: defs,
@@ -170,7 +193,7 @@ function applyEvent(ev) {
       return rest;
     });
   }
-  coll.upsert(list);
+  coll.upsertEvent(list);
 }
 
 // Keep each definition's pending/done/dead counts current from the queue
