@@ -104,9 +104,11 @@ export function Users() {
                   <button type="button" class="button is-small is-warning is-light" onClick={() => revoke(u)} aria-label={`Revoke token of ${k}`}>
                     Revoke token
                   </button>
-                  <button type="button" class="button is-small is-danger is-light" onClick={() => remove(u)} aria-label={`Remove ${k}`}>
-                    Remove
-                  </button>
+                  {!isMe(u) && (
+                    <button type="button" class="button is-small is-danger is-light" onClick={() => remove(u)} aria-label={`Remove ${k}`}>
+                      Remove
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}
