@@ -30,6 +30,7 @@ extern const struct drv_ops drv_dir_puller_ops;
 extern const struct drv_ops drv_dir_pusher_ops;
 extern const struct drv_ops drv_null_ops;
 extern const struct drv_ops drv_require_attachment_ops;
+extern const struct drv_ops drv_pg_pusher_ops; /* mailsql */
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -38,6 +39,7 @@ const struct drv_ops *const drv_registry[] = {
     &drv_require_attachment_ops,
     &drv_dir_pusher_ops,
     &drv_null_ops,
+    &drv_pg_pusher_ops, /* mailsql */
     NULL,
 };
 
