@@ -30,7 +30,8 @@ extern const struct drv_ops drv_dir_puller_ops;
 extern const struct drv_ops drv_dir_pusher_ops;
 extern const struct drv_ops drv_null_ops;
 extern const struct drv_ops drv_require_attachment_ops;
-extern const struct drv_ops drv_pg_pusher_ops; /* mailsql */
+extern const struct drv_ops drv_pg_pusher_ops;   /* mailsql */
+extern const struct drv_ops drv_imap_puller_ops; /* mailsql */
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -39,7 +40,8 @@ const struct drv_ops *const drv_registry[] = {
     &drv_require_attachment_ops,
     &drv_dir_pusher_ops,
     &drv_null_ops,
-    &drv_pg_pusher_ops, /* mailsql */
+    &drv_imap_puller_ops, /* mailsql */
+    &drv_pg_pusher_ops,   /* mailsql */
     NULL,
 };
 
