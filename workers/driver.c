@@ -32,6 +32,7 @@ extern const struct drv_ops drv_null_ops;
 extern const struct drv_ops drv_require_attachment_ops;
 extern const struct drv_ops drv_pg_pusher_ops;   /* mailsql */
 extern const struct drv_ops drv_imap_puller_ops; /* mailsql */
+extern const struct drv_ops drv_smtp_pusher_ops; /* mailsql */
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -42,6 +43,7 @@ const struct drv_ops *const drv_registry[] = {
     &drv_null_ops,
     &drv_imap_puller_ops, /* mailsql */
     &drv_pg_pusher_ops,   /* mailsql */
+    &drv_smtp_pusher_ops, /* mailsql */
     NULL,
 };
 

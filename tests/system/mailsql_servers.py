@@ -317,7 +317,7 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
                 self.reply("250-sink.test\r\n250-8BITMIME\r\n250 SIZE 0"
                            if verb == "EHLO" else "250 sink.test")
             elif cmd.upper().startswith("MAIL FROM:"):
-                mail_from, rcpts = cmd[10:].strip(), []
+                mail_from, rcpts = cmd[10:].strip().split()[0], []
                 self.reply("250 OK")
             elif cmd.upper().startswith("RCPT TO:"):
                 if sink.refuse_rcpt:
