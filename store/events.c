@@ -395,6 +395,90 @@ store_event_range(struct store_txn *txn, uint64_t *first, uint64_t *last)
 	return DBS_OK;
 }
 
+/* time_ms (field 5) of a packed Event, read without unpacking its data;
+ * -1 when the bytes do not hold one. */
+static int64_t
+packed_time(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint64_t tag = 0, v = 0;
+		int sh = 0;
+
+		while (i < n && sh < 64) {
+			tag |= (uint64_t)(p[i] & 0x7f) << sh;
+			sh += 7;
+			if ((p[i++] & 0x80) == 0)
+				break;
+		}
+		if ((tag & 7) == 0 || (tag & 7) == 2) {
+			sh = 0;
+			while (i < n && sh < 64) {
+				v |= (uint64_t)(p[i] & 0x7f) << sh;
+				sh += 7;
+				if ((p[i++] & 0x80) == 0)
+					break;
+			}
+			if ((tag >> 3) == 5 && (tag & 7) == 0)
+				return (int64_t)v;
+			if ((tag & 7) == 2) {
+				if (v > n - i)
+					return -1;
+				i += (size_t)v;
+			}
+		} else if ((tag & 7) == 1) {
+			i += 8;
+		} else if ((tag & 7) == 5) {
+			i += 4;
+		} else {
+			return -1;
+		}
+	}
+	return -1;
+}
+
+int
+store_event_trim_before(
+    struct store_txn *txn, int64_t before_ms, size_t max, uint64_t *count)
+{
+	MDB_cursor *c;
+	MDB_stat ms;
+	MDB_val k, v;
+	uint64_t removed = 0;
+	int mrc, rc;
+
+	if (count != NULL)
+		*count = 0;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((mrc = mdb_stat(txn->mt, txn->st->dbi[DB_EVENTS], &ms)) != 0)
+		return sti_fail(txn, mrc, "mdb_stat", DB_EVENTS);
+	if ((mrc = mdb_cursor_open(txn->mt, txn->st->dbi[DB_EVENTS], &c)) != 0)
+		return sti_fail(txn, mrc, "mdb_cursor_open", DB_EVENTS);
+	/* The newest event stays: readers learn the last seq from it. */
+	while ((max == 0 || removed < max) && removed + 1 < ms.ms_entries) {
+		int64_t t;
+
+		if ((mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) != 0)
+			break;
+		t = packed_time(v.mv_data, v.mv_size);
+		if (t < 0 || t >= before_ms)
+			break;
+		if ((mrc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		txn->dirty = true;
+		removed++;
+	}
+	mdb_cursor_close(c);
+	if (mrc != 0 && mrc != MDB_NOTFOUND)
+		return sti_fail(txn, mrc, "mdb_cursor_del", DB_EVENTS);
+	txn->changes += removed ? 1 : 0;
+	if (count != NULL)
+		*count = removed;
+	return DBS_OK;
+}
+
 int
 store_event_trim(struct store_txn *txn, uint64_t keep, uint64_t *count)
 {

@@ -53,12 +53,41 @@ extern char **environ;
 #define CHECK_MAX_OUTPUT (64 * 1024)
 #define CHECK_MAX_LINES  8
 
+/* The event log keeps a day of history by default (events). */
+#define EVENT_MAX_AGE_DEFAULT DAY_MS
+
 /* Where messages go and which file they name. */
 struct pctx {
 	const char *file;
 	char *err;
 	size_t errlen;
 };
+
+/* The staged files of config_load_staged (none otherwise). databusd loads
+ * configurations on its one loop thread only. */
+static const struct config_stage *cur_stage;
+static size_t n_cur_stage;
+
+static const struct config_stage *
+staged(const char *path)
+{
+	for (size_t i = 0; i < n_cur_stage; i++)
+		if (strcmp(cur_stage[i].path, path) == 0)
+			return &cur_stage[i];
+	return NULL;
+}
+
+/* json_load_file, or the staged text of that path. */
+static json_t *
+load_json(const char *path, json_error_t *jerr)
+{
+	const struct config_stage *st = staged(path);
+
+	if (st != NULL && !st->removed)
+		return json_loadb(
+		    st->text, st->len, JSON_REJECT_DUPLICATES, jerr);
+	return json_load_file(path, JSON_REJECT_DUPLICATES, jerr);
+}
 
 static int fail(struct pctx *p, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -819,6 +848,20 @@ load_clients(struct pctx *p, struct config *cfg, const char *dir_shown)
 		if (de->d_name[0] == '.' || len <= 5 ||
 		    strcmp(de->d_name + len - 5, ".json") != 0)
 			continue;
+		if (n_cur_stage > 0) {
+			char *full = NULL;
+			const struct config_stage *st;
+
+			if (asprintf(&full, "%s/%s", cfg->clients_dir,
+				de->d_name) < 0) {
+				rc = nomem(p);
+				goto out;
+			}
+			st = staged(full);
+			free(full);
+			if (st != NULL && st->removed)
+				continue;
+		}
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			char **nn = realloc(names, ncap * sizeof(*nn));
@@ -832,6 +875,37 @@ load_clients(struct pctx *p, struct config *cfg, const char *dir_shown)
 		}
 		names[n] = strdup(de->d_name);
 		if (names[n] == NULL) {
+			rc = nomem(p);
+			goto out;
+		}
+		n++;
+	}
+	/* Client files a staged save creates. */
+	for (size_t i = 0; i < n_cur_stage; i++) {
+		const char *sp = cur_stage[i].path, *base;
+		size_t dl = strlen(cfg->clients_dir);
+		bool seen = false;
+
+		if (cur_stage[i].removed ||
+		    strncmp(sp, cfg->clients_dir, dl) || sp[dl] != '/')
+			continue;
+		base = sp + dl + 1;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = strcmp(names[k], base) == 0;
+		if (seen || strchr(base, '/') != NULL)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **nn = realloc(names, ncap * sizeof(*nn));
+
+			if (nn == NULL) {
+				rc = nomem(p);
+				goto out;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		if ((names[n] = strdup(base)) == NULL) {
 			rc = nomem(p);
 			goto out;
 		}
@@ -864,12 +938,11 @@ load_clients(struct pctx *p, struct config *cfg, const char *dir_shown)
 		cp.file = shown;
 		if (full == NULL || shown == NULL || client == NULL) {
 			rc = nomem(p);
-		} else if (stat(full, &st) != 0) {
+		} else if (staged(full) == NULL && stat(full, &st) != 0) {
 			rc = fail(&cp, NULL, "%s", strerror(errno));
-		} else if (!S_ISREG(st.st_mode)) {
+		} else if (staged(full) == NULL && !S_ISREG(st.st_mode)) {
 			rc = fail(&cp, NULL, "not a regular file");
-		} else if ((root = json_load_file(full, JSON_REJECT_DUPLICATES,
-				&jerr)) == NULL) {
+		} else if ((root = load_json(full, &jerr)) == NULL) {
 			rc = fail_syntax(&cp, &jerr);
 		} else {
 			rc = parse_client_json(
@@ -969,7 +1042,8 @@ load_external_files(struct pctx *p, json_t *root, struct config *cfg)
 	if (n == 0)
 		return DBS_OK;
 	cfg->external_files = calloc(n, sizeof(*cfg->external_files));
-	if (cfg->external_files == NULL)
+	cfg->external_listed = calloc(n, sizeof(*cfg->external_listed));
+	if (cfg->external_files == NULL || cfg->external_listed == NULL)
 		return nomem(p);
 	for (size_t i = 0; i < n; i++) {
 		json_t *v = json_array_get(arr, i);
@@ -993,7 +1067,10 @@ load_external_files(struct pctx *p, json_t *root, struct config *cfg)
 		}
 		free(joined);
 		cfg->external_files[i] = real;
+		cfg->external_listed[i] = strdup(json_string_value(v));
 		cfg->n_external_files = i + 1;
+		if (cfg->external_listed[i] == NULL)
+			return nomem(p);
 		if (!S_ISREG(st.st_mode))
 			return fail(
 			    p, item, "\"%s\" is not a regular file", real);
@@ -1046,17 +1123,31 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 static int
 parse_store(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"max_size", NULL};
+	static const char *const keys[] = {
+	    "max_size", "event_keep", "event_max_age", NULL};
 	json_t *store = json_object_get(root, "store"), *v;
 	int rc;
 
 	cfg->store_max_size = STORE_DEFAULT;
+	cfg->event_max_age_ms = EVENT_MAX_AGE_DEFAULT;
 	if (store == NULL)
 		return DBS_OK;
 	if (!json_is_object(store))
 		return fail(p, "$.store", "expected an object");
 	if ((rc = check_keys(p, "$.store", store, keys, NULL)) != 0)
 		return rc;
+	if ((rc = get_duration(p, store, "$.store", "event_max_age", DAY_MS,
+		 "days", EVENT_MAX_AGE_DEFAULT, &cfg->event_max_age_ms)) != 0)
+		return rc;
+	v = json_object_get(store, "event_keep");
+	if (v != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 100000000)
+			return fail(p, "$.store.event_keep",
+			    "expected a number of events from 1 to "
+			    "100000000");
+		cfg->event_keep = (uint64_t)json_integer_value(v);
+	}
 	v = json_object_get(store, "max_size");
 	if (v == NULL)
 		return DBS_OK;
@@ -1170,7 +1261,7 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	*out = NULL;
 	if (errlen > 0)
 		err[0] = '\0';
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	root = load_json(path, &jerr);
 	if (root == NULL)
 		return fail_syntax(&p, &jerr);
 	cfg = calloc(1, sizeof(*cfg));
@@ -1195,6 +1286,20 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	}
 	*out = cfg;
 	return DBS_OK;
+}
+
+int
+config_load_staged(const char *path, const struct config_stage *stage,
+    size_t n_stage, struct config **out, char *err, size_t errlen)
+{
+	int rc;
+
+	cur_stage = stage;
+	n_cur_stage = n_stage;
+	rc = config_load(path, out, err, errlen);
+	cur_stage = NULL;
+	n_cur_stage = 0;
+	return rc;
 }
 
 /* mkdir -p with mode 0755. */
@@ -1291,6 +1396,7 @@ config_demo(const char *data_dir, const char *listen, struct config **out,
 	cfg->shutdown_timeout_ms = 30 * SECOND_MS;
 	cfg->heartbeat_ms = SECOND_MS;
 	cfg->store_max_size = STORE_DEFAULT;
+	cfg->event_max_age_ms = EVENT_MAX_AGE_DEFAULT;
 	cfg->worker_path = find_worker();
 	if (cfg->system_alias == NULL || cfg->web_listen == NULL ||
 	    cfg->clients_dir == NULL) {
@@ -1384,9 +1490,12 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_clients; i++)
 		config_client_clear(&cfg->clients[i]);
 	free(cfg->clients);
-	for (size_t i = 0; i < cfg->n_external_files; i++)
+	for (size_t i = 0; i < cfg->n_external_files; i++) {
 		free(cfg->external_files[i]);
+		free(cfg->external_listed[i]);
+	}
 	free(cfg->external_files);
+	free(cfg->external_listed);
 	free(cfg->file);
 	free(cfg->base_dir);
 	free(cfg->data_dir);

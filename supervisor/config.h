@@ -82,11 +82,16 @@ struct config {
 	char *web_listen;      /* "127.0.0.1:5000" */
 	char *clients_dir;     /* absolute */
 	char **external_files; /* absolute paths */
+	char **external_listed; /* the same, as listed in databus.json */
 	size_t n_external_files;
 	int64_t drive_timeout_ms;    /* default 5 min */
 	int64_t shutdown_timeout_ms; /* default 30 s */
 	int64_t heartbeat_ms;        /* worker heartbeat period, default 1 s */
 	uint64_t store_max_size;     /* "store": {"max_size": "64GiB"} */
+	/* Event-log retention (events): "store": {"event_keep": 100000,
+	 * "event_max_age": "1d"}; 0 keeps the store's default / no age. */
+	uint64_t event_keep;
+	int64_t event_max_age_ms;
 	struct cfg_client *clients;  /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */
@@ -100,6 +105,23 @@ struct config {
  */
 int config_load(
     const char *path, struct config **out, char *err, size_t errlen);
+
+/*
+ * A file as it would be after a config save (webcfg, config_save.c): while
+ * config_load_staged runs, the loader reads `text` instead of the file at
+ * `path` (compared as the loader builds it: the --config path as given,
+ * <clients_dir>/<client>.json), sees a new client file that does not exist
+ * yet, and ignores a client file marked `removed`. Nothing is written.
+ */
+struct config_stage {
+	const char *path;
+	const char *text;
+	size_t len;
+	bool removed;
+};
+
+int config_load_staged(const char *path, const struct config_stage *stage,
+    size_t n_stage, struct config **out, char *err, size_t errlen);
 
 /*
  * The built-in demo configuration: data dir `data_dir` (default "var"),

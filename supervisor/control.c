@@ -24,6 +24,7 @@
 
 #include "dbs_error.h"
 #include "sup.h"
+#include "webhook.h"
 #include "wire.h"
 
 #define CTL_BURST       64
@@ -489,6 +490,9 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 	case DBS__CONTROL_REQUEST__VERB_PEEK:
 		do_peek(s, msg, req->id, req->peek);
 		return;
+	case DBS__CONTROL_REQUEST__VERB_WEBHOOK: /* drivers */
+		webhook_handle(s, msg, req->id, req->webhook);
+		return;
 	case DBS__CONTROL_REQUEST__VERB_PAUSE:
 	case DBS__CONTROL_REQUEST__VERB_RESUME: {
 		bool pause =
@@ -648,6 +652,16 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 	}
 	case DBS__CONTROL_REQUEST__VERB_RELOAD:
 		rc = sup_reload(s, text, sizeof(text));
+		break;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_LIST:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_GET:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
+		config_ctl_handle(s, msg, req);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_EXPORT_EVENT:
+		rc = config_export_event(
+		    s, req->export_event, text, sizeof(text));
 		break;
 	case DBS__CONTROL_REQUEST__VERB_SHUTDOWN:
 		sup_log("shutdown requested by %s", req->actor);

@@ -567,6 +567,7 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 		Dbs__Passenger *p = NULL;
 		bool failed = false, permanent = false;
 		const char *first_error = NULL;
+		uint64_t retry_after_ms = 0;
 		int rc = get_own(s, w, txn, o->id, &p);
 
 		if (rc == DBS_ENOTFOUND)
@@ -590,6 +591,8 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 				st->attempts++;
 				failed = true;
 				permanent = permanent || so->permanent;
+				if (so->retry_after_ms > retry_after_ms)
+					retry_after_ms = so->retry_after_ms;
 				set_str(&st->error, so->error);
 				if (first_error == NULL)
 					first_error = so->error;
@@ -626,6 +629,13 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 				    now + backoff_delay_ms(p->attempts - 1,
 					      retry->base_ms, retry->max_ms,
 					      sup_random64());
+				/* A target's Retry-After, capped at a day. */
+				if (retry_after_ms > 86400000)
+					retry_after_ms = 86400000;
+				if (now + (int64_t)retry_after_ms >
+				    p->next_attempt_ms)
+					p->next_attempt_ms =
+					    now + (int64_t)retry_after_ms;
 				d->failed++;
 			}
 		} else {

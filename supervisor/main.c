@@ -362,32 +362,14 @@ sup_fill_system_state(const struct sup *s, Dbs__SystemState *ss)
 	ss->web_error = (char *)s->web.error;
 }
 
-static void
-append_event(struct sup *s, const char *client, Dbs__Resource res,
-    const ProtobufCMessage *m)
-{
-	struct store_txn *txn = sup_txn(s);
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf;
-	int rc;
-
-	if (txn == NULL || (buf = malloc(len + 1)) == NULL)
-		return;
-	protobuf_c_message_pack(m, buf);
-	rc = store_event_append(
-	    txn, client, res, DBS__EVENT_KIND__EV_UPDATE, buf, len, NULL);
-	free(buf);
-	if (rc != DBS_OK)
-		sup_store_failed(s, rc, "appending an event");
-}
-
 void
 sup_event_worker(struct sup *s, const struct worker *w)
 {
 	Dbs__WorkerInfo wi;
 
 	sup_fill_worker_info(s, w, &wi);
-	append_event(s, w->def->client, DBS__RESOURCE__RES_WORKER, &wi.base);
+	sup_event_append(s, w->def->client, DBS__RESOURCE__RES_WORKER,
+	    DBS__EVENT_KIND__EV_UPDATE, &wi.base);
 }
 
 void
@@ -397,8 +379,8 @@ sup_event_definition(struct sup *s, const struct worker *w)
 	Dbs__WorkerInfo wi;
 
 	sup_fill_definition_info(s, w, &di, &wi);
-	append_event(
-	    s, w->def->client, DBS__RESOURCE__RES_DEFINITION, &di.base);
+	sup_event_append(s, w->def->client, DBS__RESOURCE__RES_DEFINITION,
+	    DBS__EVENT_KIND__EV_UPDATE, &di.base);
 	sup_clear_definition_info(&di);
 }
 
@@ -408,7 +390,8 @@ sup_event_system(struct sup *s)
 	Dbs__SystemState ss;
 
 	sup_fill_system_state(s, &ss);
-	append_event(s, "", DBS__RESOURCE__RES_SYSTEM, &ss.base);
+	sup_event_append(s, "", DBS__RESOURCE__RES_SYSTEM,
+	    DBS__EVENT_KIND__EV_UPDATE, &ss.base);
 }
 
 struct worker *
@@ -469,6 +452,8 @@ sweep_removed(struct sup *s)
 		struct worker *w = s->workers[i];
 
 		if (w->removed && w->pid == 0 && w->drive == NULL) {
+			sup_event_definition_kind(
+			    s, w, DBS__EVENT_KIND__EV_DELETE);
 			sched_remove(s->sched, w->slot);
 			free_worker(w);
 			continue;
@@ -551,8 +536,11 @@ sup_reload(struct sup *s, char *err, size_t errlen)
 			if (sup_find_worker(s, def->client, def->name) != NULL)
 				continue;
 			sup_log("reload: %s/%s added", def->client, def->name);
-			if ((w = add_worker(s, def)) != NULL)
+			if ((w = add_worker(s, def)) != NULL) {
+				sup_event_definition_kind(
+				    s, w, DBS__EVENT_KIND__EV_CREATE);
 				child_spawn(s, w);
+			}
 		}
 	snprintf(err, errlen, "configuration reloaded");
 	return DBS_OK;
@@ -750,6 +738,7 @@ run(struct sup *s, int sigfd)
 		control_timers(s, now, &wake);
 		shutdown_timers(s, now, &wake);
 		probe_timers(s, now, &wake);
+		sup_events_timers(s, now, &wake);
 		if (!s->shutting_down && !s->intake_paused) {
 			uint32_t slot;
 			bool pull;
@@ -947,6 +936,7 @@ main(int argc, char **argv)
 		return bail(s, EXIT_PERMANENT);
 	}
 	so.max_size = s->cfg->store_max_size;
+	so.event_keep = s->cfg->event_keep;
 	if ((rc = store_open(storedir, STORE_RDWR, &so, &s->st)) != DBS_OK) {
 		fprintf(stderr, "databusd: %s: %s\n", s->cfg->data_dir,
 		    dbs_strerror(rc));

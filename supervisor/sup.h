@@ -150,6 +150,15 @@ void sup_event_worker(struct sup *s, const struct worker *w);
 void sup_event_definition(struct sup *s, const struct worker *w);
 void sup_event_system(struct sup *s);
 
+/* events.c (events): append an event about a resource to the open batch;
+ * a definition (and its worker) created or deleted; event-log retention by
+ * age. */
+void sup_event_append(struct sup *s, const char *client, Dbs__Resource res,
+    Dbs__EventKind kind, const ProtobufCMessage *m);
+void sup_event_definition_kind(
+    struct sup *s, const struct worker *w, Dbs__EventKind kind);
+void sup_events_timers(struct sup *s, int64_t now, int64_t *wake);
+
 void sup_fill_worker_info(
     const struct sup *s, const struct worker *w, Dbs__WorkerInfo *wi);
 void sup_fill_definition_info(struct sup *s, const struct worker *w,
@@ -210,6 +219,13 @@ void web_start(struct sup *s);
 bool web_reaped(struct sup *s, pid_t pid, int status);
 void web_timers(struct sup *s, int64_t now, int64_t *wake);
 void web_stop(struct sup *s, int sig);
+
+/* config_save.c (webcfg): config_list, config_get, config_validate and
+ * config_save (answers the request itself), and export_event. */
+void config_ctl_handle(
+    struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req);
+int config_export_event(
+    struct sup *s, const Dbs__WebExportEvent *ev, char *err, size_t errlen);
 
 /* users.c */
 int users_import(struct sup *s);

@@ -37,6 +37,7 @@
 
 struct web {
 	struct store *st;
+	char data_dir[PATH_MAX];
 	char control_url[PATH_MAX + 32];
 	struct web_pool *pool;
 	char dummy_hash[crypto_pwhash_STRBYTES];
@@ -58,6 +59,12 @@ struct store *
 web_store(struct web *w)
 {
 	return w->st;
+}
+
+const char *
+web_data_dir(struct web *w)
+{
+	return w->data_dir;
 }
 
 const char *
@@ -93,6 +100,8 @@ reason(int status)
 	switch (status) {
 	case 200:
 		return "OK";
+	case 202:
+		return "Accepted";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -118,16 +127,22 @@ reason(int status)
 	}
 }
 
-static void
-common_headers(h2o_req_t *req, int status, const char *type)
+void
+web_security_headers(h2o_req_t *req)
 {
-	req->res.status = status;
-	req->res.reason = reason(status);
 	web_add_header(req, "content-security-policy",
 	    "default-src 'self'; frame-ancestors 'none'");
 	web_add_header(req, "x-content-type-options", "nosniff");
 	web_add_header(req, "referrer-policy", "no-referrer");
 	web_add_header(req, "cache-control", "no-store");
+}
+
+static void
+common_headers(h2o_req_t *req, int status, const char *type)
+{
+	req->res.status = status;
+	req->res.reason = reason(status);
+	web_security_headers(req);
 	web_add_header(req, "content-type", type);
 }
 
@@ -284,6 +299,12 @@ header_value(h2o_req_t *req, const char *name, h2o_iovec_t *out)
 bool
 web_check_mutation(h2o_req_t *req)
 {
+	return web_check_mutation_max(req, WEB_MAX_BODY);
+}
+
+bool
+web_check_mutation_max(h2o_req_t *req, size_t max_body)
+{
 	h2o_iovec_t origin, type;
 	char want[300];
 	int n;
@@ -300,7 +321,7 @@ web_check_mutation(h2o_req_t *req)
 		    "anything");
 		return false;
 	}
-	if (req->entity.len > WEB_MAX_BODY) {
+	if (req->entity.len > max_body) {
 		web_send_error(
 		    req, 413, "too_large", "the request body is too large");
 		return false;
@@ -624,10 +645,37 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "GET");
 		return web_api_users_list(req);
 	}
+	if (path_is(path, "/api/v1/events")) {
+		if (!is(req, "GET"))
+			return method_not_allowed(req, "GET");
+		return web_api_events(req);
+	}
 	if (path_is(path, "/api/v1/about")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
 		return web_api_about(req);
+	}
+	/* webcfg: customizing and export */
+	if (path_is(path, "/api/v1/config") ||
+	    has_prefix(path, "/api/v1/config/", &rest))
+		return web_route_config(req);
+	if (path_is(path, "/api/v1/export") ||
+	    path_is(path, "/api/v1/exports") ||
+	    has_prefix(path, "/api/v1/exports/", &rest))
+		return web_route_export(req);
+	/* drivers: webhook intake, HMAC-authenticated (no session). */
+	if (has_prefix(path, "/hooks/", &rest)) {
+		const char *slash = memchr(rest.base, '/', rest.len);
+
+		if (slash == NULL || slash == rest.base ||
+		    slash + 1 == rest.base + rest.len)
+			return web_send_error(
+			    req, 404, "not_found", "no such resource");
+		if (!is(req, "POST"))
+			return method_not_allowed(req, "POST");
+		return web_api_hook(req, rest.base,
+		    (size_t)(slash - rest.base), slash + 1,
+		    (size_t)(rest.base + rest.len - slash - 1));
 	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
@@ -742,6 +790,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 		return EXIT_TRANSIENT;
 	}
+	snprintf(server.data_dir, sizeof(server.data_dir), "%s", real);
 	snprintf(store_dir, sizeof(store_dir), "%s/store", real);
 	snprintf(server.control_url, sizeof(server.control_url),
 	    "ipc://%s/run/control", real);
@@ -768,7 +817,10 @@ main(int argc, char **argv)
 	}
 
 	h2o_config_init(&server.config);
-	server.config.max_request_entity_size = 4 * WEB_MAX_BODY;
+	/* Webhook bodies are the largest the web accepts; every other route
+	 * refuses more than WEB_MAX_BODY (config saves: WEB_MAX_CONFIG_BODY)
+	 * itself (web_check_mutation). */
+	server.config.max_request_entity_size = WEB_HOOK_MAX_BODY;
 	host = h2o_config_register_host(
 	    &server.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	pathconf = h2o_config_register_path(host, "/", 0);
@@ -782,6 +834,11 @@ main(int argc, char **argv)
 	if (web_pool_create(loop, POOL_THREADS, POOL_QUEUE, &server.pool) !=
 	    0) {
 		fputs("databus-web: out of memory\n", stderr);
+		return EXIT_TRANSIENT;
+	}
+	if ((rc = web_events_start(loop, server.st, real)) != DBS_OK) {
+		fprintf(stderr, "databus-web: live updates: %s\n",
+		    dbs_strerror(rc));
 		return EXIT_TRANSIENT;
 	}
 	sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);

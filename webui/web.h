@@ -178,6 +178,43 @@ int web_api_users_list(h2o_req_t *req);
 int web_api_about(h2o_req_t *req);
 int web_readyz(h2o_req_t *req);
 
+/* ------------------------------------------------------------ webcfg */
+
+/* Config bodies carry whole files: up to this much (other mutations:
+ * WEB_MAX_BODY). h2o refuses anything larger before a handler runs. */
+#define WEB_MAX_CONFIG_BODY (2u << 20)
+
+/* web_check_mutation with another body limit. */
+bool web_check_mutation_max(h2o_req_t *req, size_t max_body);
+/* The absolute data directory (exports live in <data_dir>/exports). */
+const char *web_data_dir(struct web *w);
+/* The security headers of every response, for responses built by h2o
+ * itself (h2o_file_send). */
+void web_security_headers(h2o_req_t *req);
+
+/* api_config.c: /api/v1/config and /api/v1/config/... */
+int web_route_config(h2o_req_t *req);
+/* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */
+int web_route_export(h2o_req_t *req);
+
+/* ----------------------------------------------------- events.c (events) */
+
+/* GET /api/v1/events: the live-update websocket (docs/web.md). */
+int web_api_events(h2o_req_t *req);
+/* Subscribe to databusd's events socket in <data_dir>/run and start the
+ * fan-out on `loop`; DBS_OK or a dbs_error. */
+int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
+/* ---------------------------------------------- drivers: api_hooks.c */
+
+/* Webhook bodies up to this size are read (the per-puller max_body,
+ * checked by databusd, is at most this); larger ones get 413 from h2o. */
+#define WEB_HOOK_MAX_BODY (8u << 20)
+
+/* POST /hooks/{client}/{definition}: HMAC-authenticated webhook intake,
+ * no session, no Origin. */
+int web_api_hook(h2o_req_t *req, const char *client, size_t clen,
+    const char *name, size_t nlen);
+
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 

@@ -30,6 +30,12 @@ extern const struct drv_ops drv_dir_puller_ops;
 extern const struct drv_ops drv_dir_pusher_ops;
 extern const struct drv_ops drv_null_ops;
 extern const struct drv_ops drv_require_attachment_ops;
+extern const struct drv_ops drv_http_pusher_ops;
+extern const struct drv_ops drv_webhook_ops;
+extern const struct drv_ops drv_http_poll_ops;
+extern const struct drv_ops drv_exec_puller_ops;
+extern const struct drv_ops drv_exec_processor_ops;
+extern const struct drv_ops drv_exec_pusher_ops;
 extern const struct drv_ops drv_pg_pusher_ops;   /* mailsql */
 extern const struct drv_ops drv_imap_puller_ops; /* mailsql */
 extern const struct drv_ops drv_smtp_pusher_ops; /* mailsql */
@@ -41,6 +47,12 @@ const struct drv_ops *const drv_registry[] = {
     &drv_require_attachment_ops,
     &drv_dir_pusher_ops,
     &drv_null_ops,
+    &drv_http_pusher_ops,
+    &drv_webhook_ops,
+    &drv_http_poll_ops,
+    &drv_exec_puller_ops,
+    &drv_exec_processor_ops,
+    &drv_exec_pusher_ops,
     &drv_imap_puller_ops, /* mailsql */
     &drv_pg_pusher_ops,   /* mailsql */
     &drv_smtp_pusher_ops, /* mailsql */
@@ -71,6 +83,7 @@ struct drv_ctx {
 	char *data_dir;
 	void *state;
 	bool initialised;
+	uint64_t retry_after_ms; /* of the last process/push call */
 };
 
 static char *
@@ -166,6 +179,19 @@ drv_data_dir(const struct drv_ctx *ctx)
 	return ctx->data_dir;
 }
 
+void
+drv_retry_after(struct drv_ctx *ctx, uint64_t ms)
+{
+	if (ctx != NULL)
+		ctx->retry_after_ms = ms;
+}
+
+uint64_t
+drv_ctx_retry_after(const struct drv_ctx *ctx)
+{
+	return ctx->retry_after_ms;
+}
+
 int
 drv_ctx_pull(struct drv_ctx *ctx, struct drv_sink *sink)
 {
@@ -220,6 +246,7 @@ drv_ctx_process(struct drv_ctx *ctx, const struct drv_passenger *p,
     struct drv_edit *edit, char *err, size_t errlen)
 {
 	err[0] = '\0';
+	ctx->retry_after_ms = 0;
 	if (ctx->ops->process == NULL)
 		return DRV_OK;
 	return result_checked(
@@ -232,6 +259,7 @@ drv_ctx_push(struct drv_ctx *ctx, const struct drv_passenger *p,
     const char *idempotency_key, char *err, size_t errlen)
 {
 	err[0] = '\0';
+	ctx->retry_after_ms = 0;
 	if (ctx->ops->push == NULL)
 		return DRV_OK;
 	return result_checked(

@@ -83,6 +83,11 @@ const char *drv_data_dir(const struct drv_ctx *ctx);
 void drv_log(struct drv_ctx *ctx, enum drv_level level, uint64_t passenger_id,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* From process() or push() returning DRV_RETRY: do not retry this
+ * passenger before `ms` milliseconds (e.g. a target's Retry-After). The
+ * supervisor waits the longer of this and its own backoff. */
+void drv_retry_after(struct drv_ctx *ctx, uint64_t ms);
+
 /*
  * Emit one item from pull() or peek(). `external_id` identifies it in the
  * source (the dedup key); `source_ref` is private to the puller and comes

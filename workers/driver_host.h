@@ -52,6 +52,10 @@ enum drv_result drv_ctx_push(struct drv_ctx *ctx,
     const struct drv_passenger *p, const char *idempotency_key, char *err,
     size_t errlen);
 
+/* What the driver asked with drv_retry_after() during the last process
+ * or push call (0: nothing). */
+uint64_t drv_ctx_retry_after(const struct drv_ctx *ctx);
+
 /* ----------------------------------------------------------------- sink */
 
 /* One emitted item, as drv_emit() checked it; valid during the call. */

@@ -211,6 +211,7 @@ run_passenger(struct work *wk, const Dbs__WorkItem *item,
 		case DRV_FAIL:
 			drv_edit_discard(&edit);
 			step_failed(o, so, r == DRV_FAIL, p->id, err);
+			so->retry_after_ms = drv_ctx_retry_after(ctx);
 			stop = true;
 			break;
 		}
@@ -239,8 +240,10 @@ run_passenger(struct work *wk, const Dbs__WorkItem *item,
 		snprintf(key, sizeof(key), "%llu:%s",
 		    (unsigned long long)p->id, s->name);
 		r = drv_ctx_push(ctx, &v->p, key, err, sizeof(err));
-		if (r == DRV_RETRY || r == DRV_FAIL)
+		if (r == DRV_RETRY || r == DRV_FAIL) {
 			step_failed(o, so, r == DRV_FAIL, p->id, err);
+			so->retry_after_ms = drv_ctx_retry_after(ctx);
+		}
 	}
 	if (v->replaced && outcome_replaced(v, o) != DBS_OK) {
 		/* The edits cannot be reported: redo the passenger later. */

@@ -1,0 +1,544 @@
+/*
+ * api_config.c — the customizing section: configuration nodes, their
+ * backups, saving and restoring.
+ *
+ *   GET  /api/v1/config                                  the nodes
+ *   GET  /api/v1/config/{node}                           content, version
+ *   PUT  /api/v1/config/{node}                           save
+ *   POST /api/v1/config/{node}/validate                  check only
+ *   GET  /api/v1/config/{node}/backups                   list
+ *   GET  /api/v1/config/{node}/backups/{id}              one, with content
+ *   POST /api/v1/config/{node}/backups/{id}/restore      save it again
+ *
+ * The files belong to databusd: reading, validating and saving them are
+ * control requests (config_list, config_get, config_validate,
+ * config_save), which carry the session's scope (its client, and whether
+ * it is root) so that databusd itself hides every node outside it. The
+ * backups are in the store and are read here, on the loop thread, with
+ * the same scope rule: root sees every node's, an administrator only its
+ * client's node, whose name is the client's name. Operators get 403.
+ *
+ * Node names arrive percent-encoded in the path ("extra%2Fmapping.json"),
+ * so the raw path is split here, not the normalised one. A name is never
+ * used as a file name: databusd only compares it with its list of nodes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbs_error.h"
+#include "record_json.h"
+#include "web.h"
+
+#define NODE_MAX 255
+
+enum cfg_op {
+	OP_LIST,
+	OP_GET,
+	OP_SAVE,
+	OP_VALIDATE,
+	OP_RESTORE,
+};
+
+struct cfg_job {
+	struct web_job job;
+	enum cfg_op op;
+	Dbs__ControlRequest creq;
+	Dbs__ConfigSave cs;
+	char node[NODE_MAX + 1];
+	char client[65];
+	char version[80];
+	char actor[200];
+	char *content; /* malloc'ed */
+	const char *url;
+	int rc;
+	Dbs__ControlReply *reply;
+};
+
+/* ----------------------------------------------------------- answers */
+
+static json_t *
+text_json(const void *data, size_t len)
+{
+	json_t *v = json_stringn(data != NULL ? data : "", len);
+
+	if (v == NULL) {
+		/* Not UTF-8: shown with U+FFFD for the bad bytes. */
+		char *copy = strndup(data != NULL ? data : "", len);
+
+		v = copy != NULL ? rj_string(copy) : NULL;
+		free(copy);
+	}
+	return v;
+}
+
+static json_t *
+node_json(const Dbs__CfgNode *n)
+{
+	return json_pack("{s:o, s:o, s:o, s:o}", "node", rj_string(n->node),
+	    "kind", rj_string(n->kind), "client",
+	    n->client[0] != '\0' ? rj_string(n->client) : json_null(), "file",
+	    rj_string(n->file));
+}
+
+static void
+answer_error(h2o_req_t *req, const Dbs__ControlReply *r)
+{
+	const char *msg = r->message != NULL && r->message[0] != '\0'
+			      ? r->message
+			      : dbs_strerror((int)r->code);
+
+	switch (r->code) {
+	case DBS_ENOTFOUND:
+		web_not_found(req);
+		return;
+	case DBS_ECONFIG:
+		web_send_error(req, 400, "invalid_config", msg);
+		return;
+	case DBS_EBUSY:
+		web_send_error(req, 409, "conflict", msg);
+		return;
+	case DBS_ETOOBIG:
+		web_send_error(req, 413, "too_large", msg);
+		return;
+	case DBS_EINVAL:
+		web_send_error(req, 400, "bad_request", msg);
+		return;
+	default:
+		web_send_error(req, 503, "unavailable", msg);
+		return;
+	}
+}
+
+static void
+answer(h2o_req_t *req, struct cfg_job *j)
+{
+	const Dbs__ControlReply *r = j->reply;
+	json_t *items, *doc;
+	const Dbs__CfgNode *n = r->config_node;
+
+	if (r->code != DBS_OK) {
+		answer_error(req, r);
+		return;
+	}
+	switch (j->op) {
+	case OP_LIST:
+		items = json_array();
+		for (size_t i = 0;
+		     r->config_nodes != NULL && i < r->config_nodes->n_items &&
+		     items != NULL;
+		     i++)
+			json_array_append_new(
+			    items, node_json(r->config_nodes->items[i]));
+		web_send_json(req, 200, json_pack("{s:o}", "items", items));
+		return;
+	case OP_GET:
+		if (n == NULL)
+			break;
+		doc = node_json(n);
+		if (doc != NULL) {
+			json_object_set_new(doc, "content",
+			    text_json(n->content.data, n->content.len));
+			json_object_set_new(
+			    doc, "version", rj_string(n->version));
+		}
+		web_send_json(req, 200, doc);
+		return;
+	case OP_VALIDATE:
+		web_send_json(req, 200,
+		    json_pack("{s:s, s:o}", "node", j->node, "message",
+			rj_string(r->message)));
+		return;
+	case OP_SAVE:
+	case OP_RESTORE:
+		if (n == NULL)
+			break;
+		web_send_json(req, 200,
+		    json_pack("{s:s, s:o, s:o}", "node", j->node, "version",
+			rj_string(n->version), "message",
+			rj_string(r->message)));
+		return;
+	}
+	web_send_error(req, 503, "unavailable", "databusd sent no node");
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static void
+job_work(struct web_job *job)
+{
+	struct cfg_job *j = (struct cfg_job *)job;
+
+	j->rc = web_control(j->url, j->actor, &j->creq, &j->reply);
+}
+
+static void
+job_done(struct web_job *job)
+{
+	struct cfg_job *j = (struct cfg_job *)job;
+	h2o_req_t *req = web_job_req(job);
+
+	if (req != NULL) {
+		if (j->rc != DBS_OK)
+			web_send_error(req, 503, "unavailable",
+			    "databusd does not answer on the control socket");
+		else
+			answer(req, j);
+	}
+	if (j->reply != NULL)
+		dbs__control_reply__free_unpacked(j->reply, NULL);
+	free(j->content);
+	free(j);
+}
+
+static struct cfg_job *
+job_new(h2o_req_t *req, const struct web_session *s, enum cfg_op op,
+    const char *node)
+{
+	struct cfg_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->op = op;
+	dbs__control_request__init(&j->creq);
+	dbs__config_save__init(&j->cs);
+	snprintf(j->node, sizeof(j->node), "%s", node != NULL ? node : "");
+	snprintf(j->client, sizeof(j->client), "%s", s->client);
+	snprintf(
+	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
+	j->url = web_control_url(web_of(req));
+	j->cs.node = j->node;
+	j->cs.author = j->actor;
+	j->cs.scope_client = j->client;
+	j->cs.scope_root = s->role == DBS__ROLE__ROLE_ROOT;
+	j->cs.base_version = j->version;
+	switch (op) {
+	case OP_LIST:
+		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_LIST;
+		j->creq.config_list = &j->cs;
+		break;
+	case OP_GET:
+		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_GET;
+		j->creq.config_get = &j->cs;
+		break;
+	case OP_VALIDATE:
+		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE;
+		j->creq.config_validate = &j->cs;
+		break;
+	case OP_SAVE:
+	case OP_RESTORE:
+		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE;
+		j->creq.config_save = &j->cs;
+		break;
+	}
+	return j;
+}
+
+static int
+submit(h2o_req_t *req, struct cfg_job *j)
+{
+	j->job.work = job_work;
+	j->job.done = job_done;
+	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
+		free(j->content);
+		free(j);
+		return web_send_error(req, 503, "busy", "server busy");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ handlers */
+
+/* A session that may customize: administrators and root. */
+static bool
+require_admin(h2o_req_t *req, struct web_session *s)
+{
+	if (!web_session_require(req, s))
+		return false;
+	if (s->role != DBS__ROLE__ROLE_ROOT &&
+	    s->role != DBS__ROLE__ROLE_ADMINISTRATOR) {
+		web_forbidden(req);
+		return false;
+	}
+	return true;
+}
+
+/* The body's "content" (required) and "version" (required when
+ * need_version) into the job. False: answered. */
+static bool
+parse_body(h2o_req_t *req, struct cfg_job *j, bool need_version)
+{
+	json_t *doc, *content, *version;
+	bool ok = false;
+
+	doc = json_loadb(req->entity.base, req->entity.len, 0, NULL);
+	content = json_object_get(doc, "content");
+	version = json_object_get(doc, "version");
+	if (!json_is_object(doc) || !json_is_string(content)) {
+		web_bad_param(req, "expected {\"content\": \"...\"}");
+		goto out;
+	}
+	if (need_version &&
+	    (!json_is_string(version) ||
+		json_string_length(version) >= sizeof(j->version))) {
+		web_bad_param(req,
+		    "expected {\"content\": \"...\", \"version\": \"...\"} "
+		    "with the version read");
+		goto out;
+	}
+	if (need_version)
+		snprintf(j->version, sizeof(j->version), "%s",
+		    json_string_value(version));
+	j->content =
+	    malloc(json_string_length(content) + 1); /* may hold NULs */
+	if (j->content == NULL) {
+		web_send_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	memcpy(j->content, json_string_value(content),
+	    json_string_length(content) + 1);
+	j->cs.content.data = (uint8_t *)j->content;
+	j->cs.content.len = json_string_length(content);
+	ok = true;
+out:
+	json_decref(doc);
+	return ok;
+}
+
+static int
+node_request(h2o_req_t *req, enum cfg_op op, const char *node)
+{
+	struct web_session s;
+	struct cfg_job *j;
+
+	if ((op == OP_SAVE || op == OP_VALIDATE) &&
+	    !web_check_mutation_max(req, WEB_MAX_CONFIG_BODY))
+		return 0;
+	if (!require_admin(req, &s))
+		return 0;
+	if ((j = job_new(req, &s, op, node)) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	if ((op == OP_SAVE || op == OP_VALIDATE) &&
+	    !parse_body(req, j, op == OP_SAVE)) {
+		free(j->content);
+		free(j);
+		return 0;
+	}
+	return submit(req, j);
+}
+
+static int
+restore(h2o_req_t *req, const char *node, uint64_t id)
+{
+	struct web_session s;
+	struct cfg_job *j;
+
+	if (!web_check_mutation(req))
+		return 0;
+	if (!require_admin(req, &s))
+		return 0;
+	if ((j = job_new(req, &s, OP_RESTORE, node)) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	j->cs.restore_backup = id;
+	return submit(req, j);
+}
+
+/* Backups are read from the store: root sees every node's, an
+ * administrator its client's node's. */
+static bool
+sees_backups(h2o_req_t *req, struct web_session *s, const char *node)
+{
+	if (!require_admin(req, s))
+		return false;
+	if (s->role != DBS__ROLE__ROLE_ROOT && strcmp(node, s->client) != 0) {
+		web_not_found(req);
+		return false;
+	}
+	return true;
+}
+
+static int
+add_backup(void *ctx, const Dbs__ConfigBackup *b)
+{
+	json_t *j = json_pack("{s:I, s:o, s:o, s:I}", "id",
+	    (json_int_t)b->version, "time", rj_time(b->time_ms), "author",
+	    rj_string(b->author), "size", (json_int_t)b->content.len);
+
+	return j == NULL || json_array_append_new(ctx, j) != 0 ? DBS_ENOMEM
+							       : 0;
+}
+
+static int
+backups_list(h2o_req_t *req, const char *node)
+{
+	struct web_session s;
+	struct store_txn *txn = NULL;
+	json_t *items;
+	int rc;
+
+	if (!sees_backups(req, &s, node))
+		return 0;
+	if ((items = json_array()) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) ==
+	    DBS_OK) {
+		rc = store_config_backup_list(txn, node, add_backup, items);
+		store_txn_abort(txn);
+	}
+	if (rc != DBS_OK && rc != DBS_ENOTFOUND) {
+		json_decref(items);
+		return web_send_error(req, 500, "store", dbs_strerror(rc));
+	}
+	return web_send_json(req, 200, json_pack("{s:o}", "items", items));
+}
+
+static int
+backup_show(h2o_req_t *req, const char *node, uint64_t id)
+{
+	struct web_session s;
+	struct store_txn *txn = NULL;
+	Dbs__ConfigBackup *b = NULL;
+	json_t *doc;
+	int rc;
+
+	if (!sees_backups(req, &s, node))
+		return 0;
+	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) ==
+	    DBS_OK) {
+		rc = store_config_backup_get(txn, node, id, &b);
+		store_txn_abort(txn);
+	}
+	if (rc == DBS_ENOTFOUND)
+		return web_not_found(req);
+	if (rc != DBS_OK)
+		return web_send_error(req, 500, "store", dbs_strerror(rc));
+	doc = json_pack("{s:o, s:I, s:o, s:o, s:I, s:o}", "node",
+	    rj_string(b->node), "id", (json_int_t)b->version, "time",
+	    rj_time(b->time_ms), "author", rj_string(b->author), "size",
+	    (json_int_t)b->content.len, "content",
+	    text_json(b->content.data, b->content.len));
+	dbs__config_backup__free_unpacked(b, NULL);
+	return web_send_json(req, 200, doc);
+}
+
+/* ------------------------------------------------------------- routing */
+
+static bool
+method(h2o_req_t *req, const char *m)
+{
+	return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+static int
+not_allowed(h2o_req_t *req, const char *allow)
+{
+	web_add_header(req, "allow", allow);
+	return web_send_error(
+	    req, 405, "method_not_allowed", "method not allowed");
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode one path segment into buf; false when it does not
+ * decode, holds a NUL or does not fit. */
+static bool
+decode_segment(const char *p, size_t len, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)p[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len || (hi = hexval(p[i + 1])) < 0 ||
+			    (lo = hexval(p[i + 2])) < 0)
+				return false;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= size)
+			return false;
+		buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+	return o > 0;
+}
+
+static bool
+parse_id(const char *s, uint64_t *id)
+{
+	return strlen(s) <= 19 && web_parse_u64(s, id) && *id > 0;
+}
+
+int
+web_route_config(h2o_req_t *req)
+{
+	static const char prefix[] = "/api/v1/config";
+	size_t plen = sizeof(prefix) - 1, len, nseg = 0;
+	const char *path = req->path.base, *p, *end, *slash;
+	char seg[4][NODE_MAX + 1];
+	uint64_t id;
+
+	len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+	if (len < plen || memcmp(path, prefix, plen) != 0)
+		return web_not_found(req);
+	if (len == plen) {
+		if (!method(req, "GET") && !method(req, "HEAD"))
+			return not_allowed(req, "GET");
+		return node_request(req, OP_LIST, NULL);
+	}
+	if (path[plen] != '/')
+		return web_not_found(req);
+	/* Up to four segments: {node}[/backups[/{id}[/restore]]] or
+	 * {node}/validate. */
+	for (p = path + plen + 1, end = path + len; p <= end; p = slash + 1) {
+		if ((slash = memchr(p, '/', (size_t)(end - p))) == NULL)
+			slash = end;
+		if (nseg == 4 || !decode_segment(p, (size_t)(slash - p),
+				     seg[nseg], sizeof(seg[nseg])))
+			return web_not_found(req);
+		nseg++;
+	}
+	if (nseg == 1) {
+		if (method(req, "GET") || method(req, "HEAD"))
+			return node_request(req, OP_GET, seg[0]);
+		if (method(req, "PUT"))
+			return node_request(req, OP_SAVE, seg[0]);
+		return not_allowed(req, "GET, PUT");
+	}
+	if (nseg == 2 && strcmp(seg[1], "validate") == 0) {
+		if (!method(req, "POST"))
+			return not_allowed(req, "POST");
+		return node_request(req, OP_VALIDATE, seg[0]);
+	}
+	if (strcmp(seg[1], "backups") != 0)
+		return web_not_found(req);
+	if (nseg == 2) {
+		if (!method(req, "GET") && !method(req, "HEAD"))
+			return not_allowed(req, "GET");
+		return backups_list(req, seg[0]);
+	}
+	if (!parse_id(seg[2], &id))
+		return web_not_found(req);
+	if (nseg == 3) {
+		if (!method(req, "GET") && !method(req, "HEAD"))
+			return not_allowed(req, "GET");
+		return backup_show(req, seg[0], id);
+	}
+	if (strcmp(seg[3], "restore") != 0)
+		return web_not_found(req);
+	if (!method(req, "POST"))
+		return not_allowed(req, "POST");
+	return restore(req, seg[0], id);
+}

@@ -1,0 +1,993 @@
+/*
+ * drv_exec.c — the `exec` puller, processor and pusher: drivers written in
+ * any language, as a program that speaks JSON lines (docs/drivers.md,
+ * "exec protocol").
+ *
+ * Every call starts the configured program once: argv from `command` (no
+ * shell), the worker's working directory (the configuration's folder), a
+ * clean environment (PATH, LANG, DATABUS_* and the configured `env`), its
+ * own process group. The request is one JSON line on stdin, then stdin is
+ * closed; the program answers with JSON lines on stdout — items, log
+ * entries, and one final {"type": "result"} — and exits 0. Its stderr goes
+ * into the drive log line by line. Past `timeout_ms` the whole process
+ * group is killed. Anything else (no result, a line that is not a JSON
+ * object, a non-zero exit, a crash, too much output) is an error that says
+ * which: a failed process or push is retried per the retry policy, a
+ * failed pull emits nothing.
+ *
+ * The worker uses nng, so it never forks: the program is started with
+ * posix_spawn, which execs at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dbs_error.h"
+#include "driver.h"
+#include "drv_json.h"
+
+#define STDERR_KEEP  (64u * 1024) /* bytes of stderr logged per call */
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+struct exec {
+	char **argv;
+	char **envp;
+	uint64_t timeout_ms;
+	uint64_t max_output;
+	bool notify; /* pullers: call the program on notify */
+};
+
+/* ------------------------------------------------------------ settings */
+
+static void
+strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+exec_free(struct exec *e)
+{
+	if (e == NULL)
+		return;
+	strv_free(e->argv);
+	strv_free(e->envp);
+	free(e);
+}
+
+/* Whether `prog` can be run: a path (relative to the working directory)
+ * to an executable file, or a name found in PATH. */
+static bool
+program_found(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[4200];
+
+	if (strchr(prog, '/') != NULL)
+		return access(prog, X_OK) == 0;
+	if (path == NULL)
+		path = DEFAULT_PATH;
+	while (*path != '\0') {
+		const char *colon = strchr(path, ':');
+		size_t n =
+		    colon != NULL ? (size_t)(colon - path) : strlen(path);
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
+		if (n > 0 && access(buf, X_OK) == 0)
+			return true;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
+static int
+add_env(char ***envp, size_t *n, const char *key, const char *value)
+{
+	char *line, **nv;
+
+	if (asprintf(&line, "%s=%s", key, value) < 0)
+		return DBS_ENOMEM;
+	nv = realloc(*envp, (*n + 2) * sizeof(*nv));
+	if (nv == NULL) {
+		free(line);
+		return DBS_ENOMEM;
+	}
+	nv[(*n)++] = line;
+	nv[*n] = NULL;
+	*envp = nv;
+	return DBS_OK;
+}
+
+static bool
+env_name_ok(const char *s)
+{
+	if (*s == '\0' || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			(*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static int
+exec_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
+    size_t errlen, enum drv_kind kind)
+{
+	static const char *const keys[] = {
+	    "command", "env", "timeout_ms", "max_output", NULL};
+	static const char *const puller_keys[] = {
+	    "command", "env", "timeout_ms", "max_output", "notify", NULL};
+	const json_t *cmd = json_object_get(settings, "command");
+	const json_t *env = json_object_get(settings, "env");
+	struct exec *e;
+	size_t i, n_env = 0;
+	const char *k, *path;
+	json_t *v;
+	int rc, notify = 1;
+
+	*state = NULL;
+	rc = drv_settings_only(
+	    settings, kind == DRV_PULLER ? puller_keys : keys, err, errlen);
+	if (rc != DBS_OK)
+		return rc;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return DBS_ENOMEM;
+	if ((rc = drv_setting_uint(settings, "timeout_ms", 30000, 1, 86400000,
+		 &e->timeout_ms, err, errlen)) != DBS_OK ||
+	    (rc = drv_setting_uint(settings, "max_output", 16u << 20, 1024,
+		 256u << 20, &e->max_output, err, errlen)) != DBS_OK ||
+	    (kind == DRV_PULLER && (rc = drv_setting_bool(settings, "notify",
+					1, &notify, err, errlen)) != DBS_OK))
+		goto fail;
+	e->notify = notify;
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
+		snprintf(err, errlen,
+		    "command: expected an array of strings, program first");
+		rc = DBS_ECONFIG;
+		goto fail;
+	}
+	if ((e->argv = calloc(json_array_size(cmd) + 1, sizeof(char *))) ==
+	    NULL)
+		goto nomem;
+	json_array_foreach(cmd, i, v)
+	{
+		if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(
+			    err, errlen, "command[%zu]: expected a string", i);
+			rc = DBS_ECONFIG;
+			goto fail;
+		}
+		if ((e->argv[i] = strdup(json_string_value(v))) == NULL)
+			goto nomem;
+	}
+	if (e->argv[0][0] == '\0' || !program_found(e->argv[0])) {
+		snprintf(err, errlen,
+		    "command[0]: \"%s\" is not an executable file (relative "
+		    "paths are relative to the configuration's folder)",
+		    e->argv[0]);
+		rc = DBS_ECONFIG;
+		goto fail;
+	}
+	path = getenv("PATH");
+	if (add_env(&e->envp, &n_env, "PATH",
+		path != NULL ? path : DEFAULT_PATH) != DBS_OK ||
+	    add_env(&e->envp, &n_env, "LANG", "C.UTF-8") != DBS_OK ||
+	    add_env(&e->envp, &n_env, "DATABUS_CLIENT", drv_client(ctx)) !=
+		DBS_OK ||
+	    add_env(&e->envp, &n_env, "DATABUS_DEFINITION",
+		drv_definition(ctx)) != DBS_OK ||
+	    add_env(&e->envp, &n_env, "DATABUS_DRIVER", drv_name(ctx)) !=
+		DBS_OK)
+		goto nomem;
+	if (env != NULL && !json_is_null(env) && !json_is_object(env)) {
+		snprintf(err, errlen, "env: expected an object of strings");
+		rc = DBS_ECONFIG;
+		goto fail;
+	}
+	json_object_foreach((json_t *)env, k, v)
+	{
+		const char *val = json_string_value(v);
+
+		if (!env_name_ok(k) || val == NULL) {
+			snprintf(err, errlen,
+			    "env.%s: expected a variable name and a string",
+			    k);
+			rc = DBS_ECONFIG;
+			goto fail;
+		}
+		if (strncmp(val, "env:", 4) == 0) {
+			const char *from = val + 4;
+
+			if ((val = getenv(from)) == NULL) {
+				snprintf(err, errlen,
+				    "env.%s: environment variable \"%s\" is "
+				    "not set",
+				    k, from);
+				rc = DBS_ECONFIG;
+				goto fail;
+			}
+		}
+		if (add_env(&e->envp, &n_env, k, val) != DBS_OK)
+			goto nomem;
+	}
+	*state = e;
+	return DBS_OK;
+nomem:
+	rc = DBS_ENOMEM;
+fail:
+	exec_free(e);
+	return rc;
+}
+
+/* ------------------------------------------------------------- running */
+
+struct run {
+	char *out; /* stdout, NUL-terminated */
+	size_t out_len;
+	json_t *lines;  /* the parsed output lines */
+	json_t *result; /* borrowed from lines */
+};
+
+static void
+run_free(struct run *r)
+{
+	free(r->out);
+	json_decref(r->lines);
+	memset(r, 0, sizeof(*r));
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Log complete stderr lines of buf (len bytes); returns bytes used. */
+static size_t
+log_stderr(struct drv_ctx *ctx, uint64_t pid, char *buf, size_t len, bool all)
+{
+	size_t used = 0;
+
+	for (;;) {
+		char *nl = memchr(buf + used, '\n', len - used);
+		size_t n;
+
+		if (nl == NULL) {
+			if (!all || used == len)
+				return used;
+			nl = buf + len;
+		}
+		n = (size_t)(nl - (buf + used));
+		if (n > 0)
+			drv_log(ctx, DRV_WARNING, pid, "stderr: %.*s", (int)n,
+			    buf + used);
+		used = (size_t)(nl - buf) + (nl < buf + len ? 1 : 0);
+		if (used >= len)
+			return used;
+	}
+}
+
+/*
+ * Run the program with `input` on stdin. DBS_OK with r->lines set when
+ * it exited 0 with well-formed output and a result line; otherwise an
+ * error with the reason in `err`.
+ */
+static int
+run_program(struct exec *e, struct drv_ctx *ctx, uint64_t pid,
+    const char *input, size_t in_len, struct run *r, char *err, size_t errlen)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, defaults;
+	char ebuf[4096];
+	size_t ebuf_len = 0, stderr_total = 0, in_off = 0, cap = 0;
+	int64_t deadline = mono_ms() + (int64_t)e->timeout_ms;
+	bool timed_out = false, too_big = false;
+	pid_t child = -1;
+	int status = 0, rc = DBS_OK, sp;
+
+	memset(r, 0, sizeof(*r));
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+	    pipe2(er, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		rc = DBS_EIO;
+		goto close;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, er[1], 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&defaults);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+					    POSIX_SPAWN_SETSIGDEF |
+					    POSIX_SPAWN_SETPGROUP);
+	sp = posix_spawnp(&child, e->argv[0], &fa, &attr, e->argv, e->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (sp != 0) {
+		snprintf(err, errlen, "cannot start %s: %s", e->argv[0],
+		    strerror(sp));
+		child = -1;
+		rc = DBS_EDRIVER;
+		goto close;
+	}
+	close(in[0]);
+	close(out[1]);
+	close(er[1]);
+	in[0] = out[1] = er[1] = -1;
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	if (in_len == 0) {
+		close(in[1]);
+		in[1] = -1;
+	}
+
+	while (out[0] >= 0 || er[0] >= 0) {
+		struct pollfd pfd[3];
+		int64_t left = deadline - mono_ms();
+		nfds_t n = 0;
+		int k;
+
+		if (left <= 0) {
+			timed_out = true;
+			break;
+		}
+		if (in[1] >= 0)
+			pfd[n++] = (struct pollfd){in[1], POLLOUT, 0};
+		if (out[0] >= 0)
+			pfd[n++] = (struct pollfd){out[0], POLLIN, 0};
+		if (er[0] >= 0)
+			pfd[n++] = (struct pollfd){er[0], POLLIN, 0};
+		k = poll(pfd, n, left > 1000 ? 1000 : (int)left);
+		if (k < 0 && errno != EINTR) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			rc = DBS_EIO;
+			break;
+		}
+		for (nfds_t i = 0; k > 0 && i < n; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (pfd[i].fd == in[1]) {
+				ssize_t w = write(
+				    in[1], input + in_off, in_len - in_off);
+
+				if (w > 0)
+					in_off += (size_t)w;
+				if ((w < 0 && errno != EAGAIN &&
+					errno != EINTR) ||
+				    in_off == in_len) {
+					/* Done, or the program does not
+					 * read (EPIPE): close stdin. */
+					close(in[1]);
+					in[1] = -1;
+				}
+			} else if (pfd[i].fd == out[0]) {
+				ssize_t got;
+
+				if (cap - r->out_len < 65536) {
+					size_t ncap = cap ? cap * 2 : 65536;
+					char *p;
+
+					if (ncap > e->max_output + 65536)
+						ncap = e->max_output + 65536;
+					p = realloc(r->out, ncap + 1);
+					if (p == NULL) {
+						rc = DBS_ENOMEM;
+						goto kill;
+					}
+					r->out = p;
+					cap = ncap;
+				}
+				got = read(out[0], r->out + r->out_len,
+				    cap - r->out_len);
+				if (got > 0) {
+					r->out_len += (size_t)got;
+					if (r->out_len > e->max_output) {
+						too_big = true;
+						goto kill;
+					}
+				} else if (got == 0 || (errno != EINTR &&
+							   errno != EAGAIN)) {
+					close(out[0]);
+					out[0] = -1;
+				}
+			} else {
+				ssize_t got = read(er[0], ebuf + ebuf_len,
+				    sizeof(ebuf) - 1 - ebuf_len);
+
+				if (got > 0) {
+					size_t used;
+
+					ebuf_len += (size_t)got;
+					stderr_total += (size_t)got;
+					used = stderr_total <= STDERR_KEEP
+						   ? log_stderr(ctx, pid, ebuf,
+							 ebuf_len,
+							 ebuf_len ==
+							     sizeof(ebuf) - 1)
+						   : ebuf_len;
+					memmove(ebuf, ebuf + used,
+					    ebuf_len - used);
+					ebuf_len -= used;
+				} else if (got == 0 || (errno != EINTR &&
+							   errno != EAGAIN)) {
+					close(er[0]);
+					er[0] = -1;
+				}
+			}
+		}
+	}
+kill:
+	if (ebuf_len > 0 && stderr_total <= STDERR_KEEP)
+		log_stderr(ctx, pid, ebuf, ebuf_len, true);
+	if (stderr_total > STDERR_KEEP)
+		drv_log(ctx, DRV_WARNING, pid,
+		    "stderr: %zu bytes in all; only the first %u logged",
+		    stderr_total, STDERR_KEEP);
+	/* Wait for the exit (within the deadline) without reaping, so the
+	 * process group still exists when it is killed: nothing the
+	 * program started outlives the call. */
+	if (!timed_out && !too_big && rc == DBS_OK) {
+		siginfo_t si;
+
+		for (;;) {
+			memset(&si, 0, sizeof(si));
+			if (waitid(P_PID, child, &si,
+				WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid == child)
+				break;
+			if (mono_ms() >= deadline) {
+				timed_out = true;
+				break;
+			}
+			{
+				struct timespec ts = {0, 5 * 1000000L};
+
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	(void)kill(-child, SIGKILL);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc != DBS_OK)
+		goto close;
+	if (timed_out) {
+		snprintf(err, errlen,
+		    "%s: timed out after %llu ms (process group killed)",
+		    e->argv[0], (unsigned long long)e->timeout_ms);
+		rc = DBS_ETIMEOUT;
+		goto close;
+	}
+	if (too_big) {
+		snprintf(err, errlen,
+		    "%s: more than %llu bytes of output (killed)", e->argv[0],
+		    (unsigned long long)e->max_output);
+		rc = DBS_ETOOBIG;
+		goto close;
+	}
+	if (WIFSIGNALED(status)) {
+		snprintf(err, errlen, "%s: killed by signal %d (%s)",
+		    e->argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
+		rc = DBS_EDRIVER;
+		goto close;
+	}
+	if (WEXITSTATUS(status) != 0) {
+		snprintf(err, errlen, "%s: exited with status %d", e->argv[0],
+		    WEXITSTATUS(status));
+		rc = DBS_EDRIVER;
+		goto close;
+	}
+	/* Parse: one JSON object per non-empty line. */
+	if ((r->lines = json_array()) == NULL) {
+		rc = DBS_ENOMEM;
+		goto close;
+	}
+	{
+		char *p = r->out != NULL ? r->out : (char *)"";
+		char *end = p + r->out_len;
+		size_t lineno = 0;
+
+		if (r->out != NULL)
+			r->out[r->out_len] = '\0';
+		while (p < end) {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n =
+			    nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+			json_error_t jerr;
+			json_t *line;
+			const char *type;
+
+			lineno++;
+			if (n == 0 || (n == 1 && p[0] == '\r')) {
+				p += n + 1;
+				continue;
+			}
+			line = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+			type =
+			    json_string_value(json_object_get(line, "type"));
+			if (!json_is_object(line) || type == NULL) {
+				snprintf(err, errlen,
+				    "%s: output line %zu is not a JSON object "
+				    "with a \"type\": %.80s",
+				    e->argv[0], lineno, p);
+				for (char *c = err; *c != '\0'; c++)
+					if ((unsigned char)*c < 0x20)
+						*c = ' ';
+				json_decref(line);
+				rc = DBS_EPROTO;
+				goto close;
+			}
+			json_array_append_new(r->lines, line);
+			if (strcmp(type, "result") == 0)
+				r->result = line;
+			p += n + 1;
+		}
+	}
+	if (r->result == NULL) {
+		snprintf(err, errlen,
+		    "%s: exited without a {\"type\": \"result\"} line",
+		    e->argv[0]);
+		rc = DBS_EPROTO;
+	}
+close:
+	if (in[0] >= 0)
+		close(in[0]);
+	if (in[1] >= 0)
+		close(in[1]);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (out[1] >= 0)
+		close(out[1]);
+	if (er[0] >= 0)
+		close(er[0]);
+	if (er[1] >= 0)
+		close(er[1]);
+	if (rc != DBS_OK)
+		run_free(r);
+	return rc;
+}
+
+/* Send {"type": "log"} lines to the drive log. */
+static void
+relay_logs(struct drv_ctx *ctx, uint64_t pid, const json_t *lines)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(lines, i, l)
+	{
+		const char *type =
+		    json_string_value(json_object_get(l, "type"));
+		const char *lv =
+		    json_string_value(json_object_get(l, "level"));
+		const char *msg =
+		    json_string_value(json_object_get(l, "message"));
+		enum drv_level level = DRV_INFO;
+
+		if (strcmp(type, "log") != 0 || msg == NULL)
+			continue;
+		if (lv != NULL && strcmp(lv, "debug") == 0)
+			level = DRV_DEBUG;
+		else if (lv != NULL && strcmp(lv, "warning") == 0)
+			level = DRV_WARNING;
+		else if (lv != NULL && strcmp(lv, "error") == 0)
+			level = DRV_ERROR;
+		drv_log(ctx, level, pid, "%s", msg);
+	}
+}
+
+/* Run `request` (consumed); DBS_OK with the result's "status" in *status.
+ * `err` gets the result's "error" or the failure. */
+static int
+call(struct exec *e, struct drv_ctx *ctx, uint64_t pid, json_t *request,
+    struct run *r, const char **status, char *err, size_t errlen)
+{
+	char *text;
+	int rc;
+
+	*status = NULL;
+	if (request == NULL)
+		return DBS_ENOMEM;
+	text = json_dumps(request, JSON_COMPACT);
+	json_decref(request);
+	if (text == NULL)
+		return DBS_ENOMEM;
+	{
+		size_t len = strlen(text);
+		char *line = realloc(text, len + 2);
+
+		if (line == NULL) {
+			free(text);
+			return DBS_ENOMEM;
+		}
+		line[len] = '\n';
+		line[len + 1] = '\0';
+		rc = run_program(e, ctx, pid, line, len + 1, r, err, errlen);
+		free(line);
+	}
+	if (rc != DBS_OK)
+		return rc;
+	relay_logs(ctx, pid, r->lines);
+	*status = json_string_value(json_object_get(r->result, "status"));
+	if (*status == NULL) {
+		snprintf(err, errlen, "%s: the result has no \"status\"",
+		    e->argv[0]);
+		run_free(r);
+		return DBS_EPROTO;
+	}
+	{
+		const char *msg =
+		    json_string_value(json_object_get(r->result, "error"));
+
+		snprintf(err, errlen, "%s", msg != NULL ? msg : "");
+	}
+	return DBS_OK;
+}
+
+static json_t *
+request(struct drv_ctx *ctx, const char *op)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "op", op, "client",
+	    drv_client(ctx), "definition", drv_definition(ctx), "name",
+	    drv_name(ctx));
+}
+
+/* -------------------------------------------------------------- puller */
+
+static int
+puller_init(struct drv_ctx *ctx, const json_t *settings, void **state,
+    char *err, size_t errlen)
+{
+	return exec_init(ctx, settings, state, err, errlen, DRV_PULLER);
+}
+
+static int
+emit_line(struct drv_ctx *ctx, struct drv_sink *sink, const json_t *l)
+{
+	const char *ext = json_string_value(json_object_get(l, "external_id"));
+	const char *ref = json_string_value(json_object_get(l, "source_ref"));
+	const json_t *md = json_object_get(l, "metadata");
+	const json_t *atts = json_object_get(l, "attachments");
+	size_t n_md = json_object_size(md), n_att = json_array_size(atts);
+	struct drv_kv *kv = calloc(n_md + 1, sizeof(*kv));
+	struct drv_attachment *a = calloc(n_att + 1, sizeof(*a));
+	void **bufs = calloc(n_att + 1, sizeof(*bufs));
+	char err[200];
+	size_t i = 0, k;
+	const char *key;
+	json_t *v;
+	int rc = DBS_OK;
+
+	if (kv == NULL || a == NULL || bufs == NULL) {
+		rc = DBS_ENOMEM;
+		goto out;
+	}
+	json_object_foreach((json_t *)md, key, v)
+	{
+		if (!json_is_string(v)) {
+			drv_log(ctx, DRV_WARNING, 0,
+			    "item %.100s: metadata %.100s is not a string",
+			    ext != NULL ? ext : "?", key);
+			rc = 2;
+			goto out;
+		}
+		kv[i].key = key;
+		kv[i].value = json_string_value(v);
+		i++;
+	}
+	json_array_foreach(atts, k, v)
+	{
+		if (drv_json_attachment_decode(
+			v, &a[k], &bufs[k], err, sizeof(err)) != DBS_OK) {
+			drv_log(ctx, DRV_WARNING, 0, "item %.100s: %s",
+			    ext != NULL ? ext : "?", err);
+			rc = 2;
+			goto out;
+		}
+	}
+	rc = drv_emit(sink, ext, ref, kv, n_md, a, n_att);
+	if (rc == DBS_EINVAL || rc == DBS_ETOOBIG) {
+		drv_log(ctx, DRV_WARNING, 0, "item %.100s refused: %s",
+		    ext != NULL ? ext : "(no external_id)", dbs_strerror(rc));
+		rc = 2;
+	}
+out:
+	for (k = 0; bufs != NULL && k < n_att; k++)
+		free(bufs[k]);
+	free(bufs);
+	free(kv);
+	free(a);
+	return rc;
+}
+
+static int
+pull_or_peek(
+    void *state, struct drv_ctx *ctx, struct drv_sink *sink, const char *op)
+{
+	struct exec *e = state;
+	struct run r;
+	const char *status;
+	char err[1024];
+	size_t i;
+	json_t *l;
+	int rc;
+
+	rc = call(e, ctx, 0, request(ctx, op), &r, &status, err, sizeof(err));
+	if (rc != DBS_OK) {
+		drv_log(ctx, DRV_ERROR, 0, "%s failed: %s", op, err);
+		return rc == DBS_ENOMEM ? rc : DBS_EDRIVER;
+	}
+	if (strcmp(status, "ok") != 0) {
+		drv_log(ctx, DRV_ERROR, 0, "%s failed: %s", op,
+		    err[0] != '\0' ? err : status);
+		run_free(&r);
+		return DBS_EDRIVER;
+	}
+	json_array_foreach(r.lines, i, l)
+	{
+		const char *type =
+		    json_string_value(json_object_get(l, "type"));
+
+		if (strcmp(type, "item") != 0)
+			continue;
+		rc = emit_line(ctx, sink, l);
+		if (rc == 2) {
+			rc = DBS_OK;
+			continue;
+		}
+		if (rc != DBS_OK)
+			break;
+	}
+	run_free(&r);
+	return rc == 1 ? DBS_OK : rc;
+}
+
+static int
+exec_pull(void *state, struct drv_ctx *ctx, struct drv_sink *sink)
+{
+	return pull_or_peek(state, ctx, sink, "pull");
+}
+
+static int
+exec_peek(void *state, struct drv_ctx *ctx, struct drv_sink *sink)
+{
+	return pull_or_peek(state, ctx, sink, "peek");
+}
+
+static int
+exec_notify(void *state, struct drv_ctx *ctx, const char *external_id,
+    const char *source_ref, char *err, size_t errlen)
+{
+	struct exec *e = state;
+	struct run r;
+	const char *status;
+	json_t *rq;
+	int rc;
+
+	if (!e->notify)
+		return DBS_OK;
+	rq = request(ctx, "notify");
+	if (rq != NULL) {
+		json_object_set_new(
+		    rq, "external_id", json_string(external_id));
+		json_object_set_new(rq, "source_ref", json_string(source_ref));
+	}
+	rc = call(e, ctx, 0, rq, &r, &status, err, errlen);
+	if (rc != DBS_OK)
+		return rc == DBS_ENOMEM ? rc : DBS_EDRIVER;
+	if (strcmp(status, "ok") != 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "status %s", status);
+		rc = DBS_EDRIVER;
+	}
+	run_free(&r);
+	return rc;
+}
+
+/* ------------------------------------------------ processor and pusher */
+
+static enum drv_result
+status_result(const char *status, bool processor, char *err, size_t errlen)
+{
+	if (strcmp(status, "ok") == 0)
+		return DRV_OK;
+	if (processor && strcmp(status, "skip") == 0)
+		return DRV_SKIP;
+	if (strcmp(status, "retry") == 0 || strcmp(status, "fail") == 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "the program answered \"%s\"",
+			    status);
+		return status[0] == 'r' ? DRV_RETRY : DRV_FAIL;
+	}
+	snprintf(err, errlen, "unknown result status \"%.50s\"", status);
+	return DRV_RETRY;
+}
+
+static void
+take_retry_after(struct drv_ctx *ctx, const json_t *result)
+{
+	const json_t *ra = json_object_get(result, "retry_after_ms");
+
+	if (json_is_integer(ra) && json_integer_value(ra) > 0)
+		drv_retry_after(ctx, (uint64_t)json_integer_value(ra));
+}
+
+/* The edits of a processor's result: "metadata" {k: v} and
+ * "attachments" [...] replace or add. */
+static enum drv_result
+apply_edits(
+    const json_t *result, struct drv_edit *edit, char *err, size_t errlen)
+{
+	const json_t *md = json_object_get(result, "metadata");
+	const json_t *atts = json_object_get(result, "attachments");
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)md, k, v)
+	{
+		if (!json_is_string(v) ||
+		    drv_edit_metadata(edit, k, json_string_value(v)) !=
+			DBS_OK) {
+			snprintf(err, errlen,
+			    "result: metadata \"%.100s\" is not a valid "
+			    "string",
+			    k);
+			return DRV_RETRY;
+		}
+	}
+	json_array_foreach(atts, i, v)
+	{
+		struct drv_attachment a;
+		void *buf;
+		int rc = drv_json_attachment_decode(v, &a, &buf, err, errlen);
+
+		if (rc == DBS_OK)
+			rc = drv_edit_attachment(
+			    edit, a.name, a.content_type, a.data, a.len);
+		free(buf);
+		if (rc != DBS_OK) {
+			if (err[0] == '\0')
+				snprintf(err, errlen,
+				    "result: attachment %zu: %s", i,
+				    dbs_strerror(rc));
+			return DRV_RETRY;
+		}
+	}
+	return DRV_OK;
+}
+
+static int
+processor_init(struct drv_ctx *ctx, const json_t *settings, void **state,
+    char *err, size_t errlen)
+{
+	return exec_init(ctx, settings, state, err, errlen, DRV_PROCESSOR);
+}
+
+static enum drv_result
+exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
+    struct drv_edit *edit, char *err, size_t errlen)
+{
+	struct exec *e = state;
+	json_t *rq = request(ctx, "process");
+	const char *status;
+	enum drv_result res;
+	struct run r;
+	int rc;
+
+	if (rq != NULL)
+		json_object_set_new(rq, "passenger", drv_json_passenger(p));
+	rc = call(e, ctx, p->id, rq, &r, &status, err, errlen);
+	if (rc != DBS_OK) {
+		if (rc == DBS_ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		return DRV_RETRY;
+	}
+	res = status_result(status, true, err, errlen);
+	if (res == DRV_OK || res == DRV_SKIP) {
+		enum drv_result er = apply_edits(r.result, edit, err, errlen);
+
+		if (er != DRV_OK)
+			res = er;
+	}
+	if (res == DRV_RETRY)
+		take_retry_after(ctx, r.result);
+	run_free(&r);
+	return res;
+}
+
+static int
+pusher_init(struct drv_ctx *ctx, const json_t *settings, void **state,
+    char *err, size_t errlen)
+{
+	return exec_init(ctx, settings, state, err, errlen, DRV_PUSHER);
+}
+
+static enum drv_result
+exec_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
+    const char *idempotency_key, char *err, size_t errlen)
+{
+	struct exec *e = state;
+	json_t *rq = request(ctx, "push");
+	const char *status;
+	enum drv_result res;
+	struct run r;
+	int rc;
+
+	if (rq != NULL) {
+		json_object_set_new(
+		    rq, "idempotency_key", json_string(idempotency_key));
+		json_object_set_new(rq, "passenger", drv_json_passenger(p));
+	}
+	rc = call(e, ctx, p->id, rq, &r, &status, err, errlen);
+	if (rc != DBS_OK) {
+		if (rc == DBS_ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		return DRV_RETRY;
+	}
+	res = status_result(status, false, err, errlen);
+	if (res == DRV_RETRY)
+		take_retry_after(ctx, r.result);
+	run_free(&r);
+	return res;
+}
+
+static void
+exec_fini(void *state)
+{
+	exec_free(state);
+}
+
+const struct drv_ops drv_exec_puller_ops = {
+    .type = "exec",
+    .kind = DRV_PULLER,
+    .init = puller_init,
+    .pull = exec_pull,
+    .peek = exec_peek,
+    .notify = exec_notify,
+    .fini = exec_fini,
+};
+
+const struct drv_ops drv_exec_processor_ops = {
+    .type = "exec",
+    .kind = DRV_PROCESSOR,
+    .init = processor_init,
+    .process = exec_process,
+    .fini = exec_fini,
+};
+
+const struct drv_ops drv_exec_pusher_ops = {
+    .type = "exec",
+    .kind = DRV_PUSHER,
+    .init = pusher_init,
+    .push = exec_push,
+    .fini = exec_fini,
+};
