@@ -43,8 +43,9 @@ struct pg_pusher {
 	char *password; /* NULL: from conninfo, ~/.pgpass or PGPASSWORD */
 	char *schema;   /* NULL: the search_path decides */
 	char *table;
-	char *attachment; /* glob */
-	char *rows;       /* JSON pointer to the rows; "" the document */
+	char *attachment;  /* glob */
+	char *rows;        /* JSON pointer to the rows; "" the document */
+	bool skip_missing; /* nothing at `rows`: done, not failed */
 	uint64_t connect_timeout;
 	size_t n_cols;
 	char **cols;     /* column names */
@@ -208,7 +209,8 @@ pgp_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 {
 	static const char *const keys[] = {"conninfo", "password", "schema",
 	    "table", "columns", "conflict", "attachment", "rows",
-	    "connect_timeout", NULL};
+	    "missing_rows", "connect_timeout", NULL};
+	const char *missing_rows = "fail";
 	struct pg_pusher *pg;
 	PQconninfoOption *opts;
 	char *perr = NULL;
@@ -237,6 +239,16 @@ pgp_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 		    &pg->attachment, err, errlen);
 	if (rc == DBS_OK)
 		rc = dup_setting(settings, "rows", "", &pg->rows, err, errlen);
+	if (rc == DBS_OK)
+		rc = drv_setting_string(settings, "missing_rows", "fail",
+		    &missing_rows, err, errlen);
+	if (rc == DBS_OK && strcmp(missing_rows, "fail") != 0 &&
+	    strcmp(missing_rows, "skip") != 0) {
+		snprintf(err, errlen,
+		    "missing_rows: expected \"fail\" or \"skip\"");
+		rc = DBS_ECONFIG;
+	}
+	pg->skip_missing = rc == DBS_OK && strcmp(missing_rows, "skip") == 0;
 	if (rc == DBS_OK)
 		rc = drv_setting_uint(settings, "connect_timeout", 10, 1, 3600,
 		    &pg->connect_timeout, err, errlen);
@@ -646,6 +658,13 @@ pgp_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 		return DRV_FAIL;
 	}
 	rows = jptr_get(doc, pg->rows);
+	if (rows == NULL && pg->skip_missing) {
+		drv_log(ctx, DRV_INFO, p->id,
+		    "%s: nothing at \"%s\": no row written", a->name,
+		    pg->rows);
+		json_decref(doc);
+		return DRV_OK;
+	}
 	if (rows == NULL || !(json_is_object(rows) || json_is_array(rows))) {
 		snprintf(err, errlen,
 		    "%s: %s \"%s\" is not an object or an array of rows",
