@@ -271,6 +271,15 @@ test_registry(void **state)
 	    {DRV_PROCESSOR, "require_attachment"},
 	    {DRV_PUSHER, "dir"},
 	    {DRV_PUSHER, "null"},
+	    {DRV_PUSHER, "http"},
+	    {DRV_PULLER, "webhook"},
+	    {DRV_PULLER, "http_poll"},
+	    {DRV_PULLER, "exec"},
+	    {DRV_PROCESSOR, "exec"},
+	    {DRV_PUSHER, "exec"},
+	    {DRV_PULLER, "imap"},
+	    {DRV_PUSHER, "postgres"},
+	    {DRV_PUSHER, "smtp"},
 	};
 	size_t i, n = 0;
 
@@ -284,7 +293,7 @@ test_registry(void **state)
 	}
 	for (i = 0; drv_registry[i] != NULL; i++)
 		n++;
-	assert_int_equal(n, 6);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
 	assert_null(drv_lookup(DRV_PROCESSOR, "dir"));
 	assert_null(drv_lookup(DRV_PULLER, "null"));
 	assert_null(drv_lookup(DRV_PROCESSOR, "fail"));
