@@ -611,7 +611,8 @@ ip_drive(struct imap_puller *ip, struct drv_ctx *ctx, struct drv_sink *sink)
 		    err, sizeof(err));
 	if (rc != DBS_OK)
 		goto fail;
-	qsort(u.v, u.n, sizeof(*u.v), cmp_uid);
+	if (u.n > 1)
+		qsort(u.v, u.n, sizeof(*u.v), cmp_uid);
 	if (u.n > ip->max_per_drive) {
 		drv_log(ctx, DRV_INFO, 0,
 		    "%zu unseen messages; taking the first %" PRIu64

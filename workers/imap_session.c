@@ -150,8 +150,11 @@ read_line(
 	int rc;
 
 	for (;;) {
-		nl = memchr(s->buf + s->off + scanned, '\n',
-		    s->len - s->off - scanned);
+		/* Nothing buffered yet: buf may still be NULL. */
+		nl = s->len > s->off + scanned
+			 ? memchr(s->buf + s->off + scanned, '\n',
+			       s->len - s->off - scanned)
+			 : NULL;
 		if (nl != NULL)
 			break;
 		scanned = s->len - s->off;

@@ -140,8 +140,8 @@ def test_peek_changes_no_flag(tmp, bus, dovecot_factory):
     out = tmp / "out"
     out.mkdir()
     b = bus({"acme": client(_imap_def(dc, out=out))}, env=ENV)
-    wait_for(lambda: not b.definition("acme", "mail").get("driving"), 30,
-             "the start-up drive to end")
+    wait_for(lambda: (lambda d: d.get("last_run") and not d.get("driving"))
+             (b.definition("acme", "mail")), 30, "the start-up drive to end")
     for n in range(1, 4):
         dc.append("alice", make_mail(n, [("a%d.xlsx" % n, XLSX, b"x" * 99)]))
     dc.append("alice", make_mail(9), flags="(\\Flagged)")
