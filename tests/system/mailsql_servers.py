@@ -147,7 +147,7 @@ state_dir = {dir}/state
 log_path = {dir}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -172,7 +172,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 service anvil {{
@@ -186,16 +188,33 @@ service auth {{
 
 class Dovecot:
     """Dovecot on 127.0.0.1:<port> with a maildir store and a passwd-file
-    of users in its folder, started with `-F -c <folder>/dovecot.conf`."""
+    of users in its folder, started with `-F -c <folder>/dovecot.conf`.
+    With tls=True it also serves IMAPS on <imaps_port> with a fresh
+    self-signed certificate for 127.0.0.1 (its PEM file is `cert`)."""
 
-    def __init__(self, tmp, users):
+    def __init__(self, tmp, users, tls=False):
         os.chmod(tmp, 0o711)
         self.dir = Path(tmp) / "dovecot"
         self.port = free_port()
+        self.imaps_port = free_port() if tls else 0
         self.users = dict(users)
         self.proc = None
         for d in ("run", "state", "mail", "home"):
             (self.dir / d).mkdir(parents=True)
+        ssl = "ssl = no"
+        self.cert = None
+        if tls:
+            self.cert = self.dir / "cert.pem"
+            key = self.dir / "key.pem"
+            r = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-days", "2", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1",
+                 "-keyout", str(key), "-out", str(self.cert)],
+                capture_output=True, text=True, timeout=deadline(60))
+            assert r.returncode == 0, r.stderr
+            ssl = ("ssl = yes\nssl_cert = <%s\nssl_key = <%s"
+                   % (self.cert, key))
         (self.dir / "passwd").write_text("".join(
             "%s:{PLAIN}%s::::::\n" % (u, p) for u, p in self.users.items()))
         if os.geteuid() == 0:
@@ -205,7 +224,8 @@ class Dovecot:
         group = user if os.geteuid() == 0 else \
             __import__("grp").getgrgid(os.getegid()).gr_name
         (self.dir / "dovecot.conf").write_text(DOVECOT_CONF.format(
-            dir=self.dir, port=self.port, user=user, group=group))
+            dir=self.dir, port=self.port, user=user, group=group, ssl=ssl,
+            imaps_port=self.imaps_port))
         _give(self.dir, "dovecot")
 
     def start(self):
@@ -284,8 +304,8 @@ class Dovecot:
 def dovecot_factory(tmp):
     started = []
 
-    def make(users):
-        d = Dovecot(tmp, users).start()
+    def make(users, tls=False):
+        d = Dovecot(tmp, users, tls=tls).start()
         started.append(d)
         return d
     yield make

@@ -233,3 +233,55 @@ def test_excel_only_example(tmp, bus, dovecot_factory):
     # filtered out without being pushed.
     assert all("\\Seen" in f for f in dc.flags("alice").values())
     assert b.stop() == 0
+
+
+def test_imaps_verifies_the_certificate(tmp, bus, dovecot_factory):
+    """TLS verification is on by default: a self-signed server is refused
+    (nothing read, nothing marked) until its certificate is given as
+    ca_file; tls_verify false is the explicit opt-out."""
+    dc = dovecot_factory({"alice": ENV["DBS_TEST_IMAP_PASSWORD"]}, tls=True)
+    out = tmp / "out"
+    out.mkdir()
+    dc.append("alice", make_mail(1))
+    url = "imaps://127.0.0.1:%d/" % dc.imaps_port
+    b = bus({"acme": client(_imap_def(dc, out=out, url=url))}, env=ENV)
+    b.drive("acme", "mail")
+    logs = b.ctl("logs", "ls")
+    items = logs["items"] if isinstance(logs, dict) else logs
+    text = json.dumps(b.ctl("logs", "show", "acme", items[0]["id"]))
+    assert "certificate" in text.lower(), text[:2000]
+    assert b.counts("acme", "mail") == (0, 0, 0)
+    assert all("\\Seen" not in f for f in dc.flags("alice").values())
+    assert b.stop() == 0
+
+    b = bus({"acme": client(_imap_def(dc, out=out, url=url,
+                                      ca_file=str(dc.cert)))}, env=ENV)
+    b.drive("acme", "mail")
+    b.wait_counts("acme", "mail", pending=0, done=1, dead=0)
+    assert all("\\Seen" in f for f in dc.flags("alice").values())
+    assert b.stop() == 0
+
+
+def test_max_size_skips_and_keeps(tmp, bus, dovecot_factory):
+    """A message above max_size is left unseen with a warning; the others
+    flow."""
+    dc = dovecot_factory({"alice": ENV["DBS_TEST_IMAP_PASSWORD"]})
+    out = tmp / "out"
+    out.mkdir()
+    big = dc.append("alice", make_mail(1, [("big.bin",
+                                            "application/octet-stream",
+                                            os.urandom(4096))]))
+    dc.append("alice", make_mail(2))
+    b = bus({"acme": client(_imap_def(dc, out=out, max_size=2048))},
+            env=ENV)
+    b.drive("acme", "mail")
+    b.wait_counts("acme", "mail", pending=0, done=1, dead=0)
+    flags = dc.flags("alice")
+    assert "\\Seen" not in flags[big], flags
+    assert sorted(_passengers(out)) == ["msg-2@example.test"]
+    logs = b.ctl("logs", "ls")
+    items = logs["items"] if isinstance(logs, dict) else logs
+    text = json.dumps([b.ctl("logs", "show", "acme", i["id"])
+                       for i in items])
+    assert "max_size" in text, text[:2000]
+    assert b.stop() == 0

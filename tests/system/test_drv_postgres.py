@@ -73,6 +73,9 @@ def test_insert_upsert_and_batch(tmp, bus, postgres):
     b.wait_counts("acme", "orders", pending=0, done=3, dead=0)
     assert _rows(pg)[0] == ["1", "Ada Lovelace", "99.00", "", "t"]
     assert pg.sql("SELECT count(*) FROM orders") == [["3"]]
+    # One connection, kept by the worker across pushes.
+    assert pg.sql("SELECT count(*) FROM pg_stat_activity "
+                  "WHERE application_name = 'databus'") == [["1"]]
 
     # A batch with one bad row (customer is NOT NULL) writes nothing and
     # goes dead with PostgreSQL's message: retrying cannot help.
