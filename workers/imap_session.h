@@ -30,8 +30,8 @@ struct imap_login {
 	const char *url; /* imap://host[:port]/ or imaps://... */
 	const char *username;
 	const char *password;
-	bool starttls;   /* imap://: require STARTTLS before login */
-	bool tls_verify; /* verify the server's certificate and name */
+	bool starttls;       /* imap://: require STARTTLS before login */
+	bool tls_verify;     /* verify the server's certificate and name */
 	const char *ca_file; /* NULL: the system's CAs */
 	long timeout_s;      /* connect and per-read timeout */
 };
