@@ -21,10 +21,15 @@
 
 #define MAX_LINE (4u << 20) /* a SEARCH of a very large folder */
 
-struct imap_session {
+/* libcurl's connection, behind struct imap_transport. */
+struct curl_conn {
 	CURL *curl;
 	curl_socket_t sock;
 	long timeout_s;
+};
+
+struct imap_session {
+	struct imap_transport t;
 	size_t max_literal;
 	char *buf; /* received, not yet consumed: buf[off, len) */
 	size_t off, len, cap;
@@ -57,53 +62,37 @@ grow(void **p, size_t *cap, size_t need, size_t size)
 
 /* Wait until the socket is readable (or writable) within the timeout. */
 static int
-wait_sock(struct imap_session *s, bool write)
+wait_sock(struct curl_conn *c, bool write)
 {
 	struct pollfd pfd = {
-	    .fd = s->sock, .events = write ? POLLOUT : POLLIN};
+	    .fd = c->sock, .events = write ? POLLOUT : POLLIN};
 	int rc;
 
 	do
-		rc = poll(&pfd, 1, (int)(s->timeout_s * 1000));
+		rc = poll(&pfd, 1, (int)(c->timeout_s * 1000));
 	while (rc < 0 && errno == EINTR);
 	return rc > 0 ? DBS_OK : rc == 0 ? DBS_ETIMEOUT : DBS_ETRANSPORT;
 }
 
-/* Read more bytes into the buffer. */
 static int
-fill(struct imap_session *s, char *err, size_t errlen)
+curl_conn_recv(
+    void *arg, char *buf, size_t cap, size_t *n, char *err, size_t errlen)
 {
-	size_t n = 0;
+	struct curl_conn *c = arg;
 	CURLcode cc;
 	int rc;
 
-	if (s->off > 0 && s->off == s->len)
-		s->off = s->len = 0;
-	if (s->off > 0 && s->len + 16384 > s->cap) {
-		memmove(s->buf, s->buf + s->off, s->len - s->off);
-		s->len -= s->off;
-		s->off = 0;
-	}
-	if (grow((void **)&s->buf, &s->cap, s->len + 65536, 1) != DBS_OK)
-		return DBS_ENOMEM;
 	for (;;) {
-		cc = curl_easy_recv(
-		    s->curl, s->buf + s->len, s->cap - s->len, &n);
-		if (cc == CURLE_OK && n > 0) {
-			s->len += n;
+		*n = 0;
+		cc = curl_easy_recv(c->curl, buf, cap, n);
+		if (cc == CURLE_OK)
 			return DBS_OK;
-		}
-		if (cc == CURLE_OK) {
-			snprintf(
-			    err, errlen, "the server closed the connection");
-			return DBS_ETRANSPORT;
-		}
 		if (cc != CURLE_AGAIN) {
 			snprintf(err, errlen, "receive: %s",
 			    curl_easy_strerror(cc));
 			return DBS_ETRANSPORT;
 		}
-		rc = wait_sock(s, false);
+		rc = wait_sock(c, false);
 		if (rc != DBS_OK) {
 			snprintf(err, errlen, "%s waiting for the server",
 			    rc == DBS_ETIMEOUT ? "timed out" : "poll failed");
@@ -113,16 +102,17 @@ fill(struct imap_session *s, char *err, size_t errlen)
 }
 
 static int
-send_all(struct imap_session *s, const char *data, size_t len, char *err,
-    size_t errlen)
+curl_conn_send(
+    void *arg, const char *data, size_t len, char *err, size_t errlen)
 {
+	struct curl_conn *c = arg;
 	size_t sent;
 	CURLcode cc;
 
 	while (len > 0) {
-		cc = curl_easy_send(s->curl, data, len, &sent);
+		cc = curl_easy_send(c->curl, data, len, &sent);
 		if (cc == CURLE_AGAIN) {
-			if (wait_sock(s, true) != DBS_OK) {
+			if (wait_sock(c, true) != DBS_OK) {
 				snprintf(err, errlen, "send timed out");
 				return DBS_ETRANSPORT;
 			}
@@ -136,6 +126,48 @@ send_all(struct imap_session *s, const char *data, size_t len, char *err,
 		data += sent;
 		len -= sent;
 	}
+	return DBS_OK;
+}
+
+static void
+curl_conn_close(void *arg, bool quick)
+{
+	struct curl_conn *c = arg;
+
+	if (quick) {
+		if (c->timeout_s > 2)
+			c->timeout_s = 2; /* do not wait long for a goodbye */
+		return;
+	}
+	curl_easy_cleanup(c->curl);
+	free(c);
+}
+
+/* Read more bytes into the buffer. */
+static int
+fill(struct imap_session *s, char *err, size_t errlen)
+{
+	size_t n = 0;
+	int rc;
+
+	if (s->off > 0 && s->off == s->len)
+		s->off = s->len = 0;
+	if (s->off > 0 && s->len + 16384 > s->cap) {
+		memmove(s->buf, s->buf + s->off, s->len - s->off);
+		s->len -= s->off;
+		s->off = 0;
+	}
+	if (grow((void **)&s->buf, &s->cap, s->len + 65536, 1) != DBS_OK)
+		return DBS_ENOMEM;
+	rc = s->t.recv(
+	    s->t.arg, s->buf + s->len, s->cap - s->len, &n, err, errlen);
+	if (rc != DBS_OK)
+		return rc;
+	if (n == 0) {
+		snprintf(err, errlen, "the server closed the connection");
+		return DBS_ETRANSPORT;
+	}
+	s->len += n;
 	return DBS_OK;
 }
 
@@ -280,7 +312,7 @@ imap_command(struct imap_session *s, const char *command, imap_untagged_fn fn,
 	taglen = strlen(tag);
 	if (asprintf(&cmd, "%s %s\r\n", tag, command) < 0)
 		return DBS_ENOMEM;
-	rc = send_all(s, cmd, strlen(cmd), err, errlen);
+	rc = s->t.send(s->t.arg, cmd, strlen(cmd), err, errlen);
 	free(cmd);
 	while (rc == DBS_OK) {
 		rc = read_line(s, &line, &len, err, errlen);
@@ -338,54 +370,72 @@ imap_command(struct imap_session *s, const char *command, imap_untagged_fn fn,
 	return rc;
 }
 
+struct imap_session *
+imap_session_new(const struct imap_transport *t, size_t max_literal)
+{
+	struct imap_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->t = *t;
+	s->max_literal = max_literal;
+	return s;
+}
+
 int
 imap_open(const struct imap_login *login, size_t max_literal,
     struct imap_session **out, char *err, size_t errlen)
 {
-	struct imap_session *s;
+	struct imap_transport t = {
+	    curl_conn_send, curl_conn_recv, curl_conn_close, NULL};
 	char cerr[CURL_ERROR_SIZE] = "";
+	struct curl_conn *c;
 	CURLcode cc;
 
 	*out = NULL;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL || (s->curl = curl_easy_init()) == NULL) {
-		free(s);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->curl = curl_easy_init()) == NULL) {
+		free(c);
 		return DBS_ENOMEM;
 	}
-	s->timeout_s = login->timeout_s;
-	s->max_literal = max_literal;
-	curl_easy_setopt(s->curl, CURLOPT_URL, login->url);
-	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
-	curl_easy_setopt(s->curl, CURLOPT_USERNAME, login->username);
+	c->timeout_s = login->timeout_s;
+	curl_easy_setopt(c->curl, CURLOPT_URL, login->url);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
+	curl_easy_setopt(c->curl, CURLOPT_USERNAME, login->username);
 	if (login->password != NULL)
-		curl_easy_setopt(s->curl, CURLOPT_PASSWORD, login->password);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT, login->timeout_s);
-	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, login->timeout_s);
-	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, cerr);
+		curl_easy_setopt(c->curl, CURLOPT_PASSWORD, login->password);
+	/* libcurl connects, does TLS and logs in, then hands over. */
+	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, login->timeout_s);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, login->timeout_s);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(
-	    s->curl, CURLOPT_SSL_VERIFYPEER, login->tls_verify ? 1L : 0L);
+	    c->curl, CURLOPT_SSL_VERIFYPEER, login->tls_verify ? 1L : 0L);
 	curl_easy_setopt(
-	    s->curl, CURLOPT_SSL_VERIFYHOST, login->tls_verify ? 2L : 0L);
+	    c->curl, CURLOPT_SSL_VERIFYHOST, login->tls_verify ? 2L : 0L);
 	if (login->ca_file != NULL)
-		curl_easy_setopt(s->curl, CURLOPT_CAINFO, login->ca_file);
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, login->ca_file);
 	if (login->starttls)
 		curl_easy_setopt(
-		    s->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	cc = curl_easy_perform(s->curl);
-	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, NULL);
-	if (cc == CURLE_OK && curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET,
-				  &s->sock) != CURLE_OK)
+		    c->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	cc = curl_easy_perform(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+	if (cc == CURLE_OK && curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET,
+				  &c->sock) != CURLE_OK)
 		cc = CURLE_COULDNT_CONNECT;
 	if (cc != CURLE_OK) {
 		snprintf(err, errlen, "%s: %s", login->url,
 		    cerr[0] != '\0' ? cerr : curl_easy_strerror(cc));
-		curl_easy_cleanup(s->curl);
-		free(s);
+		curl_conn_close(c, false);
 		return cc == CURLE_LOGIN_DENIED ? DBS_EAUTH : DBS_ETRANSPORT;
 	}
-	*out = s;
+	t.arg = c;
+	*out = imap_session_new(&t, max_literal);
+	if (*out == NULL) {
+		curl_conn_close(c, false);
+		return DBS_ENOMEM;
+	}
 	return DBS_OK;
 }
 
@@ -403,12 +453,11 @@ imap_close(struct imap_session *s)
 	if (s == NULL)
 		return;
 	if (!s->dead) {
-		/* Do not wait long for a goodbye. */
-		s->timeout_s = s->timeout_s > 2 ? 2 : s->timeout_s;
+		s->t.close(s->t.arg, true);
 		(void)imap_command(s, "LOGOUT", NULL, NULL, err, sizeof(err));
 	}
 	response_clear(s);
-	curl_easy_cleanup(s->curl);
+	s->t.close(s->t.arg, false);
 	free(s->buf);
 	free(s->text);
 	free(s->lits);

@@ -66,6 +66,27 @@ int imap_open(const struct imap_login *login, size_t max_literal,
 int imap_command(struct imap_session *s, const char *command,
     imap_untagged_fn fn, void *arg, char *err, size_t errlen);
 
+/*
+ * How a session moves bytes: imap_open plugs in libcurl's connection;
+ * the fuzz target plugs in memory. recv stores at least one byte, or sets
+ * *n = 0 when the peer closed; send sends everything; both return DBS_OK
+ * or an error with a message in `err`. close(arg, true) says the session
+ * is about to say goodbye (wait less); close(arg, false) frees it.
+ */
+struct imap_transport {
+	int (*send)(
+	    void *arg, const char *data, size_t len, char *err, size_t errlen);
+	int (*recv)(void *arg, char *buf, size_t cap, size_t *n, char *err,
+	    size_t errlen);
+	void (*close)(void *arg, bool quick);
+	void *arg;
+};
+
+/* A session over `t` (connected and logged in), or NULL when out of
+ * memory. imap_close() closes the transport too. */
+struct imap_session *imap_session_new(
+    const struct imap_transport *t, size_t max_literal);
+
 /* Whether the connection is still usable. */
 bool imap_alive(const struct imap_session *s);
 
