@@ -16,8 +16,9 @@ def _def(tmp, port, retry=None, **over):
               "from": "Databus Bot <bot@example.test>",
               "to": ["ops@example.test", "Audit <audit@example.test>"],
               "subject": "[{client}] {metadata.filename} ({external_id})",
+              # A lone "." line would end DATA unless dot-stuffed.
               "text": "Passenger {id} from {puller}.\nFile: "
-                      "{metadata.filename}\n"}
+                      "{metadata.filename}\n.\n..two dots\n"}
     pusher.update(over)
     return definition("notify",
                       [{"name": "inbox", "type": "dir",
@@ -58,8 +59,9 @@ def test_mail_per_passenger(tmp, bus, smtp_sink):
     assert by_name["blob.bin"][1] == payload["blob.bin"]
     # The subject template, non-ASCII kept (RFC 2047 on the wire).
     assert msg["Subject"].startswith("[acme] rapport März.csv (")
-    body = msg.get_body(("plain",)).get_content()
+    body = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert "from inbox." in body and "File: rapport März.csv" in body
+    assert "\n.\n..two dots\n" in body, body
     # The Message-ID follows the idempotency key <id>:<pusher>.
     items = b.queue("--client", "acme")
     ids = {str(p["id"]) for p in items}
