@@ -170,3 +170,29 @@ def test_bad_mapping_at_push(tmp, bus, postgres):
     assert "bad mapping" in errors and "colour" in errors, errors
     assert pg.sql("SELECT count(*) FROM orders") == [["0"]]
     assert b.stop() == 0
+
+
+def test_hostile_names_and_values(tmp, bus, postgres):
+    """Identifiers are quoted and values are parameters: a column name
+    with a quote and a space, and a value that is SQL, are stored as
+    data."""
+    pg = postgres
+    pg.sql('CREATE SCHEMA "Odd Schema"; CREATE TABLE "Odd Schema"."T-1" '
+           '(id int PRIMARY KEY, "we""ird name" text)')
+    inbox = tmp / "in"
+    inbox.mkdir()
+    evil = "x'); DROP TABLE \"Odd Schema\".\"T-1\"; --"
+    _put(inbox, "a.json", {"id": 1, "v": evil})
+    d = definition("odd",
+                   [{"name": "inbox", "type": "dir", "path": str(inbox)}],
+                   [{"name": "db", "type": "postgres",
+                     "conninfo": pg.conninfo, "schema": "Odd Schema",
+                     "table": "T-1",
+                     "columns": {"id": "/id", 'we"ird name': "/v"},
+                     "conflict": ["id"]}])
+    b = bus({"acme": client(d)})
+    b.drive("acme", "odd")
+    b.wait_counts("acme", "odd", pending=0, done=1, dead=0)
+    assert pg.sql('SELECT "we""ird name" FROM "Odd Schema"."T-1"') == \
+        [[evil]]
+    assert b.stop() == 0
