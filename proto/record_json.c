@@ -720,14 +720,27 @@ event_data(const Dbs__Event *ev)
 			dbs__passenger__free_unpacked(p, NULL);
 		}
 		return v;
-	case DBS__RESOURCE__RES_LOG: {
-		Dbs__Log *l = dbs__log__unpack(NULL, len, d);
-		if (l == NULL)
-			return NULL;
-		v = rj_log(l, true);
-		dbs__log__free_unpacked(l, NULL);
+	case DBS__RESOURCE__RES_LOG:
+		if (ev->kind == DBS__EVENT_KIND__EV_CREATE_LIST ||
+		    ev->kind == DBS__EVENT_KIND__EV_UPDATE_LIST ||
+		    ev->kind == DBS__EVENT_KIND__EV_DELETE_LIST) {
+			Dbs__EventLogList *ll =
+			    dbs__event_log_list__unpack(NULL, len, d);
+			if (ll == NULL)
+				return NULL;
+			a = json_array();
+			for (i = 0; i < ll->n_items; i++)
+				bad |= append(a, rj_log(ll->items[i], true));
+			dbs__event_log_list__free_unpacked(ll, NULL);
+			return finish(a, bad);
+		} else {
+			Dbs__Log *l = dbs__log__unpack(NULL, len, d);
+			if (l == NULL)
+				return NULL;
+			v = rj_log(l, true);
+			dbs__log__free_unpacked(l, NULL);
+		}
 		return v;
-	}
 	case DBS__RESOURCE__RES_WORKER: {
 		Dbs__WorkerInfo *w = dbs__worker_info__unpack(NULL, len, d);
 		if (w == NULL)

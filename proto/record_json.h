@@ -87,7 +87,7 @@ json_t *rj_peek_result(const Dbs__PeekResult *r);
  * {"seq", "client", "resource", "kind", "time", "data"} with `data` the
  * event's packed instance decoded into its JSON form: RES_QUEUE_ITEM gives
  * a passenger, or an array of passengers for the *_LIST kinds; RES_LOG a
- * log with its entries; RES_WORKER, RES_SYSTEM, RES_DEFINITION and
+ * log with its entries, or an array of them for the *_LIST kinds; RES_WORKER, RES_SYSTEM, RES_DEFINITION and
  * RES_USER their records. RES_EXPORT data is JSON text and is embedded as
  * it is (empty: null). A resource unknown to this program gives null data.
  * Returns NULL when the data does not decode (a corrupt event) or memory

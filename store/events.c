@@ -7,9 +7,11 @@
  * written one by one: during a write transaction the store collects the
  * packed records per client and kind (created, updated, deleted) and, at
  * commit, appends one EV_CREATE_LIST / EV_UPDATE_LIST / EV_DELETE_LIST per
- * client and kind. A list body is built directly in protobuf wire format
- * (field 1 of PassengerList, repeated) from the bytes the record was stored
- * with, so nothing is packed twice. A list that grows past
+ * client and kind. Logs are collected the same way (created, and deleted by
+ * purges) into EV_CREATE_LIST / EV_DELETE_LIST of EventLogList. A list body
+ * is built directly in protobuf wire format (field 1 of PassengerList or
+ * EventLogList, repeated) from the bytes the record was stored with, so
+ * nothing is packed twice. A list that grows past
  * STORE_EVENT_LIST_MAX is appended early with the other lists of its
  * client, in kind order, so an item's create never follows its update.
  *
@@ -64,23 +66,40 @@ bucket(struct store *st, const char *client, size_t clen)
 	memcpy(b->client, client, clen);
 	b->client[clen] = '\0';
 	b->clen = clen;
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < EVB_LISTS; k++)
 		b->list[k].len = 0;
 	st->evb_last = st->n_evb++;
 	return b;
 }
+
+/* The resource and kind of each list of a bucket, in the order they are
+ * appended. */
+static const struct {
+	Dbs__Resource res;
+	Dbs__EventKind kind;
+} list_event[EVB_LISTS] = {
+    [EVB_ITEM_CREATE] = {DBS__RESOURCE__RES_QUEUE_ITEM,
+	DBS__EVENT_KIND__EV_CREATE_LIST},
+    [EVB_ITEM_UPDATE] = {DBS__RESOURCE__RES_QUEUE_ITEM,
+	DBS__EVENT_KIND__EV_UPDATE_LIST},
+    [EVB_ITEM_DELETE] = {DBS__RESOURCE__RES_QUEUE_ITEM,
+	DBS__EVENT_KIND__EV_DELETE_LIST},
+    [EVB_LOG_CREATE] = {DBS__RESOURCE__RES_LOG,
+	DBS__EVENT_KIND__EV_CREATE_LIST},
+    [EVB_LOG_DELETE] = {DBS__RESOURCE__RES_LOG,
+	DBS__EVENT_KIND__EV_DELETE_LIST},
+};
 
 static int
 flush_bucket(struct store_txn *t, struct ev_bucket *b)
 {
 	int rc;
 
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < EVB_LISTS; k++) {
 		if (b->list[k].len == 0)
 			continue;
-		rc = sti_ev_append(t, b->client, DBS__RESOURCE__RES_QUEUE_ITEM,
-		    (Dbs__EventKind)(DBS__EVENT_KIND__EV_CREATE_LIST + k),
-		    b->list[k].p, b->list[k].len, NULL);
+		rc = sti_ev_append(t, b->client, list_event[k].res,
+		    list_event[k].kind, b->list[k].p, b->list[k].len, NULL);
 		if (rc != DBS_OK)
 			return rc;
 		b->list[k].len = 0;
@@ -91,11 +110,27 @@ flush_bucket(struct store_txn *t, struct ev_bucket *b)
 static size_t
 bucket_size(const struct ev_bucket *b)
 {
-	return b->list[0].len + b->list[1].len + b->list[2].len;
+	size_t n = 0;
+
+	for (int k = 0; k < EVB_LISTS; k++)
+		n += b->list[k].len;
+	return n;
 }
 
-/* One element of PassengerList.items: tag (1, length-delimited), length,
- * and the packed Passenger. */
+int
+sti_ev_flush_client(struct store_txn *t, const char *client, size_t clen)
+{
+	struct store *st = t->st;
+
+	for (size_t i = 0; i < st->n_evb; i++)
+		if (st->evb[i].clen == clen &&
+		    memcmp(st->evb[i].client, client, clen) == 0)
+			return flush_bucket(t, &st->evb[i]);
+	return DBS_OK;
+}
+
+/* One element of PassengerList.items or EventLogList.items (both field 1,
+ * length-delimited): tag, length, and the packed record. */
 int
 sti_ev_item(struct store_txn *t, const char *client, size_t clen, int kind,
     const void *packed, size_t len)
@@ -143,7 +178,7 @@ sti_ev_item_delete(
 
 	if (b == NULL)
 		return DBS_ENOMEM;
-	l = &b->list[2];
+	l = &b->list[EVB_ITEM_DELETE];
 	tag = 0x0a;
 	if ((rc = sti_sbuf_add(l, &tag, 1)) ||
 	    (rc = sti_sbuf_varint(l, inner)))
@@ -260,7 +295,7 @@ sti_ev_reset(struct store *st)
 {
 	/* Let go of buffers a huge transaction left behind. */
 	for (size_t i = 0; i < st->cap_evb; i++) {
-		for (int k = 0; k < 3; k++) {
+		for (int k = 0; k < EVB_LISTS; k++) {
 			struct sbuf *l = &st->evb[i].list[k];
 
 			if (l->cap > 4 * STORE_EVENT_LIST_MAX) {
@@ -280,7 +315,7 @@ sti_ev_free(struct store *st)
 {
 	for (size_t i = 0; i < st->cap_evb; i++) {
 		free(st->evb[i].client);
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < EVB_LISTS; k++)
 			free(st->evb[i].list[k].p);
 	}
 	free(st->evb);

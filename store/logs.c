@@ -129,9 +129,17 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
 		    (rc = add_link(txn, log->client,
 			 log->entries[i]->passenger_id, log->id)))
 			goto out;
-	rc = sti_ev_append(txn, log->client, DBS__RESOURCE__RES_LOG,
-	    replaced ? DBS__EVENT_KIND__EV_UPDATE : DBS__EVENT_KIND__EV_CREATE,
-	    st->pack.p, st->pack.len, NULL);
+	/* New logs go into the client's create list; a replaced one is an
+	 * update, after the lists collected so far (which may hold its
+	 * create). */
+	if (!replaced)
+		rc = sti_ev_item(txn, log->client, strlen(log->client),
+		    EVB_LOG_CREATE, st->pack.p, st->pack.len);
+	else if ((rc = sti_ev_flush_client(
+		      txn, log->client, strlen(log->client))) == DBS_OK)
+		rc = sti_ev_append(txn, log->client, DBS__RESOURCE__RES_LOG,
+		    DBS__EVENT_KIND__EV_UPDATE, st->pack.p, st->pack.len,
+		    NULL);
 	if (rc != DBS_OK)
 		goto out;
 	if (log->id >= txn->next_log)
@@ -345,8 +353,8 @@ log_delete(struct store_txn *t, uint64_t lid)
 	gone.client = client;
 	if ((rc = sti_pack(t->st, &gone.base, &v)) != DBS_OK)
 		return rc;
-	return sti_ev_append(t, client, DBS__RESOURCE__RES_LOG,
-	    DBS__EVENT_KIND__EV_DELETE, v.mv_data, v.mv_size, NULL);
+	return sti_ev_item(
+	    t, client, strlen(client), EVB_LOG_DELETE, v.mv_data, v.mv_size);
 }
 
 /* logs.time is ordered by (client, finished_ms), so each client's old logs

@@ -414,8 +414,8 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	k = sti_id_val(idb, rec.id);
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec.base, MDB_APPEND, &v);
 	if (rc == DBS_OK)
-		rc = sti_ev_item(
-		    txn, f.client, f.clen, 0, v.mv_data, v.mv_size);
+		rc = sti_ev_item(txn, f.client, f.clen, EVB_ITEM_CREATE,
+		    v.mv_data, v.mv_size);
 	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
 		if (sti_q_indexed(q_indexes[i], f.state))
 			rc = idx_put(txn, q_indexes[i], &f, rec.id);
@@ -481,8 +481,8 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &p->base, 0, &v);
 	if (rc == DBS_OK)
-		rc = sti_ev_item(
-		    txn, nf.client, nf.clen, 1, v.mv_data, v.mv_size);
+		rc = sti_ev_item(txn, nf.client, nf.clen, EVB_ITEM_UPDATE,
+		    v.mv_data, v.mv_size);
 	if (rc == DBS_OK && os != nf.state) {
 		struct pfields of = nf;
 
@@ -707,19 +707,31 @@ store_attachment_delete(struct store_txn *txn, uint64_t id, const char *name)
 
 /* Decode a record and hand it to cb; returns cb's value or an error. */
 static int
-deliver(struct store_txn *t, const MDB_val *v,
+deliver(struct store_txn *t, const MDB_val *v, ProtobufCAllocator *alloc,
     int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx, bool *called)
 {
 	Dbs__Passenger *p;
 	int rc;
 
 	*called = false;
-	rc = sti_unpack(t, &dbs__passenger__descriptor, v, DB_PASSENGERS, &p);
-	if (rc != DBS_OK)
-		return rc;
+	if (alloc == NULL) {
+		rc = sti_unpack(
+		    t, &dbs__passenger__descriptor, v, DB_PASSENGERS, &p);
+		if (rc != DBS_OK)
+			return rc;
+	} else if ((p = dbs__passenger__unpack(
+			alloc, v->mv_size, v->mv_data)) == NULL) {
+		/* As sti_unpack: protobuf-c does not tell a corrupt record
+		 * from an allocator that failed (out of memory). */
+		sti_set_error(t->st, "a record of %s does not decode",
+		    sti_db_names[DB_PASSENGERS]);
+		return DBS_ECORRUPT;
+	}
 	*called = true;
 	rc = cb(ctx, p);
-	dbs__passenger__free_unpacked(p, NULL);
+	/* The owner of a caller's allocator reclaims its records. */
+	if (alloc == NULL)
+		dbs__passenger__free_unpacked(p, NULL);
 	return rc;
 }
 
@@ -777,7 +789,7 @@ list_one(struct store_txn *t, const struct store_query *q, uint64_t id,
 		return DBS_ECORRUPT;
 	if (!matches(q, &pv, false))
 		return DBS_OK;
-	return deliver(t, &v, cb, ctx, &called);
+	return deliver(t, &v, q->alloc, cb, ctx, &called);
 }
 
 int
@@ -885,7 +897,7 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
 				*next_cursor = last;
 			break;
 		}
-		rc = deliver(txn, &v, cb, ctx, &called);
+		rc = deliver(txn, &v, q->alloc, cb, ctx, &called);
 		if (rc != DBS_OK) {
 			stopped = called;
 			if (called && next_cursor != NULL)
@@ -953,7 +965,8 @@ store_queue_due(struct store_txn *txn, const char *client,
 			continue;
 		if (rc != DBS_OK)
 			break;
-		if ((rc = deliver(txn, &v, cb, ctx, &called)) != DBS_OK) {
+		if ((rc = deliver(txn, &v, NULL, cb, ctx, &called)) !=
+		    DBS_OK) {
 			stopped = called;
 			break;
 		}

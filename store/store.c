@@ -1275,7 +1275,8 @@ store_txn_commit(struct store_txn *txn)
 		mrc = mdb_txn_commit(t->mt);
 		t->mt = NULL;
 		if (mrc != 0) {
-			rc = sti_fail(t, mrc, "mdb_txn_commit", -1);
+			rc = sti_commit_error(st,
+			    sti_fail(t, mrc, "mdb_txn_commit", -1));
 		} else {
 			st->next_pid = t->next_pid;
 			st->next_log = t->next_log;

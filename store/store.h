@@ -126,6 +126,12 @@ struct store_query {
 	uint64_t cursor;
 	size_t limit; /* 0 = no limit */
 	bool newest_first;
+	/* NULL: records are decoded with malloc and freed after cb returns.
+	 * Otherwise they are decoded with this allocator, and the store
+	 * neither frees nor touches a record once cb has returned: the
+	 * allocator's owner reclaims it (e.g. an arena reset in cb, so that
+	 * a page costs no heap traffic). */
+	ProtobufCAllocator *alloc;
 };
 
 /* Calls cb for each match; cb returns 0 to go on, non-zero to stop (that
@@ -258,6 +264,31 @@ int store_verify(struct store_txn *txn,
 /* Copy the whole environment, compacting, into directory `dir` (must
  * exist and be empty) from a consistent snapshot without blocking writers. */
 int store_copy(struct store *st, const char *dir);
+
+/*
+ * Hot backup (copy.c): write one consistent snapshot of the store to the
+ * file `path` (an LMDB data file: put it as DIR/store/data.mdb to use it)
+ * without pausing the writer. The copy goes through `path`.tmp-<pid>,
+ * fsync'd and renamed, so `path` is never half written. *bytes (may be
+ * NULL) gets its size.
+ */
+int store_backup(struct store *st, const char *path, uint64_t *bytes);
+
+/*
+ * Offline compaction (copy.c) of the store in directory `dir`: takes the
+ * writer lock (DBS_ELOCKED while databusd runs), writes a compacted copy
+ * without free pages and swaps it in for data.mdb. *before and *after
+ * (may be NULL) get the file sizes; err gets a sentence on failure.
+ */
+int store_compact(const char *dir, uint64_t *before, uint64_t *after,
+    char *err, size_t errlen);
+
+/*
+ * Room left (room.c): *disk_bytes free on the disk of the data file (for
+ * an unprivileged user), *map_bytes the map may still take before
+ * max_size (free pages inside the file not counted).
+ */
+int store_room(struct store *st, uint64_t *disk_bytes, uint64_t *map_bytes);
 
 /* Human text of the last error of this store (e.g. "mdb_txn_commit:
  * MDB_MAP_FULL" or the strerror of EIO), for logs. */

@@ -115,13 +115,23 @@ struct sbuf {
 	size_t cap;
 };
 
-/* Queue item changes of one client in the open write transaction, as the
- * bodies of packed PassengerLists: created, updated, deleted. */
+/* Queue item and log changes of one client in the open write
+ * transaction, as the bodies of packed PassengerLists (created, updated,
+ * deleted items) and EventLogLists (created, deleted logs). */
+enum {
+	EVB_ITEM_CREATE,
+	EVB_ITEM_UPDATE,
+	EVB_ITEM_DELETE,
+	EVB_LOG_CREATE,
+	EVB_LOG_DELETE,
+	EVB_LISTS
+};
+
 struct ev_bucket {
 	char *client; /* NUL-terminated */
 	size_t clen;
 	size_t client_cap;
-	struct sbuf list[3];
+	struct sbuf list[EVB_LISTS];
 };
 
 /* Changes of the passenger counts of one definition in the open write
@@ -357,6 +367,10 @@ int sti_usable(struct store_txn *t, bool write);
 int sti_fail(struct store_txn *t, int mrc, const char *op, int db);
 
 /* Keep `fmt` as the last error of `st`. */
+/* room.c: a commit's EIO on a (nearly) full disk becomes DBS_ENOSPC,
+ * with the free space added to st->err; other codes pass through. */
+int sti_commit_error(struct store *st, int rc);
+
 void sti_set_error(struct store *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -454,7 +468,8 @@ int64_t sti_now_ms(void);
 /* Append an event now (seq from the transaction). */
 int sti_ev_append(struct store_txn *t, const char *client, Dbs__Resource res,
     Dbs__EventKind kind, const void *data, size_t len, uint64_t *seq);
-/* Queue a created (kind 0) or updated (kind 1) passenger, packed. */
+/* Queue a packed record on list `kind` (EVB_ITEM_CREATE, EVB_ITEM_UPDATE,
+ * EVB_LOG_CREATE, EVB_LOG_DELETE) of its client. */
 int sti_ev_item(struct store_txn *t, const char *client, size_t clen, int kind,
     const void *packed, size_t len);
 /* Queue a deleted passenger. */
@@ -462,6 +477,9 @@ int sti_ev_item_delete(
     struct store_txn *t, const char *client, size_t clen, uint64_t id);
 /* At commit: append the queued lists, then trim the log if due. */
 int sti_ev_flush(struct store_txn *t);
+/* Append the lists collected for one client now, so that an event
+ * appended next for it comes after them. */
+int sti_ev_flush_client(struct store_txn *t, const char *client, size_t clen);
 void sti_ev_reset(struct store *st);
 void sti_ev_free(struct store *st);
 

@@ -39,6 +39,17 @@ extern char **environ;
 #define STOP_TIMEOUT_MS  5000
 #define RECV_BURST       64
 
+/* The restart policy of databus.json ("restart"; sched.h). */
+static struct restart_policy
+worker_policy(const struct sup *s)
+{
+	const struct cfg_restart *r = &s->cfg->restart;
+	struct restart_policy pol = {
+	    r->min_ms, r->max_ms, r->max_restarts, r->window_ms, r->stable_ms};
+
+	return pol;
+}
+
 static void
 set_state(struct sup *s, struct worker *w, Dbs__WorkerState st)
 {
@@ -130,7 +141,8 @@ sup_spawn(const struct sup *s, char *const argv[], pid_t *pid)
 int
 child_spawn(struct sup *s, struct worker *w)
 {
-	char url[4300], slot[16], parent[16];
+	char url[4300], slot[16], parent[16], limits[96];
+	struct cfg_limits lim = config_limits(s->cfg, w->def);
 	char *argv[10];
 	pid_t pid;
 	int rc;
@@ -147,6 +159,18 @@ child_spawn(struct sup *s, struct worker *w)
 	argv[5] = "--parent";
 	argv[6] = parent;
 	argv[7] = NULL;
+	/* Resource limits: the worker applies them to itself before any
+	 * driver runs (workers/worker_limits.c). */
+	if (lim.memory != 0 || lim.cpu_s != 0 || lim.open_files != 0) {
+		snprintf(limits, sizeof(limits),
+		    "memory=%llu,cpu=%llu,files=%llu",
+		    (unsigned long long)lim.memory,
+		    (unsigned long long)lim.cpu_s,
+		    (unsigned long long)lim.open_files);
+		argv[7] = "--limits";
+		argv[8] = limits;
+		argv[9] = NULL;
+	}
 
 	rc = sup_spawn(s, argv, &pid);
 	if (rc != 0) {
@@ -191,10 +215,10 @@ fail:
 	w->permanent = false;
 	/* Treat a failed start like a crash: back off and try again. */
 	{
+		const struct restart_policy pol = worker_policy(s);
 		int64_t now = wire_mono_ms();
 		uint64_t rnd = sup_random64();
-		int64_t d = restart_next(
-		    &w->rs, &restart_policy_default, now, now, rnd);
+		int64_t d = restart_next(&w->rs, &pol, now, now, rnd);
 
 		if (d < 0) {
 			set_state(s, w, DBS__WORKER_STATE__WS_FAILED);
@@ -263,6 +287,7 @@ child_reaped(struct sup *s, struct worker *w, int status)
 	bool was_driving = w->drive != NULL;
 
 	describe_exit(status, w->last_exit, sizeof(w->last_exit));
+	w->exited_ms = now;
 	if (!w->stop_sent || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		sup_log("worker %s/%s (pid %d) ended: %s", w->def->client,
 		    w->def->name, (int)w->pid, w->last_exit);
@@ -295,17 +320,16 @@ child_reaped(struct sup *s, struct worker *w, int status)
 		return;
 	}
 	{
+		const struct restart_policy pol = worker_policy(s);
 		uint64_t rnd = sup_random64();
-		int64_t d = restart_next(
-		    &w->rs, &restart_policy_default, w->started_ms, now, rnd);
+		int64_t d =
+		    restart_next(&w->rs, &pol, w->started_ms, now, rnd);
 
 		if (d < 0) {
 			snprintf(w->error, sizeof(w->error),
 			    "restarted too often (%u exits within %lld s); "
 			    "expedite it to try again",
-			    w->rs.in_window,
-			    (long long)restart_policy_default.window_ms /
-				1000);
+			    w->rs.in_window, (long long)pol.window_ms / 1000);
 			sup_log("worker %s/%s: FAILED: %s", w->def->client,
 			    w->def->name, w->error);
 			set_state(s, w, DBS__WORKER_STATE__WS_FAILED);
@@ -330,6 +354,18 @@ on_ready(struct sup *s, struct worker *w, const Dbs__Ready *r)
 		return; /* it exits 100 next */
 	}
 	w->error[0] = '\0';
+	if (w->exited_ms > 0) {
+		/* A restart: how long the definition was without a worker
+		 * (the fault tests read this line; docs/faults.md). */
+		int64_t now = wire_mono_ms();
+
+		sup_log("worker %s/%s (pid %d) ready %lld ms after the last "
+			"exit, %lld ms after its start (mono %lld)",
+		    w->def->client, w->def->name, (int)w->pid,
+		    (long long)(now - w->exited_ms),
+		    (long long)(now - w->started_ms), (long long)now);
+		w->exited_ms = 0;
+	}
 	set_state(s, w, DBS__WORKER_STATE__WS_READY);
 	if (w->resume_drive) {
 		/* It crashed mid-drive: finish that work now. */

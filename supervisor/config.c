@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_tls.h"
 #include "dbs_error.h"
 
 extern char **environ;
@@ -588,6 +589,127 @@ parse_retry(struct pctx *p, json_t *def, const char *path, struct cfg_retry *r)
 	return DBS_OK;
 }
 
+/*
+ * "limits": {"memory": "256MiB", "cpu_time": "60s", "open_files": 256}
+ * (faults). Memory takes the sizes of parse_size plus "256M"-style
+ * binary suffixes K, M, G.
+ */
+static int
+parse_limits(
+    struct pctx *p, json_t *parent, const char *path, struct cfg_limits *l)
+{
+	static const char *const keys[] = {
+	    "memory", "cpu_time", "open_files", NULL};
+	char sub[JPATH_LEN], k[JPATH_LEN];
+	json_t *obj = json_object_get(parent, "limits"), *v;
+	int64_t ms;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (obj == NULL)
+		return DBS_OK;
+	jpath_key(sub, path, "limits");
+	if (!json_is_object(obj))
+		return fail(p, sub, "expected an object");
+	if ((rc = check_keys(p, sub, obj, keys, NULL)) != 0)
+		return rc;
+	if ((v = json_object_get(obj, "memory")) != NULL) {
+		static const char *const units[] = {"K", "M", "G", NULL};
+		static const double scales[] = {
+		    1024.0, 1048576.0, 1073741824.0};
+		double n =
+		    json_is_string(v)
+			? parse_scaled(json_string_value(v), units, scales)
+			: -1;
+
+		jpath_key(k, sub, "memory");
+		if (n >= 1 && n <= (double)STORE_MAX_SIZE)
+			l->memory = (uint64_t)n;
+		else if (parse_size(v, &l->memory) != DBS_OK)
+			return fail(p, k,
+			    "expected a number of bytes or a size like "
+			    "\"256M\", \"256MiB\", \"1GiB\"");
+		if (l->memory < (16u << 20))
+			return fail(p, k,
+			    "at least 16MiB (a worker needs "
+			    "that much to start)");
+	}
+	if ((v = json_object_get(obj, "cpu_time")) != NULL) {
+		jpath_key(k, sub, "cpu_time");
+		if (config_parse_duration(v, SECOND_MS, &ms) != DBS_OK ||
+		    ms < SECOND_MS)
+			return fail(p, k,
+			    "expected a number of seconds or a duration "
+			    "like \"60s\", \"10m\" (at least 1s)");
+		l->cpu_s = (uint64_t)((ms + SECOND_MS - 1) / SECOND_MS);
+	}
+	if ((v = json_object_get(obj, "open_files")) != NULL) {
+		jpath_key(k, sub, "open_files");
+		if (!json_is_integer(v) || json_integer_value(v) < 16 ||
+		    json_integer_value(v) > 1048576)
+			return fail(
+			    p, k, "expected an integer from 16 to 1048576");
+		l->open_files = (uint64_t)json_integer_value(v);
+	}
+	return DBS_OK;
+}
+
+/* "restart": {"min_delay", "max_delay", "max_restarts", "window",
+ * "stable"} of databus.json (faults). */
+static int
+parse_restart(struct pctx *p, json_t *root, struct cfg_restart *r)
+{
+	static const char *const keys[] = {"min_delay", "max_delay",
+	    "max_restarts", "window", "stable", NULL};
+	json_t *obj = json_object_get(root, "restart"), *v;
+	int rc;
+
+	r->min_ms = 100;
+	r->max_ms = 30 * SECOND_MS;
+	r->max_restarts = 10;
+	r->window_ms = MINUTE_MS;
+	r->stable_ms = 10 * SECOND_MS;
+	if (obj == NULL)
+		return DBS_OK;
+	if (!json_is_object(obj))
+		return fail(p, "$.restart", "expected an object");
+	if ((rc = check_keys(p, "$.restart", obj, keys, NULL)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "min_delay", SECOND_MS,
+		 "seconds", r->min_ms, &r->min_ms)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "max_delay", SECOND_MS,
+		 "seconds", r->max_ms, &r->max_ms)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "window", SECOND_MS,
+		 "seconds", r->window_ms, &r->window_ms)) != 0 ||
+	    (rc = get_duration(p, obj, "$.restart", "stable", SECOND_MS,
+		 "seconds", r->stable_ms, &r->stable_ms)) != 0)
+		return rc;
+	if (r->max_ms < r->min_ms)
+		return fail(p, "$.restart.max_delay",
+		    "must not be shorter than min_delay");
+	if ((v = json_object_get(obj, "max_restarts")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 1000000)
+			return fail(p, "$.restart.max_restarts",
+			    "expected an integer from 1 to 1000000");
+		r->max_restarts = (uint32_t)json_integer_value(v);
+	}
+	return DBS_OK;
+}
+
+struct cfg_limits
+config_limits(const struct config *cfg, const struct cfg_definition *def)
+{
+	struct cfg_limits l = cfg->limits;
+
+	if (def->limits.memory != 0)
+		l.memory = def->limits.memory;
+	if (def->limits.cpu_s != 0)
+		l.cpu_s = def->limits.cpu_s;
+	if (def->limits.open_files != 0)
+		l.open_files = def->limits.open_files;
+	return l;
+}
+
 /* Most drivers one definition may have (pullers + processors + pushers). */
 #define MAX_DRIVERS 256
 
@@ -597,7 +719,7 @@ parse_definition(struct pctx *p, const char *client, json_t *obj,
 {
 	static const char *const keys[] = {"name", "sync_frequency",
 	    "queue_life_span", "pullers", "processors", "pushers", "retry",
-	    NULL};
+	    "limits", NULL};
 	struct cfg_definition d;
 	struct seen_name *seen = NULL;
 	size_t n_seen = 0;
@@ -623,7 +745,8 @@ parse_definition(struct pctx *p, const char *client, json_t *obj,
 		 "minutes", MINUTE_MS, &d.sync_period_ms)) != 0 ||
 	    (rc = get_duration(p, obj, path, "queue_life_span", DAY_MS, "days",
 		 DAY_MS, &d.queue_life_span_ms)) != 0 ||
-	    (rc = parse_retry(p, obj, path, &d.retry)) != 0)
+	    (rc = parse_retry(p, obj, path, &d.retry)) != 0 ||
+	    (rc = parse_limits(p, obj, path, &d.limits)) != 0)
 		return rc;
 	seen = calloc(MAX_DRIVERS, sizeof(*seen));
 	if (seen == NULL)
@@ -1084,10 +1207,43 @@ load_external_files(struct pctx *p, json_t *root, struct config *cfg)
 	return DBS_OK;
 }
 
+/* "tls": {"cert": PEM file, "key": PEM file}, relative to databus.json;
+ * both checked now (config_tls.c) and kept as absolute paths. */
+static int
+parse_web_tls(struct pctx *p, json_t *tls, struct config *cfg)
+{
+	static const char *const keys[] = {"cert", "key", NULL};
+	const char *cert, *key;
+	char msg[600];
+	int rc;
+
+	if (!json_is_object(tls))
+		return fail(p, "$.web.tls",
+		    "expected an object {\"cert\": FILE, \"key\": FILE}");
+	if ((rc = check_keys(p, "$.web.tls", tls, keys, NULL)) != 0 ||
+	    (rc = get_string(p, tls, "$.web.tls", "cert", true, &cert)) != 0 ||
+	    (rc = get_string(p, tls, "$.web.tls", "key", true, &key)) != 0)
+		return rc;
+	cfg->web_tls_cert = join_path(cfg->base_dir, cert);
+	cfg->web_tls_key = join_path(cfg->base_dir, key);
+	if (cfg->web_tls_cert == NULL || cfg->web_tls_key == NULL)
+		return nomem(p);
+	switch (config_tls_check(
+	    cfg->web_tls_cert, cfg->web_tls_key, msg, sizeof(msg))) {
+	case CONFIG_TLS_OK:
+		return DBS_OK;
+	case CONFIG_TLS_BAD_CERT:
+		return fail(p, "$.web.tls.cert", "%s", msg);
+	default:
+		return fail(p, "$.web.tls.key", "%s", msg);
+	}
+}
+
 static int
 parse_web(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {"enabled", "listen", NULL};
+	static const char *const keys[] = {"enabled", "listen", "tls",
+	    "session_idle", "session_lifetime", NULL};
 	json_t *web = json_object_get(root, "web"), *v;
 	const char *listen = NULL;
 	int rc;
@@ -1115,6 +1271,16 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 				    "\"[::1]:5000\"");
 			listen = json_string_value(v);
 		}
+		v = json_object_get(web, "tls");
+		if (v != NULL && (rc = parse_web_tls(p, v, cfg)) != 0)
+			return rc;
+		if ((rc = get_duration(p, web, "$.web", "session_idle",
+			 SECOND_MS, "seconds", 0, &cfg->session_idle_ms)) !=
+			0 ||
+		    (rc = get_duration(p, web, "$.web", "session_lifetime",
+			 SECOND_MS, "seconds", 0,
+			 &cfg->session_lifetime_ms)) != 0)
+			return rc;
 	}
 	cfg->web_listen = strdup(listen != NULL ? listen : DEFAULT_LISTEN);
 	return cfg->web_listen == NULL ? nomem(p) : DBS_OK;
@@ -1184,7 +1350,8 @@ parse_ticket(
 {
 	static const char *const keys[] = {"data_dir", "system_alias", "web",
 	    "clients_dir", "external_config_files", "drive_timeout",
-	    "shutdown_timeout", "heartbeat", "store", NULL};
+	    "shutdown_timeout", "heartbeat", "store", "limits", "restart",
+	    NULL};
 	const char *data_dir, *alias, *clients_dir;
 	char *dir, *slash, *shown;
 	int rc;
@@ -1238,7 +1405,9 @@ parse_ticket(
 		 "seconds", 30 * SECOND_MS, &cfg->shutdown_timeout_ms)) != 0 ||
 	    (rc = get_duration(p, root, "$", "heartbeat", SECOND_MS, "seconds",
 		 SECOND_MS, &cfg->heartbeat_ms)) != 0 ||
-	    (rc = parse_store(p, root, cfg)) != 0)
+	    (rc = parse_store(p, root, cfg)) != 0 ||
+	    (rc = parse_limits(p, root, "$", &cfg->limits)) != 0 ||
+	    (rc = parse_restart(p, root, &cfg->restart)) != 0)
 		return rc;
 
 	shown = shown_dir(path, clients_dir);
@@ -1395,6 +1564,7 @@ config_demo(const char *data_dir, const char *listen, struct config **out,
 	cfg->drive_timeout_ms = 5 * MINUTE_MS;
 	cfg->shutdown_timeout_ms = 30 * SECOND_MS;
 	cfg->heartbeat_ms = SECOND_MS;
+	(void)parse_restart(NULL, NULL, &cfg->restart); /* the defaults */
 	cfg->store_max_size = STORE_DEFAULT;
 	cfg->event_max_age_ms = EVENT_MAX_AGE_DEFAULT;
 	cfg->worker_path = find_worker();
@@ -1501,6 +1671,8 @@ config_free(struct config *cfg)
 	free(cfg->data_dir);
 	free(cfg->system_alias);
 	free(cfg->web_listen);
+	free(cfg->web_tls_cert);
+	free(cfg->web_tls_key);
 	free(cfg->clients_dir);
 	free(cfg->worker_path);
 	free(cfg);

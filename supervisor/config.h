@@ -36,6 +36,28 @@ struct cfg_retry {
 	int64_t max_ms;        /* backoff cap, default 3600000 */
 };
 
+/* Resource limits of a worker process (faults: "limits" of a definition
+ * or of databus.json); 0 = no limit. The worker applies them to itself
+ * with setrlimit before any driver runs (workers/worker_limits.c). */
+struct cfg_limits {
+	uint64_t memory;     /* bytes of heap and private writable mappings
+				(RLIMIT_DATA) */
+	uint64_t cpu_s;      /* CPU seconds over the process's life */
+	uint64_t open_files; /* descriptors (RLIMIT_NOFILE) */
+};
+
+/* Worker restart policy ("restart" of databus.json; see sched.h):
+ * backoff from min_ms doubling to max_ms; more than max_restarts exits
+ * within window_ms of run time is FAILED; stable_ms of run resets the
+ * doubling. Defaults 100 ms, 30 s, 10, 60 s, 10 s. */
+struct cfg_restart {
+	int64_t min_ms;
+	int64_t max_ms;
+	uint32_t max_restarts;
+	int64_t window_ms;
+	int64_t stable_ms;
+};
+
 /* A passenger definition of a client. */
 struct cfg_definition {
 	char *client;
@@ -43,6 +65,7 @@ struct cfg_definition {
 	int64_t sync_period_ms;     /* sync_frequency: minutes or "30s" */
 	int64_t queue_life_span_ms; /* queue_life_span in days (default 1) */
 	struct cfg_retry retry;
+	struct cfg_limits limits; /* its own "limits" (0: the default) */
 	struct cfg_driver *pullers;
 	size_t n_pullers;
 	struct cfg_driver *processors;
@@ -80,6 +103,8 @@ struct config {
 	char *system_alias;
 	bool web_enabled;
 	char *web_listen;      /* "127.0.0.1:5000" */
+	char *web_tls_cert;    /* absolute; NULL: plain HTTP */
+	char *web_tls_key;     /* absolute; set with web_tls_cert */
 	char *clients_dir;     /* absolute */
 	char **external_files; /* absolute paths */
 	char **external_listed; /* the same, as listed in databus.json */
@@ -92,10 +117,20 @@ struct config {
 	 * "event_max_age": "1d"}; 0 keeps the store's default / no age. */
 	uint64_t event_keep;
 	int64_t event_max_age_ms;
+	struct cfg_limits limits;    /* default worker limits */
+	struct cfg_restart restart;  /* worker restart policy */
 	struct cfg_client *clients;  /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */
+	/* webapi: "web": {"session_idle", "session_lifetime"}; 0: default */
+	int64_t session_idle_ms;     /* default 12 h */
+	int64_t session_lifetime_ms; /* default 24 h */
 };
+
+/* The limits a definition's worker runs with: its own, else the default
+ * of databus.json, field by field. */
+struct cfg_limits config_limits(
+    const struct config *cfg, const struct cfg_definition *def);
 
 /*
  * Load databus.json at `path` and every clients/<client>.json. Relative

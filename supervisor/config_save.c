@@ -24,11 +24,13 @@
  * durable before the file changes), then writes the file atomically (tmp,
  * fsync, rename, fsync of the directory) and reloads.
  *
- * Passwords: client files hold their users' passwords in clear text (the
- * store keeps only Argon2id hashes once imported). They never leave
- * databusd: reading a client node replaces each $.users[*].password by
- * CFG_PASSWORD_MARKER, a save keeps the stored password of the user of the
- * same name where the marker is left, and backups are kept redacted.
+ * Secrets: client files hold their users' passwords in clear text (the
+ * store keeps only Argon2id hashes once imported) and may hold drivers'
+ * credentials (a webhook's secret, ...). They never leave databusd:
+ * reading a client node replaces every member named password, secret,
+ * token, api_key or authorization by CFG_PASSWORD_MARKER, a save puts the
+ * stored value back where the marker is left (array elements matched by
+ * "name" / "username"), and backups are kept redacted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +71,8 @@ struct node {
 	const char *shown; /* the file as messages name it */
 	const char *client;
 };
+
+static bool client_name_ok(const char *s);
 
 /* ------------------------------------------------------------- nodes */
 
@@ -134,6 +139,55 @@ node_find(const struct config *cfg, const Dbs__ConfigSave *r, struct node *n)
 			return in_scope(r, n) ? DBS_OK : DBS_ENOTFOUND;
 	}
 	return DBS_ENOTFOUND;
+}
+
+/*
+ * The key of a node's versions in the store's config backups: one
+ * namespace per kind, so that no two nodes share a history whatever their
+ * names (a client named like an external file, or "__databus").
+ */
+static void
+node_key(const struct node *n, char *buf, size_t len)
+{
+	switch (n->kind) {
+	case NODE_CLIENT:
+		snprintf(buf, len, "client:%s", n->name);
+		return;
+	case NODE_EXTERNAL:
+		snprintf(buf, len, "external:%s", n->name);
+		return;
+	default:
+		snprintf(buf, len, "%s", n->name);
+		return;
+	}
+}
+
+/* node_find for backups: a client removed from the configuration keeps
+ * its backups, reachable under its name. */
+static int
+node_find_backups(
+    const struct config *cfg, const Dbs__ConfigSave *r, struct node *n)
+{
+	int rc = node_find(cfg, r, n);
+	bool taken = false;
+
+	if (rc == DBS_OK)
+		return rc;
+	for (size_t i = 0; i < node_count(cfg) && !taken; i++) {
+		struct node other;
+
+		node_at(cfg, i, &other);
+		taken = strcmp(other.name, r->node) == 0;
+	}
+	if (taken || !client_name_ok(r->node) ||
+	    strncmp(r->node, "__", 2) == 0)
+		return DBS_ENOTFOUND;
+	memset(n, 0, sizeof(*n));
+	n->kind = NODE_CLIENT;
+	n->name = r->node;
+	n->client = r->node;
+	n->shown = r->node;
+	return in_scope(r, n) ? DBS_OK : DBS_ENOTFOUND;
 }
 
 /* ------------------------------------------------------------ content */
@@ -207,18 +261,67 @@ dump(json_t *v)
 }
 
 /*
- * A client file's text with every $.users[*].password replaced by the
- * marker. Text without passwords comes back as it is (a copy); text that
- * does not parse is refused, since it might hold a password in clear.
+ * Secrets: the value of any member named password, secret, token,
+ * api_key or authorization (any case), anywhere in a client file: users'
+ * passwords, and drivers' credentials (a webhook's HMAC secret, an HTTP
+ * Authorization header, ...).
+ */
+static bool
+secret_key(const char *key)
+{
+	static const char *const names[] = {
+	    "password", "secret", "token", "api_key", "authorization", NULL};
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		if (strcasecmp(key, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+is_marker(const json_t *v)
+{
+	return json_is_string(v) &&
+	       strcmp(json_string_value(v), CFG_PASSWORD_MARKER) == 0;
+}
+
+/* Replace every secret string under v by the marker; true if any. */
+static bool
+redact_value(json_t *v)
+{
+	bool changed = false;
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, m)
+		{
+			if (secret_key(key) && json_is_string(m)) {
+				json_object_set_new(
+				    v, key, json_string(CFG_PASSWORD_MARKER));
+				changed = true;
+			} else {
+				changed |= redact_value(m);
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m) changed |= redact_value(m);
+	}
+	return changed;
+}
+
+/*
+ * A client file's text with every secret replaced by the marker. Text
+ * without secrets comes back as it is (a copy); text that does not parse
+ * is refused, since it might hold a password in clear.
  */
 static int
 redact(const char *shown, const char *text, size_t len, char **out, char *err,
     size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root, *users, *u;
-	bool changed = false;
-	size_t i;
+	json_t *root;
 
 	*out = NULL;
 	root = json_loadb(text, len, 0, &jerr);
@@ -226,37 +329,104 @@ redact(const char *shown, const char *text, size_t len, char **out, char *err,
 		snprintf(err, errlen,
 		    "%s: line %d column %d: %s (the file on disk does not "
 		    "parse; it is not shown, since it may hold passwords in "
-		    "clear: fix it on disk)",
+		    "clear: fix it, or save over it with an empty version)",
 		    shown, jerr.line, jerr.column, jerr.text);
 		return DBS_ECONFIG;
 	}
-	users = json_object_get(root, "users");
-	json_array_foreach(users, i, u)
-	{
-		if (json_is_object(u) &&
-		    json_object_get(u, "password") != NULL) {
-			json_object_set_new(
-			    u, "password", json_string(CFG_PASSWORD_MARKER));
-			changed = true;
-		}
-	}
-	*out = changed ? dump(root) : strndup(text, len);
+	*out = redact_value(root) ? dump(root) : strndup(text, len);
 	json_decref(root);
 	return *out != NULL ? DBS_OK : DBS_ENOMEM;
 }
 
+/* The element of the old array that stands for element `e` of the new
+ * one: the one with the same "name" (definitions, drivers) or "username"
+ * (users), else the one at the same index. */
+static json_t *
+counterpart(json_t *old, json_t *e, size_t i)
+{
+	static const char *const ids[] = {"name", "username", NULL};
+	json_t *o;
+	size_t k;
+
+	for (size_t n = 0; ids[n] != NULL; n++) {
+		const char *want =
+		    json_string_value(json_object_get(e, ids[n]));
+
+		if (want == NULL)
+			continue;
+		json_array_foreach(old, k, o)
+		{
+			const char *have =
+			    json_string_value(json_object_get(o, ids[n]));
+
+			if (have != NULL && strcmp(have, want) == 0)
+				return o;
+		}
+		return NULL;
+	}
+	return json_array_get(old, i);
+}
+
 /*
- * The new text of a client file: each password left as the marker takes
- * the clear-text password of the same user in `old` (the file as it is).
- * Text that does not parse comes back as it is: the loader reports it.
+ * Put back, under v, the stored secret of every member left as the
+ * marker, taken from the same place in `old` (the file as it is), where
+ * array elements are matched by name. Returns false with `err` naming the
+ * JSON path when a marker has no stored value behind it.
+ */
+static bool
+unredact_value(json_t *v, json_t *old, const char *jpath, bool *changed,
+    const char *shown, char *err, size_t errlen)
+{
+	char sub[512];
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, m)
+		{
+			json_t *om = json_object_get(old, key);
+
+			snprintf(sub, sizeof(sub), "%s.%s", jpath, key);
+			if (secret_key(key) && is_marker(m)) {
+				if (!json_is_string(om) || is_marker(om)) {
+					snprintf(err, errlen,
+					    "%s: %s: \"%s\" stands for the "
+					    "stored value, but the file holds "
+					    "none there: type the value",
+					    shown, sub, CFG_PASSWORD_MARKER);
+					return false;
+				}
+				json_object_set(v, key, om);
+				*changed = true;
+			} else if (!unredact_value(m, om, sub, changed, shown,
+				       err, errlen)) {
+				return false;
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+		{
+			snprintf(sub, sizeof(sub), "%s[%zu]", jpath, i);
+			if (!unredact_value(m, counterpart(old, m, i), sub,
+				changed, shown, err, errlen))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The new text of a client file, with the stored secrets put back where
+ * the markers were left. Text that does not parse comes back as it is:
+ * the loader reports it.
  */
 static int
 unredact(const char *shown, const char *text, size_t len, const char *old,
     size_t old_len, char **out, char *err, size_t errlen)
 {
-	json_t *root, *oroot, *users, *ousers, *u, *ou;
+	json_t *root, *oroot;
 	bool changed = false;
-	size_t i, k;
 	int rc = DBS_OK;
 
 	*out = NULL;
@@ -265,42 +435,9 @@ unredact(const char *shown, const char *text, size_t len, const char *old,
 		return (*out = strndup(text, len)) != NULL ? DBS_OK
 							   : DBS_ENOMEM;
 	oroot = old != NULL ? json_loadb(old, old_len, 0, NULL) : NULL;
-	users = json_object_get(root, "users");
-	ousers = json_object_get(oroot, "users");
-	json_array_foreach(users, i, u)
-	{
-		json_t *pw = json_object_get(u, "password");
-		const char *name =
-		    json_string_value(json_object_get(u, "username"));
-		json_t *found = NULL;
-
-		if (!json_is_string(pw) ||
-		    strcmp(json_string_value(pw), CFG_PASSWORD_MARKER) != 0)
-			continue;
-		json_array_foreach(ousers, k, ou)
-		{
-			const char *oname =
-			    json_string_value(json_object_get(ou, "username"));
-			json_t *opw = json_object_get(ou, "password");
-
-			if (name != NULL && oname != NULL &&
-			    strcmp(name, oname) == 0 && json_is_string(opw) &&
-			    strcmp(json_string_value(opw),
-				CFG_PASSWORD_MARKER) != 0)
-				found = opw;
-		}
-		if (found == NULL) {
-			snprintf(err, errlen,
-			    "%s: $.users[%zu].password: \"%s\" stands for the "
-			    "stored password of user \"%s\", but the file has "
-			    "none for that user: type a password",
-			    shown, i, CFG_PASSWORD_MARKER,
-			    name != NULL ? name : "?");
-			rc = DBS_ECONFIG;
-			goto out;
-		}
-		json_object_set(u, "password", found);
-		changed = true;
+	if (!unredact_value(root, oroot, "$", &changed, shown, err, errlen)) {
+		rc = DBS_ECONFIG;
+		goto out;
 	}
 	*out = changed ? dump(root) : strndup(text, len);
 	if (*out == NULL)
@@ -653,16 +790,18 @@ fail:
 }
 
 static int
-backup(struct sup *s, const char *node, const char *author, const char *text,
-    size_t len)
+backup(struct sup *s, const struct node *n, const char *author,
+    const char *text, size_t len)
 {
 	struct store_txn *txn = sup_txn(s);
+	char key[600];
 	int rc;
 
 	if (txn == NULL)
 		return DBS_EIO;
+	node_key(n, key, sizeof(key));
 	rc = store_config_backup_put(
-	    txn, node, author, text, len, wire_now_ms(), NULL);
+	    txn, key, author, text, len, wire_now_ms(), NULL);
 	if (rc != DBS_OK) {
 		sup_store_failed(s, rc, "backing up a config file");
 		return rc;
@@ -676,6 +815,7 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
     size_t errlen)
 {
 	char path[4200], *raw = NULL, *red = NULL;
+	struct node n = {.kind = NODE_CLIENT, .name = name, .client = name};
 	size_t len;
 	int rc;
 
@@ -683,7 +823,7 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
 	if ((rc = read_file(path, &raw, &len, err, errlen)) != DBS_OK)
 		return rc;
 	if ((rc = redact(name, raw, len, &red, err, errlen)) == DBS_OK &&
-	    (rc = backup(s, name, author, red, strlen(red))) == DBS_OK &&
+	    (rc = backup(s, &n, author, red, strlen(red))) == DBS_OK &&
 	    (rc = sup_commit(s)) == DBS_OK) {
 		if (unlink(path) != 0 || sync_dir_of(path) != 0) {
 			snprintf(err, errlen, "%.3000s: cannot remove: %s",
@@ -820,13 +960,14 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 	}
 	if (save && r->restore_backup != 0) {
 		struct store_txn *txn = sup_txn(s);
+		char key[600];
 
 		if (txn == NULL) {
 			rc = DBS_EIO;
 			goto out;
 		}
-		rc = store_config_backup_get(
-		    txn, n.name, r->restore_backup, &b);
+		node_key(&n, key, sizeof(key));
+		rc = store_config_backup_get(txn, key, r->restore_backup, &b);
 		if (rc != DBS_OK) {
 			snprintf(err, sizeof(err), "no backup %" PRIu64,
 			    r->restore_backup);
@@ -902,8 +1043,7 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		rc = DBS_ENOMEM;
 		goto out;
 	}
-	if ((rc = backup(s, n.name, author, old_red, strlen(old_red))) !=
-		DBS_OK ||
+	if ((rc = backup(s, &n, author, old_red, strlen(old_red))) != DBS_OK ||
 	    (rc = sup_commit(s)) != DBS_OK) {
 		snprintf(err, sizeof(err),
 		    "cannot back up the current version; nothing saved: %s",
@@ -958,6 +1098,105 @@ out:
 	free(text);
 }
 
+struct backup_list {
+	Dbs__ConfigBackup **items;
+	size_t n, cap;
+};
+
+static int
+collect_backup(void *ctx, const Dbs__ConfigBackup *b)
+{
+	struct backup_list *l = ctx;
+	Dbs__ConfigBackup *c;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		Dbs__ConfigBackup **g = realloc(l->items, cap * sizeof(*g));
+
+		if (g == NULL)
+			return DBS_ENOMEM;
+		l->items = g;
+		l->cap = cap;
+	}
+	/* The list shows no content: only its size. */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return DBS_ENOMEM;
+	dbs__config_backup__init(c);
+	c->node = NULL; /* set by the caller */
+	if ((c->author = strdup(b->author)) == NULL) {
+		free(c);
+		return DBS_ENOMEM;
+	}
+	c->version = b->version;
+	c->time_ms = b->time_ms;
+	c->size = b->content.len;
+	l->items[l->n++] = c;
+	return 0;
+}
+
+static void
+do_backups(
+    struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req, bool one)
+{
+	const Dbs__ConfigSave *r =
+	    one ? req->config_backup_get : req->config_backups;
+	Dbs__ControlReply rep = DBS__CONTROL_REPLY__INIT;
+	struct backup_list l = {0};
+	Dbs__ConfigBackup *b = NULL;
+	struct store_txn *txn = sup_txn(s);
+	struct node n;
+	char key[600];
+	int rc;
+
+	rep.id = req->id;
+	if ((rc = node_find_backups(s->cfg, r, &n)) != DBS_OK)
+		goto out;
+	if (txn == NULL) {
+		rc = DBS_EIO;
+		goto out;
+	}
+	node_key(&n, key, sizeof(key));
+	if (one) {
+		rc = r->restore_backup == 0 ? DBS_ENOTFOUND
+					    : store_config_backup_get(txn, key,
+						  r->restore_backup, &b);
+		if (rc == DBS_OK) {
+			/* Shown under the node's name, not its key. */
+			free(b->node);
+			b->node = strdup(n.name);
+			rc = b->node != NULL ? DBS_OK : DBS_ENOMEM;
+			rep.config_backup = b;
+		}
+	} else {
+		rc = store_config_backup_list(txn, key, collect_backup, &l);
+		if (rc == DBS_ENOTFOUND)
+			rc = DBS_OK;
+		for (size_t i = 0; i < l.n && rc == DBS_OK; i++) {
+			free(l.items[i]->node);
+			if ((l.items[i]->node = strdup(n.name)) == NULL)
+				rc = DBS_ENOMEM;
+		}
+		rep.n_config_backups = l.n;
+		rep.config_backups = l.items;
+	}
+out:
+	rep.code = rc;
+	if (rc != DBS_OK) {
+		rep.message = (char *)dbs_strerror(rc);
+		rep.config_backup = NULL;
+		rep.n_config_backups = 0;
+	}
+	send_reply(s, msg, &rep);
+	for (size_t i = 0; i < l.n; i++) {
+		free(l.items[i]->node);
+		free(l.items[i]->author);
+		free(l.items[i]);
+	}
+	free(l.items);
+	if (b != NULL)
+		dbs__config_backup__free_unpacked(b, NULL);
+}
+
 void
 config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 {
@@ -973,6 +1212,12 @@ config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 		return;
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
 		do_save(s, msg, req->id, req->config_save, true);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS:
+		do_backups(s, msg, req, false);
+		return;
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET:
+		do_backups(s, msg, req, true);
 		return;
 	default: {
 		Dbs__ControlReply rep = DBS__CONTROL_REPLY__INIT;

@@ -105,6 +105,7 @@ do_status(struct sup *s, nng_msg *msg, uint64_t id)
 	Dbs__StatusReply st = DBS__STATUS_REPLY__INIT;
 	Dbs__SystemState sys;
 	Dbs__StoreStats stats = DBS__STORE_STATS__INIT;
+	Dbs__MetricsHistogram hist;
 	size_t n = s->n_workers;
 	Dbs__DefinitionInfo *di = calloc(n + 1, sizeof(*di));
 	Dbs__DefinitionInfo **dip = calloc(n + 1, sizeof(*dip));
@@ -129,6 +130,7 @@ do_status(struct sup *s, nng_msg *msg, uint64_t id)
 	if (txn != NULL)
 		(void)store_stats(txn, &stats);
 	stats.commits = s->commits;
+	metrics_fill_status(s, &st, &hist);
 	st.system = &sys;
 	st.n_definitions = n;
 	st.definitions = dip;
@@ -172,10 +174,16 @@ set_step(struct sup *s, const Dbs__SetStep *req, char *err, size_t errlen)
 			rc = DBS_EINVAL;
 			goto out;
 		}
-		for (size_t i = 0; i < p->n_steps; i++)
-			if (p->steps[i]->state == DBS__STEP_STATE__STEP_FAILED)
-				p->steps[i]->state =
-				    DBS__STEP_STATE__STEP_INCOMPLETE;
+		for (size_t i = 0; i < p->n_steps; i++) {
+			Dbs__Step *st = p->steps[i];
+
+			/* A requeued passenger gets max_attempts afresh. */
+			st->attempts = 0;
+			if (st->state == DBS__STEP_STATE__STEP_FAILED) {
+				st->state = DBS__STEP_STATE__STEP_INCOMPLETE;
+				st->updated_ms = now;
+			}
+		}
 		found = true;
 	} else {
 		for (size_t i = 0; i < p->n_steps; i++) {
@@ -593,61 +601,23 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 		    u->client, u->username, count);
 		break;
 	}
-	case DBS__CONTROL_REQUEST__VERB_SESSION_CREATE: {
-		const Dbs__SessionCreate *c = req->session_create;
-		Dbs__Session ss = DBS__SESSION__INIT;
-
-		if (c->token_hash.len != 32 || c->ttl_ms <= 0) {
-			rc = DBS_EINVAL;
-			break;
-		}
-		if ((txn = sup_txn(s)) == NULL) {
-			rc = DBS_EIO;
-			break;
-		}
-		ss.token_hash = c->token_hash;
-		ss.client = c->client;
-		ss.username = c->username;
-		ss.role = c->role;
-		ss.created_ms = now;
-		ss.last_used_ms = now;
-		ss.expires_ms = now + c->ttl_ms;
-		if ((rc = store_session_put(txn, &ss)) != DBS_OK)
-			sup_store_failed(s, rc, "saving a session");
+	case DBS__CONTROL_REQUEST__VERB_SESSION_CREATE:
+		rc = sessions_create(s, req->session_create);
 		break;
-	}
-	case DBS__CONTROL_REQUEST__VERB_SESSION_DELETE:
-	case DBS__CONTROL_REQUEST__VERB_SESSION_TOUCH: {
-		const Dbs__SessionRef *r =
-		    req->verb_case == DBS__CONTROL_REQUEST__VERB_SESSION_DELETE
-			? req->session_delete
-			: req->session_touch;
-		Dbs__Session *ss = NULL;
+	case DBS__CONTROL_REQUEST__VERB_SESSION_TOUCH:
+		rc = sessions_touch(s, req->session_touch);
+		break;
+	case DBS__CONTROL_REQUEST__VERB_SESSION_DELETE: {
+		const Dbs__SessionRef *r = req->session_delete;
 
 		if ((txn = sup_txn(s)) == NULL) {
 			rc = DBS_EIO;
 			break;
 		}
-		if (req->verb_case ==
-		    DBS__CONTROL_REQUEST__VERB_SESSION_DELETE) {
-			rc = store_session_delete(
-			    txn, r->token_hash.data, r->token_hash.len);
-			if (rc != DBS_OK && rc != DBS_ENOTFOUND)
-				sup_store_failed(s, rc, "ending a session");
-			break;
-		}
-		rc = store_session_get(
-		    txn, r->token_hash.data, r->token_hash.len, &ss);
-		if (rc != DBS_OK)
-			break;
-		if (ss->expires_ms < now) {
-			rc = DBS_ENOTFOUND;
-		} else {
-			ss->last_used_ms = now;
-			if ((rc = store_session_put(txn, ss)) != DBS_OK)
-				sup_store_failed(s, rc, "touching a session");
-		}
-		dbs__session__free_unpacked(ss, NULL);
+		rc = store_session_delete(
+		    txn, r->token_hash.data, r->token_hash.len);
+		if (rc != DBS_OK && rc != DBS_ENOTFOUND)
+			sup_store_failed(s, rc, "ending a session");
 		break;
 	}
 	case DBS__CONTROL_REQUEST__VERB_RELOAD:
@@ -657,6 +627,8 @@ handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_GET:
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE:
 	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS:
+	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET:
 		config_ctl_handle(s, msg, req);
 		return;
 	case DBS__CONTROL_REQUEST__VERB_EXPORT_EVENT:

@@ -123,6 +123,10 @@ static const struct verb_desc {
 	"write a JSON archive of the store (read-only snapshot)"},
     {"verify", "verify", NULL, CTL_VERIFY, 0, 0, 0, "",
 	"check the store's indexes and references"},
+    {"backup", "backup", NULL, CTL_BACKUP, 1, 1, 0, "FILE",
+	"hot backup of the store to FILE (while databusd runs)"},
+    {"compact", "compact", NULL, CTL_COMPACT, 0, 0, 0, "",
+	"rewrite the store without free pages (databusd stopped)"},
     {"help", "help", NULL, CTL_HELP, 0, 0, 0, "", "this text"},
 };
 
@@ -449,6 +453,7 @@ bind_args(struct ctl_args *a, const char *role_opt, char *err, size_t errlen)
 		a->username = a->arg[1];
 		break;
 	case CTL_EXPORT:
+	case CTL_BACKUP:
 		a->file = a->arg[0];
 		break;
 	default:

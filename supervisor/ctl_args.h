@@ -57,6 +57,8 @@ enum ctl_verb {
 	CTL_USER_REVOKE,
 	CTL_EXPORT,
 	CTL_VERIFY,
+	CTL_BACKUP,
+	CTL_COMPACT,
 	CTL__NVERBS
 };
 
@@ -89,7 +91,7 @@ struct ctl_args {
 	const char *definition; /* PASSENGER of expedite and peek */
 	const char *username;   /* USER of the user verbs */
 	const char *step;       /* STEP of queue set */
-	const char *file;       /* FILE of export */
+	const char *file;       /* FILE of export and backup */
 	uint64_t id;            /* ID of queue show/set/requeue, logs show */
 	bool complete;          /* queue set: complete (true) or incomplete */
 	int role;               /* user add (--role) and user role */

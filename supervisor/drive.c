@@ -21,6 +21,28 @@
  * passenger wait next_attempt_ms (exponential backoff with jitter) and,
  * after retry.max_attempts failures, dead. A drive never dispatches the
  * same passenger twice: a cursor over the due index, plus last_drive.
+ *
+ * Poison passengers: when the worker dies (crash, kill, drive timeout)
+ * with work in flight, no step result tells which passenger was the
+ * cause, and charging them all would let one poison passenger kill its
+ * batch mates. So the worker's next drives send those passengers one at
+ * a time (worker.isolate counts how many are left); a worker that dies
+ * with a single passenger in flight in that mode is charged a failed
+ * attempt on that passenger's first incomplete step, which after
+ * retry.max_attempts makes it dead like any failure.
+ *
+ * Lost notifies: a SeatResult that the worker never answered with
+ * Notified (it died in between) may have been carried out — the file
+ * moved, the mail marked read — so the source will not offer the item
+ * again and its notify step would stay incomplete for ever. The drive
+ * keeps a copy of every SeatResult in flight; when the worker dies they
+ * move to worker.renotify and the next drive sends them again first
+ * (notify is idempotent: the dir puller's answer for a file moved
+ * already is OK). When databusd itself died, that list died with it: so
+ * the first drive of each definition after databusd starts also sends a
+ * notify for every stored PENDING passenger whose notify step was never
+ * answered (state INCOMPLETE; FAILED ones wait for the source to offer
+ * them again), using the source_ref kept in the record.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -39,6 +61,13 @@
 #define NEVER_MS        0x7fffffffffffLL /* "not due": only the notify is left */
 #define PURGE_MAX       10000
 
+/* A copy of one SeatResult in flight (see the top). */
+struct notify_batch {
+	struct notify_batch *next;
+	size_t n;
+	Dbs__SeatedItem *items; /* strings owned */
+};
+
 struct drive {
 	uint64_t id;
 	bool pull;
@@ -46,6 +75,8 @@ struct drive {
 	int64_t started_wall_ms;
 	int64_t deadline_ms; /* monotonic */
 	uint32_t work_out;   /* WorkRequests in flight */
+	uint32_t items_out;  /* passengers in those */
+	uint64_t lone_id;    /* the passenger of a one-item batch */
 	uint32_t notify_out; /* SeatResults in flight */
 	bool exhausted;      /* the last scan found nothing */
 	int64_t cur_due;     /* dispatch cursor over (next_attempt, id) */
@@ -59,7 +90,62 @@ struct drive {
 	uint32_t pulled, seated, completed, failed, dead;
 	uint64_t *ids; /* passengers touched, linked to the log */
 	size_t n_ids, cap_ids;
+	struct notify_batch *nb_head, **nb_tail; /* SeatResults in flight */
 };
+
+void
+drive_free_notify(struct notify_batch *nb)
+{
+	while (nb != NULL) {
+		struct notify_batch *next = nb->next;
+
+		for (size_t i = 0; i < nb->n; i++) {
+			free(nb->items[i].puller);
+			free(nb->items[i].external_id);
+			free(nb->items[i].source_ref);
+		}
+		free(nb->items);
+		free(nb);
+		nb = next;
+	}
+}
+
+/* Remember a SeatResult sent; false when out of memory (then it is not
+ * tracked: a lost notify is then only retried when the source offers the
+ * item again). */
+static bool
+track_notify(struct drive *d, Dbs__SeatedItem *const *items, size_t n)
+{
+	struct notify_batch *nb = calloc(1, sizeof(*nb));
+
+	if (nb == NULL ||
+	    (nb->items = calloc(n, sizeof(*nb->items))) == NULL) {
+		free(nb);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Dbs__SeatedItem *c = &nb->items[i];
+
+		dbs__seated_item__init(c);
+		c->id = items[i]->id;
+		c->duplicate = true;
+		c->puller = strdup(items[i]->puller);
+		c->external_id = strdup(items[i]->external_id);
+		c->source_ref = strdup(
+		    items[i]->source_ref != NULL ? items[i]->source_ref : "");
+		nb->n = i + 1;
+		if (c->puller == NULL || c->external_id == NULL ||
+		    c->source_ref == NULL) {
+			drive_free_notify(nb);
+			return false;
+		}
+	}
+	if (d->nb_tail == NULL)
+		d->nb_tail = &d->nb_head;
+	*d->nb_tail = nb;
+	d->nb_tail = &nb->next;
+	return true;
+}
 
 static void
 free_entry(Dbs__LogEntry *e)
@@ -80,6 +166,7 @@ drive_free(struct drive *d)
 		free_entry(d->entries[i]);
 	free(d->entries);
 	free(d->ids);
+	drive_free_notify(d->nb_head);
 	free(d);
 }
 
@@ -166,6 +253,174 @@ protocol_violation(struct sup *s, struct worker *w, const char *what)
 
 /* ------------------------------------------------------------ start */
 
+static Dbs__Step *find_step(
+    Dbs__Passenger *p, const char *name, Dbs__StepKind kind, bool any_kind);
+static bool step_done(const Dbs__Step *st);
+
+/* True if item `si` names a stored passenger (same puller and external
+ * id: the seat was committed) whose notify is still to do. A seat whose
+ * commit failed must never be acknowledged to its source. */
+static bool
+still_to_notify(struct store_txn *txn, const Dbs__SeatedItem *si)
+{
+	Dbs__Passenger *p = NULL;
+	Dbs__Step *st;
+	bool yes;
+
+	if (store_passenger_get(txn, si->id, &p) != DBS_OK)
+		return false;
+	st = find_step(p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
+	yes = strcmp(p->puller, si->puller) == 0 &&
+	      strcmp(p->external_id, si->external_id) == 0 && st != NULL &&
+	      !step_done(st);
+	dbs__passenger__free_unpacked(p, NULL);
+	return yes;
+}
+
+#define SWEEP_MAX 100000 /* lost notifies sent again per sweep */
+
+struct sweep {
+	Dbs__SeatedItem *items;
+	Dbs__SeatedItem **itemp;
+	size_t n, cap;
+};
+
+static int
+sweep_cb(void *ctx, const Dbs__Passenger *p)
+{
+	struct sweep *sw = ctx;
+	const Dbs__Step *st = NULL;
+
+	for (size_t i = 0; i < p->n_steps && st == NULL; i++)
+		if (p->steps[i]->kind == DBS__STEP_KIND__SK_NOTIFY &&
+		    strcmp(p->steps[i]->name, p->puller) == 0)
+			st = p->steps[i];
+	if (st == NULL || st->state != DBS__STEP_STATE__STEP_INCOMPLETE ||
+	    p->source_ref == NULL || p->source_ref[0] == '\0')
+		return 0;
+	if (sw->n == sw->cap) {
+		size_t cap = sw->cap ? sw->cap * 2 : 256;
+		Dbs__SeatedItem *n = realloc(sw->items, cap * sizeof(*n));
+
+		if (n == NULL)
+			return 1;
+		sw->items = n;
+		sw->cap = cap;
+	}
+	dbs__seated_item__init(&sw->items[sw->n]);
+	sw->items[sw->n].id = p->id;
+	sw->items[sw->n].duplicate = true;
+	if ((sw->items[sw->n].puller = strdup(p->puller)) == NULL ||
+	    (sw->items[sw->n].external_id = strdup(p->external_id)) == NULL ||
+	    (sw->items[sw->n].source_ref = strdup(p->source_ref)) == NULL) {
+		free(sw->items[sw->n].puller);
+		free(sw->items[sw->n].external_id);
+		return 1;
+	}
+	sw->n++;
+	return sw->n >= SWEEP_MAX ? 1 : 0;
+}
+
+/* The first drive since databusd started: notify again what a crashed
+ * databusd may have left unanswered (see the top). */
+static void
+sweep_notifies(struct sup *s, struct worker *w)
+{
+	struct drive *d = w->drive;
+	struct store_txn *txn = sup_txn(s);
+	struct store_query q = {0};
+	struct sweep sw = {0};
+	struct notify_batch *nb;
+
+	w->notify_swept = true;
+	if (txn == NULL)
+		return;
+	q.client = w->def->client;
+	q.definition = w->def->name;
+	q.state = DBS__PASSENGER_STATE__PS_PENDING;
+	(void)store_queue_list(txn, &q, sweep_cb, &sw, NULL);
+	for (size_t i = 0; i < sw.n; i += BATCH) {
+		size_t n = sw.n - i < BATCH ? sw.n - i : BATCH;
+
+		if ((nb = calloc(1, sizeof(*nb))) == NULL ||
+		    (nb->items = calloc(n, sizeof(*nb->items))) == NULL) {
+			free(nb);
+			break;
+		}
+		memcpy(nb->items, sw.items + i, n * sizeof(*nb->items));
+		memset(sw.items + i, 0, n * sizeof(*nb->items)); /* moved */
+		nb->n = n;
+		nb->next = w->renotify;
+		w->renotify = nb;
+	}
+	for (size_t i = 0; i < sw.n; i++) {
+		free(sw.items[i].puller);
+		free(sw.items[i].external_id);
+		free(sw.items[i].source_ref);
+	}
+	free(sw.items);
+	if (sw.n > 0)
+		logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, 0, "",
+		    "%zu passenger(s) seated before databusd restarted wait "
+		    "for their notify: sending it again",
+		    sw.n);
+}
+
+/* Send again the SeatResults a dead incarnation left unanswered. */
+static void
+renotify(struct sup *s, struct worker *w)
+{
+	struct drive *d = w->drive;
+	struct notify_batch *nb = w->renotify;
+	struct store_txn *txn = sup_txn(s);
+
+	w->renotify = NULL;
+	while (nb != NULL) {
+		struct notify_batch *next = nb->next;
+		Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
+		Dbs__SeatResult sr = DBS__SEAT_RESULT__INIT;
+		Dbs__SeatedItem **p = calloc(nb->n, sizeof(*p));
+		size_t n = 0;
+
+		nb->next = NULL;
+		if (p == NULL || txn == NULL) {
+			free(p);
+			drive_free_notify(nb);
+			nb = next;
+			continue;
+		}
+		for (size_t i = 0; i < nb->n; i++)
+			if (still_to_notify(txn, &nb->items[i]))
+				p[n++] = &nb->items[i];
+		if (n == 0) {
+			free(p);
+			drive_free_notify(nb);
+			nb = next;
+			continue;
+		}
+		logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, 0, "",
+		    "notifying again %zu passenger(s) whose notify the last "
+		    "worker did not answer",
+		    n);
+		sr.drive_id = d->id;
+		sr.n_items = n;
+		sr.items = p;
+		m.body_case = DBS__WORKER_MSG__BODY_SEATED;
+		m.seated = &sr;
+		if (sup_send_worker(s, w, &m) == DBS_OK) {
+			d->notify_out++;
+			if (d->nb_tail == NULL)
+				d->nb_tail = &d->nb_head;
+			*d->nb_tail = nb; /* transferred */
+			d->nb_tail = &nb->next;
+		} else {
+			drive_free_notify(nb);
+		}
+		free(p);
+		nb = next;
+	}
+}
+
 void
 drive_start(struct sup *s, struct worker *w, bool pull)
 {
@@ -197,6 +452,10 @@ drive_start(struct sup *s, struct worker *w, bool pull)
 	sup_event_worker(s, w);
 	sup_event_definition(s, w);
 	sup_send_worker(s, w, &m);
+	if (!w->notify_swept)
+		sweep_notifies(s, w);
+	if (w->renotify != NULL)
+		renotify(s, w);
 }
 
 /* ------------------------------------------------------------- seat */
@@ -280,6 +539,7 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		p.n_metadata = it->n_metadata;
 		p.metadata = it->metadata;
 		p.pulled_us = it->pulled_us;
+		p.source_ref = it->source_ref;
 		rc = store_passenger_seat(
 		    txn, &p, it->attachments, it->n_attachments, &id, &dup);
 		if (rc == DBS_ETOOBIG || rc == DBS_EINVAL) {
@@ -317,8 +577,10 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		m.body_case = DBS__WORKER_MSG__BODY_SEATED;
 		m.seated = &sr;
 		/* Packed now, sent after the commit that seated them. */
-		if (sup_send_worker(s, w, &m) == DBS_OK)
+		if (sup_send_worker(s, w, &m) == DBS_OK) {
 			d->notify_out++;
+			(void)track_notify(d, seatedp, n_seated);
+		}
 	}
 out:
 	free(seated);
@@ -429,6 +691,16 @@ drive_on_notified(struct sup *s, struct worker *w, Dbs__Notified *n)
 		return;
 	}
 	d->notify_out--;
+	if (d->nb_head != NULL) {
+		/* Answers come in order: this one answers the oldest. */
+		struct notify_batch *nb = d->nb_head;
+
+		d->nb_head = nb->next;
+		if (d->nb_head == NULL)
+			d->nb_tail = &d->nb_head;
+		nb->next = NULL;
+		drive_free_notify(nb);
+	}
 	take_logs(d, n->logs, n->n_logs);
 	if ((txn = sup_txn(s)) == NULL)
 		return;
@@ -559,6 +831,13 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 		return;
 	}
 	d->work_out--;
+	d->items_out = d->items_out > r->n_items
+			   ? d->items_out - (uint32_t)r->n_items
+			   : 0;
+	if (w->isolate > 0)
+		w->isolate = w->isolate > r->n_items
+				 ? w->isolate - (uint32_t)r->n_items
+				 : 0;
 	take_logs(d, r->logs, r->n_logs);
 	if ((txn = sup_txn(s)) == NULL)
 		return;
@@ -574,6 +853,13 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 			continue;
 		if (rc != DBS_OK)
 			return;
+		if (p->state != DBS__PASSENGER_STATE__PS_PENDING) {
+			/* Only pending passengers go out for work: an
+			 * operator completed this one (set_step) while it
+			 * was out, and the manual change wins. */
+			dbs__passenger__free_unpacked(p, NULL);
+			continue;
+		}
 		touch(d, p->id);
 		for (size_t j = 0; j < o->n_steps; j++) {
 			Dbs__StepOutcome *so = o->steps[j];
@@ -753,7 +1039,9 @@ send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
 	itemp = calloc(sc->n, sizeof(*itemp));
 	if (items == NULL || itemp == NULL)
 		goto out;
-	for (size_t i = 0; i < sc->n && bytes < BATCH_BYTES; i++) {
+	for (size_t i = 0;
+	     i < sc->n && bytes < BATCH_BYTES && (w->isolate == 0 || n < 1);
+	     i++) {
 		Dbs__WorkItem *it = &items[n];
 		Dbs__Passenger *p = NULL;
 
@@ -796,9 +1084,11 @@ send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
 	m.work = &wr;
 	/* No batch is open: this goes out at once, packed from the
 	 * snapshot before it ends. */
+	d->lone_id = n == 1 ? itemp[0]->passenger->id : 0;
 	if (sup_send_worker(s, w, &m) != DBS_OK)
 		goto out_items;
 	d->work_out++;
+	d->items_out += (uint32_t)n;
 	ret = (int)n;
 out_items:
 	free_work(items, n);
@@ -862,6 +1152,7 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 		    DBS_OK)
 			sup_store_failed(s, rc, "writing the drive log");
 	}
+	metrics_drive_finished(w, outcome, d->failed, d->dead);
 	snprintf(w->last_outcome, sizeof(w->last_outcome),
 	    "%s: pulled %u, seated %u, completed %u, failed %u, dead %u",
 	    outcome, d->pulled, d->seated, d->completed, d->failed, d->dead);
@@ -906,10 +1197,11 @@ drive_dispatch(struct sup *s, struct worker *w)
 
 	if (d == NULL || s->txn != NULL)
 		return;
-	if (!d->exhausted && d->work_out < WINDOW) {
+	if (!d->exhausted && d->work_out < (w->isolate > 0 ? 1 : WINDOW)) {
 		if (store_txn_begin(s->st, false, &txn) != DBS_OK)
 			return;
-		while (d->work_out < WINDOW && w->drive == d) {
+		while (d->work_out < (w->isolate > 0 ? 1 : WINDOW) &&
+		       w->drive == d) {
 			int n = send_batch(s, w, txn);
 
 			if (n <= 0) {
@@ -924,13 +1216,90 @@ drive_dispatch(struct sup *s, struct worker *w)
 		finish(s, w, "ok");
 }
 
+/* The worker died while `id` was its only passenger in flight, in
+ * isolation: charge that passenger a failed attempt (see the top). */
+static void
+charge_crash(struct sup *s, struct worker *w, uint64_t id, const char *why)
+{
+	struct drive *d = w->drive;
+	const struct cfg_retry *retry = &w->def->retry;
+	struct store_txn *txn = sup_txn(s);
+	Dbs__Passenger *p = NULL;
+	Dbs__Step *st = NULL;
+	char error[256];
+	int64_t now = wire_now_ms();
+	int rc;
+
+	if (txn == NULL || get_own(s, w, txn, id, &p) != DBS_OK)
+		return;
+	if (p->state != DBS__PASSENGER_STATE__PS_PENDING) {
+		dbs__passenger__free_unpacked(p, NULL);
+		return;
+	}
+	for (size_t i = 0; i < p->n_steps && st == NULL; i++)
+		if (p->steps[i]->kind != DBS__STEP_KIND__SK_NOTIFY &&
+		    !step_done(p->steps[i]))
+			st = p->steps[i];
+	snprintf(error, sizeof(error), "the worker died while %s had it: %s",
+	    st != NULL ? st->name : "a driver", why);
+	if (st != NULL) {
+		st->state = DBS__STEP_STATE__STEP_FAILED;
+		st->attempts++;
+		st->updated_ms = now;
+		set_str(&st->error, error);
+	}
+	touch(d, p->id);
+	p->attempts++;
+	p->updated_ms = now;
+	p->last_drive = d->id;
+	set_str(&p->last_error, error);
+	logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
+	    st != NULL ? st->name : "", "%s", error);
+	if (p->attempts >= retry->max_attempts) {
+		p->state = DBS__PASSENGER_STATE__PS_DEAD;
+		p->done_ms = now;
+		d->dead++;
+		logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id, "",
+		    "passenger %" PRIu64 " is dead after %u attempt(s)", p->id,
+		    p->attempts);
+	} else {
+		p->next_attempt_ms =
+		    now + backoff_delay_ms(p->attempts - 1, retry->base_ms,
+			      retry->max_ms, sup_random64());
+		d->failed++;
+	}
+	rc = store_passenger_put(txn, p);
+	dbs__passenger__free_unpacked(p, NULL);
+	if (rc != DBS_OK)
+		sup_store_failed(s, rc, "recording a crash attempt");
+}
+
 void
 drive_abort(struct sup *s, struct worker *w, const char *why)
 {
+	struct drive *d = w->drive;
 	char outcome[256];
 
-	if (w->drive == NULL)
+	if (d == NULL)
 		return;
+	if (d->nb_head != NULL) {
+		/* Unanswered SeatResults: the next drive sends them again. */
+		struct notify_batch **tail = &w->renotify;
+
+		while (*tail != NULL)
+			tail = &(*tail)->next;
+		*tail = d->nb_head;
+		d->nb_head = NULL;
+		d->nb_tail = &d->nb_head;
+	}
+	if (d->work_out > 0 && !s->shutting_down && !s->in_failure) {
+		if (w->isolate > 0 && d->items_out == 1 && d->lone_id != 0) {
+			charge_crash(s, w, d->lone_id, why);
+			w->isolate--;
+		} else if (d->items_out > w->isolate) {
+			w->isolate = d->items_out;
+		}
+	}
 	logf_entry(w->drive, DBS__LOG_LEVEL__LOG_ERROR, 0, "",
 	    "drive aborted: %s", why);
 	snprintf(outcome, sizeof(outcome), "aborted: %s", why);

@@ -59,6 +59,28 @@ sup_event_definition_kind(
 	sup_clear_definition_info(&di);
 }
 
+/*
+ * A store error pauses intake (main.c, sup_store_failed) in the middle of
+ * a failed commit, where no event can be written. Say so once afterwards,
+ * best effort: a full map has usually grown by then and takes the small
+ * event; a full disk does not, and the browser learns it when the probe
+ * succeeds and intake resumes (which sup_event_system also reports).
+ */
+static void
+announce_pause(struct sup *s)
+{
+	static bool announced;
+
+	if (!s->intake_paused) {
+		announced = false;
+		return;
+	}
+	if (announced)
+		return;
+	announced = true;
+	sup_event_system(s);
+}
+
 void
 sup_events_timers(struct sup *s, int64_t now, int64_t *wake)
 {
@@ -67,6 +89,7 @@ sup_events_timers(struct sup *s, int64_t now, int64_t *wake)
 	uint64_t removed = 0;
 	int rc;
 
+	announce_pause(s);
 	if (s->cfg->event_max_age_ms <= 0 || s->intake_paused)
 		return;
 	if (now < next_check) {

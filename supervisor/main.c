@@ -217,6 +217,8 @@ sup_store_failed(struct sup *s, int rc, const char *what)
 	if (strcmp(text, s->store_error) != 0 || !s->intake_paused)
 		sup_log("store error, intake paused: %s", text);
 	snprintf(s->store_error, sizeof(s->store_error), "%s", text);
+	snprintf(s->store_cause, sizeof(s->store_cause), "%s", text);
+	s->store_rc = rc;
 	store_txn_abort(s->txn);
 	s->txn = NULL;
 	s->batch_bytes = 0;
@@ -236,6 +238,7 @@ sup_commit(struct sup *s)
 {
 	struct store_txn *txn = s->txn;
 	size_t changes;
+	int64_t t0;
 	int rc;
 
 	if (txn == NULL) {
@@ -250,7 +253,9 @@ sup_commit(struct sup *s)
 		outbox_flush(s, DBS_OK);
 		return DBS_OK;
 	}
+	t0 = metrics_now_us();
 	rc = store_txn_commit(txn);
+	metrics_commit_observe(s, metrics_now_us() - t0);
 	if (rc != DBS_OK) {
 		s->txn = NULL;
 		sup_store_failed(s, rc, "commit");
@@ -329,6 +334,7 @@ sup_fill_definition_info(struct sup *s, const struct worker *w,
 		di->n_processors = def->n_processors;
 	if ((di->pushers = driver_names(def->pushers, def->n_pushers)) != NULL)
 		di->n_pushers = def->n_pushers;
+	metrics_fill_definition(w, di);
 }
 
 void
@@ -438,6 +444,7 @@ free_worker(struct worker *w)
 	if (w->sock_open)
 		nng_close(w->sock);
 	drive_free(w->drive);
+	drive_free_notify(w->renotify);
 	free(w->def_json);
 	free(w);
 }
@@ -635,6 +642,42 @@ shutdown_timers(struct sup *s, int64_t now, int64_t *wake)
 		*wake = s->shutdown_deadline_ms;
 }
 
+/*
+ * After a full disk or a full map, resume only once two batches fit
+ * again: a probe that happens to fit in the last free pages would resume
+ * intake only for the next batch to fail (faults: intake flapping, with a
+ * worker restart each time). The status says what it waits for.
+ */
+static bool
+room_again(struct sup *s)
+{
+	const uint64_t need = 2 * (uint64_t)SUP_BATCH_BYTES;
+	uint64_t disk = 0, map = 0;
+
+	if (s->store_rc != DBS_ENOSPC && s->store_rc != DBS_EMAPFULL)
+		return true;
+	if (store_room(s->st, &disk, &map) != DBS_OK)
+		return true; /* cannot tell: let the probe decide */
+	if (s->store_rc == DBS_ENOSPC && disk < need) {
+		snprintf(s->store_error, sizeof(s->store_error),
+		    "%.380s; waiting for free disk space: %llu KiB free, "
+		    "%llu KiB needed",
+		    s->store_cause, (unsigned long long)disk / 1024,
+		    (unsigned long long)need / 1024);
+		return false;
+	}
+	if (s->store_rc == DBS_EMAPFULL && map < need) {
+		snprintf(s->store_error, sizeof(s->store_error),
+		    "%.380s; the store reached store.max_size: %llu KiB "
+		    "left, %llu KiB needed (raise store.max_size and restart "
+		    "databusd)",
+		    s->store_cause, (unsigned long long)map / 1024,
+		    (unsigned long long)need / 1024);
+		return false;
+	}
+	return true;
+}
+
 static void
 probe_timers(struct sup *s, int64_t now, int64_t *wake)
 {
@@ -649,6 +692,10 @@ probe_timers(struct sup *s, int64_t now, int64_t *wake)
 	}
 	if (sup_commit(s) != DBS_OK)
 		return;
+	if (!room_again(s)) {
+		s->probe_at_ms = now + 1000;
+		return;
+	}
 	if ((txn = sup_txn(s)) == NULL) {
 		s->probe_at_ms = now + 1000;
 		return;
@@ -663,6 +710,7 @@ probe_timers(struct sup *s, int64_t now, int64_t *wake)
 		sup_log("store writable again; intake resumed");
 		s->intake_paused = false;
 		s->store_error[0] = '\0';
+		s->store_rc = DBS_OK;
 		sup_event_system(s);
 	}
 }
@@ -736,6 +784,7 @@ run(struct sup *s, int sigfd)
 		child_timers(s, now, &wake);
 		web_timers(s, now, &wake);
 		control_timers(s, now, &wake);
+		sessions_timers(s, now, &wake);
 		shutdown_timers(s, now, &wake);
 		probe_timers(s, now, &wake);
 		sup_events_timers(s, now, &wake);
@@ -998,7 +1047,9 @@ main(int argc, char **argv)
 
 	printf("databusd: data dir %s\n", s->cfg->data_dir);
 	if (s->cfg->web_enabled)
-		printf("databusd: web http://%s\n", s->cfg->web_listen);
+		printf("databusd: web %s://%s\n",
+		    s->cfg->web_tls_cert != NULL ? "https" : "http",
+		    s->cfg->web_listen);
 	printf("databusd: control ipc://%s/control\n", s->run_dir);
 	printf("databusd: %zu worker(s) for %zu client(s)%s\n", s->n_workers,
 	    s->cfg->n_clients, demo ? " (demo)" : "");

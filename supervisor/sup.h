@@ -35,6 +35,7 @@
 
 struct drive;
 struct peek;
+struct notify_batch;
 
 /* One worker process hosting one passenger definition. */
 struct worker {
@@ -60,8 +61,18 @@ struct worker {
 	bool restart_wanted; /* config changed: restart when idle */
 	bool stop_sent;
 	bool resume_drive;      /* crashed mid-drive: drive again once up */
+	/* Passengers left to work one at a time: the worker died with this
+	 * many in flight, so one of them may be poison (drive.c). */
+	uint32_t isolate;
+	int64_t exited_ms; /* monotonic: when the last incarnation ended */
+	/* SeatResults a dead incarnation never answered: sent again at the
+	 * next drive, so that no passenger waits for a lost notify. */
+	struct notify_batch *renotify;
+	bool notify_swept; /* the stored lost notifies were sent again */
 	struct drive *drive;    /* active drive, or NULL */
 	char last_outcome[256]; /* of the last drive, for status */
+	/* webapi: counters for /metrics (metrics.c) */
+	uint64_t m_drives, m_aborted, m_step_failures, m_dead;
 };
 
 /* databus-web, supervised like a worker (web.c). */
@@ -73,6 +84,15 @@ struct web_child {
 	struct restart_state rs;
 	uint32_t restarts;
 	char error[256];
+};
+
+/* webapi: a latency histogram (metrics.c); bucket i counts observations
+ * up to metrics_bounds[i], the last one the rest. */
+#define SUP_HIST_BUCKETS 15
+struct sup_hist {
+	uint64_t counts[SUP_HIST_BUCKETS + 1];
+	uint64_t count;
+	double sum_s;
 };
 
 struct outmsg {
@@ -106,6 +126,8 @@ struct sup {
 	bool sigterm_sent;
 	bool intake_paused; /* by a store error */
 	char store_error[512];
+	int store_rc;          /* the code that paused intake */
+	char store_cause[512]; /* its message, before any waiting note */
 	int64_t probe_at_ms; /* monotonic: next store probe while paused */
 	int64_t started_wall_ms;
 	uint64_t commits;
@@ -113,6 +135,10 @@ struct sup {
 	struct web_child web;
 	bool in_failure;    /* handling a store failure: no new batch */
 	size_t batch_bytes; /* attachment bytes in the open batch */
+	/* webapi: commit latency, session expiry (metrics.c, sessions.c) */
+	struct sup_hist commit_hist;
+	int64_t session_sweep_at_ms; /* monotonic */
+	uint64_t sessions_expired;
 };
 
 /* A random 64-bit value (libsodium), for backoff jitter. */
@@ -199,6 +225,7 @@ void drive_abort(struct sup *s, struct worker *w, const char *why);
  * pending passenger is due. */
 void drive_schedule_retry(struct sup *s, struct worker *w);
 void drive_free(struct drive *d);
+void drive_free_notify(struct notify_batch *nb); /* the whole list */
 void drive_timers(struct sup *s, struct worker *w, int64_t now, int64_t *wake);
 /* Recompute state/next attempt of a passenger from its steps (not for
  * dead ones); returns the new state. */
@@ -229,5 +256,20 @@ int config_export_event(
 
 /* users.c */
 int users_import(struct sup *s);
+
+/* metrics.c (webapi): counters and the commit latency histogram. */
+int64_t metrics_now_us(void);
+void metrics_commit_observe(struct sup *s, int64_t elapsed_us);
+void metrics_drive_finished(
+    struct worker *w, const char *outcome, uint32_t failed, uint32_t dead);
+void metrics_fill_definition(const struct worker *w, Dbs__DefinitionInfo *di);
+/* Point st->commit_latency at `h`, filled from s (valid while s is). */
+void metrics_fill_status(
+    struct sup *s, Dbs__StatusReply *st, Dbs__MetricsHistogram *h);
+
+/* sessions.c (webapi): session life times and the sweep of expired ones. */
+int sessions_create(struct sup *s, const Dbs__SessionCreate *c);
+int sessions_touch(struct sup *s, const Dbs__SessionRef *r);
+void sessions_timers(struct sup *s, int64_t now, int64_t *wake);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * When the configuration enables the web ("web": {"enabled": true}),
  * databusd starts databus-web (next to databusd, or $DATABUS_WEB) with the
- * data dir and the listen address, restarts it with the same backoff as a
+ * data dir, the listen address and, with "tls", the certificate and key
+ * files (checked at config load), restarts it with the same backoff as a
  * worker (100 ms doubling to 30 s, FAILED after too many exits) and stops
  * it at shutdown. The web talks to databusd only through the control and
  * events sockets and reads the store read-only, so there is no message
@@ -57,8 +58,8 @@ backoff(struct sup *s, int64_t now)
 void
 web_start(struct sup *s)
 {
-	char path[4200], parent[16];
-	char *argv[10];
+	char path[4200], parent[16], app[4300], dir[4200];
+	char *argv[14];
 	pid_t pid;
 	int rc;
 
@@ -71,9 +72,21 @@ web_start(struct sup *s)
 	argv[2] = s->cfg->data_dir;
 	argv[3] = "--listen";
 	argv[4] = s->cfg->web_listen;
+	/* The single-page app built by ./setup sits next to the binary. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(app, sizeof(app), "%s/webui-app", dirname(dir));
 	argv[5] = "--parent";
 	argv[6] = parent;
-	argv[7] = NULL;
+	argv[7] = "--static";
+	argv[8] = app;
+	argv[9] = NULL;
+	if (s->cfg->web_tls_cert != NULL) {
+		argv[9] = "--tls-cert";
+		argv[10] = s->cfg->web_tls_cert;
+		argv[11] = "--tls-key";
+		argv[12] = s->cfg->web_tls_key;
+		argv[13] = NULL;
+	}
 	rc = sup_spawn(s, argv, &pid);
 	s->web.started_ms = wire_mono_ms();
 	if (rc != 0) {
@@ -86,8 +99,9 @@ web_start(struct sup *s)
 	s->web.pid = pid;
 	s->web.error[0] = '\0';
 	s->web.state = DBS__WORKER_STATE__WS_READY;
-	sup_log(
-	    "databus-web (pid %d) on http://%s", (int)pid, s->cfg->web_listen);
+	sup_log("databus-web (pid %d) on %s://%s", (int)pid,
+	    s->cfg->web_tls_cert != NULL ? "https" : "http",
+	    s->cfg->web_listen);
 	sup_event_system(s);
 }
 

@@ -49,7 +49,8 @@ str_or(const json_t *obj, const char *key, const char *def)
 	return v != NULL && v[0] != '\0' ? v : def;
 }
 
-/* The webhook puller of `def` (its first one), or DBS_ENOTFOUND. */
+/* The webhook puller of `def` (`databus-worker --check` allows one), or
+ * DBS_ENOTFOUND. */
 static int
 find_hook(const struct cfg_definition *def, struct hook_conf *c)
 {

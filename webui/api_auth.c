@@ -26,9 +26,8 @@
 #include "web.h"
 #include "wire.h"
 
-#define COOKIE_NAME    "dbs_session"
-#define SESSION_TTL_MS (12LL * 3600 * 1000)
-#define TOKEN_BYTES    32
+#define COOKIE_NAME "dbs_session"
+#define TOKEN_BYTES 32
 #define TOKEN_TEXT                                                            \
 	(sodium_base64_ENCODED_LEN(                                           \
 	    TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
@@ -169,6 +168,8 @@ web_session_require(h2o_req_t *req, struct web_session *s)
 	strcpy(s->client, ss->client);
 	strcpy(s->username, ss->username);
 	s->role = ss->role;
+	web_session_touch(
+	    web_of(req), s->hash, ss->last_used_ms, ss->expires_ms);
 	dbs__session__free_unpacked(ss, NULL);
 	return true;
 unauthorized:
@@ -235,7 +236,7 @@ create_session(struct login_job *j)
 	sc.client = j->client;
 	sc.username = j->username;
 	sc.role = j->role;
-	sc.ttl_ms = SESSION_TTL_MS;
+	sc.ttl_ms = 0; /* databusd's idle and absolute limits */
 	req.verb_case = DBS__CONTROL_REQUEST__VERB_SESSION_CREATE;
 	req.session_create = &sc;
 	snprintf(actor, sizeof(actor), "web:%s/%s", j->client, j->username);
@@ -317,7 +318,8 @@ login_done(struct web_job *job)
 	}
 	throttle_clear(j->account_key);
 	snprintf(cookie, sizeof(cookie),
-	    COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/", j->token);
+	    COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/%s", j->token,
+	    web_tls(web_of(req)) ? "; Secure" : "");
 	web_add_header(req, "set-cookie", cookie);
 	doc = json_pack("{s:o, s:o, s:s}", "client", rj_string(j->client),
 	    "username", rj_string(j->username), "role", rj_role_name(j->role));
@@ -468,8 +470,11 @@ logout_done(struct web_job *job)
 		    "databusd could not end the session; try again");
 	} else if (req != NULL) {
 		web_add_header(req, "set-cookie",
-		    COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
-				"Max-Age=0");
+		    web_tls(web_of(req))
+			? COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
+				      "Max-Age=0; Secure"
+			: COOKIE_NAME "=; HttpOnly; SameSite=Strict; Path=/; "
+				      "Max-Age=0");
 		web_send_json(req, 200, json_pack("{s:b}", "ok", 1));
 	}
 	free(j);

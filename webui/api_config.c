@@ -12,11 +12,10 @@
  *
  * The files belong to databusd: reading, validating and saving them are
  * control requests (config_list, config_get, config_validate,
- * config_save), which carry the session's scope (its client, and whether
- * it is root) so that databusd itself hides every node outside it. The
- * backups are in the store and are read here, on the loop thread, with
- * the same scope rule: root sees every node's, an administrator only its
- * client's node, whose name is the client's name. Operators get 403.
+ * config_save, config_backups, config_backup_get), which carry the
+ * session's scope (its client, and whether it is root) so that databusd
+ * itself hides every node outside it, backups included (databusd keys
+ * them by the node's kind, which only it knows). Operators get 403.
  *
  * Node names arrive percent-encoded in the path ("extra%2Fmapping.json"),
  * so the raw path is split here, not the normalised one. A name is never
@@ -29,7 +28,8 @@
 #include "record_json.h"
 #include "web.h"
 
-#define NODE_MAX 255
+#define NODE_MAX        255
+#define SAVE_TIMEOUT_MS (120 * 1000)
 
 enum cfg_op {
 	OP_LIST,
@@ -37,6 +37,8 @@ enum cfg_op {
 	OP_SAVE,
 	OP_VALIDATE,
 	OP_RESTORE,
+	OP_BACKUPS,
+	OP_BACKUP,
 };
 
 struct cfg_job {
@@ -148,6 +150,35 @@ answer(h2o_req_t *req, struct cfg_job *j)
 		    json_pack("{s:s, s:o}", "node", j->node, "message",
 			rj_string(r->message)));
 		return;
+	case OP_BACKUPS:
+		items = json_array();
+		for (size_t i = 0; i < r->n_config_backups && items != NULL;
+		     i++) {
+			const Dbs__ConfigBackup *b = r->config_backups[i];
+
+			json_array_append_new(
+			    items, json_pack("{s:I, s:o, s:o, s:I}", "id",
+				       (json_int_t)b->version, "time",
+				       rj_time(b->time_ms), "author",
+				       rj_string(b->author), "size",
+				       (json_int_t)b->size));
+		}
+		web_send_json(req, 200, json_pack("{s:o}", "items", items));
+		return;
+	case OP_BACKUP: {
+		const Dbs__ConfigBackup *b = r->config_backup;
+
+		if (b == NULL)
+			break;
+		web_send_json(req, 200,
+		    json_pack("{s:o, s:I, s:o, s:o, s:I, s:o}", "node",
+			rj_string(b->node), "id", (json_int_t)b->version,
+			"time", rj_time(b->time_ms), "author",
+			rj_string(b->author), "size",
+			(json_int_t)b->content.len, "content",
+			text_json(b->content.data, b->content.len)));
+		return;
+	}
 	case OP_SAVE:
 	case OP_RESTORE:
 		if (n == NULL)
@@ -168,7 +199,12 @@ job_work(struct web_job *job)
 {
 	struct cfg_job *j = (struct cfg_job *)job;
 
-	j->rc = web_control(j->url, j->actor, &j->creq, &j->reply);
+	/* A save or a validation runs `databus-worker --check` (and a save
+	 * reloads): give it time. */
+	j->rc = web_control_timeout(j->url, j->actor, &j->creq, &j->reply,
+	    j->op == OP_SAVE || j->op == OP_VALIDATE || j->op == OP_RESTORE
+		? SAVE_TIMEOUT_MS
+		: 10000);
 }
 
 static void
@@ -228,6 +264,15 @@ job_new(h2o_req_t *req, const struct web_session *s, enum cfg_op op,
 	case OP_RESTORE:
 		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE;
 		j->creq.config_save = &j->cs;
+		break;
+	case OP_BACKUPS:
+		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS;
+		j->creq.config_backups = &j->cs;
+		break;
+	case OP_BACKUP:
+		j->creq.verb_case =
+		    DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET;
+		j->creq.config_backup_get = &j->cs;
 		break;
 	}
 	return j;
@@ -326,98 +371,22 @@ node_request(h2o_req_t *req, enum cfg_op op, const char *node)
 	return submit(req, j);
 }
 
+/* Restore (POST), or list / show backups (GET): `id` is the backup's,
+ * 0 for the list. */
 static int
-restore(h2o_req_t *req, const char *node, uint64_t id)
+backup_request(h2o_req_t *req, enum cfg_op op, const char *node, uint64_t id)
 {
 	struct web_session s;
 	struct cfg_job *j;
 
-	if (!web_check_mutation(req))
+	if (op == OP_RESTORE && !web_check_mutation(req))
 		return 0;
 	if (!require_admin(req, &s))
 		return 0;
-	if ((j = job_new(req, &s, OP_RESTORE, node)) == NULL)
+	if ((j = job_new(req, &s, op, node)) == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");
 	j->cs.restore_backup = id;
 	return submit(req, j);
-}
-
-/* Backups are read from the store: root sees every node's, an
- * administrator its client's node's. */
-static bool
-sees_backups(h2o_req_t *req, struct web_session *s, const char *node)
-{
-	if (!require_admin(req, s))
-		return false;
-	if (s->role != DBS__ROLE__ROLE_ROOT && strcmp(node, s->client) != 0) {
-		web_not_found(req);
-		return false;
-	}
-	return true;
-}
-
-static int
-add_backup(void *ctx, const Dbs__ConfigBackup *b)
-{
-	json_t *j = json_pack("{s:I, s:o, s:o, s:I}", "id",
-	    (json_int_t)b->version, "time", rj_time(b->time_ms), "author",
-	    rj_string(b->author), "size", (json_int_t)b->content.len);
-
-	return j == NULL || json_array_append_new(ctx, j) != 0 ? DBS_ENOMEM
-							       : 0;
-}
-
-static int
-backups_list(h2o_req_t *req, const char *node)
-{
-	struct web_session s;
-	struct store_txn *txn = NULL;
-	json_t *items;
-	int rc;
-
-	if (!sees_backups(req, &s, node))
-		return 0;
-	if ((items = json_array()) == NULL)
-		return web_send_error(req, 500, "internal", "out of memory");
-	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) ==
-	    DBS_OK) {
-		rc = store_config_backup_list(txn, node, add_backup, items);
-		store_txn_abort(txn);
-	}
-	if (rc != DBS_OK && rc != DBS_ENOTFOUND) {
-		json_decref(items);
-		return web_send_error(req, 500, "store", dbs_strerror(rc));
-	}
-	return web_send_json(req, 200, json_pack("{s:o}", "items", items));
-}
-
-static int
-backup_show(h2o_req_t *req, const char *node, uint64_t id)
-{
-	struct web_session s;
-	struct store_txn *txn = NULL;
-	Dbs__ConfigBackup *b = NULL;
-	json_t *doc;
-	int rc;
-
-	if (!sees_backups(req, &s, node))
-		return 0;
-	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) ==
-	    DBS_OK) {
-		rc = store_config_backup_get(txn, node, id, &b);
-		store_txn_abort(txn);
-	}
-	if (rc == DBS_ENOTFOUND)
-		return web_not_found(req);
-	if (rc != DBS_OK)
-		return web_send_error(req, 500, "store", dbs_strerror(rc));
-	doc = json_pack("{s:o, s:I, s:o, s:o, s:I, s:o}", "node",
-	    rj_string(b->node), "id", (json_int_t)b->version, "time",
-	    rj_time(b->time_ms), "author", rj_string(b->author), "size",
-	    (json_int_t)b->content.len, "content",
-	    text_json(b->content.data, b->content.len));
-	dbs__config_backup__free_unpacked(b, NULL);
-	return web_send_json(req, 200, doc);
 }
 
 /* ------------------------------------------------------------- routing */
@@ -527,18 +496,18 @@ web_route_config(h2o_req_t *req)
 	if (nseg == 2) {
 		if (!method(req, "GET") && !method(req, "HEAD"))
 			return not_allowed(req, "GET");
-		return backups_list(req, seg[0]);
+		return backup_request(req, OP_BACKUPS, seg[0], 0);
 	}
 	if (!parse_id(seg[2], &id))
 		return web_not_found(req);
 	if (nseg == 3) {
 		if (!method(req, "GET") && !method(req, "HEAD"))
 			return not_allowed(req, "GET");
-		return backup_show(req, seg[0], id);
+		return backup_request(req, OP_BACKUP, seg[0], id);
 	}
 	if (strcmp(seg[3], "restore") != 0)
 		return web_not_found(req);
 	if (!method(req, "POST"))
 		return not_allowed(req, "POST");
-	return restore(req, seg[0], id);
+	return backup_request(req, OP_RESTORE, seg[0], id);
 }

@@ -66,7 +66,7 @@ struct xport {
 	double progress;
 	uint64_t size;
 	int64_t created_ms, finished_ms;
-	char error[256];
+	char error[512];
 	bool cancel; /* deleted while running */
 	int refs;    /* the table's and the thread's */
 	int64_t last_event_ms;
@@ -570,6 +570,11 @@ send_file(h2o_req_t *req, const char *path, const char *mime,
 	return 0;
 }
 
+/* Sync exports running; they hold a pool thread each, so at most one at a
+ * time keeps the other free for logins and control requests. Only the
+ * loop thread touches it. */
+static unsigned syncs;
+
 struct sync_job {
 	struct web_job job;
 	struct store *st;
@@ -609,6 +614,7 @@ sync_done(struct web_job *job)
 		}
 	}
 	(void)unlink(j->path);
+	syncs--;
 	free(j);
 }
 
@@ -621,6 +627,13 @@ start_sync(h2o_req_t *req, const char *client)
 
 	if (j == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");
+	if (syncs > 0) {
+		free(j);
+		web_add_header(req, "retry-after", "5");
+		return web_send_error(req, 503, "busy",
+		    "a sync export is running; try again, or use an async "
+		    "export");
+	}
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
 	exports_dir(dir, sizeof(dir));
@@ -633,6 +646,7 @@ start_sync(h2o_req_t *req, const char *client)
 		free(j);
 		return web_send_error(req, 503, "busy", "server busy");
 	}
+	syncs++;
 	return 0;
 }
 

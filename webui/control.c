@@ -32,6 +32,13 @@ int
 web_control(const char *url, const char *actor, Dbs__ControlRequest *req,
     Dbs__ControlReply **out)
 {
+	return web_control_timeout(url, actor, req, out, REPLY_TIMEOUT_MS);
+}
+
+int
+web_control_timeout(const char *url, const char *actor,
+    Dbs__ControlRequest *req, Dbs__ControlReply **out, int reply_timeout_ms)
+{
 	nng_socket s = NNG_SOCKET_INITIALIZER;
 	nng_msg *msg = NULL;
 	Dbs__ControlReply *reply = NULL;
@@ -48,7 +55,7 @@ web_control(const char *url, const char *actor, Dbs__ControlRequest *req,
 	open = true;
 	if (wire_socket_limits(s, SEND_TIMEOUT_MS) != DBS_OK ||
 	    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, RESEND_MS) != 0 ||
-	    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, REPLY_TIMEOUT_MS) != 0)
+	    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, reply_timeout_ms) != 0)
 		goto out;
 	if (nng_dial(s, url, NULL, 0) != 0)
 		goto out;

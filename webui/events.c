@@ -37,6 +37,7 @@
  * later if the close frame cannot be written).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,10 @@
 
 #define EV_BUDGET_BYTES  (1u << 20) /* queued per socket, at most */
 #define EV_BUDGET_FRAMES 4096
-#define EV_IOV_MAX       64   /* frames per writev */
-#define EV_READ_MAX      2048 /* events the hub reads per turn */
-#define EV_CATCHUP_MAX   256  /* events a socket reads per turn */
+#define EV_IOV_MAX       64           /* frames per writev */
+#define EV_WRITE_BYTES   (256u << 10) /* per writev, unless one frame */
+#define EV_READ_MAX      2048         /* events the hub reads per turn */
+#define EV_CATCHUP_MAX   256          /* events a socket reads per turn */
 #define EV_TICK_MS       250
 #define EV_HEARTBEAT_MS  15000
 #define EV_CLOSE_GRACE   1000 /* ms to write a close frame, then cut */
@@ -87,7 +89,7 @@ struct ev_conn {
 	size_t q_head, q_len, q_cap, q_bytes;
 	/* the writev in flight */
 	struct ev_frame *out[EV_IOV_MAX];
-	size_t n_out;
+	size_t n_out, out_bytes;
 	bool writing;
 	/* control frames produced by wslay (pong, close): pending, in flight
 	 */
@@ -191,6 +193,76 @@ is_list(int kind)
 	       kind == DBS__EVENT_KIND__EV_DELETE_LIST;
 }
 
+/* A growing text, filled by json_dump_callback. */
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static int
+text_add(const char *s, size_t n, void *arg)
+{
+	struct text *t = arg;
+
+	if (t->len + n > t->cap) {
+		size_t cap = (t->len + n) * 2;
+		char *p = realloc(t->p, cap);
+
+		if (p == NULL)
+			return -1;
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	return 0;
+}
+
+/*
+ * A queue item list (up to STORE_EVENT_LIST_MAX bytes of records) is
+ * written one passenger at a time, so that only one passenger's JSON tree
+ * exists at once instead of thousands: the frame is the only large
+ * allocation. Same JSON as the other events.
+ */
+static struct ev_frame *
+frame_list(const Dbs__Event *ev)
+{
+	Dbs__PassengerList *l =
+	    dbs__passenger_list__unpack(NULL, ev->data.len, ev->data.data);
+	struct ev_frame *f = NULL;
+	struct text t = {NULL, 0, 0};
+	json_t *head;
+	int bad;
+
+	if (l == NULL)
+		return NULL;
+	head = json_pack("{s:s, s:I, s:o, s:s, s:s, s:I}", "type", "event",
+	    "seq", (json_int_t)ev->seq, "client", rj_string(ev->client),
+	    "resource", rj_resource_name(ev->resource), "kind",
+	    rj_event_kind_name(ev->kind), "time", (json_int_t)ev->time_ms);
+	bad = head == NULL ||
+	      json_dump_callback(head, text_add, &t, JSON_COMPACT) != 0 ||
+	      t.len < 2;
+	json_decref(head);
+	if (!bad) {
+		t.len--; /* reopen the object */
+		bad = text_add(",\"data\":{\"items\":[",
+		    strlen(",\"data\":{\"items\":["), &t);
+	}
+	for (size_t i = 0; !bad && i < l->n_items; i++) {
+		json_t *p = rj_passenger(l->items[i]);
+
+		bad = p == NULL || (i > 0 && text_add(",", 1, &t) != 0) ||
+		      json_dump_callback(p, text_add, &t, JSON_COMPACT) != 0;
+		json_decref(p);
+	}
+	if (!bad && text_add("]}}", 3, &t) == 0)
+		f = frame_new(t.p, t.len);
+	free(t.p);
+	dbs__passenger_list__free_unpacked(l, NULL);
+	return f;
+}
+
 /*
  * The contract's form of an event: rj_event's object with "type":"event",
  * "time" in milliseconds, and list data as {"items": [...]}. NULL for an
@@ -199,9 +271,20 @@ is_list(int kind)
 static struct ev_frame *
 frame_event(const Dbs__Event *ev)
 {
-	json_t *o = rj_event(ev), *data;
+	json_t *o, *data;
 
-	if (o == NULL) {
+	if (ev->resource == DBS__RESOURCE__RES_QUEUE_ITEM &&
+	    is_list(ev->kind)) {
+		struct ev_frame *f = frame_list(ev);
+
+		if (f == NULL)
+			fprintf(stderr,
+			    "databus-web: event %llu does not decode; "
+			    "skipped\n",
+			    (unsigned long long)ev->seq);
+		return f;
+	}
+	if ((o = rj_event(ev)) == NULL) {
 		fprintf(stderr,
 		    "databus-web: event %llu does not decode; skipped\n",
 		    (unsigned long long)ev->seq);
@@ -248,7 +331,8 @@ q_clear(struct ev_conn *c)
 static bool
 q_full(const struct ev_conn *c)
 {
-	return c->q_bytes >= EV_BUDGET_BYTES || c->q_len >= EV_BUDGET_FRAMES;
+	return c->q_bytes + c->out_bytes >= EV_BUDGET_BYTES ||
+	       c->q_len >= EV_BUDGET_FRAMES;
 }
 
 /* Queue a reference to f (the caller keeps its own). */
@@ -378,6 +462,7 @@ release_out(struct ev_conn *c)
 	for (size_t i = 0; i < c->n_out; i++)
 		frame_unref(c->out[i]);
 	c->n_out = 0;
+	c->out_bytes = 0;
 }
 
 static void
@@ -411,8 +496,7 @@ kick(struct ev_conn *c)
 		uint8_t *p = c->ctl_out;
 		size_t cap = c->ctl_out_cap;
 
-		/* Swap the buffers: wslay fills one while the other is sent.
-		 */
+		/* Swap: wslay fills one buffer while the other is sent. */
 		c->ctl_out = c->ctl;
 		c->ctl_out_cap = c->ctl_cap;
 		c->ctl = p;
@@ -421,10 +505,14 @@ kick(struct ev_conn *c)
 		c->ctl_len = 0;
 	}
 	if (!wslay_event_get_close_sent(c->ws) && !c->closing)
-		while (n < EV_IOV_MAX && c->q_len > 0) {
+		while (n < EV_IOV_MAX && c->q_len > 0 &&
+		       (c->out_bytes == 0 ||
+			   c->out_bytes + c->q[c->q_head]->len <=
+			       EV_WRITE_BYTES)) {
 			struct ev_frame *f = q_pop(c);
 
 			c->out[c->n_out++] = f;
+			c->out_bytes += f->len;
 			iov[n++] = h2o_iovec_init(f->b, f->len);
 		}
 	if (n == 0)
@@ -516,7 +604,7 @@ pump(struct ev_conn *c)
 
 	if (c->closing)
 		return;
-	while (!c->live && c->q_bytes < EV_BUDGET_BYTES / 2 &&
+	while (!c->live && c->q_bytes + c->out_bytes < EV_BUDGET_BYTES / 2 &&
 	       c->q_len < EV_BUDGET_FRAMES / 2) {
 		uint64_t before = c->seq;
 
@@ -642,12 +730,18 @@ on_hint(void *arg)
 	nng_recv_aio(hub.sub, hub.aio);
 }
 
+/* The eventfd is watched without h2o reading it (like a listener), so it
+ * is drained here; otherwise it would stay readable and spin the loop. */
 static void
 on_wake(h2o_socket_t *sock, const char *err)
 {
+	uint64_t n;
+
+	(void)sock;
 	if (err != NULL)
 		return;
-	h2o_buffer_consume(&sock->input, sock->input->size);
+	while (read(hub.efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		;
 	fan_out();
 }
 
@@ -790,24 +884,6 @@ accept_key(char dst[29], const char *key)
 	dst[28] = '\0';
 }
 
-static bool
-same_origin(h2o_req_t *req)
-{
-	ssize_t i =
-	    h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-	h2o_iovec_t o;
-	char want[300];
-	int n;
-
-	if (i < 0)
-		return false;
-	o = req->headers.entries[i].value;
-	n = snprintf(want, sizeof(want), "http://%.*s",
-	    (int)req->authority.len, req->authority.base);
-	return n > 0 && (size_t)n < sizeof(want) && o.len == (size_t)n &&
-	       memcmp(o.base, want, o.len) == 0;
-}
-
 int
 web_api_events(h2o_req_t *req)
 {
@@ -818,7 +894,7 @@ web_api_events(h2o_req_t *req)
 	char num[32], accept[29];
 	bool bad;
 
-	if (!same_origin(req))
+	if (!web_same_origin(req))
 		return web_send_error(req, 403, "forbidden_origin",
 		    "the event stream is for pages of this origin only");
 	if (!web_session_require(req, &s))
@@ -888,6 +964,10 @@ web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir)
 
 	hub.loop = loop;
 	h2o_linklist_init_anchor(&hub.conns);
+	/* Frames of big lists are megabytes: a fixed mmap threshold gives
+	 * them back to the system when they are freed, instead of letting
+	 * glibc's adaptive threshold keep them on the heap after a burst. */
+	(void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	if ((rc = store_txn_begin(st, false, &txn)) != DBS_OK)
 		return rc;
 	rc = store_event_range(txn, NULL, &hub.seq);

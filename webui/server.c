@@ -28,6 +28,7 @@
 
 #include "dbs_error.h"
 #include "web.h"
+#include "wire.h"
 
 #define EXIT_USAGE     100
 #define EXIT_TRANSIENT 111
@@ -44,6 +45,7 @@ struct web {
 	h2o_globalconf_t config;
 	h2o_context_t ctx;
 	h2o_accept_ctx_t accept_ctx;
+	bool tls;
 };
 
 static struct web server;
@@ -83,6 +85,18 @@ const char *
 web_dummy_hash(struct web *w)
 {
 	return w->dummy_hash;
+}
+
+bool
+web_tls(struct web *w)
+{
+	return w->tls;
+}
+
+const char *
+web_scheme(struct web *w)
+{
+	return w->tls ? "https" : "http";
 }
 
 /* ------------------------------------------------------------ responses */
@@ -144,6 +158,15 @@ common_headers(h2o_req_t *req, int status, const char *type)
 	req->res.reason = reason(status);
 	web_security_headers(req);
 	web_add_header(req, "content-type", type);
+	if (server.tls)
+		web_add_header(
+		    req, "strict-transport-security", "max-age=31536000");
+}
+
+void
+web_response_headers(h2o_req_t *req, int status, const char *type)
+{
+	common_headers(req, status, type);
 }
 
 static int
@@ -170,6 +193,14 @@ web_send_json(h2o_req_t *req, int status, json_t *doc)
 	common_headers(req, status, "application/json");
 	h2o_send_inline(req, text, strlen(text));
 	free(text);
+	return 0;
+}
+
+int
+web_send_json_text(h2o_req_t *req, int status, const char *text, size_t len)
+{
+	common_headers(req, status, "application/json");
+	h2o_send_inline(req, text, len);
 	return 0;
 }
 
@@ -303,19 +334,27 @@ web_check_mutation(h2o_req_t *req)
 }
 
 bool
-web_check_mutation_max(h2o_req_t *req, size_t max_body)
+web_same_origin(h2o_req_t *req)
 {
-	h2o_iovec_t origin, type;
+	h2o_iovec_t origin;
 	char want[300];
 	int n;
 
+	n = snprintf(want, sizeof(want), "%s://%.*s", web_scheme(&server),
+	    (int)req->authority.len, req->authority.base);
+	return header_value(req, "origin", &origin) && n > 0 &&
+	       (size_t)n < sizeof(want) && origin.len == (size_t)n &&
+	       memcmp(origin.base, want, origin.len) == 0;
+}
+
+bool
+web_check_mutation_max(h2o_req_t *req, size_t max_body)
+{
+	h2o_iovec_t type;
+
 	/* Same origin: browsers send Origin on every cross-site POST, so a
 	 * missing or different one means the request is not the UI's. */
-	n = snprintf(want, sizeof(want), "http://%.*s",
-	    (int)req->authority.len, req->authority.base);
-	if (!header_value(req, "origin", &origin) || n < 0 ||
-	    (size_t)n >= sizeof(want) || origin.len != (size_t)n ||
-	    memcmp(origin.base, want, origin.len) != 0) {
+	if (!web_same_origin(req)) {
 		web_send_error(req, 403, "forbidden_origin",
 		    "cross-origin or Origin-less requests may not change "
 		    "anything");
@@ -591,6 +630,8 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	static const char qprefix[] = "/api/v1/queue/";
 
 	(void)self;
+	if (web_body_too_large(req))
+		return 0;
 	if (path_is(path, "/healthz")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
@@ -615,6 +656,13 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
 		return web_api_me(req);
+	}
+	{
+		/* webapi: management routes and /metrics (routes_webapi.c) */
+		int ret;
+
+		if (web_route_webapi(req, path, &ret))
+			return ret;
 	}
 	if (path_is(path, "/api/v1/queue")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
@@ -677,10 +725,59 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		    (size_t)(slash - rest.base), slash + 1,
 		    (size_t)(rest.base + rest.len - slash - 1));
 	}
+	/* spa: the single-page app for every other GET outside /api/ */
+	if (!has_prefix(path, "/api/", &rest) && !path_is(path, "/api")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_static(req);
+	}
 	return web_send_error(req, 404, "not_found", "no such resource");
 }
 
 /* ----------------------------------------------------------------- main */
+
+/* webapi: SIGTERM (databusd's shutdown, or the parent's death) ends the
+ * process gracefully: it keeps serving for STOP_GRACE_MS so that the
+ * answers in flight — the reply to a shutdown asked for through this very
+ * server — still reach their clients, then exits 0. */
+#define STOP_GRACE_MS 1000
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int
+run_loop(h2o_evloop_t *loop)
+{
+	struct sigaction sa;
+	int64_t stop_at = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (;;) {
+		/* A signal may land on a pool thread: wake up to look. */
+		if (h2o_evloop_run(loop, 200) != 0 && errno != EINTR)
+			return EXIT_TRANSIENT;
+		if (!stop_requested)
+			continue;
+		if (stop_at == 0) {
+			stop_at = wire_now_ms() + STOP_GRACE_MS;
+		} else if (wire_now_ms() >= stop_at) {
+			/* h2o's loop has no teardown for its sockets and
+			 * timers: end the process as the signal would have,
+			 * without exit handlers. */
+			fflush(NULL);
+			_exit(0);
+		}
+	}
+}
 
 static void
 on_accept(h2o_socket_t *listener, const char *err)
@@ -697,8 +794,9 @@ on_accept(h2o_socket_t *listener, const char *err)
 static void
 usage(void)
 {
-	fputs("usage: databus-web --data DIR --listen HOST:PORT "
-	      "[--parent PID]\n",
+	fputs(
+	    "usage: databus-web --data DIR --listen HOST:PORT "
+	    "[--static DIR] [--parent PID] [--tls-cert FILE --tls-key FILE]\n",
 	    stderr);
 	exit(EXIT_USAGE);
 }
@@ -746,7 +844,10 @@ listen_on(const char *hostport)
 int
 main(int argc, char **argv)
 {
-	const char *data = NULL, *listen_addr = NULL;
+	const char *data = NULL, *listen_addr = NULL, *tls_cert = NULL,
+		   *tls_key = NULL;
+	char tls_err[600];
+	const char *static_dir = NULL;
 	char store_dir[PATH_MAX + 8], real[PATH_MAX];
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *pathconf;
@@ -762,6 +863,12 @@ main(int argc, char **argv)
 			data = argv[++i];
 		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+			tls_cert = argv[++i];
+		else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
+			tls_key = argv[++i];
+		else if (strcmp(argv[i], "--static") == 0 && i + 1 < argc)
+			static_dir = argv[++i];
 		else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
 			errno = 0;
 			parent = strtol(argv[++i], &end, 10);
@@ -770,7 +877,8 @@ main(int argc, char **argv)
 		} else
 			usage();
 	}
-	if (data == NULL || listen_addr == NULL)
+	if (data == NULL || listen_addr == NULL ||
+	    (tls_cert == NULL) != (tls_key == NULL))
 		usage();
 	if (parent != 0) {
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
@@ -809,6 +917,11 @@ main(int argc, char **argv)
 		fputs("databus-web: out of memory\n", stderr);
 		return EXIT_TRANSIENT;
 	}
+	if (static_dir != NULL && !web_static_init(static_dir))
+		fprintf(stderr,
+		    "databus-web: no web app in %s (run ./setup); serving "
+		    "the API only\n",
+		    static_dir);
 	if ((fd = listen_on(listen_addr)) < 0) {
 		fprintf(stderr, "databus-web: cannot listen on %s%s%s\n",
 		    listen_addr, fd == -2 ? "" : ": ",
@@ -817,12 +930,9 @@ main(int argc, char **argv)
 	}
 
 	h2o_config_init(&server.config);
-	/* Webhook bodies are the largest the web accepts; every other route
-	 * refuses more than WEB_MAX_BODY (config saves: WEB_MAX_CONFIG_BODY)
-	 * itself (web_check_mutation). */
-	server.config.max_request_entity_size = WEB_HOOK_MAX_BODY;
 	host = h2o_config_register_host(
 	    &server.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	web_limits_install(&server.config, host);
 	pathconf = h2o_config_register_path(host, "/", 0);
 	handler = h2o_create_handler(pathconf, sizeof(*handler));
 	handler->on_req = on_req;
@@ -831,6 +941,15 @@ main(int argc, char **argv)
 	h2o_context_init(&server.ctx, loop, &server.config);
 	server.accept_ctx.ctx = &server.ctx;
 	server.accept_ctx.hosts = server.config.hosts;
+	if (tls_cert != NULL) {
+		server.accept_ctx.ssl_ctx = web_tls_context(
+		    tls_cert, tls_key, tls_err, sizeof(tls_err));
+		if (server.accept_ctx.ssl_ctx == NULL) {
+			fprintf(stderr, "databus-web: %s\n", tls_err);
+			return EXIT_USAGE;
+		}
+		server.tls = true;
+	}
 	if (web_pool_create(loop, POOL_THREADS, POOL_QUEUE, &server.pool) !=
 	    0) {
 		fputs("databus-web: out of memory\n", stderr);
@@ -843,9 +962,8 @@ main(int argc, char **argv)
 	}
 	sock = h2o_evloop_socket_create(loop, fd, H2O_SOCKET_FLAG_DONT_READ);
 	h2o_socket_read_start(sock, on_accept);
-	printf("databus-web: listening on %s\n", listen_addr);
+	printf("databus-web: listening on %s://%s\n", web_scheme(&server),
+	    listen_addr);
 	fflush(stdout);
-	while (h2o_evloop_run(loop, INT32_MAX) == 0)
-		;
-	return EXIT_TRANSIENT;
+	return run_loop(loop);
 }

@@ -48,10 +48,14 @@ int web_send_error(
 /* Add a header to the response (value copied into the request pool). */
 void web_add_header(h2o_req_t *req, const char *name, const char *value);
 
-/* Checks every mutation passes: an Origin equal to http://<Host>, a JSON
- * content type and a body within WEB_MAX_BODY. On failure the error
- * response has been sent and false is returned. */
+/* Checks every mutation passes: an Origin equal to http://<Host>
+ * (https://<Host> under TLS, see web_scheme), a JSON content type and a
+ * body within WEB_MAX_BODY. On failure the error response has been sent
+ * and false is returned. */
 bool web_check_mutation(h2o_req_t *req);
+
+/* True when the request's Origin is this server's own (scheme://Host). */
+bool web_same_origin(h2o_req_t *req);
 
 /* The peer's address as text ("127.0.0.1"), into buf. */
 void web_peer_address(h2o_req_t *req, char *buf, size_t len);
@@ -192,6 +196,11 @@ const char *web_data_dir(struct web *w);
  * itself (h2o_file_send). */
 void web_security_headers(h2o_req_t *req);
 
+/* web_control with another reply timeout (config saves run the driver
+ * check, which may take longer than the default 10 s). */
+int web_control_timeout(const char *url, const char *actor,
+    Dbs__ControlRequest *req, Dbs__ControlReply **out, int reply_timeout_ms);
+
 /* api_config.c: /api/v1/config and /api/v1/config/... */
 int web_route_config(h2o_req_t *req);
 /* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */
@@ -214,8 +223,83 @@ int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
  * no session, no Origin. */
 int web_api_hook(h2o_req_t *req, const char *client, size_t clen,
     const char *name, size_t nlen);
+/* webperf: JSON text written by the caller (proto/json_writer.h), copied
+ * into the request's pool, with the headers of web_send_json. Returns 0. */
+int web_send_json_text(
+    h2o_req_t *req, int status, const char *text, size_t len);
+
+/* webperf: the status, security headers and content type every answer
+ * carries (what web_send_json sets), for code that writes its own body. */
+void web_response_headers(h2o_req_t *req, int status, const char *type);
+
+/* webperf (limits.c): h2o's body limit, and its own error answers (413
+ * and the like, sent before routing) rewritten as our JSON errors. */
+void web_limits_install(h2o_globalconf_t *conf, h2o_hostconf_t *host);
+/* A body above WEB_MAX_BODY on any route: answers 413 and returns true. */
+bool web_body_too_large(h2o_req_t *req);
+
+/* webperf (tls.c): the TLS context for --tls-cert/--tls-key, or NULL with
+ * the reason in err. */
+SSL_CTX *web_tls_context(
+    const char *cert, const char *key, char *err, size_t len);
+/* True when the server speaks HTTPS: cookies are Secure, the Origin of a
+ * mutation must be https://<Host>, answers carry HSTS. */
+bool web_tls(struct web *w);
+/* "https" or "http", for building the expected Origin. */
+const char *web_scheme(struct web *w);
 
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
+
+/* ------------------------------------------------- webapi (helper webapi)
+ * Management routes: routes_webapi.c dispatches them (called from on_req
+ * before the other /api/v1 routes); api_queue_item.c (steps,
+ * attachments), api_manage.c (purges, peek, system), api_users_manage.c
+ * (users), metrics.c (/metrics), session_touch.c (last-used touch). */
+
+/* Routes the request if it is one of webapi's; true with the handler's
+ * return value in *ret, false when the request is not one of them. */
+bool web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret);
+/* The request body as a JSON object; NULL after answering 400. */
+json_t *web_body_object(h2o_req_t *req);
+/* Answer a control reply whose code is not DBS_OK with the matching
+ * status (404, 400, 409, 503, 504). */
+int web_ctl_error(h2o_req_t *req, const Dbs__ControlReply *r);
+/* Ask databusd to touch the session (at most once a minute each; more
+ * often only when its idle limit is under two minutes). */
+void web_session_touch(struct web *w, const uint8_t hash[32],
+    int64_t last_used_ms, int64_t expires_ms);
+/* web_ctl_job_new for a larger job struct (size bytes, the web_ctl_job
+ * first), for routes that need more request fields; freed by the same
+ * path. */
+struct web_ctl_job *web_ctl_job_alloc(h2o_req_t *req,
+    const struct web_session *s,
+    void (*answer)(h2o_req_t *req, struct web_ctl_job *j), size_t size);
+/* True when the peer is on a loopback address. */
+bool web_peer_is_loopback(h2o_req_t *req);
+
+int web_api_steps(h2o_req_t *req, const char *client, uint64_t id);
+int web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
+    const char *name, size_t nlen);
+int web_api_purge(h2o_req_t *req, bool queue);
+int web_api_peek(h2o_req_t *req, const char *client, const char *name);
+int web_api_system(h2o_req_t *req, const char *verb);
+int web_api_user_create(h2o_req_t *req);
+int web_api_user_delete(
+    h2o_req_t *req, const char *client, const char *username);
+int web_api_user_password(
+    h2o_req_t *req, const char *client, const char *username);
+int web_api_user_revoke(
+    h2o_req_t *req, const char *client, const char *username);
+int web_metrics(h2o_req_t *req);
+
+/* ------------------------------------------------ static.c (spa) */
+
+/* Serve the built single-page app from `dir` (resolved now). False when
+ * it is not a directory: the API still works, pages answer 404. */
+bool web_static_init(const char *dir);
+/* Answer a GET/HEAD that no API route took: /assets/<name>, a root file
+ * of the build, or index.html for the app's own routes. */
+int web_static(h2o_req_t *req);
 
 #endif

@@ -111,6 +111,16 @@ open_entry(struct definition *d, const json_t *entry, enum drv_kind kind,
 		report(problem, arg, kind, i, ".type", msg);
 		return DBS_ECONFIG;
 	}
+	/* drivers: deliveries to /hooks/<client>/<definition> go to one
+	 * webhook puller, so a second one would never receive any. */
+	if (kind == DRV_PULLER && strcmp(ops->type, "webhook") == 0)
+		for (k = 0; k < d->n[kind]; k++)
+			if (d->ctx[kind][k] != NULL &&
+			    drv_ctx_ops(d->ctx[kind][k]) == ops) {
+				report(problem, arg, kind, i, ".type",
+				    "only one webhook puller per definition");
+				return DBS_ECONFIG;
+			}
 	ctx = drv_ctx_new(ops, name, client, definition, data_dir);
 	if (ctx == NULL)
 		return DBS_ENOMEM;

@@ -36,6 +36,9 @@ extern const struct drv_ops drv_http_poll_ops;
 extern const struct drv_ops drv_exec_puller_ops;
 extern const struct drv_ops drv_exec_processor_ops;
 extern const struct drv_ops drv_exec_pusher_ops;
+extern const struct drv_ops drv_plugin_puller_ops;
+extern const struct drv_ops drv_plugin_processor_ops;
+extern const struct drv_ops drv_plugin_pusher_ops;
 extern const struct drv_ops drv_pg_pusher_ops;   /* mailsql */
 extern const struct drv_ops drv_imap_puller_ops; /* mailsql */
 extern const struct drv_ops drv_smtp_pusher_ops; /* mailsql */
@@ -53,6 +56,9 @@ const struct drv_ops *const drv_registry[] = {
     &drv_exec_puller_ops,
     &drv_exec_processor_ops,
     &drv_exec_pusher_ops,
+    &drv_plugin_puller_ops,
+    &drv_plugin_processor_ops,
+    &drv_plugin_pusher_ops,
     &drv_imap_puller_ops, /* mailsql */
     &drv_pg_pusher_ops,   /* mailsql */
     &drv_smtp_pusher_ops, /* mailsql */

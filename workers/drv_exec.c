@@ -660,6 +660,18 @@ request(struct drv_ctx *ctx, const char *op)
 	    drv_name(ctx));
 }
 
+/* The passenger for a request: its JSON form plus the attempt count. */
+static json_t *
+passenger(const struct drv_passenger *p)
+{
+	json_t *doc = drv_json_passenger(p);
+
+	if (doc != NULL)
+		json_object_set_new(
+		    doc, "attempts", json_integer((json_int_t)p->attempts));
+	return doc;
+}
+
 /* -------------------------------------------------------------- puller */
 
 static int
@@ -904,7 +916,7 @@ exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 	int rc;
 
 	if (rq != NULL)
-		json_object_set_new(rq, "passenger", drv_json_passenger(p));
+		json_object_set_new(rq, "passenger", passenger(p));
 	rc = call(e, ctx, p->id, rq, &r, &status, err, errlen);
 	if (rc != DBS_OK) {
 		if (rc == DBS_ENOMEM)
@@ -945,7 +957,7 @@ exec_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 	if (rq != NULL) {
 		json_object_set_new(
 		    rq, "idempotency_key", json_string(idempotency_key));
-		json_object_set_new(rq, "passenger", drv_json_passenger(p));
+		json_object_set_new(rq, "passenger", passenger(p));
 	}
 	rc = call(e, ctx, p->id, rq, &r, &status, err, errlen);
 	if (rc != DBS_OK) {

@@ -8,7 +8,9 @@
  * followed through a Link rel="next" header, a `next` pointer (a URL, or a
  * cursor put into `cursor_param`), or a `page_param` counted up until a
  * page is empty — at most `max_items` items (the backfill limit) and
- * `max_pages` pages per pull.
+ * `max_pages` pages per pull. A next page on another origin (scheme, host,
+ * port) than `url` is not followed: the configured headers (tokens) go
+ * only where the configuration says.
  *
  * Each item is pulled once: the queue deduplicates by external id, and
  * with `watermark` (a pointer to an increasing field: an id, an ISO time)
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -421,6 +424,30 @@ with_param(const char *url, const char *name, const char *value)
 	return out;
 }
 
+/* Length of the origin of `url` ("https://host:port"), 0 if none. */
+static size_t
+origin_len(const char *url)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	if (p == NULL)
+		return 0;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	return (size_t)(end - url);
+}
+
+/* Whether `next` is on the origin of `base`: the configured headers
+ * (tokens) must never be sent to a host an API response names. */
+static bool
+same_origin(const char *base, const char *next)
+{
+	size_t n = origin_len(base);
+
+	return n > 0 && origin_len(next) == n &&
+	       strncasecmp(base, next, n) == 0;
+}
+
 static int64_t
 now_ms(void)
 {
@@ -646,6 +673,15 @@ run(struct poll *pl, struct drv_ctx *ctx, struct drv_sink *sink, bool peek)
 				    "its reset");
 			free(next);
 			next = NULL;
+		}
+		if (next != NULL && !same_origin(pl->url, next)) {
+			drv_log(ctx, DRV_ERROR, 0,
+			    "not following the next page %.300s: another "
+			    "origin than the configured url",
+			    next);
+			free(next);
+			next = NULL;
+			rc = DBS_EDRIVER;
 		}
 		json_decref(doc);
 		http_response_free(&resp);

@@ -136,8 +136,6 @@ drv_json_passenger(const struct drv_passenger *p)
 	json_object_set_new(doc, "definition", json_string(p->definition));
 	json_object_set_new(doc, "puller", json_string(p->puller));
 	json_object_set_new(doc, "external_id", json_string(p->external_id));
-	json_object_set_new(
-	    doc, "attempts", json_integer((json_int_t)p->attempts));
 	json_object_set_new(doc, "metadata", md);
 	json_object_set_new(doc, "attachments", atts);
 	return doc;

@@ -6,8 +6,9 @@
  * An attachment is {"name", "content_type", "size", "text"} when its
  * content is UTF-8 without NUL bytes, {"name", "content_type", "size",
  * "base64"} otherwise; a passenger is {"id", "client", "definition",
- * "puller", "external_id", "attempts", "metadata": {k: v}, "attachments":
- * [...]}. The same passenger always gives the same document.
+ * "puller", "external_id", "metadata": {k: v}, "attachments": [...]}.
+ * The same passenger always gives the same document (no attempt count:
+ * a retried push must send identical bytes).
  */
 #ifndef DBS_DRV_JSON_H
 #define DBS_DRV_JSON_H

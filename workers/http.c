@@ -277,49 +277,6 @@ header_value(const char *line, size_t len, const char *name)
 	return strndup(v, end);
 }
 
-/* The URL of rel="next" in a Link header value, or NULL. */
-static char *
-link_next(const char *v)
-{
-	const char *p = v;
-
-	while ((p = strchr(p, '<')) != NULL) {
-		const char *close = strchr(p, '>'), *end;
-
-		if (close == NULL)
-			return NULL;
-		end = strchr(close, ',');
-		if (end == NULL)
-			end = close + strlen(close);
-		{
-			char params[512];
-			size_t pl = (size_t)(end - close - 1);
-
-			if (pl >= sizeof(params))
-				pl = sizeof(params) - 1;
-			memcpy(params, close + 1, pl);
-			params[pl] = '\0';
-			if (strstr(params, "rel=\"next\"") != NULL ||
-			    strstr(params, "rel=next") != NULL)
-				return strndup(p + 1, (size_t)(close - p - 1));
-		}
-		p = end;
-	}
-	return NULL;
-}
-
-static int64_t
-parse_int(const char *s)
-{
-	char *end;
-	long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	v = strtoll(s, &end, 10);
-	return *end == '\0' && v >= 0 ? (int64_t)v : -1;
-}
-
 static size_t
 on_header(char *data, size_t size, size_t n, void *arg)
 {
@@ -338,20 +295,13 @@ on_header(char *data, size_t size, size_t n, void *arg)
 		return len;
 	}
 	if ((v = header_value(data, len, "Retry-After")) != NULL) {
-		int64_t s = parse_int(v);
+		int64_t ms = http_retry_after_ms(v, time(NULL));
 
-		if (s < 0) {
-			time_t t = curl_getdate(v, NULL);
-
-			if (t != (time_t)-1)
-				s = t > time(NULL) ? (int64_t)(t - time(NULL))
-						   : 0;
-		}
-		if (s >= 0)
-			r->retry_after_ms = s > 86400 ? 86400000 : s * 1000;
+		if (ms >= 0)
+			r->retry_after_ms = ms;
 		free(v);
 	} else if ((v = header_value(data, len, "Link")) != NULL) {
-		char *next = link_next(v);
+		char *next = http_link_next(v);
 
 		if (next != NULL) {
 			free(r->link_next);
@@ -360,11 +310,11 @@ on_header(char *data, size_t size, size_t n, void *arg)
 		free(v);
 	} else if ((v = header_value(data, len, "X-RateLimit-Remaining")) !=
 		   NULL) {
-		r->ratelimit_remaining = parse_int(v);
+		r->ratelimit_remaining = http_header_int(v);
 		free(v);
 	} else if ((v = header_value(data, len, "X-RateLimit-Reset")) !=
 		   NULL) {
-		r->ratelimit_reset = parse_int(v);
+		r->ratelimit_reset = http_header_int(v);
 		free(v);
 	}
 	return len;

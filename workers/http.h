@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct http_client;
 
@@ -67,6 +68,15 @@ void http_response_free(struct http_response *resp);
 
 /* Whether a status is worth retrying: 408, 429 and 5xx. */
 bool http_status_retryable(long status);
+
+/* Header parsers (http_headers.c; fuzzed by tests/fuzz/fuzz_http_headers.c).
+ * The URL of rel="next" in a Link header value (malloc'ed), or NULL; a
+ * Retry-After value (seconds or an HTTP date, relative to `now`) in ms,
+ * capped at a day, or -1 when it does not parse. */
+char *http_link_next(const char *value);
+int64_t http_retry_after_ms(const char *value, time_t now);
+/* A non-negative decimal of at most 18 digits, or -1. */
+int64_t http_header_int(const char *value);
 
 /* Whether `url` starts with http:// or https:// and has a host. */
 bool http_url_valid(const char *url);

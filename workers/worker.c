@@ -42,6 +42,7 @@
 #include "driver_host.h"
 #include "wire.h"
 #include "work.h"
+#include "worker_limits.h"
 
 #ifndef DBS_VERSION
 #define DBS_VERSION "0.1.0"
@@ -714,6 +715,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: databus-worker --socket URL --slot N [--parent PID]\n"
+	    "                      [--limits memory=B,cpu=S,files=N]\n"
 	    "       databus-worker --check < definitions.json\n"
 	    "\n"
 	    "Hosts the drivers of one passenger definition for databusd,\n"
@@ -740,12 +742,13 @@ main(int argc, char **argv)
 	    {"slot", required_argument, NULL, 'n'},
 	    {"parent", required_argument, NULL, 'p'},
 	    {"check", no_argument, NULL, 'c'},
+	    {"limits", required_argument, NULL, 'L'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	static struct worker w; /* zeroed; reached from callbacks */
-	const char *url = NULL;
+	const char *url = NULL, *limits = NULL;
 	unsigned long long v, parent = 0;
 	bool check = false, have_slot = false;
 	struct sigaction sa;
@@ -774,6 +777,9 @@ main(int argc, char **argv)
 		case 'c':
 			check = true;
 			break;
+		case 'L':
+			limits = optarg;
+			break;
 		case 'V':
 			printf("databus-worker %s\n", DBS_VERSION);
 			return EXIT_STOP;
@@ -794,6 +800,15 @@ main(int argc, char **argv)
 	if (url == NULL || !have_slot) {
 		usage(stderr);
 		return EXIT_PERMANENT;
+	}
+	/* Before any driver is loaded (faults: workers/worker_limits.c). */
+	if (limits != NULL) {
+		char err[256];
+
+		if (worker_limits_apply(limits, err, sizeof(err)) != 0) {
+			say(&w, "%s", err);
+			return EXIT_PERMANENT;
+		}
 	}
 
 	/* Die with the parent; it may have died before prctl took effect. */

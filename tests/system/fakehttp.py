@@ -2,8 +2,8 @@
 
 FakeHTTP(handler) serves every request on 127.0.0.1:<free port> in a
 thread; handler(req) gets a Request (method, path, headers, body, time) and
-returns (status, headers dict, body bytes) — or raises Hang to sleep past a
-client's timeout. Every request is recorded in `requests`, in order.
+returns (status, headers dict, body bytes). With tls=(certfile, keyfile)
+it serves HTTPS. Every request is recorded in `requests`, in order.
 """
 
 import http.server
@@ -14,7 +14,8 @@ import time
 
 
 class Request:
-    def __init__(self, method, path, headers, body):
+    def __init__(self, method, path, headers, body, peer=None):
+        self.peer = peer  # (address, port) of the client's connection
         self.method = method
         self.path = path
         self.headers = headers
@@ -26,7 +27,7 @@ class Request:
 
 
 class FakeHTTP:
-    def __init__(self, handler, port=0):
+    def __init__(self, handler, port=0, tls=None):
         self.handler = handler
         self.requests = []
         self.lock = threading.Lock()
@@ -69,6 +70,13 @@ class FakeHTTP:
         self.server = S(("127.0.0.1", port), H)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
+        if tls is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
+            self.url = "https://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()

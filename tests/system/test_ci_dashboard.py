@@ -1,141 +1,155 @@
-"""The CI dashboard backend of the original project, rebuilt with Databus
-(docs/examples/ci-dashboard.md): the shipped example config — GitHub
-workflow_run webhooks and an http_poll backfill of the runs API, each
-pushed by five postgres pushers — fills repos, branches, commits,
-workflows and workflowruns of the shipped schema in a real PostgreSQL."""
-import copy
+"""The CI dashboard use case (docs/examples/ci-dashboard.md) end to end on
+loopback: a GitHub-style fake API is backfilled with http_poll (at most N
+workflow runs, newest first), then live `workflow_run` webhooks arrive
+signed like GitHub's; every run reaches the dashboard's HTTP ingest and a
+dir archive, redeliveries only once."""
 import hashlib
 import hmac
 import http.client
 import json
+import threading
 import uuid
+from urllib.parse import parse_qs, urlparse
 
-from conftest import REPO, free_port, wait_for
+from conftest import client, definition, free_port, wait_for
 from fakehttp import FakeHTTP
-from mailsql_servers import postgres  # noqa: F401 (fixture)
 
-EXAMPLE = REPO / "docs" / "examples" / "ci-dashboard"
-SECRET = "dashboard-webhook-secret"
-REPO_NAME = "iree-org/iree"
+SECRET = "dashboard-webhook-secret-42"
+TOKEN = "ghp_fake_token_for_tests"
 
 
-def run(i, status="completed", conclusion="success", branch="main",
-        sha=None, name="CI", started="2026-03-02T10:00:05Z",
-        updated="2026-03-02T10:04:05Z"):
-    sha = sha or ("%040x" % (0xabc000 + i))
-    return {
-        "id": i, "name": name, "status": status, "conclusion": conclusion,
-        "head_branch": branch, "head_sha": sha,
-        "html_url": "https://github.com/%s/actions/runs/%d" % (REPO_NAME, i),
-        "workflow_url": "https://api.github.com/repos/%s/actions/workflows/"
-                        "%s" % (REPO_NAME, name.lower()),
-        "created_at": "2026-03-02T10:00:00Z",
-        "run_started_at": started, "updated_at": updated,
-        "actor": {"login": "dev%d" % (i % 2)},
-        "head_commit": {"id": sha, "message": "Fix %d\n\nDetails" % i,
-                        "timestamp": "2026-03-02T09:59:00Z",
-                        "author": {"name": "Dev %d" % (i % 2)}},
-        "repository": {"full_name": REPO_NAME},
-    }
+def run(i, status="completed", conclusion="success"):
+    return {"id": 9000 + i, "name": "CI", "head_branch": "main",
+            "head_sha": "%040x" % i, "status": status,
+            "conclusion": conclusion, "run_attempt": 1,
+            "created_at": "2024-05-01T12:%02d:00Z" % i,
+            "run_started_at": "2024-05-01T12:%02d:10Z" % i,
+            "updated_at": "2024-05-01T12:%02d:50Z" % i,
+            "actor": {"login": "dev%d" % (i % 3)},
+            "html_url": "https://github.test/acme/app/actions/runs/%d"
+                        % (9000 + i)}
 
 
-def deliver(port, event, payload):
+class FakeGitHub:
+    """GET /repos/acme/app/actions/runs?per_page=&page= (newest first,
+    Link rel=next), requiring the token."""
+
+    def __init__(self, n):
+        self.runs = [run(i) for i in range(1, n + 1)]
+        self.http = FakeHTTP(self.handle)
+
+    def handle(self, req):
+        if req.headers.get("authorization") != "Bearer " + TOKEN:
+            return 401, {}, {"message": "Bad credentials"}
+        u = urlparse(req.path)
+        q = parse_qs(u.query)
+        per = int(q.get("per_page", ["30"])[0])
+        page = int(q.get("page", ["1"])[0])
+        runs = sorted(self.runs, key=lambda r: -r["id"])
+        chunk = runs[(page - 1) * per:page * per]
+        h = {"X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": "0"}
+        if page * per < len(runs):
+            h["Link"] = '<%s%s?per_page=%d&page=%d>; rel="next"' % (
+                self.http.url, u.path, per, page + 1)
+        return 200, h, {"total_count": len(runs), "workflow_runs": chunk}
+
+
+def send_hook(port, payload, delivery):
     body = json.dumps(payload).encode()
     sig = "sha256=" + hmac.new(SECRET.encode(), body,
                                hashlib.sha256).hexdigest()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        c.request("POST", "/hooks/ci/github-events", body=body, headers={
-            "Content-Type": "application/json", "X-GitHub-Event": event,
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sig})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
+    c.request("POST", "/hooks/ci/workflow-runs", body=body,
+              headers={"Content-Type": "application/json",
+                       "X-GitHub-Event": "workflow_run",
+                       "X-GitHub-Delivery": delivery,
+                       "X-Hub-Signature-256": sig})
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
 
 
-def test_dashboard_tables(tmp, bus, postgres):
-    pg = postgres
-    pg.sql((EXAMPLE / "schema.sql").read_text())
+def test_dashboard_backfill_then_webhooks(tmp, bus):
+    gh = FakeGitHub(12)
+    ingested = []
+    lock = threading.Lock()
 
-    runs = [run(1), run(2, conclusion="failure", branch="feature-x"),
-            run(3, name="Lint")]
-    api = FakeHTTP(lambda req: (200, {}, {"total_count": len(runs),
-                                          "workflow_runs": runs[::-1]}))
-    cfg = json.loads((EXAMPLE / "dashboard.json").read_text())
-    for d in cfg["passengers"]:
-        d["sync_frequency"] = 1440
-        for p in d["pushers"]:
-            p["conninfo"] = pg.conninfo
-        for p in d["pullers"]:
-            if p["type"] == "http_poll":
-                p["url"] = api.url + "/repos/%s/actions/runs" % REPO_NAME
+    def ingest(req):
+        with lock:
+            ingested.append(req)
+        return 200, {}, {"ok": True}
+    dash = FakeHTTP(ingest)
     port = free_port()
-    env = {"DASHBOARD_DB_PASSWORD": "unused-with-trust",
-           "GITHUB_WEBHOOK_SECRET": SECRET,
-           "GITHUB_TOKEN_HEADER": "Bearer test-token"}
     try:
-        b = bus({"ci": cfg}, env=env,
+        (tmp / "archive").mkdir()
+        d = definition(
+            "workflow-runs",
+            [{"name": "backfill", "type": "http_poll",
+              "url": gh.http.url + "/repos/acme/app/actions/runs"
+                                   "?per_page=4",
+              "headers": {"Authorization": "env:GITHUB_TOKEN",
+                          "Accept": "application/vnd.github+json"},
+              "items": "/workflow_runs", "id": "/id",
+              "watermark": "/id", "order": "desc", "max_items": 5,
+              "metadata": {"status": "/status",
+                           "conclusion": "/conclusion",
+                           "author": "/actor/login"}},
+             {"name": "github", "type": "webhook",
+              "secret_env": "GITHUB_WEBHOOK_SECRET"}],
+            [{"name": "dashboard", "type": "http",
+              "url": dash.url + "/ingest"},
+             {"name": "archive", "type": "dir", "path": "archive"}],
+            sync="5m")
+        b = bus({"ci": client(d)},
+                env={"GITHUB_TOKEN": "Bearer " + TOKEN,
+                     "GITHUB_WEBHOOK_SECRET": SECRET},
                 web={"enabled": True, "listen": "127.0.0.1:%d" % port})
 
-        # Backfill: the three runs of the API.
-        b.drive("ci", "github-backfill")
-        b.wait_counts("ci", "github-backfill", pending=0, done=3, dead=0)
-        assert api.seen("GET")[0].headers.get("authorization") == \
-            "Bearer test-token"
-        assert pg.sql("SELECT name FROM repos") == [[REPO_NAME]]
-        assert pg.sql("SELECT repo, name, author FROM branches "
-                      "ORDER BY name") == \
-            [[REPO_NAME, "feature-x", "dev0"], [REPO_NAME, "main", "dev1"]]
-        assert pg.sql("SELECT count(*) FROM commits") == [["3"]]
-        assert pg.sql("SELECT name FROM workflows ORDER BY name") == \
-            [["CI"], ["Lint"]]
-        assert pg.sql(
-            "SELECT gitid, status, conclusion, branchname, workflowname, "
-            "runtime, queuetime FROM workflowruns ORDER BY gitid") == [
-            ["1", "completed", "success", "main", "CI", "240", "5"],
-            ["2", "completed", "failure", "feature-x", "CI", "240", "5"],
-            ["3", "completed", "success", "main", "Lint", "240", "5"]]
+        # Backfill: the 5 newest runs (-m 5), through 2 pages of 4.
+        b.wait_counts("ci", "workflow-runs", pending=0, done=5, dead=0)
+        with lock:
+            got = sorted(r.json()["external_id"] for r in ingested)
+        assert got == [str(9000 + i) for i in range(8, 13)]
 
-        def healthy():
+        # Live: workflow_run webhooks, pushed at once.
+        def up():
             try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c = http.client.HTTPConnection("127.0.0.1", port,
+                                               timeout=5)
                 c.request("GET", "/healthz")
                 return c.getresponse().status == 200
             except OSError:
                 return False
-        wait_for(healthy, 20, "databus-web /healthz")
+        wait_for(up, 20, "databus-web")
+        deliveries = []
+        for i, (st, concl) in enumerate([("in_progress", None),
+                                         ("completed", "failure")]):
+            payload = {"action": "completed" if concl else "in_progress",
+                       "workflow_run": run(13, st, concl),
+                       "repository": {"full_name": "acme/app"}}
+            delivery = str(uuid.uuid4())
+            status, doc = send_hook(port, payload, delivery)
+            assert status == 202 and not doc["duplicate"], doc
+            deliveries.append((delivery, doc["id"]))
+        # GitHub redelivers the last one: accepted, not pushed again.
+        status, doc = send_hook(port, payload, deliveries[-1][0])
+        assert status == 202 and doc["duplicate"] is True
 
-        # Live: a new run is requested, then completes (an upsert of the
-        # same gitid); a ping has no workflow_run and writes nothing.
-        live = run(7, status="in_progress", conclusion=None,
-                   branch="release", updated="2026-03-02T10:01:00Z")
-        assert deliver(port, "ping", {"zen": "Keep it simple.",
-                                      "hook_id": 1})[0] == 202
-        assert deliver(port, "workflow_run",
-                       {"action": "requested", "workflow_run": live,
-                        "repository": {"full_name": REPO_NAME}})[0] == 202
-        b.wait_counts("ci", "github-events", pending=0, done=2, dead=0)
-        assert pg.sql("SELECT status, conclusion, runtime FROM workflowruns "
-                      "WHERE gitid = 7") == [["in_progress", "", ""]]
-        done = copy.deepcopy(live)
-        done.update(status="completed", conclusion="success",
-                    updated_at="2026-03-02T10:10:05Z")
-        assert deliver(port, "workflow_run",
-                       {"action": "completed", "workflow_run": done,
-                        "repository": {"full_name": REPO_NAME}})[0] == 202
-        b.wait_counts("ci", "github-events", pending=0, done=3, dead=0)
-        assert pg.sql("SELECT status, conclusion, runtime, author, url "
-                      "FROM workflowruns WHERE gitid = 7") == \
-            [["completed", "success", "600",
-              "dev1", "https://github.com/%s/actions/runs/7" % REPO_NAME]]
-        assert pg.sql("SELECT count(*) FROM workflowruns") == [["4"]]
-        assert pg.sql("SELECT name FROM branches ORDER BY name") == \
-            [["feature-x"], ["main"], ["release"]]
-        assert pg.sql("SELECT replace(message, E'\\n', '|'), author "
-                      "FROM commits WHERE hash = '%s'" % live["head_sha"]) \
-            == [["Fix 7||Details", "Dev 1"]]
-        assert b.stop() == 0
+        b.wait_counts("ci", "workflow-runs", pending=0, done=7, dead=0,
+                      timeout=30)
+        with lock:
+            hooks = [r.json() for r in ingested
+                     if r.json()["puller"] == "github"]
+        assert sorted(h["external_id"] for h in hooks) == \
+            sorted(d for d, _ in deliveries)
+        last = [h for h in hooks if h["external_id"] == deliveries[-1][0]]
+        assert last[0]["metadata"]["event"] == "workflow_run"
+        body = json.loads(last[0]["attachments"][0]["text"])
+        assert body["workflow_run"]["conclusion"] == "failure"
+        # Every passenger is archived too, and each push had its key.
+        assert len(list((tmp / "archive").iterdir())) == 7
+        with lock:
+            keys = [r.headers["idempotency-key"] for r in ingested]
+        assert len(keys) == len(set(keys)) == 7
     finally:
-        api.close()
+        gh.http.close()
+        dash.close()

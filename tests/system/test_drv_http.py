@@ -4,8 +4,12 @@ idempotency keys, 429 with Retry-After, a slow target hitting the timeout,
 a 4xx making the passenger dead with the response logged, a target that is
 down and comes back; and configuration errors named by --check."""
 import json
+import shutil
+import subprocess
 import threading
 import time
+
+import pytest
 
 from conftest import (bench_puller, client, definition, free_port,
                       run_databusd, wait_for, write_config)
@@ -31,6 +35,8 @@ def test_push_passenger_json(tmp, bus):
         b.wait_counts("acme", "events", pending=0, done=3, dead=0)
         reqs = t.seen("POST", "/in")
         assert len(reqs) == 3
+        # One connection, reused from push to push.
+        assert len({r.peer for r in reqs}) == 1, [r.peer for r in reqs]
         ids = {p["external_id"]: p["id"] for p in b.queue("--client", "acme")}
         for r in reqs:
             assert r.headers["authorization"] == "Bearer s3cret"
@@ -214,3 +220,46 @@ def test_http_config_errors(tmp):
         assert "clients/acme.json" in r.stderr, r.stderr
         assert "$.passengers[0].pushers[0]" in r.stderr, r.stderr
         assert word in r.stderr, (word, r.stderr)
+
+
+def _self_signed(tmp):
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl")
+def test_tls_verified_by_default(tmp, bus):
+    cert, key = _self_signed(tmp)
+    t = FakeHTTP(lambda req: (200, {}, b"ok"), tls=(str(cert), str(key)))
+    try:
+        d = definition("events", [bench_puller(count=1, size=8)],
+                       [{"name": "strict", "type": "http",
+                         "url": t.url + "/in"},
+                        {"name": "pinned", "type": "http",
+                         "url": t.url + "/in", "ca_file": str(cert)},
+                        {"name": "lax", "type": "http", "url": t.url + "/in",
+                         "insecure": True}],
+                       retry={"max_attempts": 50, "backoff": "1s",
+                              "max_backoff": "2s"})
+        b = bus({"acme": client(d)})
+
+        def steps():
+            items = b.queue("--client", "acme")
+            if not items:
+                return None
+            st = {s["name"]: s for s in items[0]["steps"]}
+            return st if st["pinned"]["state"] == "complete" and \
+                st["lax"]["state"] == "complete" and \
+                st["strict"].get("error") else None
+        st = wait_for(steps, 30, "pinned and lax pushes, strict refused")
+        # The self-signed certificate is refused without ca_file.
+        assert st["strict"]["state"] == "failed", st
+        assert "certificate" in st["strict"]["error"].lower(), st
+        assert len(t.seen("POST", "/in")) == 2
+    finally:
+        t.close()

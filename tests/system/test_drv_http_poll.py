@@ -221,3 +221,28 @@ def test_http_poll_config_errors(tmp):
         assert r.returncode == 100, (settings, r.stderr)
         assert "$.passengers[0].pullers[0]" in r.stderr, r.stderr
         assert word in r.stderr, (word, r.stderr)
+
+
+def test_next_page_on_another_origin_not_followed(tmp, bus):
+    evil = FakeHTTP(lambda req: (200, {}, [{"id": 99}]))
+
+    def handler(req):
+        return 200, {"Link": '<%s/steal>; rel="next"' % evil.url}, \
+            [{"id": 1}, {"id": 2}]
+    t = FakeHTTP(handler)
+    try:
+        d = definition("x", [{"name": "p", "type": "http_poll",
+                              "url": t.url + "/items", "id": "/id",
+                              "headers": {"Authorization": "secret"}}],
+                       [{"name": "sink", "type": "null"}])
+        b = bus({"acme": client(d)})
+        b.wait_counts("acme", "x", pending=0, done=2, dead=0)
+        b.drive("acme", "x")
+        # The token never went to the other origin.
+        assert evil.seen() == []
+        assert "another origin" in json.dumps(
+            [b.ctl("logs", "show", "acme", l["id"])
+             for l in b.ctl("logs", "ls")["items"]])
+    finally:
+        t.close()
+        evil.close()

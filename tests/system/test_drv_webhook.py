@@ -153,3 +153,87 @@ def test_webhook_secret_env_and_custom_headers(tmp, bus):
         assert "ping" in json.dumps(p["metadata"])
     finally:
         t.close()
+
+
+def test_webhook_concurrent_deliveries(tmp, bus):
+    """Many deliveries in flight at once (the web answers them
+    asynchronously): every one is answered 202 and stored exactly once,
+    redeliveries included."""
+    import threading
+    t = FakeHTTP(lambda req: (200, {}, b"ok"))
+    try:
+        b, port = start(bus, tmp, t.url + "/runs")
+        n, threads = 240, 12
+        answers = []
+        lock = threading.Lock()
+
+        def sender(k):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for i in range(k, n, threads):
+                # Every 4th delivery repeats the previous one's id.
+                did = "c-%d" % (i - 1 if i % 4 == 3 else i)
+                body = json.dumps({"n": i - 1 if i % 4 == 3 else i}).encode()
+                c.request("POST", "/hooks/acme/gh", body=body,
+                          headers={"Content-Type": "application/json",
+                                   "X-GitHub-Event": "push",
+                                   "X-GitHub-Delivery": did,
+                                   "X-Hub-Signature-256": sign(body)})
+                r = c.getresponse()
+                doc = json.loads(r.read())
+                with lock:
+                    answers.append((did, r.status, doc))
+        ts = [threading.Thread(target=sender, args=(k,))
+              for k in range(threads)]
+        for x in ts:
+            x.start()
+        for x in ts:
+            x.join()
+        assert len(answers) == n
+        assert all(s == 202 for _, s, _ in answers), \
+            [a for a in answers if a[1] != 202][:3]
+        ids = {}
+        for did, _, doc in answers:
+            ids.setdefault(did, set()).add(doc["id"])
+        # One passenger per delivery id, whoever answered first.
+        assert all(len(v) == 1 for v in ids.values())
+        unique = len(ids)
+        assert unique == n - n // 4
+        b.wait_counts("acme", "gh", pending=0, done=unique, dead=0,
+                      timeout=60)
+        assert len({r.headers["idempotency-key"]
+                    for r in t.seen("POST", "/runs")}) == unique
+    finally:
+        t.close()
+
+
+def test_webhook_config_errors(tmp):
+    from conftest import run_databusd, write_config
+    cases = [({}, "secret"),
+             ({"secret": "short"}, "too short"),
+             ({"secret": SECRET, "secret_env": "X"}, "exactly one"),
+             ({"secret_env": "DBS_NO_SUCH_SECRET_VAR"},
+              "DBS_NO_SUCH_SECRET_VAR"),
+             ({"secret": SECRET, "max_body": 0}, "max_body"),
+             ({"secret": SECRET, "max_body": 9 << 20}, "max_body"),
+             ({"secret": SECRET, "signature_header": "X Sig"},
+              "signature_header"),
+             ({"secret": SECRET, "colour": "red"}, "colour")]
+    for settings, word in cases:
+        p = {"name": "hook", "type": "webhook"}
+        p.update(settings)
+        d = definition("gh", [p], [{"name": "sink", "type": "null"}])
+        cfg = write_config(tmp, {"acme": client(d)})
+        r = run_databusd(["--config", cfg], cwd=tmp)
+        assert r.returncode == 100, (settings, r.stderr)
+        assert "$.passengers[0].pullers[0]" in r.stderr, r.stderr
+        assert word in r.stderr, (word, r.stderr)
+    # Two webhook pullers in one definition: the second could never
+    # receive anything.
+    d = definition("gh", [{"name": "a", "type": "webhook", "secret": SECRET},
+                          {"name": "b", "type": "webhook", "secret": SECRET}],
+                   [{"name": "sink", "type": "null"}])
+    cfg = write_config(tmp, {"acme": client(d)})
+    r = run_databusd(["--config", cfg], cwd=tmp)
+    assert r.returncode == 100, r.stderr
+    assert "$.passengers[0].pullers[1].type" in r.stderr, r.stderr
+    assert "only one webhook puller" in r.stderr, r.stderr

@@ -7,6 +7,8 @@ so its stream must be gapless: consecutive seqs from hello.seq + 1.
 """
 
 import json
+import os
+import signal
 import socket
 import struct
 import time
@@ -14,7 +16,8 @@ import time
 import pytest
 import websocket
 
-from conftest import (bench_puller, client, deadline, definition, wait_for)
+from conftest import (BUILD, bench_puller, client, deadline, definition,
+                      wait_for)
 from test_web_api import Web
 
 
@@ -160,7 +163,8 @@ def test_hello_order_and_full_instances(web):
                                    i["definition"] == "orders" and
                                    i["external_id"] for i in items), items
     log = [f for f in events(got) if f["resource"] == "log"][-1]
-    assert log["kind"] == "create" and log["data"]["seated"] == 2, log
+    assert log["kind"] == "create_list", log
+    assert log["data"]["items"][-1]["seated"] == 2, log
     assert any(f["resource"] == "worker" and f["data"]["state"] == "busy"
                for f in events(got)), [_short(f) for f in got]
     # The system state after a pause, then a resume.
@@ -413,7 +417,117 @@ def test_slow_client_is_bounded_and_resynced(tmp, bus):
         # ~40000 passengers went by as create and update lists (tens of
         # MiB of JSON); the socket may hold about 1 MiB of them.
         print("databus-web RssAnon %d -> %d KiB" % (before, peak))
-        assert grown < 32 * 1024, (before, peak)
+        if "asan" not in str(BUILD):
+            # (ASan keeps freed memory in quarantine: no figure there.)
+            assert grown < 16 * 1024, (before, peak)
         slow.close()
     finally:
         web.stop()
+
+
+def test_purges_and_users(web):
+    alice = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+    ann = Stream(web, login(web, "acme", "ann", "ann-pw-1"))
+    for s in (alice, ann):
+        assert s.recv()["type"] == "hello"
+    web.bus.drive("acme", "orders")
+    web.bus.wait_counts("acme", "orders", pending=0)
+    done = {p["id"] for p in web.bus.queue("--client", "acme")
+            if p["state"] == "done"}
+    assert done
+    web.bus.ctl("queue", "purge", "--client", "acme", json_out=False)
+    got = ann.until(lambda f: f.get("resource") == "queue_item" and
+                    f["kind"] == "delete_list", what="delete_list")
+    gone = {i["id"] for f in events(got) if f["kind"] == "delete_list"
+            for i in f["data"]["items"]}
+    assert {i["client"] for f in events(got) if f["kind"] == "delete_list"
+            for i in f["data"]["items"]} == {"acme"}
+    # Further delete lists may follow (one per 1 MiB of records).
+    while not done <= gone:
+        got = ann.until(lambda f: f.get("kind") == "delete_list",
+                        what="every purged id")
+        gone |= {i["id"] for f in events(got)
+                 if f["kind"] == "delete_list"
+                 for i in f["data"]["items"]}
+    # A logs purge: one delete list of logs (id and client only).
+    logs = {l["id"] for l in web.bus.ctl("logs", "ls", "--client",
+                                         "acme")["items"]}
+    assert logs
+    web.bus.ctl("logs", "purge", "--client", "acme", json_out=False)
+    got = ann.until(lambda f: f.get("resource") == "log" and
+                    f["kind"] == "delete_list", what="log delete_list")
+    assert {i["id"] for i in got[-1]["data"]["items"]} >= logs
+    r = web.bus.ctl_raw("user", "add", "acme", "carl", "--password-stdin",
+                        input="carl-pw-1\n")
+    assert r.returncode == 0, r.stderr
+    got = ann.until(lambda f: f.get("resource") == "user",
+                    what="user event")
+    u = got[-1]
+    assert u["kind"] == "create" and u["data"]["username"] == "carl", u
+    assert "password_hash" not in u["data"] and "$argon2" not in \
+        json.dumps(u)
+    # The operator saw the purge but no user event: the system event of
+    # a pause comes after both, so everything before it has arrived.
+    web.bus.ctl("pause", json_out=False)
+    got = alice.until(lambda f: f.get("resource") == "system" and
+                      f["data"]["paused"], what="pause")
+    assert any(f.get("kind") == "delete_list" for f in got)
+    assert not any(f.get("resource") == "user" for f in got), got
+    web.bus.ctl("resume", json_out=False)
+    alice.close()
+    ann.close()
+
+
+def test_retention_by_age(bus):
+    b = bus(_clients(), store={"event_max_age": "1s"})
+    web = Web(b.data_dir)
+    try:
+        token = login(web, "root", "admin", "root-pw-1")
+        first = Stream(web, token)
+        h1 = first.recv()
+        first.close()
+        b.ctl("pause", json_out=False)
+        b.ctl("resume", json_out=False)
+
+        def newer_oldest():
+            s = Stream(web, token)
+            h = s.recv()
+            s.close()
+            return h if h["oldest"] > h1["seq"] + 1 else None
+        h2 = wait_for(newer_oldest, 20, "events older than 1 s removed")
+        # The newest event always stays, so the last seq is known.
+        assert h2["seq"] >= h2["oldest"] >= 1, h2
+        s = Stream(web, token, since=h1["seq"])
+        assert s.recv()["type"] == "hello"
+        assert s.recv()["type"] == "resync"
+        s.close()
+    finally:
+        web.stop()
+
+
+def test_worker_crash_and_restart_are_events(web):
+    s = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+    assert s.recv()["type"] == "hello"
+    w = web.bus.worker("acme", "orders")
+    os.kill(w["pid"], signal.SIGKILL)
+    got = s.until(lambda f: f.get("resource") == "worker" and
+                  f["data"]["state"] == "ready" and
+                  f["data"]["restarts"] > w["restarts"],
+                  what="the worker ready again")
+    states = [f["data"]["state"] for f in events(got)
+              if f["resource"] == "worker"]
+    assert "backoff" in states or "starting" in states, states
+    assert got[-1]["data"]["pid"] != w["pid"]
+    s.close()
+
+
+def test_heartbeat_when_idle(web):
+    s = Stream(web, login(web, "globex", "bob", "bob-pw-1"))
+    hello = s.recv()
+    t0 = time.monotonic()
+    got = s.until(lambda f: f["type"] == "heartbeat", timeout=30,
+                  what="a heartbeat")
+    # 15 s without a frame (nothing globex may see happened meanwhile).
+    assert time.monotonic() - t0 >= 14, got
+    assert got[-1]["seq"] >= hello["seq"], (hello, got)
+    s.close()

@@ -16,7 +16,9 @@ import pytest
 from conftest import bench_puller, client, definition, wait_for
 from test_web_api import Web
 
-PASSWORDS = ["alice-pw-1", "ann-pw-1", "gina-pw-1", "root-pw-1"]
+HOOK_SECRET = "hook-secret-0123456789"
+PASSWORDS = ["alice-pw-1", "ann-pw-1", "gina-pw-1", "root-pw-1",
+             HOOK_SECRET]
 
 
 def _clients():
@@ -25,10 +27,16 @@ def _clients():
                                                          prefix=prefix)],
                                  [{"name": "n", "type": "null"}]),
                       users=users)
+    acme = c([{"username": "alice", "password": "alice-pw-1"},
+              {"username": "ann", "password": "ann-pw-1",
+               "role": "administrator"}], "a")
+    # A driver's credential is a secret too.
+    acme["passengers"].append(definition(
+        "hooks", [{"name": "hook", "type": "webhook",
+                   "secret": HOOK_SECRET}],
+        [{"name": "n", "type": "null"}]))
     return {
-        "acme": c([{"username": "alice", "password": "alice-pw-1"},
-                   {"username": "ann", "password": "ann-pw-1",
-                    "role": "administrator"}], "a"),
+        "acme": acme,
         "globex": c([{"username": "gina", "password": "gina-pw-1",
                       "role": "administrator"}], "g"),
         "root": {"users": [{"username": "admin", "password": "root-pw-1"}]},
@@ -148,20 +156,24 @@ def test_save_backup_diff_restore(web):
     assert [u["password"] for u in content["users"]] == ["********"] * 2
     assert backups(web, "ann", "acme") == []
 
-    # A new definition and a longer log life span, passwords left as the
-    # marker.
+    assert content["passengers"][1]["pullers"][0]["secret"] == "********"
+
+    # A new definition first, a longer log life span, the secrets left as
+    # the marker: each finds its stored value by name, not by position.
     content["log_life_span"] = 2
-    content["passengers"].append(definition(
+    content["passengers"].insert(0, definition(
         "refunds", [bench_puller(count=2, prefix="r")],
         [{"name": "n", "type": "null"}]))
+    content["users"].reverse()
     status, saved = put(web, "ann", "acme", json.dumps(content, indent=2),
                         doc["version"])
     assert status == 200, saved
     assert saved["node"] == "acme" and saved["version"] != doc["version"]
     on_disk = json.loads(file.read_text())
     assert on_disk["log_life_span"] == 2
-    assert [u["password"] for u in on_disk["users"]] == ["alice-pw-1",
-                                                        "ann-pw-1"]
+    assert [u["password"] for u in on_disk["users"]] == ["ann-pw-1",
+                                                        "alice-pw-1"]
+    assert on_disk["passengers"][2]["pullers"][0]["secret"] == HOOK_SECRET
     # databusd reloaded: the new definition runs.
     wait_for(lambda: any(d["name"] == "refunds" for d in web.json(
         "GET", "/api/v1/passengers", cookie=t["ann"])[1]["items"]),
@@ -178,7 +190,8 @@ def test_save_backup_diff_restore(web):
     assert status == 200, one
     old = json.loads(one["content"])
     assert old["log_life_span"] == 1
-    assert [p["name"] for p in old["passengers"]] == ["orders"]
+    assert [p["name"] for p in old["passengers"]] == ["orders", "hooks"]
+    assert old["passengers"][1]["pullers"][0]["secret"] == "********"
     assert [u["password"] for u in old["users"]] == ["********"] * 2
     assert one["size"] == len(one["content"].encode())
     # Root sees the client's backups too; another admin does not.
@@ -201,7 +214,9 @@ def test_save_backup_diff_restore(web):
     assert status == 200, r
     on_disk = json.loads(file.read_text())
     assert on_disk["log_life_span"] == 1
-    assert [p["name"] for p in on_disk["passengers"]] == ["orders"]
+    assert [p["name"] for p in on_disk["passengers"]] == ["orders",
+                                                           "hooks"]
+    assert on_disk["passengers"][1]["pullers"][0]["secret"] == HOOK_SECRET
     assert [u["password"] for u in on_disk["users"]] == ["alice-pw-1",
                                                         "ann-pw-1"]
     items = backups(web, "ann", "acme")
@@ -407,3 +422,42 @@ def test_no_plaintext_password_anywhere(web):
     raw = store.read_bytes()
     for pw in PASSWORDS + ["neo-pw-1"]:
         assert pw.encode() not in raw, pw
+
+
+def test_a_client_named_like_a_system_node(tmp, bus):
+    """A client called "__databus" is a client like any other: its
+    administrator never reaches the dispatcher ticket or its backups."""
+    clients = _clients()
+    clients["__databus"] = {"users": [{"username": "mallory",
+                                       "password": "mallory-pw-1",
+                                       "role": "administrator"}]}
+    b = bus(clients)
+    web = Web(b.data_dir)
+    try:
+        web.root = tmp
+        web.tokens = {}
+        for cl, user, pw in [("__databus", "mallory", "mallory-pw-1"),
+                             ("root", "admin", "root-pw-1")]:
+            status, doc, token, _ = web.login(cl, user, pw)
+            assert status == 200, doc
+            web.tokens[user] = token
+        doc = get(web, "admin", "__databus")[1]
+        ticket = json.loads(doc["content"])
+        ticket["system_alias"] = "SECRET-ALIAS"
+        assert put(web, "admin", "__databus", json.dumps(ticket),
+                   doc["version"])[0] == 200
+        assert len(backups(web, "admin", "__databus")) == 1
+        status, doc = get(web, "mallory", "__databus")
+        assert status == 404, doc
+        for path in (node_path("__databus", "backups"),
+                     node_path("__databus", "backups", "1")):
+            status, data = web.request("GET", path,
+                                       cookie=web.tokens["mallory"])[:3:2]
+            assert status == 404 and b"SECRET" not in data, data
+        status, r = web.json("POST", node_path("__databus", "backups", "1",
+                                               "restore"),
+                             body={}, cookie=web.tokens["mallory"])
+        assert status == 404, r
+        assert "SECRET-ALIAS" in (tmp / "databus.json").read_text()
+    finally:
+        web.stop()

@@ -278,11 +278,59 @@ def test_async_progress_while_intake_goes_on(bus, tmp):
         # Progress reached the event log (resource export), more than
         # start and end, and intermediate values among them.
         raw = (Path(web.bus.data_dir) / "store" / "data.mdb").read_bytes()
-        events = re.findall(rb'\{"id":"' + x["id"].encode()
-                            + rb'"[^}]*\}', raw)
-        progress = {float(re.search(rb'"progress":([0-9.e-]+)', e)
-                          .group(1)) for e in events}
+        progress = {float(v) for v in re.findall(
+            rb'\{"id":"' + x["id"].encode()
+            + rb'"[^}]*"progress":([0-9.eE+-]+)', raw)}
         assert 1.0 in progress and 0.0 in progress, progress
         assert any(0 < p < 1 for p in progress), progress
     finally:
         web.stop()
+
+
+def test_export_events_on_the_live_stream(web):
+    """Export progress reaches the websocket as resource `export`, for the
+    export's client (and root), never for another client."""
+    import websocket
+    from test_events import Stream
+
+    t = web.tokens
+    ann, gina, root = (Stream(web, t[u]) for u in ("ann", "gina", "admin"))
+    try:
+        for s in (ann, gina, root):
+            assert s.recv()["type"] == "hello"
+        status, x = web.json("POST", "/api/v1/export",
+                             body={"mode": "async"}, cookie=t["ann"])
+        assert status == 202, x
+
+        def mine(kind=None, state=None):
+            def pred(f):
+                return (f["type"] == "event" and f["resource"] == "export"
+                        and f["data"]["id"] == x["id"]
+                        and (kind is None or f["kind"] == kind)
+                        and (state is None or f["data"]["state"] == state))
+            return pred
+        got = ann.until(mine(state="done"), what="the export's done event")
+        frames = [f for f in got if mine()(f)]
+        assert frames[0]["kind"] == "create", frames
+        assert frames[0]["client"] == "acme"
+        assert frames[-1]["data"]["progress"] == 1
+        assert frames[-1]["data"] == web.json(
+            "GET", "/api/v1/exports/" + x["id"], cookie=t["ann"])[1]
+        root.until(mine(state="done"), what="root's copy of the event")
+        status, _ = web.json("DELETE", "/api/v1/exports/" + x["id"],
+                             body="", cookie=t["ann"])
+        assert status == 200
+        ann.until(mine(kind="delete"), what="the delete event")
+        root.until(mine(kind="delete"), what="root's delete event")
+        # Another client's administrator saw none of it: drain what it
+        # got (its own client's events, if any) for a moment.
+        end = time.monotonic() + 1
+        while time.monotonic() < end:
+            try:
+                f = gina.recv(0.2)
+            except websocket.WebSocketTimeoutException:
+                continue
+            assert not (f["type"] == "event" and f["resource"] == "export"), f
+    finally:
+        for s in (ann, gina, root):
+            s.close()

@@ -16,6 +16,8 @@
  *   hang        nothing more: no heartbeat, no answer to Drive (a hung
  *               driver; the drive timeout or heartbeat check must end it);
  *   silent      never answers Init at all (stuck while starting);
+ *   block       after Ready, blocks in read(2) on a pipe nobody writes
+ *               (a driver stuck in a blocked read; faults);
  *
  * and then sleeps, so that only the supervisor can end it (the test asserts
  * that it does). Optional:
@@ -23,6 +25,8 @@
  *   DBS_FAKE_ONCE     a marker file: if it exists the slot runs the real
  *                     worker, otherwise the fake creates it and misbehaves
  *                     (so the restarted worker is healthy again);
+ *   DBS_FAKE_STARTS   a file to which each fake start appends "<pid>
+ *                     <CLOCK_MONOTONIC ms>" (faults: backoff timing);
  *   DBS_FAKE_PAIR     0 or 1: nng pair protocol version (default: the one
  *                     databus-worker uses, FAKE_PAIR_VERSION below).
  * It dies with its parent (PR_SET_PDEATHSIG) and never sleeps more than
@@ -123,6 +127,18 @@ main(int argc, char **argv)
 		exec_real(argv);
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getenv("DBS_FAKE_STARTS") != NULL) {
+		FILE *f = fopen(getenv("DBS_FAKE_STARTS"), "a");
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (f != NULL) {
+			fprintf(f, "%d %lld\n", (int)getpid(),
+			    (long long)now.tv_sec * 1000 +
+				now.tv_nsec / 1000000);
+			fclose(f);
+		}
+	}
 	if (parent != NULL && getppid() != (pid_t)atol(parent))
 		return 111;
 	if (pairv != NULL && *pairv != '\0')
@@ -178,6 +194,18 @@ main(int argc, char **argv)
 
 	if (strcmp(mode, "hang") == 0) {
 		rc = 0;
+	} else if (strcmp(mode, "block") == 0) {
+		int fds[2];
+		char c;
+
+		if (pipe(fds) != 0)
+			return 111;
+		fprintf(stderr, "fake_worker: slot %s pid %d blocks in read\n",
+		    slot, (int)getpid());
+		/* Blocks until the supervisor kills us (PDEATHSIG bounds
+		 * it if the supervisor dies). */
+		(void)read(fds[0], &c, 1);
+		return 111;
 	} else if (strcmp(mode, "unexpected") == 0) {
 		Dbs__Init init = DBS__INIT__INIT;
 		Dbs__WorkerMsg bad = DBS__WORKER_MSG__INIT;

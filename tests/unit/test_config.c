@@ -150,7 +150,8 @@ static const char full_ticket[] =
     "  \"clients_dir\": \"tenants\",\n"
     "  \"external_config_files\": [\"extra/mapping.json\"],\n"
     "  \"drive_timeout\": \"2m\", \"shutdown_timeout\": 10,\n"
-    "  \"heartbeat\": \"250ms\", \"store\": { \"max_size\": \"512MiB\" } }\n";
+    "  \"heartbeat\": \"250ms\", \"store\": { \"max_size\": \"512MiB\",\n"
+    "  \"event_keep\": 5000, \"event_max_age\": \"2h\" } }\n";
 
 static const char full_acme[] =
     "{ \"log_life_span\": 7,\n"
@@ -219,6 +220,8 @@ test_full_example(void **state)
 	assert_int_equal(cfg->shutdown_timeout_ms, 10000);
 	assert_int_equal(cfg->heartbeat_ms, 250);
 	assert_int_equal(cfg->store_max_size, 512ULL << 20);
+	assert_int_equal(cfg->event_keep, 5000);
+	assert_int_equal(cfg->event_max_age_ms, 2 * 3600 * 1000);
 
 	/* databus-worker next to the running program. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -336,6 +339,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg->shutdown_timeout_ms, 30000);
 	assert_int_equal(cfg->heartbeat_ms, 1000);
 	assert_int_equal(cfg->store_max_size, 64ULL << 30);
+	assert_int_equal(cfg->event_keep, 0); /* the store's default */
+	assert_int_equal(cfg->event_max_age_ms, 24 * 3600 * 1000);
 	assert_int_equal(cfg->n_clients, 0);
 	config_free(cfg);
 }
@@ -392,7 +397,7 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"dataa_dir\": \"x\"}",
 	"databus.json: $.dataa_dir: unknown key (expected one of: "
 	"data_dir, system_alias, web, clients_dir, external_config_files, "
-	"drive_timeout, shutdown_timeout, heartbeat, store)"},
+	"drive_timeout, shutdown_timeout, heartbeat, store, limits, restart)"},
     {"{\"data_dir\": 5}", "databus.json: $.data_dir: expected a non-empty "
 			  "string"},
     {"{\"data_dir\": \"databus.json\"}", "databus.json: $.data_dir: \""},
@@ -406,7 +411,31 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen)"},
+	"enabled, listen, tls, session_idle, session_lifetime)"},
+    {"{\"web\": {\"tls\": 5}}",
+	"databus.json: $.web.tls: expected an object {\"cert\": FILE, "
+	"\"key\": FILE}"},
+    {"{\"web\": {\"tls\": {\"key\": \"k.pem\"}}}",
+	"databus.json: $.web.tls.cert: missing"},
+    {"{\"web\": {\"tls\": {\"cert\": \"c.pem\", \"key\": \"\"}}}",
+	"databus.json: $.web.tls.key: expected a non-empty string"},
+    {"{\"web\": {\"tls\": {\"cert\": \"c\", \"key\": \"k\", "
+     "\"ca\": \"x\"}}}",
+	"databus.json: $.web.tls.ca: unknown key (expected one of: cert, "
+	"key)"},
+    {"{\"web\": {\"tls\": {\"cert\": \"nope.pem\", \"key\": "
+     "\"nope.key\"}}}",
+	"databus.json: $.web.tls.cert: \""},
+    {"{\"web\": {\"tls\": {\"cert\": \"nope.pem\", \"key\": "
+     "\"nope.key\"}}}",
+	"nope.pem\": No such file or directory"},
+    {"{\"web\": {\"tls\": {\"cert\": \"databus.json\", \"key\": "
+     "\"databus.json\"}}}",
+	"databus.json\" holds no PEM certificate"},
+    {"{\"web\": {\"session_idle\": \"soon\"}}",
+	"databus.json: $.web.session_idle: expected a number of seconds"},
+    {"{\"web\": {\"session_lifetime\": 0}}",
+	"databus.json: $.web.session_lifetime: expected a number of seconds"},
     {"{\"web\": {\"enabled\": \"yes\"}}",
 	"databus.json: $.web.enabled: expected true or false"},
     {"{\"web\": {\"listen\": \"localhost\"}}",
@@ -464,6 +493,13 @@ static const struct bad_ticket bad_tickets[] = {
 	"databus.json: $.store.max_size: expected a number of bytes"},
     {"{\"store\": {\"max_size\": -5}}",
 	"databus.json: $.store.max_size: expected a number of bytes"},
+    {"{\"store\": {\"event_keep\": 0}}",
+	"databus.json: $.store.event_keep: expected a number of events from "
+	"1 to 100000000"},
+    {"{\"store\": {\"event_keep\": \"10\"}}",
+	"databus.json: $.store.event_keep: expected a number of events"},
+    {"{\"store\": {\"event_max_age\": \"soon\"}}",
+	"databus.json: $.store.event_max_age: expected a number of days"},
     {"{\"store\": {\"max_size\": 1.5}}",
 	"databus.json: $.store.max_size: expected a number of bytes"},
     {"{\"store\": {\"max_size\": \"4096TiB\"}}",
@@ -531,7 +567,7 @@ static const struct bad_client bad_clients[] = {
     {"acme.json", ONE(DEF(", \"sync_frequncy\": 1")),
 	"clients/acme.json: $.passengers[0].sync_frequncy: unknown key "
 	"(expected one of: name, sync_frequency, queue_life_span, pullers, "
-	"processors, pushers, retry)"},
+	"processors, pushers, retry, limits)"},
     {"acme.json", ONE("{" PULL ", " PUSH "}"),
 	"clients/acme.json: $.passengers[0].name: missing"},
     {"acme.json", ONE("{\"name\": \"in voices\", " PULL ", " PUSH "}"),
@@ -1292,6 +1328,74 @@ test_docs_example(void **state)
 	config_free(cfg);
 }
 
+/*
+ * config_load_staged (webcfg): the loader reads staged text in place of a
+ * file, sees a staged new client, ignores a removed one, reports errors in
+ * staged text against the file's name, and writes nothing.
+ */
+static void
+test_staged(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = NULL;
+	struct config_stage st[3];
+	char ticket[PATH_MAX], acme[PATH_MAX], newc[PATH_MAX], gone[PATH_MAX];
+	char err[1024];
+	static const char acme_text[] =
+	    "{\"log_life_span\": 1, \"passengers\": []}";
+	static const char staged_acme[] =
+	    "{\"log_life_span\": 3, \"passengers\": []}";
+	static const char bad_acme[] =
+	    "{\"log_life_span\": \"long\", \"passengers\": []}";
+	struct stat sb;
+
+	put(f, "databus.json",
+	    "{\"data_dir\": \"var\", \"external_config_files\": "
+	    "[\"extra/map.json\"]}");
+	put(f, "extra/map.json", "{}");
+	put(f, "clients/acme.json", acme_text);
+	put(f, "clients/gone.json", acme_text);
+	path_of(f, "databus.json", ticket);
+	/* The loader names client files by the clients directory's real
+	 * path. */
+	snprintf(acme, sizeof(acme), "%.3000s/clients/acme.json", f->real);
+	snprintf(newc, sizeof(newc), "%.3000s/clients/initech.json", f->real);
+	snprintf(gone, sizeof(gone), "%.3000s/clients/gone.json", f->real);
+
+	st[0] = (struct config_stage){
+	    acme, staged_acme, sizeof(staged_acme) - 1, false};
+	st[1] = (struct config_stage){newc, "{}", 2, false};
+	st[2] = (struct config_stage){gone, NULL, 0, true};
+	assert_int_equal(
+	    config_load_staged(ticket, st, 3, &cfg, err, sizeof(err)), DBS_OK);
+	assert_int_equal(cfg->n_clients, 2);
+	assert_string_equal(cfg->clients[0].name, "acme");
+	assert_int_equal(cfg->clients[0].log_life_span_ms, 3 * 86400000LL);
+	assert_string_equal(cfg->clients[1].name, "initech");
+	assert_int_equal(cfg->n_external_files, 1);
+	assert_string_equal(cfg->external_listed[0], "extra/map.json");
+	config_free(cfg);
+	/* Nothing was written. */
+	assert_int_not_equal(stat(newc, &sb), 0);
+	assert_int_equal(stat(gone, &sb), 0);
+
+	st[0].text = bad_acme;
+	st[0].len = sizeof(bad_acme) - 1;
+	cfg = NULL;
+	assert_int_equal(
+	    config_load_staged(ticket, st, 1, &cfg, err, sizeof(err)),
+	    DBS_ECONFIG);
+	assert_null(cfg);
+	expect_contains("staged error", err, "acme.json: $.log_life_span");
+
+	/* Without a stage, the files as they are. */
+	assert_int_equal(config_load(ticket, &cfg, err, sizeof(err)), DBS_OK);
+	assert_int_equal(cfg->n_clients, 2);
+	assert_int_equal(cfg->clients[0].log_life_span_ms, 86400000LL);
+	assert_string_equal(cfg->clients[1].name, "gone");
+	config_free(cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1315,6 +1419,7 @@ main(void)
 	    T(test_check_large_exchange),
 	    T(test_check_nothing_to_check),
 	    cmocka_unit_test(test_docs_example),
+	    T(test_staged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -739,6 +739,26 @@ test_event_other_resources(void **state)
 	    2);
 	json_decref(o);
 
+	/* Logs a commit stored, as one list. */
+	{
+		Dbs__EventLogList ll = DBS__EVENT_LOG_LIST__INIT;
+		Dbs__Log gone = DBS__LOG__INIT, *lp[2] = {&log, &gone};
+
+		gone.id = 9;
+		gone.client = "demo";
+		ll.n_items = 2;
+		ll.items = lp;
+		o = event_of(DBS__RESOURCE__RES_LOG,
+		    DBS__EVENT_KIND__EV_CREATE_LIST, &ll.base);
+		assert_string_equal(str(o, "kind"), "create_list");
+		assert_int_equal(
+		    json_array_size(json_object_get(o, "data")), 2);
+		assert_int_equal(
+		    num(json_array_get(json_object_get(o, "data"), 1), "id"),
+		    9);
+		json_decref(o);
+	}
+
 	sample_worker(&w);
 	o = event_of(
 	    DBS__RESOURCE__RES_WORKER, DBS__EVENT_KIND__EV_UPDATE, &w.base);

@@ -25,6 +25,7 @@
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dbs_error.h"
@@ -182,6 +183,38 @@ collect_stop(void *ctx, const Dbs__Passenger *p)
 
 	(void)p;
 	return ++ids->n >= 3 ? 7 : 0;
+}
+
+/* A protobuf-c allocator that keeps what it gave, for listings with
+ * q->alloc: the store must decode through it and free nothing itself. */
+struct counting_alloc {
+	size_t allocs, frees;
+	void *ptrs[4096];
+};
+
+static void *
+count_alloc(void *data, size_t size)
+{
+	struct counting_alloc *ca = data;
+
+	if (ca->allocs == sizeof(ca->ptrs) / sizeof(ca->ptrs[0]))
+		return NULL;
+	return ca->ptrs[ca->allocs++] = malloc(size);
+}
+
+static void
+count_free(void *data, void *ptr)
+{
+	((struct counting_alloc *)data)->frees++;
+	free(ptr);
+}
+
+static void
+count_release(struct counting_alloc *ca)
+{
+	for (size_t i = 0; i < ca->allocs; i++)
+		free(ca->ptrs[i]);
+	ca->allocs = 0;
 }
 
 static void
@@ -685,6 +718,32 @@ test_indexes_and_paging(void **state)
 		    store_queue_list(r, &all, collect_stop, &got, &next), 7);
 		assert_int_equal(next, 3); /* where it stopped */
 		commit(r);
+	}
+	/* With the caller's allocator: the same page, every record decoded
+	 * and released through it. */
+	{
+		static struct ids plain;
+		static struct counting_alloc ca;
+		ProtobufCAllocator pa = {count_alloc, count_free, &ca};
+		struct store_query page = {.client = "acme",
+		    .state = -1,
+		    .newest_first = true,
+		    .limit = 7};
+
+		list_all(f, page, 7, &plain);
+		page.alloc = &pa;
+		list_all(f, page, 7, &got);
+		assert_int_equal(got.n, plain.n);
+		assert_memory_equal(got.v, plain.v, got.n * sizeof(got.v[0]));
+		assert_true(ca.allocs >= got.n);
+		assert_int_equal(ca.frees, 0);
+		count_release(&ca);
+		page.q = "5"; /* one by its id */
+		list_all(f, page, 7, &got);
+		assert_int_equal(got.n, 1);
+		assert_true(ca.allocs >= 1);
+		assert_int_equal(ca.frees, 0);
+		count_release(&ca);
 	}
 	/* A definition needs its client. */
 	{
@@ -1495,6 +1554,46 @@ test_events(void **state)
 	assert_int_equal(verify(f), 0);
 }
 
+/* Retention by age: the oldest events go first, at most `max` per call,
+ * and the newest one always stays. */
+static void
+test_event_trim_before(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	uint64_t first, last, n = 99;
+	int64_t future = (int64_t)time(NULL) * 1000 + 3600 * 1000;
+
+	t = wbegin(f);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(
+		    store_event_append(t, "", DBS__RESOURCE__RES_SYSTEM,
+			DBS__EVENT_KIND__EV_UPDATE, "abc", 3, NULL),
+		    DBS_OK);
+	commit(t);
+	t = wbegin(f);
+	assert_int_equal(store_event_trim_before(t, 1000, 0, &n), DBS_OK);
+	assert_int_equal(n, 0); /* nothing is that old */
+	assert_int_equal(store_event_trim_before(t, future, 2, &n), DBS_OK);
+	assert_int_equal(n, 2);
+	commit(t);
+	t = rbegin(f);
+	assert_int_equal(store_event_range(t, &first, &last), DBS_OK);
+	assert_int_equal(first, 3);
+	assert_int_equal(last, 6);
+	commit(t);
+	t = wbegin(f);
+	assert_int_equal(store_event_trim_before(t, future, 0, &n), DBS_OK);
+	assert_int_equal(n, 3);
+	commit(t);
+	t = rbegin(f);
+	assert_int_equal(store_event_range(t, &first, &last), DBS_OK);
+	assert_int_equal(first, 6);
+	assert_int_equal(last, 6);
+	commit(t);
+	assert_int_equal(verify(f), 0);
+}
+
 static void
 test_event_autotrim(void **state)
 {
@@ -1621,7 +1720,8 @@ test_ids_never_reused(void **state)
 	assert_int_equal(store_event_append(t, "", DBS__RESOURCE__RES_SYSTEM,
 			     DBS__EVENT_KIND__EV_UPDATE, "", 0, &seq),
 	    DBS_OK);
-	assert_true(seq > 5);
+	/* After the 4 list events (items and logs created, then deleted). */
+	assert_true(seq > 4);
 	commit(t);
 	/* An aborted transaction hands its ids out again. */
 	t = wbegin(f);
@@ -1953,6 +2053,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_config_backups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_event_trim_before, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_event_autotrim, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -277,6 +277,9 @@ test_registry(void **state)
 	    {DRV_PULLER, "exec"},
 	    {DRV_PROCESSOR, "exec"},
 	    {DRV_PUSHER, "exec"},
+	    {DRV_PULLER, "plugin"},
+	    {DRV_PROCESSOR, "plugin"},
+	    {DRV_PUSHER, "plugin"},
 	    {DRV_PULLER, "imap"},
 	    {DRV_PUSHER, "postgres"},
 	    {DRV_PUSHER, "smtp"},
@@ -295,6 +298,7 @@ test_registry(void **state)
 		n++;
 	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
 	assert_null(drv_lookup(DRV_PROCESSOR, "dir"));
+	assert_null(drv_lookup(DRV_PROCESSOR, "http"));
 	assert_null(drv_lookup(DRV_PULLER, "null"));
 	assert_null(drv_lookup(DRV_PROCESSOR, "fail"));
 	assert_null(drv_lookup(DRV_PULLER, NULL));

@@ -26,7 +26,8 @@ def result(status="ok", **extra):
     emit(dict(type="result", status=status, **extra))
 
 
-def pull(req, seat):
+def pull(req):
+    """pull and peek alike: listing changes nothing (notify moves)."""
     src = os.environ["SOURCE_DIR"]
     for name in sorted(os.listdir(src)):
         path = os.path.join(src, name)
@@ -85,7 +86,7 @@ def main():
     req = json.loads(sys.stdin.readline())
     op = req["op"]
     if op in ("pull", "peek"):
-        pull(req, op == "pull")
+        pull(req)
     elif op == "notify":
         notify(req)
     elif op == "process":

@@ -1,0 +1,400 @@
+"""The authorisation matrix of databus-web: every /api/v1 route × role ×
+tenant × session state, and traversal strings in every path and query
+parameter. The claim under test: **no unexpected 2xx**, and each refusal
+has the documented status (401 without a valid session, 404 for another
+tenant's object, 403 for a role too low).
+
+Adding a route: append a `Route` to ROUTES. `path` (and `body`, a dict or
+a function of the target `t`) may use the placeholders of `Target`:
+{client} {id} {att} {step} {log} {definition} {victim} {uniq}. `who` is the
+least role allowed ("session": any logged-in user, "admin": administrator
+of the client or root, "root": root only, "nobody": no 2xx for anyone);
+`tenant` says the route names a client (in the path or the body) and
+another tenant's must answer 404. `params` lists the path placeholders and
+query parameters to fill with traversal strings; `free_text` the query
+parameters that are free text (a traversal string there is a harmless
+search and may answer 200). `destructive` routes (logout, shutdown) are
+not run where they would be allowed; they are covered by their own tests.
+
+Roles: anonymous; operator (acme/alice); administrator (acme/ann); another
+client's administrator (globex/gina); root (root/admin). Tenants: "own" is
+the user's client (acme for root), "other" another one (globex). Session
+states: valid; logged out (that token after /logout); revoked (a second
+user of the same role and client, revoked with databusctl); forged (a
+random token, and malformed cookies).
+"""
+
+import json
+import secrets
+import socket
+import subprocess
+import urllib.parse
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import pytest
+
+from conftest import CTL, deadline
+from test_web_manage import FILES, ManageWeb, clients, pusher_step
+
+ROLES = ["anonymous", "operator", "administrator", "other_admin", "root"]
+RANK = {"anonymous": -1, "operator": 0, "administrator": 1,
+        "other_admin": 1, "root": 2}
+LOGIN = {  # role: (client, user, password, second user for "revoked")
+    "operator": ("acme", "alice", "alice-pw-1", "alice2"),
+    "administrator": ("acme", "ann", "ann-pw-1", "ann2"),
+    "other_admin": ("globex", "gina", "gina-pw-1", "gina2"),
+    "root": ("root", "admin", "root-pw-1", "admin2"),
+}
+STATES = ["valid", "logged_out", "revoked", "forged"]
+TRAVERSAL = ["../", "..", "..%2f", "%2e%2e%2f", "%2e%2e", "%252e%252e%252f",
+             "..\\", "....//", "%00", "a%00b", "/etc/passwd",
+             "%2fetc%2fpasswd", "\x00", "~root", "%c0%ae%c0%ae%2f"]
+
+
+@dataclass
+class Target:
+    client: str
+    id: int
+    att: str
+    step: str
+    log: int
+    definition: str
+    victim: str = "vic"
+    uniq: str = ""
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    who: str
+    tenant: bool = False
+    body: Union[None, dict, Callable] = None
+    params: tuple = ()
+    free_text: tuple = ()
+    destructive: bool = False
+    note: str = ""
+
+
+ROUTES = [
+    # databus-web foundation
+    Route("POST", "/api/v1/login", "nobody",
+          body=lambda t: {"client": t.client, "username": "alice",
+                          "password": "wrong-password"},
+          note="a wrong password never logs in"),
+    Route("POST", "/api/v1/logout", "session", body={}, destructive=True),
+    Route("GET", "/api/v1/me", "session"),
+    Route("GET", "/api/v1/queue?client={client}&passenger={definition}"
+          "&state=dead&q=&cursor=0&limit=5", "session", tenant=True,
+          params=("client", "passenger", "state", "cursor", "limit", "q"),
+          free_text=("q",)),
+    Route("GET", "/api/v1/queue/{client}/{id}", "session", tenant=True,
+          params=("client", "id")),
+    Route("GET", "/api/v1/passengers", "session"),
+    Route("POST", "/api/v1/passengers/{client}/{definition}/expedite",
+          "session", tenant=True, body={},
+          params=("client", "definition")),
+    Route("GET", "/api/v1/logs?client={client}&cursor=0&limit=5", "session",
+          tenant=True, params=("client", "cursor", "limit")),
+    Route("GET", "/api/v1/logs/{client}/{log}", "session", tenant=True,
+          params=("client", "log")),
+    Route("GET", "/api/v1/users?client={client}", "admin", tenant=True,
+          params=("client",)),
+    Route("GET", "/api/v1/about", "session"),
+    # webapi: management routes
+    Route("POST", "/api/v1/queue/{client}/{id}/steps", "admin", tenant=True,
+          body=lambda t: {"step": t.step, "complete": True},
+          params=("client", "id")),
+    Route("GET", "/api/v1/queue/{client}/{id}/attachments/{att}?download=1",
+          "session", tenant=True, params=("client", "id", "att", "download"),
+          free_text=("download",)),
+    Route("POST", "/api/v1/queue/purge", "admin", tenant=True,
+          body=lambda t: {"client": t.client, "older_than_days": 36500}),
+    Route("POST", "/api/v1/logs/purge", "admin", tenant=True,
+          body=lambda t: {"client": t.client, "older_than_days": 36500}),
+    Route("POST", "/api/v1/users", "admin", tenant=True,
+          body=lambda t: {"client": t.client, "username": "u" + t.uniq,
+                          "password": "long-enough-1", "role": "operator"}),
+    Route("POST", "/api/v1/users/{client}/{victim}/password", "admin",
+          tenant=True, body={"password": "victim-pw-2"},
+          params=("client", "victim")),
+    Route("POST", "/api/v1/users/{client}/{victim}/revoke", "admin",
+          tenant=True, body={}, params=("client", "victim")),
+    Route("DELETE", "/api/v1/users/{client}/{victim}", "admin", tenant=True,
+          body={}, params=("client", "victim")),
+    Route("GET", "/api/v1/peek/{client}/{definition}", "session",
+          tenant=True, params=("client", "definition")),
+    Route("POST", "/api/v1/system/pause", "root", body={}),
+    Route("POST", "/api/v1/system/resume", "root", body={}),
+    Route("POST", "/api/v1/system/shutdown", "root", body={},
+          destructive=True),
+]
+
+
+# ------------------------------------------------------------ raw HTTP
+
+def raw_http(port, method, path, cookie=None, body=None, origin=None):
+    """One request over a plain socket (http.client refuses some of the
+    paths this test must send); returns (status, body bytes)."""
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port,
+             "Connection: close"]
+    if origin:
+        lines.append("Origin: " + origin)
+    if cookie is not None:
+        lines.append("Cookie: " + cookie)
+    data = b""
+    if body is not None:
+        data = json.dumps(body).encode()
+        lines.append("Content-Type: application/json")
+    lines.append("Content-Length: %d" % len(data))
+    req = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+    with socket.create_connection(("127.0.0.1", port),
+                                  timeout=deadline(20)) as s:
+        s.sendall(req)
+        chunks = []
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            chunks.append(c)
+    resp = b"".join(chunks)
+    if not resp:
+        return 0, b""  # closed without an answer: a refusal too
+    head, _, rest = resp.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, rest
+
+
+# ---------------------------------------------------------------- setup
+
+def ctl(bus, *args):
+    r = subprocess.run([str(CTL), "--data", bus.data_dir] + list(args),
+                       capture_output=True, text=True, input="",
+                       timeout=deadline(60))
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r.stdout
+
+
+def add_user(bus, cl, user, pw, role):
+    r = subprocess.run([str(CTL), "--data", bus.data_dir, "user", "add"]
+                       + ([] if cl == "root" else ["--role", role])
+                       + ["--password-stdin", cl, user],
+                       capture_output=True, text=True, input=pw + "\n",
+                       timeout=deadline(60))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+@pytest.fixture
+def world(bus, tmp):
+    inbox = tmp / "in"
+    inbox.mkdir()
+    for name, data in FILES.items():
+        (inbox / name).write_bytes(data)
+    b = bus(clients(inbox))
+    b.wait_counts("acme", "files", pending=0, dead=len(FILES), timeout=30)
+    b.wait_counts("globex", "orders", pending=0, done=3, timeout=30)
+    for role, (cl, user, pw, second) in LOGIN.items():
+        add_user(b, cl, second, pw, "operator" if role == "operator"
+                 else "administrator")
+    for cl in ("acme", "globex"):
+        add_user(b, cl, "vic", "victim-pw-1", "operator")
+    w = ManageWeb(b.data_dir)
+    w.bus = b
+    yield w
+    w.stop()
+
+
+def targets(w):
+    """acme and globex objects for the placeholders, read as root."""
+    tok = w.relogin("root", "admin", "root-pw-1")
+    out = {}
+    for cl, definition in (("acme", "files"), ("globex", "orders")):
+        items = w.json("GET", "/api/v1/queue?client=%s" % cl,
+                       cookie=tok)[1]["items"]
+        p = items[0]
+        logs = w.json("GET", "/api/v1/logs?client=%s" % cl,
+                      cookie=tok)[1]["items"]
+        out[cl] = Target(client=cl, id=p["id"],
+                         att=urllib.parse.quote(p["attachments"][0]["name"],
+                                                safe=""),
+                         step=pusher_step(p), log=logs[0]["id"],
+                         definition=definition)
+    w.json("POST", "/api/v1/logout", body={}, cookie=tok)
+    return out
+
+
+def sessions(w):
+    """{role: {state: cookie header value or None}}."""
+    s = {"anonymous": {"none": None}}
+    for role, (cl, user, pw, second) in LOGIN.items():
+        valid = w.relogin(cl, user, pw)
+        out = w.relogin(cl, user, pw)
+        assert w.json("POST", "/api/v1/logout", body={},
+                      cookie=out)[0] == 200
+        rev = w.relogin(cl, second, pw)
+        ctl(w.bus, "user", "revoke", cl, second)
+        forged = secrets.token_urlsafe(32)[:43]
+        s[role] = {"valid": "dbs_session=" + valid,
+                   "logged_out": "dbs_session=" + out,
+                   "revoked": "dbs_session=" + rev,
+                   "forged": "dbs_session=" + forged}
+    return s
+
+
+FORGED_COOKIES = ["dbs_session=", "dbs_session=x",
+                  "dbs_session=" + "A" * 43, "dbs_session=" + "A" * 44,
+                  "dbs_session=../../../../etc/passwd",
+                  "dbs_session=%2e%2e%2f" + "A" * 34,
+                  "other=1; dbs_session=" + "B" * 43, "dbs_session"]
+
+
+def fill(route, t, uniq):
+    t.uniq = uniq
+    path = route.path.format(**vars(t))
+    body = route.body(t) if callable(route.body) else route.body
+    return path, body
+
+
+def allowed(route, role, state, target_client, user_client):
+    if route.who == "nobody" or role == "anonymous" or state != "valid":
+        return False
+    if route.tenant and role != "root" and target_client != user_client:
+        return False
+    need = {"session": 0, "admin": 1, "root": 2}[route.who]
+    return RANK[role] >= need
+
+
+def expected_refusal(route, role, state, target_client, user_client):
+    """The statuses a refusal may have."""
+    if route.who == "nobody":
+        return (401, 429)  # failed logins are throttled after a few
+    if role == "anonymous" or state != "valid":
+        return (401,)
+    if route.tenant and role != "root" and target_client != user_client:
+        return (404,)
+    return (403,)
+
+
+# ---------------------------------------------------------------- tests
+
+def test_auth_matrix(world):
+    w = world
+    tg = targets(w)
+    cookies = sessions(w)
+    unexpected, wrong, checked, n = [], [], 0, 0
+    for route in ROUTES:
+        for role in ROLES:
+            user_client = LOGIN[role][0] if role in LOGIN else None
+            own = "acme" if role in ("root", "anonymous") else user_client
+            other = "globex" if own == "acme" else "acme"
+            for tenant, cl in (("own", own), ("other", other)):
+                for state, cookie in cookies[role].items():
+                    n += 1
+                    ok = allowed(route, role, state, cl, user_client)
+                    if ok and route.destructive:
+                        continue
+                    path, body = fill(route, tg[cl], "%d" % n)
+                    status, data = raw_http(w.port, route.method, path,
+                                            cookie=cookie, body=body,
+                                            origin=w.origin)
+                    checked += 1
+                    case = (route.method, route.path, role, tenant, state,
+                            status, data[:200])
+                    if ok:
+                        # The auth layer let it through.
+                        if status in (401, 403) or status >= 500:
+                            wrong.append(("refused", case))
+                        continue
+                    if 200 <= status < 300:
+                        unexpected.append(case)
+                    elif status not in expected_refusal(route, role, state,
+                                                        cl, user_client):
+                        wrong.append(("status", case))
+    assert not unexpected, "unexpected 2xx:\n" + "\n".join(
+        map(repr, unexpected))
+    assert not wrong, "\n".join(map(repr, wrong))
+    assert checked > 500
+    # The system is running, not paused by the matrix.
+    ctl(w.bus, "resume")
+    assert w.bus.alive()
+
+
+def test_forged_cookies(world):
+    """Malformed and forged cookies get 401 on every session route."""
+    w = world
+    tg = targets(w)["acme"]
+    for route in ROUTES:
+        if route.who == "nobody":
+            continue
+        path, body = fill(route, tg, secrets.token_hex(4))
+        for cookie in FORGED_COOKIES:
+            status, data = raw_http(w.port, route.method, path,
+                                    cookie=cookie, body=body,
+                                    origin=w.origin)
+            assert status == 401, (route.path, cookie, status, data)
+
+
+def test_mutations_need_origin(world):
+    """Every mutating route refuses a request without Origin (or with
+    another one) with 403, even with a root session."""
+    w = world
+    tg = targets(w)["acme"]
+    root = w.relogin("root", "admin", "root-pw-1")
+    for route in ROUTES:
+        if route.method == "GET":
+            continue
+        path, body = fill(route, tg, secrets.token_hex(4))
+        for origin in (None, "http://evil.example", "null",
+                       w.origin + ".evil.example"):
+            status, data = raw_http(w.port, route.method, path,
+                                    cookie="dbs_session=" + root, body=body,
+                                    origin=origin)
+            assert status == 403, (route.path, origin, status, data)
+    assert w.json("GET", "/api/v1/me", cookie=root)[0] == 200
+
+
+def _substitute(route, t, param, bad):
+    """The route's path with `bad` in place of path placeholder or query
+    parameter `param` (inserted raw, not re-encoded)."""
+    path, body = fill(route, t, secrets.token_hex(4))
+    if "{%s}" % param in route.path:
+        value = str(getattr(t, param))
+        template = route.path.replace("{%s}" % param, "\x01")
+        path = template.format(**vars(t)).replace("\x01", bad)
+        return path, body, value
+    base, _, query = path.partition("?")
+    parts = []
+    for kv in query.split("&"):
+        k, _, v = kv.partition("=")
+        parts.append("%s=%s" % (k, bad) if k == param else kv)
+    return base + "?" + "&".join(parts), body, None
+
+
+def test_traversal_in_every_parameter(world):
+    """Traversal strings in every path placeholder and query parameter, with
+    a root session (allowed everything): never a 2xx except for free-text
+    parameters (which then find nothing), never a 5xx, and the server keeps
+    serving."""
+    w = world
+    tg = targets(w)["acme"]
+    root = "dbs_session=" + w.relogin("root", "admin", "root-pw-1")
+    bad_2xx = []
+    for route in ROUTES:
+        for param in route.params:
+            for bad in TRAVERSAL:
+                path, body, _ = _substitute(route, tg, param, bad)
+                status, data = raw_http(w.port, route.method, path,
+                                        cookie=root, body=body,
+                                        origin=w.origin)
+                case = (route.path, param, bad, status, data[:200])
+                assert status < 500, case
+                if 200 <= status < 300:
+                    if param not in route.free_text:
+                        bad_2xx.append(case)
+                    elif data.startswith(b"{"):
+                        doc = json.loads(data)
+                        assert not doc.get("items"), case
+    assert not bad_2xx, "\n".join(map(repr, bad_2xx))
+    assert raw_http(w.port, "GET", "/api/v1/me", cookie=root)[0] == 200
+    ctl(w.bus, "resume")

@@ -1,0 +1,154 @@
+"""Disk faults: a full disk, I/O errors, and a store that reaches its
+maximum size.
+
+- Disk full: the data dir lives on a small tmpfs (mount -t tmpfs, as
+  root; skipped with the reason otherwise). Intake fills it: databusd logs
+  "store error, intake paused: ... no space left on device", and
+  `databusctl status` shows the same within 1 s; nothing is lost; when the
+  tmpfs is enlarged (mount -o remount,size=...) the next probe commits and
+  intake resumes by itself, and every passenger is done.
+- EIO: strace attached to the running databusd makes every fdatasync fail
+  with EIO (-e inject=fdatasync:error=EIO): intake pauses with
+  "input/output error" in log and status; when strace detaches, intake
+  resumes and nothing is lost.
+- MAP_FULL: with store.max_size at the initial map size the map cannot
+  grow; intake pauses with "store is full" and nothing committed is lost;
+  a databusd restarted with a larger max_size finishes the work.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import bench_puller, client, deadline, definition, wait_for
+
+
+def paused_status(b):
+    st = b.status()["system"]
+    return st["intake_paused"] and st["store_error"] and st
+
+
+def log_line(b, text):
+    for line in b.stderr().splitlines():
+        if "intake paused" in line and text in line:
+            return line
+    return None
+
+
+@pytest.fixture
+def tmpfs(tmp):
+    mnt = tmp / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
+                        str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root): %s"
+                    % r.stderr.strip())
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_pauses_and_resumes(tmp, bus, tmpfs):
+    count, size = 300, 128 * 1024  # ~38 MiB of attachments > 16 MiB
+    d = definition("big", [bench_puller(count=count, size=size)],
+                   [{"name": "sink", "type": "null"}])
+    b = bus({"acme": client(d)}, data_dir=str(tmpfs / "var"),
+            workers=False)
+    try:
+        line = wait_for(lambda: log_line(b, "no space left on device"), 60,
+                        "databusd to log the full disk")
+    except AssertionError:
+        print(b.stderr()[-3000:], b.status())
+        raise
+    t0 = time.monotonic()
+    st = wait_for(lambda: paused_status(b), 1, "status to show the pause")
+    shown = time.monotonic() - t0
+    print("log: %s\nstatus after %.3f s: %s" % (line, shown,
+                                                 st["store_error"]))
+    assert "no space left on device" in st["store_error"]
+    out = b.ctl("status", json_out=False)
+    assert "intake paused" in out and "no space left" in out, out
+
+    # Paused: nothing is seated while the disk is full.
+    seated = b.status()["store"]["passengers"]
+    time.sleep(1.5)
+    assert paused_status(b)
+    assert b.status()["store"]["passengers"] == seated
+
+    # Space returns: intake resumes by itself and finishes everything.
+    r = subprocess.run(["mount", "-o", "remount,size=256m", str(tmpfs)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: not b.status()["system"]["intake_paused"], 10,
+             "intake resumed")
+    assert "intake resumed" in b.stderr()
+    b.ctl("expedite", "acme", "big", json_out=False)
+    b.wait_counts("acme", "big", pending=0, done=count, dead=0, timeout=120)
+    assert b.ctl_raw("verify").returncode == 0
+    assert b.stop() == 0
+
+
+def test_eio_pauses_and_resumes(tmp, bus):
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (./setup installs it)")
+    count = 3000
+    d = definition("load", [bench_puller(count=count, size=1024,
+                                         per_drive=100)],
+                   [{"name": "sink", "type": "null"}], sync="200ms")
+    b = bus({"acme": client(d)})
+    wait_for(lambda: b.counts("acme", "load")[1] > 0, 30, "intake running")
+    tr = subprocess.Popen([strace, "-o", "/dev/null", "-p", str(b.proc.pid),
+                           "-e", "trace=fdatasync",
+                           "-e", "inject=fdatasync:error=EIO"],
+                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        line = wait_for(lambda: log_line(b, "input/output error"), 30,
+                        "databusd to log the EIO")
+        t0 = time.monotonic()
+        st = wait_for(lambda: paused_status(b), 1, "status to show it")
+        print("log: %s\nstatus after %.3f s: %s"
+              % (line, time.monotonic() - t0, st["store_error"]))
+        assert "input/output error" in st["store_error"]
+        done = b.counts("acme", "load")[1]
+        time.sleep(1.5)
+        assert paused_status(b)
+        assert b.counts("acme", "load")[1] == done
+    finally:
+        tr.send_signal(signal.SIGINT)  # strace detaches
+        tr.wait(deadline(10))
+    wait_for(lambda: not b.status()["system"]["intake_paused"], 10,
+             "intake resumed after the EIO stopped")
+    b.wait_counts("acme", "load", pending=0, done=count, dead=0,
+                  timeout=120)
+    assert b.ctl_raw("verify").returncode == 0
+    assert b.stop() == 0
+
+
+def test_map_full_pauses_with_clear_error(tmp, bus):
+    # The initial map is 256 MiB; max_size equal to it forbids growth.
+    count, size = 400, 1024 * 1024
+    d = definition("big", [bench_puller(count=count, size=size)],
+                   [{"name": "sink", "type": "null"}])
+    b = bus({"acme": client(d)}, store={"max_size": "256MiB"},
+            workers=False)
+    line = wait_for(lambda: log_line(b, "store is full"), 120,
+                    "databusd to log MAP_FULL")
+    st = wait_for(lambda: paused_status(b), 1, "status to show it")
+    print("log: %s\nstatus: %s" % (line, st["store_error"]))
+    assert b.status()["store"]["map_size"] <= 256 << 20
+    stored = b.status()["store"]["passengers"]
+    assert 0 < stored < count
+    assert b.ctl_raw("verify").returncode == 0
+    assert b.stop() == 0
+
+    # A bigger max_size: the work completes, nothing seated was lost.
+    b2 = bus({"acme": client(d)}, store={"max_size": "2GiB"})
+    b2.wait_counts("acme", "big", pending=0, done=count, dead=0,
+                   timeout=180)
+    assert b2.ctl_raw("verify").returncode == 0
+    assert os.path.exists(b2.data_dir)
+    assert b2.stop() == 0

@@ -1,0 +1,379 @@
+/*
+ * api_queue_item.c — changing one passenger's steps, and its attachments.
+ *
+ *   POST /api/v1/queue/{client}/{id}/steps
+ *        {"step": NAME, "complete": true|false} or {"requeue": true}
+ *   GET  /api/v1/queue/{client}/{id}/attachments/{name}[?download=1]
+ *
+ * Steps: administrators of the passenger's client and root; an operator
+ * gets 403, another client's passenger (or none) 404. The body is checked
+ * against the passenger as the store has it (the step must exist; requeue
+ * is for dead passengers only) and then sent to databusd as set_step,
+ * which checks again and commits; the reply is the passenger as committed.
+ *
+ * Attachments: every role of the client. The name in the path is
+ * percent-decoded and compared with the passenger's attachment list; it
+ * only ever selects a store key. What the browser gets is chosen so that
+ * nothing stored can run as a page: text types go out as
+ * text/plain; charset=utf-8 (HTML included), PNG/JPEG/GIF/WebP images
+ * inline with their type when their first bytes agree, everything else
+ * (SVG too) as application/octet-stream with Content-Disposition:
+ * attachment and a sanitized file name; ?download=1 makes any of them an
+ * attachment. These responses carry `Content-Security-Policy: sandbox;
+ * default-src 'none'` instead of the API's policy.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbs_error.h"
+#include "record_json.h"
+#include "web.h"
+
+#define STEP_NAME_MAX 256
+#define ATT_NAME_MAX  1024
+#define FILENAME_MAX_ 100
+
+/* The passenger `id` of `client`, or NULL after answering (404 / 500). */
+static Dbs__Passenger *
+passenger_of(h2o_req_t *req, const char *client, uint64_t id)
+{
+	struct store_txn *txn = NULL;
+	Dbs__Passenger *p = NULL;
+	int rc;
+
+	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) !=
+	    DBS_OK) {
+		web_send_error(req, 500, "store", dbs_strerror(rc));
+		return NULL;
+	}
+	rc = store_passenger_get(txn, id, &p);
+	store_txn_abort(txn);
+	if (rc == DBS_OK && strcmp(p->client, client) != 0) {
+		dbs__passenger__free_unpacked(p, NULL);
+		p = NULL;
+		rc = DBS_ENOTFOUND;
+	}
+	if (rc == DBS_ENOTFOUND)
+		web_not_found(req);
+	else if (rc != DBS_OK)
+		web_send_error(req, 500, "store", dbs_strerror(rc));
+	return p;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+struct steps_job {
+	struct web_ctl_job base;
+	Dbs__SetStep set;
+	char step[STEP_NAME_MAX + 1];
+	uint64_t id;
+};
+
+static void
+steps_answer(h2o_req_t *req, struct web_ctl_job *jb)
+{
+	struct steps_job *j = (struct steps_job *)jb;
+	const char *msg = jb->reply->message != NULL ? jb->reply->message : "";
+	Dbs__Passenger *p;
+
+	if (jb->reply->code != DBS_OK) {
+		web_ctl_error(req, jb->reply);
+		return;
+	}
+	/* databusd replied after its commit: the store has the change. */
+	if ((p = passenger_of(req, jb->client, j->id)) == NULL)
+		return;
+	web_send_json(req, 200,
+	    json_pack("{s:o, s:o}", "passenger", rj_passenger(p), "message",
+		rj_string(msg)));
+	dbs__passenger__free_unpacked(p, NULL);
+}
+
+/* Check the body against the passenger; fill j->set. Answers 400/409
+ * itself and returns false on a bad body. */
+static bool
+steps_body(
+    h2o_req_t *req, json_t *body, const Dbs__Passenger *p, struct steps_job *j)
+{
+	json_t *step = json_object_get(body, "step");
+	json_t *complete = json_object_get(body, "complete");
+	json_t *requeue = json_object_get(body, "requeue");
+	size_t i, len;
+
+	if (requeue != NULL) {
+		if (json_object_size(body) != 1 || !json_is_true(requeue)) {
+			web_bad_param(
+			    req, "expected {\"requeue\": true} alone");
+			return false;
+		}
+		if (p->state != DBS__PASSENGER_STATE__PS_DEAD) {
+			web_send_error(req, 409, "conflict",
+			    "only a dead passenger can be requeued");
+			return false;
+		}
+		j->set.requeue = true;
+		snprintf(j->step, sizeof(j->step), "*");
+		return true;
+	}
+	if (json_object_size(body) != 2 || !json_is_string(step) ||
+	    !json_is_boolean(complete)) {
+		web_bad_param(req, "expected {\"step\": name, \"complete\": "
+				   "true|false} or {\"requeue\": true}");
+		return false;
+	}
+	len = json_string_length(step);
+	if (len == 0 || len > STEP_NAME_MAX ||
+	    memchr(json_string_value(step), 0, len) != NULL) {
+		web_bad_param(req, "invalid step name");
+		return false;
+	}
+	memcpy(j->step, json_string_value(step), len + 1);
+	for (i = 0; i < p->n_steps; i++)
+		if (strcmp(p->steps[i]->name, j->step) == 0)
+			break;
+	if (i == p->n_steps) {
+		web_bad_param(req, "the passenger has no step of that name");
+		return false;
+	}
+	j->set.complete = json_is_true(complete);
+	return true;
+}
+
+int
+web_api_steps(h2o_req_t *req, const char *client, uint64_t id)
+{
+	struct web_session s;
+	struct steps_job *j = NULL;
+	Dbs__Passenger *p = NULL;
+	json_t *body = NULL;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if (!web_session_sees(&s, client))
+		return web_not_found(req);
+	if (s.role == DBS__ROLE__ROLE_OPERATOR)
+		return web_forbidden(req);
+	if ((body = web_body_object(req)) == NULL)
+		return 0;
+	if ((p = passenger_of(req, client, id)) == NULL)
+		goto out;
+	j = (struct steps_job *)web_ctl_job_alloc(
+	    req, &s, steps_answer, sizeof(*j));
+	if (j == NULL) {
+		web_send_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	dbs__set_step__init(&j->set);
+	if (!steps_body(req, body, p, j))
+		goto out;
+	snprintf(j->base.client, sizeof(j->base.client), "%s", client);
+	j->id = id;
+	j->set.client = j->base.client;
+	j->set.id = id;
+	j->set.step = j->step;
+	j->base.creq.verb_case = DBS__CONTROL_REQUEST__VERB_SET_STEP;
+	j->base.creq.set_step = &j->set;
+	web_ctl_submit(req, &j->base);
+	j = NULL; /* transferred */
+out:
+	free(j);
+	if (p != NULL)
+		dbs__passenger__free_unpacked(p, NULL);
+	json_decref(body);
+	return 0;
+}
+
+/* ---------------------------------------------------------- attachments */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode a path segment into out (NUL-terminated); false for a
+ * bad escape, a NUL, or more than cap-1 bytes. */
+static bool
+decode_segment(const char *s, size_t len, char *out, size_t cap)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)s[i], hi, lo;
+
+		if (c == '%') {
+			if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 ||
+			    (lo = hexval(s[i + 2])) < 0)
+				return false;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= cap)
+			return false;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return o > 0;
+}
+
+/* The media type of a Content-Type value, lower-cased, without
+ * parameters. */
+static void
+media_type(const char *ct, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; ct != NULL && *ct != '\0' && *ct != ';' && o + 1 < cap; ct++)
+		if (!isspace((unsigned char)*ct))
+			out[o++] = (char)tolower((unsigned char)*ct);
+	out[o] = '\0';
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static bool
+is_text(const char *mt)
+{
+	static const char *const types[] = {"application/json",
+	    "application/xml", "application/csv", "application/x-ndjson",
+	    "application/yaml", "application/x-yaml", "application/toml",
+	    "application/javascript", "application/sql", NULL};
+
+	if (strncmp(mt, "text/", 5) == 0)
+		return true;
+	for (size_t i = 0; types[i] != NULL; i++)
+		if (strcmp(mt, types[i]) == 0)
+			return true;
+	return ends_with(mt, "+json") ||
+	       (ends_with(mt, "+xml") && strcmp(mt, "image/svg+xml") != 0);
+}
+
+/* One of the images a browser shows inline, and the bytes agree. */
+static const char *
+image_type(const char *mt, const unsigned char *d, size_t n)
+{
+	if (strcmp(mt, "image/png") == 0 && n >= 8 &&
+	    memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+		return "image/png";
+	if ((strcmp(mt, "image/jpeg") == 0 || strcmp(mt, "image/jpg") == 0) &&
+	    n >= 3 && memcmp(d, "\xff\xd8\xff", 3) == 0)
+		return "image/jpeg";
+	if (strcmp(mt, "image/gif") == 0 && n >= 6 &&
+	    (memcmp(d, "GIF87a", 6) == 0 || memcmp(d, "GIF89a", 6) == 0))
+		return "image/gif";
+	if (strcmp(mt, "image/webp") == 0 && n >= 12 &&
+	    memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0)
+		return "image/webp";
+	return NULL;
+}
+
+/* A file name safe in a header and on any file system: the last path
+ * component, [A-Za-z0-9._-] kept, anything else '_', no leading dot. */
+static void
+safe_filename(const char *name, char *out, size_t cap)
+{
+	const char *base = name, *p;
+	size_t o = 0;
+
+	for (p = name; *p != '\0'; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	for (p = base; *p != '\0' && o + 1 < cap; p++) {
+		char c = *p;
+
+		if (o == 0 && c == '.')
+			continue;
+		out[o++] = (isalnum((unsigned char)c) || c == '.' ||
+			       c == '_' || c == '-')
+			       ? c
+			       : '_';
+	}
+	out[o] = '\0';
+	if (o == 0)
+		snprintf(out, cap, "attachment");
+}
+
+int
+web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
+    const char *name, size_t nlen)
+{
+	struct web_session s;
+	struct store_txn *txn = NULL;
+	Dbs__Passenger *p = NULL;
+	const Dbs__AttachmentMeta *meta = NULL;
+	char want[ATT_NAME_MAX + 1], mt[128], file[FILENAME_MAX_ + 1],
+	    disp[FILENAME_MAX_ + 40], flag[8];
+	const char *type;
+	const void *data = NULL;
+	size_t len = 0, i;
+	bool download = false, bad;
+	int rc;
+
+	if (!web_session_require(req, &s))
+		return 0;
+	if (!web_session_sees(&s, client))
+		return web_not_found(req);
+	if (web_query_param(req, "download", flag, sizeof(flag), &bad))
+		download = strcmp(flag, "1") == 0 || strcmp(flag, "true") == 0;
+	else if (bad)
+		return web_bad_param(req, "invalid download");
+	if (!decode_segment(name, nlen, want, sizeof(want)))
+		return web_not_found(req);
+	if ((p = passenger_of(req, client, id)) == NULL)
+		return 0;
+	for (i = 0; i < p->n_attachments && meta == NULL; i++)
+		if (strcmp(p->attachments[i]->name, want) == 0)
+			meta = p->attachments[i];
+	if (meta == NULL) {
+		dbs__passenger__free_unpacked(p, NULL);
+		return web_not_found(req);
+	}
+	media_type(meta->content_type, mt, sizeof(mt));
+	safe_filename(meta->name, file, sizeof(file));
+	rc = store_txn_begin(web_store(web_of(req)), false, &txn);
+	if (rc == DBS_OK)
+		rc = store_attachment_get(txn, id, meta->name, &data, &len);
+	dbs__passenger__free_unpacked(p, NULL);
+	if (rc != DBS_OK) {
+		store_txn_abort(txn);
+		return rc == DBS_ENOTFOUND ? web_not_found(req)
+					   : web_send_error(req, 500, "store",
+						 dbs_strerror(rc));
+	}
+	if (is_text(mt)) {
+		type = "text/plain; charset=utf-8";
+	} else if ((type = image_type(mt, data, len)) == NULL) {
+		type = "application/octet-stream";
+		download = true;
+	}
+	snprintf(disp, sizeof(disp), "%s; filename=\"%s\"",
+	    download ? "attachment" : "inline", file);
+	req->res.status = 200;
+	req->res.reason = "OK";
+	web_add_header(
+	    req, "content-security-policy", "sandbox; default-src 'none'");
+	web_add_header(req, "x-content-type-options", "nosniff");
+	web_add_header(req, "referrer-policy", "no-referrer");
+	web_add_header(req, "cache-control", "no-store");
+	web_add_header(req, "content-type", type);
+	web_add_header(req, "content-disposition", disp);
+	/* h2o_send_inline copies the body: the store's pointer is valid
+	 * until the transaction ends, right after. */
+	h2o_send_inline(req, data, len);
+	store_txn_abort(txn);
+	return 0;
+}

@@ -1,0 +1,529 @@
+/*
+ * api_users_manage.c — adding and removing users, passwords, revoke.
+ *
+ *   POST   /api/v1/users  {"client", "username", "password", "role"?}
+ *   DELETE /api/v1/users/{client}/{username}                      ({})
+ *   POST   /api/v1/users/{client}/{username}/password
+ *          {"password", "current_password" (for one's own)}
+ *   POST   /api/v1/users/{client}/{username}/revoke               ({})
+ *
+ * Administrators manage the users of their own client, root those of every
+ * client; only root may add users to client root (whose users all have
+ * role root). Another client's user answers 404, an operator 403 — except
+ * that every user may change its own password (proving the current one)
+ * and end its own sessions. New passwords have 8 to 1024 bytes.
+ *
+ * Argon2id (hashing a new password, verifying the current one) runs on a
+ * pool thread, never on the event loop, and the clear text is wiped as
+ * soon as it is hashed; only the hash travels to databusd (user_put).
+ * databusd ends every session of a user whose password changed or who was
+ * removed, so a changed password logs the user out everywhere.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbs_error.h"
+#include "record_json.h"
+#include "web.h"
+#include "wire.h"
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+
+/* Wrong current passwords are throttled like failed logins: after
+ * GUESS_LIMIT within GUESS_WINDOW_MS, that account's changes get 429 for
+ * GUESS_BLOCK_MS, so a stolen session cannot guess the password fast. */
+#define GUESS_LIMIT     5
+#define GUESS_WINDOW_MS (5 * 60 * 1000LL)
+#define GUESS_BLOCK_MS  (60 * 1000LL)
+#define GUESS_SLOTS     256
+
+static struct guess {
+	char key[140];
+	int64_t first_ms, blocked_until_ms;
+	int failures;
+} guesses[GUESS_SLOTS]; /* loop thread only */
+
+static struct guess *
+guess_slot(const char *client, const char *username, bool create)
+{
+	char key[140];
+	struct guess *g, *oldest = &guesses[0];
+
+	snprintf(key, sizeof(key), "%s/%s", client, username);
+	for (g = guesses; g < guesses + GUESS_SLOTS; g++) {
+		if (strcmp(g->key, key) == 0)
+			return g;
+		if (g->first_ms < oldest->first_ms)
+			oldest = g;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	return oldest;
+}
+
+static bool
+guess_blocked(const char *client, const char *username)
+{
+	struct guess *g = guess_slot(client, username, false);
+
+	return g != NULL && g->blocked_until_ms > wire_now_ms();
+}
+
+static void
+guess_failed(const char *client, const char *username)
+{
+	struct guess *g = guess_slot(client, username, true);
+	int64_t now = wire_now_ms();
+
+	if (now - g->first_ms > GUESS_WINDOW_MS) {
+		g->first_ms = now;
+		g->failures = 0;
+	}
+	if (++g->failures >= GUESS_LIMIT) {
+		g->blocked_until_ms = now + GUESS_BLOCK_MS;
+		g->failures = 0;
+	}
+}
+
+enum user_op { OP_CREATE, OP_DELETE, OP_PASSWORD, OP_REVOKE };
+
+struct user_job {
+	struct web_job job;
+	enum user_op op;
+	char actor[200];
+	char client[65];
+	char username[65];
+	int role;
+	char password[PASSWORD_MAX + 1];
+	char current[PASSWORD_MAX + 1];
+	char current_hash[crypto_pwhash_STRBYTES]; /* when verifying */
+	bool verify_current;
+	bool current_ok;
+	int rc; /* DBS_OK or a transport / hashing error */
+	Dbs__ControlReply *reply;
+};
+
+static void
+wipe_free(struct user_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->reply != NULL)
+		dbs__control_reply__free_unpacked(j->reply, NULL);
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+static void
+user_work(struct web_job *job)
+{
+	struct user_job *j = (struct user_job *)job;
+	Dbs__ControlRequest req = DBS__CONTROL_REQUEST__INIT;
+	Dbs__UserPut put = DBS__USER_PUT__INIT;
+	Dbs__UserRef ref = DBS__USER_REF__INIT;
+	char hash[crypto_pwhash_STRBYTES] = "";
+
+	if (j->verify_current) {
+		j->current_ok = crypto_pwhash_str_verify(j->current_hash,
+				    j->current, strlen(j->current)) == 0;
+		sodium_memzero(j->current, sizeof(j->current));
+		if (!j->current_ok)
+			goto out;
+	}
+	if (j->op == OP_CREATE || j->op == OP_PASSWORD) {
+		if (crypto_pwhash_str(hash, j->password, strlen(j->password),
+			crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+			j->rc = DBS_ENOMEM;
+			goto out;
+		}
+		sodium_memzero(j->password, sizeof(j->password));
+		put.client = j->client;
+		put.username = j->username;
+		put.password_hash = hash;
+		put.set_password = true;
+		put.create = j->op == OP_CREATE;
+		put.set_role = j->op == OP_CREATE;
+		put.role = (Dbs__Role)j->role;
+		req.verb_case = DBS__CONTROL_REQUEST__VERB_USER_PUT;
+		req.user_put = &put;
+	} else {
+		ref.client = j->client;
+		ref.username = j->username;
+		if (j->op == OP_DELETE) {
+			req.verb_case = DBS__CONTROL_REQUEST__VERB_USER_RM;
+			req.user_rm = &ref;
+		} else {
+			req.verb_case = DBS__CONTROL_REQUEST__VERB_USER_REVOKE;
+			req.user_revoke = &ref;
+		}
+	}
+	j->rc = web_control(
+	    web_control_url(web_of(NULL)), j->actor, &req, &j->reply);
+out:
+	sodium_memzero(hash, sizeof(hash));
+	sodium_memzero(j->password, sizeof(j->password));
+	sodium_memzero(j->current, sizeof(j->current));
+}
+
+static void
+user_done(struct web_job *job)
+{
+	struct user_job *j = (struct user_job *)job;
+	h2o_req_t *req = web_job_req(job);
+	json_t *doc;
+
+	if (req == NULL) {
+		if (j->verify_current && !j->current_ok)
+			guess_failed(j->client, j->username);
+		goto out;
+	}
+	if (j->verify_current && !j->current_ok) {
+		guess_failed(j->client, j->username);
+		web_send_error(req, 403, "wrong_password",
+		    "the current password is not right");
+		goto out;
+	}
+	if (j->rc == DBS_ENOMEM) {
+		web_send_error(req, 503, "busy",
+		    "not enough memory to hash the password; try again");
+		goto out;
+	}
+	if (j->rc != DBS_OK) {
+		web_send_error(req, 503, "unavailable",
+		    "databusd does not answer on the control socket");
+		goto out;
+	}
+	if (j->reply->code != DBS_OK) {
+		web_ctl_error(req, j->reply);
+		goto out;
+	}
+	doc = json_pack("{s:o, s:o, s:o}", "client", rj_string(j->client),
+	    "username", rj_string(j->username), "message",
+	    rj_string(j->reply->message));
+	if (doc != NULL && j->op == OP_CREATE)
+		json_object_set_new(
+		    doc, "role", json_string(rj_role_name(j->role)));
+	if (doc != NULL && (j->op == OP_REVOKE || j->op == OP_DELETE))
+		json_object_set_new(doc,
+		    j->op == OP_REVOKE ? "revoked" : "sessions_ended",
+		    json_integer((json_int_t)(j->reply->count > INT64_MAX
+						  ? INT64_MAX
+						  : j->reply->count)));
+	web_send_json(req, j->op == OP_CREATE ? 201 : 200, doc);
+out:
+	wipe_free(j);
+}
+
+/* [A-Za-z0-9_.@-]{1,64}, not only dots (databusd's rule for names). */
+static bool
+valid_username(const char *s)
+{
+	size_t n = strlen(s);
+	bool dots = true;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s != '\0'; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			(*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+			*s == '.' || *s == '@'))
+			return false;
+		dots = dots && *s == '.';
+	}
+	return !dots;
+}
+
+/* A string member into buf (cap bytes): false when absent, not a string,
+ * empty, with a NUL or too long. */
+static bool
+get_string(json_t *body, const char *key, char *buf, size_t cap)
+{
+	json_t *v = json_object_get(body, key);
+	size_t n;
+
+	if (!json_is_string(v))
+		return false;
+	n = json_string_length(v);
+	if (n == 0 || n >= cap || memchr(json_string_value(v), 0, n) != NULL)
+		return false;
+	memcpy(buf, json_string_value(v), n + 1);
+	return true;
+}
+
+/* The new password of the body, by the rules; answers 400 if not. */
+static bool
+new_password(h2o_req_t *req, json_t *body, struct user_job *j)
+{
+	json_t *v = json_object_get(body, "password");
+	size_t n = json_is_string(v) ? json_string_length(v) : 0;
+
+	if (!json_is_string(v) || n < PASSWORD_MIN || n > PASSWORD_MAX ||
+	    memchr(json_string_value(v), 0, n) != NULL) {
+		web_bad_param(req, "a password has 8 to 1024 characters "
+				   "(bytes of UTF-8) and no NUL");
+		return false;
+	}
+	memcpy(j->password, json_string_value(v), n + 1);
+	return true;
+}
+
+static struct user_job *
+job_new(h2o_req_t *req, const struct web_session *s, enum user_op op)
+{
+	struct user_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		web_send_error(req, 500, "internal", "out of memory");
+		return NULL;
+	}
+	j->op = op;
+	snprintf(
+	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
+	return j;
+}
+
+static int
+submit(h2o_req_t *req, struct user_job *j)
+{
+	j->job.work = user_work;
+	j->job.done = user_done;
+	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
+		wipe_free(j);
+		return web_send_error(req, 503, "busy", "server busy");
+	}
+	return 0;
+}
+
+/* Body of a request without parameters: {} (or nothing). */
+static bool
+empty_body(h2o_req_t *req)
+{
+	json_t *body;
+	bool ok;
+
+	if (req->entity.len == 0)
+		return true;
+	if ((body = web_body_object(req)) == NULL)
+		return false;
+	ok = json_object_size(body) == 0;
+	json_decref(body);
+	if (!ok)
+		web_bad_param(req, "expected {}");
+	return ok;
+}
+
+int
+web_api_user_create(h2o_req_t *req)
+{
+	struct web_session s;
+	struct user_job *j = NULL;
+	json_t *body = NULL, *role;
+	const char *key;
+	json_t *v;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if ((body = web_body_object(req)) == NULL)
+		return 0;
+	if ((j = job_new(req, &s, OP_CREATE)) == NULL)
+		goto out;
+	json_object_foreach(body, key, v)
+	{
+		if (strcmp(key, "client") != 0 &&
+		    strcmp(key, "username") != 0 &&
+		    strcmp(key, "password") != 0 && strcmp(key, "role") != 0) {
+			web_bad_param(req,
+			    "expected {\"client\", \"username\", "
+			    "\"password\", \"role\"}");
+			goto out;
+		}
+	}
+	if (!get_string(body, "client", j->client, sizeof(j->client)) ||
+	    !web_valid_name(j->client, strlen(j->client))) {
+		web_bad_param(req, "client must be a client name");
+		goto out;
+	}
+	if (!web_session_sees(&s, j->client)) {
+		web_not_found(req);
+		goto out;
+	}
+	if (s.role == DBS__ROLE__ROLE_OPERATOR) {
+		web_forbidden(req);
+		goto out;
+	}
+	if (!get_string(body, "username", j->username, sizeof(j->username)) ||
+	    !valid_username(j->username)) {
+		web_bad_param(req, "a user name has 1 to 64 letters, digits "
+				   "or . _ - @ (not only dots)");
+		goto out;
+	}
+	role = json_object_get(body, "role");
+	if (role == NULL)
+		j->role = strcmp(j->client, "root") == 0
+			      ? DBS__ROLE__ROLE_ROOT
+			      : DBS__ROLE__ROLE_OPERATOR;
+	else if (!json_is_string(role) ||
+		 (j->role = rj_role_parse(json_string_value(role))) < 0) {
+		web_bad_param(
+		    req, "role must be operator, administrator or root");
+		goto out;
+	}
+	if ((strcmp(j->client, "root") == 0) !=
+	    (j->role == DBS__ROLE__ROLE_ROOT)) {
+		web_bad_param(req, "role root is for the users of client "
+				   "root, and theirs is always root");
+		goto out;
+	}
+	if (!new_password(req, body, j))
+		goto out;
+	json_decref(body);
+	return submit(req, j);
+out:
+	wipe_free(j);
+	json_decref(body);
+	return 0;
+}
+
+/* Who may act on client/username: 404 for another tenant, 403 for an
+ * operator unless `self_ok` and it is the session's own user. */
+static bool
+may_manage(h2o_req_t *req, const struct web_session *s, const char *client,
+    const char *username, bool self_ok, bool *self)
+{
+	*self = strcmp(s->client, client) == 0 &&
+		strcmp(s->username, username) == 0;
+	if (!web_session_sees(s, client)) {
+		web_not_found(req);
+		return false;
+	}
+	if (s->role == DBS__ROLE__ROLE_OPERATOR && !(self_ok && *self)) {
+		web_forbidden(req);
+		return false;
+	}
+	return true;
+}
+
+int
+web_api_user_delete(h2o_req_t *req, const char *client, const char *username)
+{
+	struct web_session s;
+	struct user_job *j;
+	bool self;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if (!may_manage(req, &s, client, username, false, &self) ||
+	    !empty_body(req))
+		return 0;
+	if (self)
+		return web_send_error(req, 409, "conflict",
+		    "you cannot remove yourself; ask another administrator");
+	if ((j = job_new(req, &s, OP_DELETE)) == NULL)
+		return 0;
+	snprintf(j->client, sizeof(j->client), "%s", client);
+	snprintf(j->username, sizeof(j->username), "%s", username);
+	return submit(req, j);
+}
+
+int
+web_api_user_revoke(h2o_req_t *req, const char *client, const char *username)
+{
+	struct web_session s;
+	struct user_job *j;
+	bool self;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if (!may_manage(req, &s, client, username, true, &self) ||
+	    !empty_body(req))
+		return 0;
+	if ((j = job_new(req, &s, OP_REVOKE)) == NULL)
+		return 0;
+	snprintf(j->client, sizeof(j->client), "%s", client);
+	snprintf(j->username, sizeof(j->username), "%s", username);
+	return submit(req, j);
+}
+
+int
+web_api_user_password(h2o_req_t *req, const char *client, const char *username)
+{
+	struct web_session s;
+	struct user_job *j = NULL;
+	struct store_txn *txn = NULL;
+	Dbs__User *u = NULL;
+	json_t *body = NULL;
+	const char *key;
+	json_t *v;
+	bool self;
+	int rc;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if (!may_manage(req, &s, client, username, true, &self))
+		return 0;
+	if ((body = web_body_object(req)) == NULL)
+		return 0;
+	if ((j = job_new(req, &s, OP_PASSWORD)) == NULL)
+		goto out;
+	json_object_foreach(body, key, v)
+	{
+		if (strcmp(key, "password") != 0 &&
+		    strcmp(key, "current_password") != 0) {
+			web_bad_param(req, "expected {\"password\", "
+					   "\"current_password\"}");
+			goto out;
+		}
+	}
+	snprintf(j->client, sizeof(j->client), "%s", client);
+	snprintf(j->username, sizeof(j->username), "%s", username);
+	if (!new_password(req, body, j))
+		goto out;
+	if (self) {
+		/* One's own password needs the current one: a stolen session
+		 * alone must not be able to take the account over. */
+		if (guess_blocked(client, username)) {
+			web_add_header(req, "retry-after", "60");
+			web_send_error(req, 429, "too_many_attempts",
+			    "too many wrong passwords; wait a minute");
+			goto out;
+		}
+		if (!get_string(body, "current_password", j->current,
+			sizeof(j->current))) {
+			web_bad_param(req, "changing your own password needs "
+					   "\"current_password\"");
+			goto out;
+		}
+		if ((rc = store_txn_begin(
+			 web_store(web_of(req)), false, &txn)) == DBS_OK) {
+			rc = store_user_get(txn, client, username, &u);
+			store_txn_abort(txn);
+		}
+		if (rc == DBS_ENOTFOUND) {
+			web_not_found(req);
+			goto out;
+		}
+		if (rc != DBS_OK) {
+			web_send_error(req, 500, "store", dbs_strerror(rc));
+			goto out;
+		}
+		snprintf(j->current_hash, sizeof(j->current_hash), "%s",
+		    u->password_hash);
+		j->verify_current = true;
+	}
+	json_decref(body);
+	if (u != NULL)
+		dbs__user__free_unpacked(u, NULL);
+	return submit(req, j);
+out:
+	if (u != NULL)
+		dbs__user__free_unpacked(u, NULL);
+	wipe_free(j);
+	json_decref(body);
+	return 0;
+}

@@ -1,0 +1,293 @@
+// store.js — the browser's copy of Databus, kept live by the event stream.
+//
+// After the design of the Balsam web UI (docs/web.md, "Live updates"):
+//  - the websocket is opened FIRST, then the initial GETs (me, definitions,
+//    the last 100 queue items, recent logs, about);
+//  - every event carries the full instance, so it is upserted by key; only
+//    delete events remove anything; GETs only insert or update too;
+//  - while the socket is connected, a GET already made is not made again
+//    (we remember the list of GETs, not their answers);
+//  - on a reconnect that list is forgotten and the stream resumes with
+//    since=<last seq>; on "resync" everything is forgotten and refetched.
+// Views read ordered subsets of these collections through computed()s.
+import { signal, batch } from '@preact/signals';
+import { get, setUnauthorizedHandler } from './api.js';
+
+// A keyed collection: a signal holding a Map, replaced on every change so
+// that views re-render.
+function collection(keyOf) {
+  const items = signal(new Map());
+  return {
+    items,
+    keyOf,
+    upsert(list) {
+      if (!list || list.length === 0) return;
+      const m = new Map(items.value);
+      for (const x of list) m.set(keyOf(x), { ...(m.get(keyOf(x)) || {}), ...x });
+      items.value = m;
+    },
+    remove(list) {
+      if (!list || list.length === 0) return;
+      const m = new Map(items.value);
+      for (const x of list) m.delete(keyOf(x));
+      items.value = m;
+    },
+    removeWhere(pred) {
+      const m = new Map();
+      for (const [k, v] of items.value) if (!pred(v)) m.set(k, v);
+      items.value = m;
+    },
+    clear() {
+      items.value = new Map();
+    },
+  };
+}
+
+export const me = signal(undefined); // undefined: unknown; null: logged out
+export const loginWarning = signal(sessionStorage.getItem('dbs_warning') || '');
+export const about = signal(null);
+export const system = signal(null);
+export const live = signal('off'); // off | connecting | open | closed
+export const lastSeq = signal(0);
+export const generation = signal(0); // bumped when past GETs are forgotten
+export const eventCount = signal(0);
+
+export const defs = collection((d) => `${d.client}/${d.name}`);
+export const queue = collection((p) => `${p.client}/${p.id}`);
+export const logs = collection((l) => `${l.client}/${l.id}`);
+export const workers = collection((w) => `${w.client}/${w.definition}`);
+export const users = collection((u) => `${u.client}/${u.username}`);
+export const exportsColl = collection((e) => e.id);
+
+const byResource = {
+  definition: defs,
+  queue_item: queue,
+  log: logs,
+  worker: workers,
+  user: users,
+  export: exportsColl,
+};
+
+// Time series for the Passengers charts, sampled from the live store.
+export const history = signal([]); // [{t, depth, done}]
+let doneSinceSample = 0;
+
+// ------------------------------------------------------------- GET memory
+
+const fetched = new Set();
+
+// Run `fn` (a GET that upserts) unless the same key was already fetched
+// while the socket is connected. Without a live socket every call fetches.
+export async function fetchOnce(key, fn) {
+  if (live.value === 'open' && fetched.has(key)) return;
+  fetched.add(key);
+  try {
+    await fn();
+  } catch (e) {
+    fetched.delete(key);
+    throw e;
+  }
+}
+
+function forgetGets() {
+  fetched.clear();
+  generation.value++;
+}
+
+// ------------------------------------------------------------ initial data
+
+export async function loadMe() {
+  try {
+    me.value = await get('/api/v1/me');
+  } catch (e) {
+    if (e.status === 401) me.value = null;
+    else throw e;
+  }
+}
+
+export function applyAbout(a) {
+  batch(() => {
+    about.value = a;
+    if (a.system) system.value = a.system;
+    if (a.workers) workers.upsert(a.workers);
+  });
+}
+
+export const fetchDefs = () =>
+  fetchOnce('defs', async () => defs.upsert((await get('/api/v1/passengers')).items));
+export const fetchAbout = () =>
+  fetchOnce('about', async () => applyAbout(await get('/api/v1/about')));
+
+async function initialFetches() {
+  await Promise.allSettled([
+    fetchOnce('me', loadMe),
+    fetchDefs(),
+    fetchOnce('queue?limit=100', async () =>
+      queue.upsert((await get('/api/v1/queue?limit=100')).items)),
+    fetchOnce('logs?limit=100', async () =>
+      logs.upsert((await get('/api/v1/logs?limit=100')).items)),
+    fetchAbout(),
+  ]);
+}
+
+// ------------------------------------------------------------- the stream
+
+let ws = null;
+let retryMs = 500;
+let retryTimer = null;
+let stopped = true;
+
+function applyEvent(ev) {
+  if (ev.resource === 'system') {
+    system.value = { ...(system.value || {}), ...ev.data };
+    return;
+  }
+  const coll = byResource[ev.resource];
+  if (!coll) return;
+  const list = ev.kind.endsWith('_list') ? (ev.data && ev.data.items) || [] : [ev.data];
+  if (ev.kind.startsWith('delete')) {
+    coll.remove(list);
+    return;
+  }
+  if (coll === queue) {
+    const old = queue.items.value;
+    for (const p of list) {
+      const prev = old.get(queue.keyOf(p));
+      if (p.state === 'done' && (!prev || prev.state !== 'done')) doneSinceSample++;
+    }
+  }
+  coll.upsert(list);
+}
+
+function onMessage(msg) {
+  let m;
+  try {
+    m = JSON.parse(msg.data);
+  } catch {
+    return;
+  }
+  switch (m.type) {
+    case 'hello':
+      lastSeq.value = Math.max(lastSeq.value, m.seq || 0);
+      initialFetches();
+      break;
+    case 'event':
+      batch(() => {
+        applyEvent(m);
+        lastSeq.value = m.seq;
+        eventCount.value++;
+      });
+      break;
+    case 'resync':
+      batch(() => {
+        for (const c of Object.values(byResource)) c.clear();
+        lastSeq.value = m.seq;
+        forgetGets();
+      });
+      initialFetches();
+      break;
+    default: /* heartbeat */
+      if (m.seq) lastSeq.value = Math.max(lastSeq.value, m.seq);
+  }
+}
+
+function connect() {
+  retryTimer = null;
+  if (stopped) return;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const since = lastSeq.value ? `?since=${lastSeq.value}` : '';
+  live.value = 'connecting';
+  let opened = false;
+  try {
+    ws = new WebSocket(`${proto}//${location.host}/api/v1/events${since}`);
+  } catch {
+    scheduleRetry();
+    return;
+  }
+  ws.onopen = () => {
+    opened = true;
+    retryMs = 500;
+    live.value = 'open';
+  };
+  ws.onmessage = onMessage;
+  ws.onclose = (e) => {
+    ws = null;
+    live.value = 'closed';
+    forgetGets();
+    if (e.code === 4401) {
+      sessionEnded();
+      return;
+    }
+    // The stream is not there (or refused us): work from plain GETs.
+    if (!opened) initialFetches();
+    scheduleRetry();
+  };
+}
+
+function scheduleRetry() {
+  if (stopped || retryTimer) return;
+  retryTimer = setTimeout(connect, retryMs);
+  retryMs = Math.min(retryMs * 2, 10000);
+}
+
+let sampler = null;
+
+function sample() {
+  let depth = 0;
+  for (const d of defs.items.value.values()) depth += d.pending || 0;
+  const h = history.value.concat([{ t: Date.now(), depth, done: doneSinceSample }]);
+  doneSinceSample = 0;
+  history.value = h.length > 150 ? h.slice(h.length - 150) : h;
+}
+
+// Start the stream (first) and the initial fetches, after a login.
+export function startLive() {
+  if (!stopped) return;
+  stopped = false;
+  retryMs = 500;
+  connect();
+  if (!sampler) sampler = setInterval(sample, 2000);
+}
+
+export function stopLive() {
+  stopped = true;
+  if (retryTimer) clearTimeout(retryTimer);
+  retryTimer = null;
+  if (ws) {
+    ws.onclose = null;
+    ws.close();
+    ws = null;
+  }
+  if (sampler) clearInterval(sampler);
+  sampler = null;
+  live.value = 'off';
+  batch(() => {
+    for (const c of Object.values(byResource)) c.clear();
+    about.value = null;
+    system.value = null;
+    history.value = [];
+    lastSeq.value = 0;
+    forgetGets();
+  });
+}
+
+export function sessionEnded() {
+  stopLive();
+  me.value = null;
+}
+
+setUnauthorizedHandler(() => {
+  if (me.value) sessionEnded();
+});
+
+export function setWarning(w) {
+  loginWarning.value = w || '';
+  if (w) sessionStorage.setItem('dbs_warning', w);
+  else sessionStorage.removeItem('dbs_warning');
+}
+
+// ----------------------------------------------------------------- roles
+
+const rank = { operator: 1, administrator: 2, root: 3 };
+export const isRoot = () => me.value && me.value.role === 'root';
+export const isAdmin = () => me.value && rank[me.value.role] >= 2;
