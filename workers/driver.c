@@ -273,6 +273,17 @@ drv_ctx_push(struct drv_ctx *ctx, const struct drv_passenger *p,
 	    err, errlen);
 }
 
+enum drv_result
+drv_ctx_push_end(struct drv_ctx *ctx, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	ctx->retry_after_ms = 0;
+	if (ctx->ops->push_end == NULL)
+		return DRV_OK;
+	return result_checked(
+	    ctx->ops->push_end(ctx->state, ctx, err, errlen), err, errlen);
+}
+
 /* ------------------------------------------------------------ drv_emit */
 
 /*

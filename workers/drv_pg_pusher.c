@@ -6,9 +6,15 @@
  * pointer (RFC 6901) its value comes from; "conflict" names the columns of
  * a unique key, which turns the INSERT into INSERT ... ON CONFLICT (key)
  * DO UPDATE, so a repeated push (at-least-once delivery) gives the same
- * row. The JSON document may hold one row (an object) or a batch of rows
- * (an array, or an array found at the "rows" pointer); every row of a
- * passenger is written in one transaction, all or nothing.
+ * row. The JSON document may hold one row (an object) or several (an
+ * array, or an array found at the "rows" pointer).
+ *
+ * One transaction per work batch (the passengers of one WorkRequest, up
+ * to 256): the first push opens it, each passenger's rows go into a
+ * savepoint of their own (all or nothing per passenger: a refused row
+ * rolls back its passenger only), and push_end commits. If the commit
+ * fails or the connection breaks within the batch, push_end fails every
+ * push of the batch that had succeeded, and they are retried.
  *
  * SQL injection is impossible by construction: values only travel as
  * parameters of one prepared statement, and the table and column names
@@ -53,6 +59,11 @@ struct pg_pusher {
 	bool *conflict;  /* column is part of the conflict key */
 	size_t n_conflict;
 	PGconn *conn; /* NULL until the first push, or after a failure */
+	/* The work batch's transaction (see pgp_push_end). */
+	bool tx_open;
+	bool tx_lost;  /* the connection broke within the batch */
+	bool conn_bad; /* a savepoint could not be rolled back */
+	char tx_err[512];
 };
 
 static void
@@ -678,35 +689,90 @@ pgp_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 		json_decref(doc);
 		return DRV_OK;
 	}
-	reused = pg->conn != NULL;
-	r = ensure_conn(pg, ctx, err, errlen);
-	if (r == DRV_OK)
-		r = exec_simple(pg, "BEGIN", err, errlen);
-	if (r != DRV_OK && reused && pg->conn == NULL) {
-		/* The kept connection had gone stale (server restarted):
-		 * one fresh attempt before reporting a failure. */
+	if (pg->tx_lost) {
+		snprintf(err, errlen,
+		    "the batch's transaction was lost (%s); retried with a "
+		    "new "
+		    "one",
+		    pg->tx_err);
+		r = DRV_RETRY;
+		goto out;
+	}
+	if (!pg->tx_open) {
+		reused = pg->conn != NULL;
 		r = ensure_conn(pg, ctx, err, errlen);
 		if (r == DRV_OK)
 			r = exec_simple(pg, "BEGIN", err, errlen);
+		if (r != DRV_OK && reused && pg->conn == NULL) {
+			/* The kept connection had gone stale (server
+			 * restarted): one fresh attempt before failing. */
+			r = ensure_conn(pg, ctx, err, errlen);
+			if (r == DRV_OK)
+				r = exec_simple(pg, "BEGIN", err, errlen);
+		}
+		if (r != DRV_OK)
+			goto out;
+		pg->tx_open = true;
 	}
-	if (r != DRV_OK)
-		goto out;
+	/* Each passenger in its own savepoint: a row refused rolls back this
+	 * passenger only, and the batch's transaction goes on. */
+	r = exec_simple(pg, "SAVEPOINT dbs_p", err, errlen);
 	for (i = 0; r == DRV_OK && i < n; i++) {
 		row = json_is_array(rows) ? json_array_get(rows, i) : rows;
 		r = insert_row(pg, row, i, err, errlen);
 	}
-	if (r == DRV_OK) {
-		r = exec_simple(pg, "COMMIT", err, errlen);
-	} else if (pg->conn != NULL) {
-		PGresult *res = PQexec(pg->conn, "ROLLBACK");
+	if (r == DRV_OK)
+		r = exec_simple(pg, "RELEASE SAVEPOINT dbs_p", err, errlen);
+	else if (pg->conn != NULL) {
+		char rerr[256];
 
-		PQclear(res);
+		if (exec_simple(pg, "ROLLBACK TO SAVEPOINT dbs_p", rerr,
+			sizeof(rerr)) != DRV_OK &&
+		    pg->conn != NULL)
+			pg->conn_bad = true;
+	}
+	if (pg->conn == NULL || pg->conn_bad) {
+		/* The transaction is gone with the connection: the pushes
+		 * of the batch so far are failed by push_end. */
+		pg->tx_open = false;
+		pg->tx_lost = true;
+		snprintf(pg->tx_err, sizeof(pg->tx_err), "%s", err);
+		if (r == DRV_OK)
+			r = DRV_RETRY;
 	}
 	if (r == DRV_OK)
 		drv_log(ctx, DRV_DEBUG, p->id, "%zu row%s written to %s", n,
 		    n == 1 ? "" : "s", pg->table);
 out:
 	json_decref(doc);
+	return r;
+}
+
+/* The end of a work batch: commit what its pushes wrote. */
+static enum drv_result
+pgp_push_end(void *state, struct drv_ctx *ctx, char *err, size_t errlen)
+{
+	struct pg_pusher *pg = state;
+	enum drv_result r = DRV_OK;
+
+	if (pg->tx_lost) {
+		snprintf(err, errlen, "the batch's transaction was lost: %s",
+		    pg->tx_err);
+		r = DRV_RETRY;
+	} else if (pg->tx_open) {
+		r = exec_simple(pg, "COMMIT", err, errlen);
+		/* A commit refused (a deferred constraint) rolls back the
+		 * whole batch: every passenger of it is retried. */
+		if (r == DRV_FAIL)
+			r = DRV_RETRY;
+	}
+	if (pg->conn_bad && pg->conn != NULL) {
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+	}
+	pg->tx_open = false;
+	pg->tx_lost = false;
+	pg->conn_bad = false;
 	return r;
 }
 
@@ -722,4 +788,5 @@ const struct drv_ops drv_pg_pusher_ops = {
     .init = pgp_init,
     .push = pgp_push,
     .fini = pgp_fini,
+    .push_end = pgp_push_end,
 };

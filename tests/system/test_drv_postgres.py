@@ -5,7 +5,8 @@ comes back (retried, nothing lost), bad mappings refused by --check or
 failing with PostgreSQL's message."""
 import json
 
-from conftest import client, definition, run_databusd, write_config
+from conftest import (client, definition, run_databusd, wait_for,
+                      write_config)
 from mailsql_servers import postgres  # noqa: F401 (fixture)
 
 SCHEMA = """
@@ -116,7 +117,6 @@ def test_server_down_then_up(tmp, bus, postgres):
         items = b.queue("--client", "acme", "--state", "pending")
         return all(any(s.get("error") for s in p["steps"]) for p in items)\
             and items
-    from conftest import wait_for
     items = wait_for(failed_once, 60, "failed attempts recorded")
     err = [s["error"] for s in items[0]["steps"] if s.get("error")][0]
     assert "connect" in err.lower(), err
@@ -195,4 +195,58 @@ def test_hostile_names_and_values(tmp, bus, postgres):
     b.wait_counts("acme", "odd", pending=0, done=1, dead=0)
     assert pg.sql('SELECT "we""ird name" FROM "Odd Schema"."T-1"') == \
         [[evil]]
+    assert b.stop() == 0
+
+
+def test_one_transaction_per_batch(tmp, bus, postgres):
+    """The passengers of a work batch share one transaction: far fewer
+    commits than passengers; a commit the database refuses (a deferred
+    foreign key) reports none of them done, and they all go through
+    once the data they need is there."""
+    pg = postgres
+    pg.sql("CREATE TABLE parents (id int PRIMARY KEY);"
+           "CREATE TABLE kids (id int PRIMARY KEY, parent int "
+           "REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
+    inbox = tmp / "in"
+    inbox.mkdir()
+    d = definition("kids",
+                   [{"name": "inbox", "type": "dir", "path": str(inbox)}],
+                   [{"name": "db", "type": "postgres",
+                     "conninfo": pg.conninfo, "table": "kids",
+                     "columns": {"id": "/id", "parent": "/parent"},
+                     "conflict": ["id"]}],
+                   retry={"max_attempts": 100, "backoff": "1s",
+                          "max_backoff": "2s"})
+    b = bus({"acme": client(d)})
+    wait_for(lambda: (lambda x: x.get("last_run") and not x.get("driving"))
+             (b.definition("acme", "kids")), 30, "the start-up drive")
+
+    def commits():
+        return int(pg.sql("SELECT xact_commit FROM pg_stat_database "
+                          "WHERE datname = 'postgres'")[0][0])
+    for i in range(40):
+        _put(inbox, "k%02d.json" % i, {"id": i, "parent": 1})
+    pg.sql("INSERT INTO parents VALUES (1)")
+    before = commits()
+    b.drive("acme", "kids")
+    b.wait_counts("acme", "kids", pending=0, done=40, dead=0)
+    # psql's own statements and the connection's set-up commit too; 40
+    # passengers in per-passenger transactions would be 40 or more.
+    assert commits() - before < 20, commits() - before
+    assert pg.sql("SELECT count(*) FROM kids") == [["40"]]
+
+    for i in range(40, 45):
+        _put(inbox, "k%02d.json" % i, {"id": i, "parent": 7})
+    b.drive("acme", "kids")
+    items = wait_for(
+        lambda: [p for p in b.queue("--client", "acme", "--state",
+                                    "pending")
+                 if any("foreign key" in (s.get("error") or "")
+                        for s in p["steps"])], 60,
+        "commits refused by the foreign key")
+    assert b.counts("acme", "kids")[1] == 40
+    assert pg.sql("SELECT count(*) FROM kids") == [["40"]]
+    pg.sql("INSERT INTO parents VALUES (7)")
+    b.wait_counts("acme", "kids", pending=0, done=45, dead=0, timeout=60)
+    assert pg.sql("SELECT count(*) FROM kids WHERE parent = 7") == [["5"]]
     assert b.stop() == 0
