@@ -195,6 +195,10 @@ class Dovecot:
     def __init__(self, tmp, users, tls=False):
         os.chmod(tmp, 0o711)
         self.dir = Path(tmp) / "dovecot"
+        n = 1
+        while self.dir.exists():  # a second server in the same test
+            n += 1
+            self.dir = Path(tmp) / ("dovecot-%d" % n)
         self.port = free_port()
         self.imaps_port = free_port() if tls else 0
         self.users = dict(users)

@@ -285,3 +285,36 @@ def test_max_size_skips_and_keeps(tmp, bus, dovecot_factory):
                        for i in items])
     assert "max_size" in text, text[:2000]
     assert b.stop() == 0
+
+
+def test_starttls_required_by_default(tmp, bus, dovecot_factory):
+    """imap:// needs STARTTLS unless told otherwise: a server without TLS
+    is refused before the password is sent; one with it is used, with the
+    certificate verified."""
+    plain = dovecot_factory({"alice": ENV["DBS_TEST_IMAP_PASSWORD"]})
+    out = tmp / "out"
+    out.mkdir()
+    plain.append("alice", make_mail(1))
+    d = _imap_def(plain, out=out)
+    del d["pullers"][0]["starttls"]  # the default
+    logins = plain.logtext().count("Login: user=<alice>")  # the APPEND
+    b = bus({"acme": client(d)}, env=ENV)
+    b.drive("acme", "mail")
+    logs = b.ctl("logs", "ls")
+    items = logs["items"] if isinstance(logs, dict) else logs
+    assert items[0]["level"] == "error", items
+    assert b.counts("acme", "mail") == (0, 0, 0)
+    assert plain.logtext().count("Login: user=<alice>") == logins
+    assert b.stop() == 0
+    plain.stop()
+
+    tls = dovecot_factory({"alice": ENV["DBS_TEST_IMAP_PASSWORD"]},
+                          tls=True)
+    tls.append("alice", make_mail(2))
+    d = _imap_def(tls, out=out, ca_file=str(tls.cert))
+    del d["pullers"][0]["starttls"]
+    b = bus({"acme": client(d)}, env=ENV)
+    b.drive("acme", "mail")
+    b.wait_counts("acme", "mail", pending=0, done=1, dead=0)
+    assert ", TLS, session=" in tls.logtext(), tls.logtext()
+    assert b.stop() == 0
