@@ -188,7 +188,7 @@ int web_readyz(h2o_req_t *req);
 
 /* Config bodies carry whole files: up to this much (other mutations:
  * WEB_MAX_BODY). h2o refuses anything larger before a handler runs. */
-#define WEB_MAX_CONFIG_BODY (2u << 20)
+#define WEB_MAX_CONFIG_BODY (1u << 20)
 
 /* web_check_mutation with another body limit. */
 bool web_check_mutation_max(h2o_req_t *req, size_t max_body);
@@ -219,7 +219,7 @@ int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
 
 /* Webhook bodies up to this size are read (the per-puller max_body,
  * checked by databusd, is at most this); larger ones get 413 from h2o. */
-#define WEB_HOOK_MAX_BODY (8u << 20)
+#define WEB_HOOK_MAX_BODY (1u << 20)
 
 /* POST /hooks/{client}/{definition}: HMAC-authenticated webhook intake,
  * no session, no Origin. */

@@ -19,6 +19,7 @@ import websocket
 from conftest import (BUILD, bench_puller, client, deadline, definition,
                       wait_for)
 from test_web_api import Web
+from test_web_tls import https  # noqa: F401 (fixture)
 
 
 def _clients(per_drive=2, count=100000, size=64):
@@ -531,3 +532,35 @@ def test_heartbeat_when_idle(web):
     assert time.monotonic() - t0 >= 14, got
     assert got[-1]["seq"] >= hello["seq"], (hello, got)
     s.close()
+
+
+def test_over_tls(https):
+    """wss:// when databus-web serves HTTPS (fixture of test_web_tls.py):
+    the Origin must be https://."""
+    w = https
+    status, _, _, cookies = w.request(
+        "POST", "/api/v1/login",
+        body={"client": "acme", "username": "ann", "password": "ann-pw-1"})
+    assert status == 200
+    token = [c for c in cookies if c.startswith("dbs_session=")][0] \
+        .split(";")[0][len("dbs_session="):]
+    url = "wss://%s/api/v1/events" % w.host
+    ssl_opts = {"ca_certs": str(w.crt)}
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(url, sslopt=ssl_opts,
+                                    cookie="dbs_session=" + token,
+                                    origin="http://" + w.host,
+                                    timeout=deadline(10))
+    assert e.value.status_code == 403
+    ws = websocket.create_connection(url, sslopt=ssl_opts,
+                                     cookie="dbs_session=" + token,
+                                     origin=w.origin, timeout=deadline(10))
+    hello = json.loads(ws.recv())
+    assert hello["type"] == "hello", hello
+    w.bus.ctl("pause", json_out=False)
+    while True:
+        f = json.loads(ws.recv())
+        if f.get("resource") == "system" and f["data"]["paused"]:
+            break
+    assert f["seq"] > hello["seq"]
+    ws.close()
