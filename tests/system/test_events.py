@@ -564,3 +564,19 @@ def test_over_tls(https):
             break
     assert f["seq"] > hello["seq"]
     ws.close()
+
+
+def test_sigterm_closes_with_going_away(bus):
+    b = bus(_clients())
+    web = Web(b.data_dir)
+    try:
+        s = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+        assert s.recv()["type"] == "hello"
+        web.proc.send_signal(signal.SIGTERM)
+        code, _ = _wait_closed(s, timeout=5)
+        assert code == 1001, code
+        assert web.proc.wait(deadline(10)) == 0
+    finally:
+        if web.proc.poll() is None:
+            web.proc.kill()
+            web.proc.wait()
