@@ -563,6 +563,11 @@ rj_definition_info(const Dbs__DefinitionInfo *d)
 	bad |=
 	    set(o, "processors", string_array(d->processors, d->n_processors));
 	bad |= set(o, "pushers", string_array(d->pushers, d->n_pushers));
+	/* webapi: counters since databusd started */
+	bad |= set(o, "drives", u64(d->drives));
+	bad |= set(o, "drives_aborted", u64(d->drives_aborted));
+	bad |= set(o, "failures", u64(d->step_failures));
+	bad |= set(o, "went_dead", u64(d->went_dead));
 	return finish(o, bad);
 }
 
@@ -623,6 +628,31 @@ rj_store_stats(const Dbs__StoreStats *s)
 	return finish(o, bad);
 }
 
+/* webapi: {"bounds": [s...], "counts": [n per bucket, +Inf last],
+ * "count", "sum_seconds"}, or null. */
+static json_t *
+histogram(const Dbs__MetricsHistogram *h)
+{
+	json_t *o, *b, *c;
+	int bad = 0;
+	size_t i;
+
+	if (h == NULL)
+		return json_null();
+	o = json_object();
+	b = json_array();
+	c = json_array();
+	for (i = 0; i < h->n_bounds; i++)
+		bad |= append(b, json_real(h->bounds[i]));
+	for (i = 0; i < h->n_counts; i++)
+		bad |= append(c, u64(h->counts[i]));
+	bad |= set(o, "bounds", b);
+	bad |= set(o, "counts", c);
+	bad |= set(o, "count", u64(h->count));
+	bad |= set(o, "sum_seconds", json_real(h->sum));
+	return finish(o, bad);
+}
+
 json_t *
 rj_status_reply(const Dbs__StatusReply *r)
 {
@@ -639,6 +669,8 @@ rj_status_reply(const Dbs__StatusReply *r)
 		bad |= append(defs, rj_definition_info(r->definitions[i]));
 	bad |= set(o, "definitions", defs);
 	bad |= set(o, "store", rj_store_stats(r->store));
+	bad |= set(o, "commit_latency", histogram(r->commit_latency));
+	bad |= set(o, "sessions_expired", u64(r->sessions_expired));
 	return finish(o, bad);
 }
 

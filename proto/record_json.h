@@ -63,7 +63,9 @@ json_t *rj_worker_info(const Dbs__WorkerInfo *w);
 
 /* {"client", "name", "sync_period_ms", "last_run", "next_run",
  *  "last_outcome", "driving", "worker", "pending", "done", "dead",
- *  "pullers", "processors", "pushers"} */
+ *  "pullers", "processors", "pushers", "drives", "drives_aborted",
+ *  "failures", "went_dead"} (the last four counted since databusd
+ *  started) */
 json_t *rj_definition_info(const Dbs__DefinitionInfo *d);
 
 /* {"system_alias", "version", "pid", "started", "paused",
@@ -75,7 +77,9 @@ json_t *rj_system_state(const Dbs__SystemState *s);
  *  "commits"} */
 json_t *rj_store_stats(const Dbs__StoreStats *s);
 
-/* {"system": ..., "definitions": [...], "store": ...} */
+/* {"system": ..., "definitions": [...], "store": ..., "commit_latency":
+ *  {"bounds": [seconds...], "counts": [per bucket, +Inf last], "count",
+ *  "sum_seconds"}, "sessions_expired"} */
 json_t *rj_status_reply(const Dbs__StatusReply *r);
 
 /* {"code", "message", "items": [{"puller", "external_id", "pulled",
@@ -87,11 +91,11 @@ json_t *rj_peek_result(const Dbs__PeekResult *r);
  * {"seq", "client", "resource", "kind", "time", "data"} with `data` the
  * event's packed instance decoded into its JSON form: RES_QUEUE_ITEM gives
  * a passenger, or an array of passengers for the *_LIST kinds; RES_LOG a
- * log with its entries, or an array of them for the *_LIST kinds; RES_WORKER, RES_SYSTEM, RES_DEFINITION and
- * RES_USER their records. RES_EXPORT data is JSON text and is embedded as
- * it is (empty: null). A resource unknown to this program gives null data.
- * Returns NULL when the data does not decode (a corrupt event) or memory
- * runs out.
+ * log with its entries, or an array of them for the *_LIST kinds; RES_WORKER,
+ * RES_SYSTEM, RES_DEFINITION and RES_USER their records. RES_EXPORT data is
+ * JSON text and is embedded as it is (empty: null). A resource unknown to this
+ * program gives null data. Returns NULL when the data does not decode (a
+ * corrupt event) or memory runs out.
  */
 json_t *rj_event(const Dbs__Event *ev);
 

@@ -240,8 +240,8 @@ int store_event_range(struct store_txn *txn, uint64_t *first, uint64_t *last);
 int store_event_trim(struct store_txn *txn, uint64_t keep, uint64_t *count);
 /* Remove the oldest events appended before before_ms, at most `max` (0: no
  * limit), always keeping the newest one; *count = how many. */
-int store_event_trim_before(struct store_txn *txn, int64_t before_ms,
-    size_t max, uint64_t *count);
+int store_event_trim_before(
+    struct store_txn *txn, int64_t before_ms, size_t max, uint64_t *count);
 
 /* ------------------------------------------------------------ meta, tools */
 

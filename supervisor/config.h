@@ -102,11 +102,11 @@ struct config {
 	char *data_dir; /* absolute */
 	char *system_alias;
 	bool web_enabled;
-	char *web_listen;      /* "127.0.0.1:5000" */
-	char *web_tls_cert;    /* absolute; NULL: plain HTTP */
-	char *web_tls_key;     /* absolute; set with web_tls_cert */
-	char *clients_dir;     /* absolute */
-	char **external_files; /* absolute paths */
+	char *web_listen;       /* "127.0.0.1:5000" */
+	char *web_tls_cert;     /* absolute; NULL: plain HTTP */
+	char *web_tls_key;      /* absolute; set with web_tls_cert */
+	char *clients_dir;      /* absolute */
+	char **external_files;  /* absolute paths */
 	char **external_listed; /* the same, as listed in databus.json */
 	size_t n_external_files;
 	int64_t drive_timeout_ms;    /* default 5 min */
@@ -117,9 +117,9 @@ struct config {
 	 * "event_max_age": "1d"}; 0 keeps the store's default / no age. */
 	uint64_t event_keep;
 	int64_t event_max_age_ms;
-	struct cfg_limits limits;    /* default worker limits */
-	struct cfg_restart restart;  /* worker restart policy */
-	struct cfg_client *clients;  /* sorted by name */
+	struct cfg_limits limits;   /* default worker limits */
+	struct cfg_restart restart; /* worker restart policy */
+	struct cfg_client *clients; /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */
 	/* webapi: "web": {"session_idle", "session_lifetime"}; 0: default */

@@ -40,17 +40,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "config_secrets.h"
 #include "dbs_error.h"
 #include "sup.h"
 #include "wire.h"
 
-#define CFG_PASSWORD_MARKER "********"
 #define CFG_MAX_FILE        (4u << 20)
 #define CFG_EXPORT_JSON_MAX 8192
 
@@ -246,208 +245,6 @@ content_version(const void *data, size_t len, char out[33])
 	sodium_bin2hex(out, 33, h, sizeof(h));
 }
 
-static char *
-dump(json_t *v)
-{
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	char *t;
-
-	if (s == NULL)
-		return NULL;
-	if (asprintf(&t, "%s\n", s) < 0)
-		t = NULL;
-	free(s);
-	return t;
-}
-
-/*
- * Secrets: the value of any member named password, secret, token,
- * api_key or authorization (any case), anywhere in a client file: users'
- * passwords, and drivers' credentials (a webhook's HMAC secret, an HTTP
- * Authorization header, ...).
- */
-static bool
-secret_key(const char *key)
-{
-	static const char *const names[] = {
-	    "password", "secret", "token", "api_key", "authorization", NULL};
-
-	for (size_t i = 0; names[i] != NULL; i++)
-		if (strcasecmp(key, names[i]) == 0)
-			return true;
-	return false;
-}
-
-static bool
-is_marker(const json_t *v)
-{
-	return json_is_string(v) &&
-	       strcmp(json_string_value(v), CFG_PASSWORD_MARKER) == 0;
-}
-
-/* Replace every secret string under v by the marker; true if any. */
-static bool
-redact_value(json_t *v)
-{
-	bool changed = false;
-	const char *key;
-	json_t *m;
-	size_t i;
-
-	if (json_is_object(v)) {
-		json_object_foreach(v, key, m)
-		{
-			if (secret_key(key) && json_is_string(m)) {
-				json_object_set_new(
-				    v, key, json_string(CFG_PASSWORD_MARKER));
-				changed = true;
-			} else {
-				changed |= redact_value(m);
-			}
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, m) changed |= redact_value(m);
-	}
-	return changed;
-}
-
-/*
- * A client file's text with every secret replaced by the marker. Text
- * without secrets comes back as it is (a copy); text that does not parse
- * is refused, since it might hold a password in clear.
- */
-static int
-redact(const char *shown, const char *text, size_t len, char **out, char *err,
-    size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root;
-
-	*out = NULL;
-	root = json_loadb(text, len, 0, &jerr);
-	if (root == NULL) {
-		snprintf(err, errlen,
-		    "%s: line %d column %d: %s (the file on disk does not "
-		    "parse; it is not shown, since it may hold passwords in "
-		    "clear: fix it, or save over it with an empty version)",
-		    shown, jerr.line, jerr.column, jerr.text);
-		return DBS_ECONFIG;
-	}
-	*out = redact_value(root) ? dump(root) : strndup(text, len);
-	json_decref(root);
-	return *out != NULL ? DBS_OK : DBS_ENOMEM;
-}
-
-/* The element of the old array that stands for element `e` of the new
- * one: the one with the same "name" (definitions, drivers) or "username"
- * (users), else the one at the same index. */
-static json_t *
-counterpart(json_t *old, json_t *e, size_t i)
-{
-	static const char *const ids[] = {"name", "username", NULL};
-	json_t *o;
-	size_t k;
-
-	for (size_t n = 0; ids[n] != NULL; n++) {
-		const char *want =
-		    json_string_value(json_object_get(e, ids[n]));
-
-		if (want == NULL)
-			continue;
-		json_array_foreach(old, k, o)
-		{
-			const char *have =
-			    json_string_value(json_object_get(o, ids[n]));
-
-			if (have != NULL && strcmp(have, want) == 0)
-				return o;
-		}
-		return NULL;
-	}
-	return json_array_get(old, i);
-}
-
-/*
- * Put back, under v, the stored secret of every member left as the
- * marker, taken from the same place in `old` (the file as it is), where
- * array elements are matched by name. Returns false with `err` naming the
- * JSON path when a marker has no stored value behind it.
- */
-static bool
-unredact_value(json_t *v, json_t *old, const char *jpath, bool *changed,
-    const char *shown, char *err, size_t errlen)
-{
-	char sub[512];
-	const char *key;
-	json_t *m;
-	size_t i;
-
-	if (json_is_object(v)) {
-		json_object_foreach(v, key, m)
-		{
-			json_t *om = json_object_get(old, key);
-
-			snprintf(sub, sizeof(sub), "%s.%s", jpath, key);
-			if (secret_key(key) && is_marker(m)) {
-				if (!json_is_string(om) || is_marker(om)) {
-					snprintf(err, errlen,
-					    "%s: %s: \"%s\" stands for the "
-					    "stored value, but the file holds "
-					    "none there: type the value",
-					    shown, sub, CFG_PASSWORD_MARKER);
-					return false;
-				}
-				json_object_set(v, key, om);
-				*changed = true;
-			} else if (!unredact_value(m, om, sub, changed, shown,
-				       err, errlen)) {
-				return false;
-			}
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, m)
-		{
-			snprintf(sub, sizeof(sub), "%s[%zu]", jpath, i);
-			if (!unredact_value(m, counterpart(old, m, i), sub,
-				changed, shown, err, errlen))
-				return false;
-		}
-	}
-	return true;
-}
-
-/*
- * The new text of a client file, with the stored secrets put back where
- * the markers were left. Text that does not parse comes back as it is:
- * the loader reports it.
- */
-static int
-unredact(const char *shown, const char *text, size_t len, const char *old,
-    size_t old_len, char **out, char *err, size_t errlen)
-{
-	json_t *root, *oroot;
-	bool changed = false;
-	int rc = DBS_OK;
-
-	*out = NULL;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-	if (root == NULL)
-		return (*out = strndup(text, len)) != NULL ? DBS_OK
-							   : DBS_ENOMEM;
-	oroot = old != NULL ? json_loadb(old, old_len, 0, NULL) : NULL;
-	if (!unredact_value(root, oroot, "$", &changed, shown, err, errlen)) {
-		rc = DBS_ECONFIG;
-		goto out;
-	}
-	*out = changed ? dump(root) : strndup(text, len);
-	if (*out == NULL)
-		rc = DBS_ENOMEM;
-out:
-	json_decref(root);
-	json_decref(oroot);
-	return rc;
-}
-
 /* The __clients document of the running configuration. */
 static char *
 clients_doc(const struct config *cfg)
@@ -460,7 +257,7 @@ clients_doc(const struct config *cfg)
 		    arr, json_pack("{s:s, s:s}", "name", cfg->clients[i].name,
 			     "file", cfg->clients[i].file));
 	doc = json_pack("{s:o}", "clients", arr);
-	s = doc != NULL ? dump(doc) : NULL;
+	s = doc != NULL ? cfgsec_dump(doc) : NULL;
 	json_decref(doc);
 	return s;
 }
@@ -487,7 +284,7 @@ node_content(const struct config *cfg, const struct node *n, char **out,
 		*out = raw;
 		return DBS_OK;
 	}
-	rc = redact(n->shown, raw, *len, out, err, errlen);
+	rc = cfgsec_redact(n->shown, raw, *len, out, err, errlen);
 	free(raw);
 	*len = *out != NULL ? strlen(*out) : 0;
 	return rc;
@@ -516,6 +313,7 @@ struct clients_plan {
 	size_t n_added;
 	char **removed; /* names */
 	size_t n_removed;
+	char **removed_text; /* their files as they were, once removed */
 };
 
 static void
@@ -523,10 +321,14 @@ plan_clear(struct clients_plan *p)
 {
 	for (size_t i = 0; i < p->n_added; i++)
 		free(p->added[i]);
-	for (size_t i = 0; i < p->n_removed; i++)
+	for (size_t i = 0; i < p->n_removed; i++) {
 		free(p->removed[i]);
+		if (p->removed_text != NULL)
+			free(p->removed_text[i]);
+	}
 	free(p->added);
 	free(p->removed);
+	free(p->removed_text);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -809,10 +611,11 @@ backup(struct sup *s, const struct node *n, const char *author,
 	return DBS_OK;
 }
 
-/* Back up client `name`'s file (redacted) and remove it. */
+/* Back up client `name`'s file (redacted) and remove it; *was gets its
+ * text (malloc'ed) for a rollback. */
 static int
-remove_client(struct sup *s, const char *name, const char *author, char *err,
-    size_t errlen)
+remove_client(struct sup *s, const char *name, const char *author, char **was,
+    char *err, size_t errlen)
 {
 	char path[4200], *raw = NULL, *red = NULL;
 	struct node n = {.kind = NODE_CLIENT, .name = name, .client = name};
@@ -822,7 +625,8 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
 	client_path(s->cfg, name, path, sizeof(path));
 	if ((rc = read_file(path, &raw, &len, err, errlen)) != DBS_OK)
 		return rc;
-	if ((rc = redact(name, raw, len, &red, err, errlen)) == DBS_OK &&
+	if ((rc = cfgsec_redact(name, raw, len, &red, err, errlen)) ==
+		DBS_OK &&
 	    (rc = backup(s, &n, author, red, strlen(red))) == DBS_OK &&
 	    (rc = sup_commit(s)) == DBS_OK) {
 		if (unlink(path) != 0 || sync_dir_of(path) != 0) {
@@ -831,9 +635,33 @@ remove_client(struct sup *s, const char *name, const char *author, char *err,
 			rc = dbs_from_errno(errno);
 		}
 	}
+	if (rc == DBS_OK) {
+		*was = raw;
+		raw = NULL; /* transferred */
+	}
 	free(raw);
 	free(red);
 	return rc;
+}
+
+/* Undo a __clients save whose reload failed: the new files go, the
+ * removed ones come back as they were. */
+static void
+plan_undo(struct sup *s, const struct clients_plan *plan)
+{
+	char path[4200], e2[256];
+
+	for (size_t i = 0; i < plan->n_added; i++) {
+		client_path(s->cfg, plan->added[i], path, sizeof(path));
+		(void)unlink(path);
+	}
+	for (size_t i = 0; i < plan->n_removed; i++) {
+		if (plan->removed_text[i] == NULL)
+			continue;
+		client_path(s->cfg, plan->removed[i], path, sizeof(path));
+		(void)write_atomic(path, plan->removed_text[i],
+		    strlen(plan->removed_text[i]), e2, sizeof(e2));
+	}
 }
 
 /* ------------------------------------------------------------ replies */
@@ -1013,8 +841,8 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 	}
 	/* The text to write: passwords behind markers resolved. */
 	if (n.kind == NODE_CLIENT) {
-		rc = unredact(n.shown, content, content_len, old, old_len,
-		    &text, err, sizeof(err));
+		rc = cfgsec_unredact(n.shown, content, content_len, old,
+		    old_len, &text, err, sizeof(err));
 		if (rc != DBS_OK)
 			goto out;
 	} else if ((text = strndup(content, content_len)) == NULL) {
@@ -1036,7 +864,7 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 
 	/* The version it replaces goes to the store first, durably. */
 	if (n.kind == NODE_CLIENT) {
-		if ((rc = redact(n.shown, old, old_len, &old_red, err,
+		if ((rc = cfgsec_redact(n.shown, old, old_len, &old_red, err,
 			 sizeof(err))) != DBS_OK)
 			goto out;
 	} else if ((old_red = strndup(old, old_len)) == NULL) {
@@ -1051,6 +879,10 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		goto out;
 	}
 	if (n.kind == NODE_CLIENTS) {
+		plan.removed_text =
+		    calloc(plan.n_removed + 1, sizeof(*plan.removed_text));
+		if (plan.removed_text == NULL)
+			rc = DBS_ENOMEM;
 		for (size_t i = 0; i < plan.n_added && rc == DBS_OK; i++) {
 			char path[4200];
 
@@ -1058,13 +890,16 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 			rc = write_atomic(path, "{}\n", 3, err, sizeof(err));
 		}
 		for (size_t i = 0; i < plan.n_removed && rc == DBS_OK; i++)
-			rc = remove_client(
-			    s, plan.removed[i], author, err, sizeof(err));
+			rc = remove_client(s, plan.removed[i], author,
+			    &plan.removed_text[i], err, sizeof(err));
 	} else {
 		rc = write_atomic(n.path, text, text_len, err, sizeof(err));
 	}
-	if (rc != DBS_OK)
+	if (rc != DBS_OK) {
+		if (n.kind == NODE_CLIENTS && plan.removed_text != NULL)
+			plan_undo(s, &plan);
 		goto out;
+	}
 	sup_log("config: %s saved by %s", n.shown, author);
 	if ((rc = sup_reload(s, err, sizeof(err))) != DBS_OK) {
 		/* Something else changed on disk since the check: put the old
@@ -1074,6 +909,8 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		if (n.kind != NODE_CLIENTS)
 			(void)write_atomic(
 			    n.path, old, old_len, e2, sizeof(e2));
+		else if (plan.removed_text != NULL)
+			plan_undo(s, &plan);
 		sup_log(
 		    "config: reload after saving %s failed: %s", n.shown, err);
 		goto out;

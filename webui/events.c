@@ -30,13 +30,15 @@
  * events it missed from the store itself — the same path as a resume with
  * `since` — so a slow browser costs at most its budget and loses nothing;
  * only when the event log no longer reaches back is it sent `resync`.
+ * All sockets together hold at most EV_TOTAL_BYTES. Catching up reuses the
+ * frames of recent events (a small cache by seq) rather than rendering
+ * them once per socket.
  *
  * Sessions: every 250 ms one read transaction checks the session of every
  * open socket; a socket whose session was logged out, revoked or expired
  * gets close code 4401 (and its TCP connection is cut at most a second
  * later if the close frame cannot be written).
  */
-#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,8 @@
 #include "web.h"
 #include "wire.h"
 
-#define EV_BUDGET_BYTES  (1u << 20) /* queued per socket, at most */
+#define EV_BUDGET_BYTES  (1u << 20)  /* queued per socket, at most */
+#define EV_TOTAL_BYTES   (64u << 20) /* queued over all sockets */
 #define EV_BUDGET_FRAMES 4096
 #define EV_IOV_MAX       64           /* frames per writev */
 #define EV_WRITE_BYTES   (256u << 10) /* per writev, unless one frame */
@@ -63,10 +66,16 @@
 #define EV_TICK_MS       250
 #define EV_HEARTBEAT_MS  15000
 #define EV_CLOSE_GRACE   1000 /* ms to write a close frame, then cut */
+#define EV_CACHE_SLOTS   1024 /* recent frames kept for catching up */
+#define EV_CACHE_BYTES   (4u << 20)
+#define EV_CACHE_FRAME   (64u << 10) /* bigger frames are not kept */
 #define EV_SOCKETS_MAX   4096
 #define EV_RECV_MAX      4096 /* the browser sends nothing but control */
 
-#define CLOSE_SESSION 4401
+#define EV_STOP_DELAY_MS 500 /* after SIGTERM, until the sockets close */
+
+#define CLOSE_GOING_AWAY 1001
+#define CLOSE_SESSION    4401
 
 /* One rendered frame, shared by every socket it is queued on. */
 struct ev_frame {
@@ -96,6 +105,7 @@ struct ev_conn {
 	uint8_t *ctl, *ctl_out;
 	size_t ctl_len, ctl_cap, ctl_out_cap;
 	bool closing;         /* no more events; close after the close frame */
+	uint16_t drain_close; /* close with this code once the queue is out */
 	int64_t close_by_ms;  /* cut the connection then */
 	int64_t last_sent_ms; /* for heartbeats */
 };
@@ -106,12 +116,15 @@ struct hub {
 	h2o_linklist_t conns;
 	size_t n_conns;
 	uint64_t seq; /* last event read from the store and fanned out */
+	size_t bytes; /* queued and in flight, summed over the sockets */
 	nng_socket sub;
 	nng_aio *aio;
 	int efd;
 	h2o_socket_t *efd_sock;
 	h2o_timeout_t tick_timeout, now_timeout;
 	h2o_timeout_entry_t tick, again;
+	int64_t stop_at_ms; /* monotonic; 0: not stopping */
+	bool stopped;       /* every socket was told to go */
 };
 
 static struct hub hub;
@@ -299,6 +312,46 @@ frame_event(const Dbs__Event *ev)
 	return frame_json(o);
 }
 
+/*
+ * Recently rendered event frames by seq: sockets that catch up (a resume
+ * after a network blip, a slow socket) mostly need the events the hub has
+ * just rendered, so they take these instead of each rendering the same
+ * events again. Bounded by EV_CACHE_BYTES; big list frames are not kept.
+ */
+static struct {
+	uint64_t seq;
+	struct ev_frame *f;
+} cache[EV_CACHE_SLOTS];
+static size_t cache_bytes;
+
+/* The frame of `ev` (a new reference), from the cache or rendered. */
+static struct ev_frame *
+frame_for(const Dbs__Event *ev)
+{
+	size_t i = (size_t)(ev->seq % EV_CACHE_SLOTS);
+	struct ev_frame *f;
+
+	if (cache[i].f != NULL && cache[i].seq == ev->seq) {
+		cache[i].f->refs++;
+		return cache[i].f;
+	}
+	if ((f = frame_event(ev)) == NULL)
+		return NULL;
+	if (cache[i].f != NULL) {
+		cache_bytes -= cache[i].f->len;
+		frame_unref(cache[i].f);
+		cache[i].f = NULL;
+	}
+	if (f->len <= EV_CACHE_FRAME &&
+	    cache_bytes + f->len <= EV_CACHE_BYTES) {
+		cache[i].seq = ev->seq;
+		cache[i].f = f;
+		f->refs++;
+		cache_bytes += f->len;
+	}
+	return f;
+}
+
 /* ---------------------------------------------------------- visibility */
 
 static bool
@@ -325,14 +378,21 @@ q_clear(struct ev_conn *c)
 		c->q_len--;
 	}
 	c->q_head = 0;
+	hub.bytes -= c->q_bytes;
 	c->q_bytes = 0;
 }
 
+/* Whether a socket must take no more frames now: its own budget is used
+ * up, or all sockets together hold EV_TOTAL_BYTES and it has something
+ * to write already (so that thousands of slow sockets cannot add up to
+ * gigabytes; they read from the store when they have drained). */
 static bool
 q_full(const struct ev_conn *c)
 {
-	return c->q_bytes + c->out_bytes >= EV_BUDGET_BYTES ||
-	       c->q_len >= EV_BUDGET_FRAMES;
+	size_t mine = c->q_bytes + c->out_bytes;
+
+	return mine >= EV_BUDGET_BYTES || c->q_len >= EV_BUDGET_FRAMES ||
+	       (hub.bytes >= EV_TOTAL_BYTES && mine > 0);
 }
 
 /* Queue a reference to f (the caller keeps its own). */
@@ -355,6 +415,7 @@ q_push(struct ev_conn *c, struct ev_frame *f)
 	c->q[(c->q_head + c->q_len) % c->q_cap] = f;
 	c->q_len++;
 	c->q_bytes += f->len;
+	hub.bytes += f->len;
 	f->refs++;
 	return true;
 }
@@ -462,6 +523,7 @@ release_out(struct ev_conn *c)
 	for (size_t i = 0; i < c->n_out; i++)
 		frame_unref(c->out[i]);
 	c->n_out = 0;
+	hub.bytes -= c->out_bytes;
 	c->out_bytes = 0;
 }
 
@@ -490,6 +552,12 @@ kick(struct ev_conn *c)
 
 	if (c->sock == NULL || c->writing)
 		return;
+	if (c->drain_close != 0 && c->q_len == 0 && !c->closing) {
+		c->closing = true;
+		c->close_by_ms = wire_mono_ms() + EV_CLOSE_GRACE;
+		(void)wslay_event_queue_close(c->ws, c->drain_close,
+		    (const uint8_t *)"server stopping", 15);
+	}
 	if (wslay_event_want_write(c->ws))
 		(void)wslay_event_send(c->ws);
 	if (c->ctl_len > 0) {
@@ -579,7 +647,7 @@ catchup_one(void *arg, const Dbs__Event *ev)
 		k->gap = true;
 		return 1;
 	}
-	if (visible(c, ev) && (f = frame_event(ev)) != NULL) {
+	if (visible(c, ev) && (f = frame_for(ev)) != NULL) {
 		bool ok = q_push(c, f);
 
 		frame_unref(f);
@@ -602,10 +670,10 @@ pump(struct ev_conn *c)
 	struct catchup k = {c, 0, false};
 	int rc;
 
-	if (c->closing)
+	if (c->closing || c->drain_close != 0)
 		return;
 	while (!c->live && c->q_bytes + c->out_bytes < EV_BUDGET_BYTES / 2 &&
-	       c->q_len < EV_BUDGET_FRAMES / 2) {
+	       c->q_len < EV_BUDGET_FRAMES / 2 && !q_full(c)) {
 		uint64_t before = c->seq;
 
 		if (c->seq >= hub.seq) {
@@ -662,7 +730,7 @@ fan_one(void *arg, const Dbs__Event *ev)
 		if (!visible(c, ev))
 			continue;
 		if (!rendered) {
-			f = frame_event(ev);
+			f = frame_for(ev);
 			rendered = true;
 		}
 		if (f == NULL)
@@ -725,8 +793,8 @@ on_hint(void *arg)
 		nng_msg_free(nng_aio_get_msg(hub.aio));
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
-	if (write(hub.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return;
+	/* EAGAIN: the counter is full, so the loop is woken anyway. */
+	(void)!write(hub.efd, &one, sizeof(one));
 	nng_recv_aio(hub.sub, hub.aio);
 }
 
@@ -752,10 +820,12 @@ session_alive(struct store_txn *txn, const struct ev_conn *c, int64_t now)
 {
 	Dbs__Session *s = NULL;
 	bool ok;
+	int rc;
 
-	if (store_session_get(
-		txn, c->session.hash, sizeof(c->session.hash), &s) != DBS_OK)
-		return false;
+	rc = store_session_get(
+	    txn, c->session.hash, sizeof(c->session.hash), &s);
+	if (rc != DBS_OK)
+		return rc != DBS_ENOTFOUND; /* a store error: ask again */
 	ok = s->expires_ms > now;
 	dbs__session__free_unpacked(s, NULL);
 	return ok;
@@ -771,6 +841,20 @@ on_tick(h2o_timeout_entry_t *e)
 	(void)e;
 	h2o_timeout_link(hub.loop, &hub.tick_timeout, &hub.tick);
 	fan_out(); /* in case a hint was lost */
+	if (hub.stop_at_ms != 0 && mono >= hub.stop_at_ms && !hub.stopped) {
+		/* Stopping: what was committed meanwhile (databusd's own
+		 * "shutting down") went out just above; each socket closes
+		 * with 1001 once its queue is written, and the browser
+		 * resumes with since when the server is back. */
+		hub.stopped = true;
+		for (l = hub.conns.next; l != &hub.conns; l = l->next) {
+			struct ev_conn *c =
+			    H2O_STRUCT_FROM_MEMBER(struct ev_conn, link, l);
+
+			c->live = false;
+			c->drain_close = CLOSE_GOING_AWAY;
+		}
+	}
 	if (hub.n_conns > 0 && store_txn_begin(hub.st, false, &txn) != DBS_OK)
 		txn = NULL;
 	for (l = hub.conns.next; l != &hub.conns; l = next) {
@@ -865,7 +949,10 @@ on_upgraded(void *arg, h2o_socket_t *sock, size_t reqsize)
 	h2o_linklist_insert(&hub.conns, &c->link);
 	hub.n_conns++;
 	h2o_socket_read_start(sock, on_read);
-	kick(c);
+	if (sock->input->size > 0)
+		on_read(sock, NULL); /* frames sent right after the request */
+	else
+		kick(c);
 }
 
 /* Sec-WebSocket-Accept (RFC 6455 4.2.2): base64(SHA-1(key + GUID)).
@@ -903,7 +990,7 @@ web_api_events(h2o_req_t *req)
 	    req->version >= 0x200)
 		return web_send_error(req, 400, "websocket_required",
 		    "this resource is a websocket (HTTP/1.1 upgrade)");
-	if (hub.st == NULL)
+	if (hub.st == NULL || hub.stop_at_ms != 0)
 		return web_send_error(
 		    req, 503, "unavailable", "live updates are not running");
 	if (hub.n_conns >= EV_SOCKETS_MAX)
@@ -954,6 +1041,13 @@ web_api_events(h2o_req_t *req)
 }
 
 /* ---------------------------------------------------------------- start */
+
+void
+web_events_stop(void)
+{
+	if (hub.stop_at_ms == 0)
+		hub.stop_at_ms = wire_mono_ms() + EV_STOP_DELAY_MS;
+}
 
 int
 web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir)

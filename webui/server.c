@@ -652,6 +652,11 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 			return method_not_allowed(req, "POST");
 		return web_api_logout(req);
 	}
+	if (path_is(path, "/api/v1/info")) {
+		if (!is(req, "GET") && !is(req, "HEAD"))
+			return method_not_allowed(req, "GET");
+		return web_api_info(req);
+	}
 	if (path_is(path, "/api/v1/me")) {
 		if (!is(req, "GET") && !is(req, "HEAD"))
 			return method_not_allowed(req, "GET");
@@ -769,6 +774,7 @@ run_loop(h2o_evloop_t *loop)
 			continue;
 		if (stop_at == 0) {
 			stop_at = wire_now_ms() + STOP_GRACE_MS;
+			web_events_stop(); /* events: close 1001, in time */
 		} else if (wire_now_ms() >= stop_at) {
 			/* h2o's loop has no teardown for its sockets and
 			 * timers: end the process as the signal would have,

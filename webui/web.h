@@ -169,6 +169,8 @@ bool web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
 int web_api_login(h2o_req_t *req);
 int web_api_logout(h2o_req_t *req);
 int web_api_me(h2o_req_t *req);
+/* api_info.c: GET /api/v1/info, public (the login page's alias). */
+int web_api_info(h2o_req_t *req);
 int web_api_queue_list(h2o_req_t *req);
 int web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
     const char *id, size_t idlen);
@@ -186,7 +188,7 @@ int web_readyz(h2o_req_t *req);
 
 /* Config bodies carry whole files: up to this much (other mutations:
  * WEB_MAX_BODY). h2o refuses anything larger before a handler runs. */
-#define WEB_MAX_CONFIG_BODY (2u << 20)
+#define WEB_MAX_CONFIG_BODY (1u << 20)
 
 /* web_check_mutation with another body limit. */
 bool web_check_mutation_max(h2o_req_t *req, size_t max_body);
@@ -213,11 +215,14 @@ int web_api_events(h2o_req_t *req);
 /* Subscribe to databusd's events socket in <data_dir>/run and start the
  * fan-out on `loop`; DBS_OK or a dbs_error. */
 int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
+/* The process is stopping: EV_STOP_DELAY_MS later, every socket gets the
+ * events committed until then and is closed with 1001 (going away). */
+void web_events_stop(void);
 /* ---------------------------------------------- drivers: api_hooks.c */
 
 /* Webhook bodies up to this size are read (the per-puller max_body,
  * checked by databusd, is at most this); larger ones get 413 from h2o. */
-#define WEB_HOOK_MAX_BODY (8u << 20)
+#define WEB_HOOK_MAX_BODY (1u << 20)
 
 /* POST /hooks/{client}/{definition}: HMAC-authenticated webhook intake,
  * no session, no Origin. */

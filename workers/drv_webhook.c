@@ -17,7 +17,7 @@
 #include "driver.h"
 
 /* databus-web refuses larger bodies whatever the setting says. */
-#define WEBHOOK_MAX_BODY_LIMIT (8u << 20)
+#define WEBHOOK_MAX_BODY_LIMIT (1u << 20)
 
 static bool
 header_name_ok(const char *s)

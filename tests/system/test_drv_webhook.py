@@ -214,7 +214,7 @@ def test_webhook_config_errors(tmp):
              ({"secret_env": "DBS_NO_SUCH_SECRET_VAR"},
               "DBS_NO_SUCH_SECRET_VAR"),
              ({"secret": SECRET, "max_body": 0}, "max_body"),
-             ({"secret": SECRET, "max_body": 9 << 20}, "max_body"),
+             ({"secret": SECRET, "max_body": (1 << 20) + 1}, "max_body"),
              ({"secret": SECRET, "signature_header": "X Sig"},
               "signature_header"),
              ({"secret": SECRET, "colour": "red"}, "colour")]

@@ -19,6 +19,7 @@ import websocket
 from conftest import (BUILD, bench_puller, client, deadline, definition,
                       wait_for)
 from test_web_api import Web
+from test_web_tls import https  # noqa: F401 (fixture)
 
 
 def _clients(per_drive=2, count=100000, size=64):
@@ -531,3 +532,83 @@ def test_heartbeat_when_idle(web):
     assert time.monotonic() - t0 >= 14, got
     assert got[-1]["seq"] >= hello["seq"], (hello, got)
     s.close()
+
+
+def test_over_tls(https):
+    """wss:// when databus-web serves HTTPS (fixture of test_web_tls.py):
+    the Origin must be https://."""
+    w = https
+    status, _, _, cookies = w.request(
+        "POST", "/api/v1/login",
+        body={"client": "acme", "username": "ann", "password": "ann-pw-1"})
+    assert status == 200
+    token = [c for c in cookies if c.startswith("dbs_session=")][0] \
+        .split(";")[0][len("dbs_session="):]
+    url = "wss://%s/api/v1/events" % w.host
+    ssl_opts = {"ca_certs": str(w.crt)}
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(url, sslopt=ssl_opts,
+                                    cookie="dbs_session=" + token,
+                                    origin="http://" + w.host,
+                                    timeout=deadline(10))
+    assert e.value.status_code == 403
+    ws = websocket.create_connection(url, sslopt=ssl_opts,
+                                     cookie="dbs_session=" + token,
+                                     origin=w.origin, timeout=deadline(10))
+    hello = json.loads(ws.recv())
+    assert hello["type"] == "hello", hello
+    w.bus.ctl("pause", json_out=False)
+    while True:
+        f = json.loads(ws.recv())
+        if f.get("resource") == "system" and f["data"]["paused"]:
+            break
+    assert f["seq"] > hello["seq"]
+    ws.close()
+
+
+def test_sigterm_closes_with_going_away(bus):
+    b = bus(_clients())
+    web = Web(b.data_dir)
+    try:
+        s = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+        assert s.recv()["type"] == "hello"
+        web.proc.send_signal(signal.SIGTERM)
+        code, _ = _wait_closed(s, timeout=5)
+        assert code == 1001, code
+        assert web.proc.wait(deadline(10)) == 0
+    finally:
+        if web.proc.poll() is None:
+            web.proc.kill()
+            web.proc.wait()
+
+
+def test_shutdown_is_announced_then_going_away(tmp, daemons):
+    from conftest import free_port, write_config
+    port = free_port()
+    cfg = write_config(tmp, _clients(), web={
+        "enabled": True, "listen": "127.0.0.1:%d" % port})
+    b = daemons(["--config", cfg])
+    web = Web.__new__(Web)  # databusd runs this one: just its address
+    web.port, web.host = port, "127.0.0.1:%d" % port
+    web.origin = "http://" + web.host
+    wait_for(lambda: _healthy(web), 20, "databusd's databus-web")
+    s = Stream(web, login(web, "root", "admin", "root-pw-1"))
+    assert s.recv()["type"] == "hello"
+    b.ctl("shutdown", json_out=False)
+    got = []
+    try:
+        while True:
+            got.append(s.recv())
+    except Closed as c:
+        assert c.code == 1001, c
+    assert any(f.get("resource") == "system" and
+               f["data"]["shutting_down"] for f in got), \
+        [_short(f) for f in got]
+    assert b.wait_exit(60) == 0
+
+
+def _healthy(web):
+    try:
+        return web.request("GET", "/healthz")[0] == 200
+    except OSError:
+        return False

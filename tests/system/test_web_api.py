@@ -150,6 +150,19 @@ def test_probes_and_headers(web):
     assert web.json("DELETE", "/api/v1/me")[0] == 405
 
 
+def test_public_info_is_only_the_alias(web):
+    """The login page shows the system alias before anyone logs in; the
+    public answer carries nothing else about the instance."""
+    status, doc = web.json("GET", "/api/v1/info")
+    assert status == 200, doc
+    assert set(doc) == {"system_alias", "version"}, doc
+    assert doc["system_alias"] == web.bus.status()["system"]["system_alias"]
+    # Cached: a burst of anonymous requests all answer.
+    for _ in range(50):
+        assert web.json("GET", "/api/v1/info")[0] == 200
+    assert web.json("POST", "/api/v1/info", body={})[0] == 405
+
+
 def test_login_me_logout(web):
     status, doc, token, cookies = web.login("acme", "alice", "alice-pw-1")
     assert status == 200, doc

@@ -173,6 +173,23 @@ def test_async_tenancy_and_ids(web):
             path = "/api/v1/exports/" + bad + suffix
             assert web.json("GET", path, cookie=t["admin"])[0] == 404, path
 
+    # Another databus-web on the same data dir (as after a restart) finds
+    # the finished export in <data_dir>/exports.
+    web2 = Web(web.bus.data_dir)
+    try:
+        status, doc = web2.json("GET", "/api/v1/exports", cookie=t["ann"])
+        assert status == 200, doc
+        assert [(e["id"], e["state"], e["size"]) for e in doc["items"]] == [
+            (x["id"], "done", done["size"])]
+        web2.tokens = t
+        status, _, data2 = raw_get(web2, "/api/v1/exports/%s/download"
+                                   % x["id"], t["ann"])
+        assert status == 200 and data2 == data
+        assert web2.json("GET", "/api/v1/exports/" + x["id"],
+                         cookie=t["gina"])[0] == 404
+    finally:
+        web2.stop()
+
     # Delete: gone from the list, the file removed.
     status, d = web.json("DELETE", "/api/v1/exports/" + x["id"], body="",
                          cookie=t["ann"])

@@ -518,6 +518,10 @@ test_worker_and_definition(void **state)
 	d.pullers = pullers;
 	d.n_pushers = 2;
 	d.pushers = pushers;
+	d.drives = 7;
+	d.drives_aborted = 1;
+	d.step_failures = 3;
+	d.went_dead = 2;
 	o = rj_definition_info(&d);
 	assert_string_equal(str(o, "client"), "demo");
 	assert_string_equal(str(o, "name"), "mails");
@@ -536,6 +540,10 @@ test_worker_and_definition(void **state)
 	assert_string_equal(
 	    json_string_value(json_array_get(a, 1)), "archive");
 	assert_int_equal(json_array_size(json_object_get(o, "processors")), 0);
+	assert_int_equal(num(o, "drives"), 7);
+	assert_int_equal(num(o, "drives_aborted"), 1);
+	assert_int_equal(num(o, "failures"), 3);
+	assert_int_equal(num(o, "went_dead"), 2);
 	json_decref(o);
 
 	d.worker = NULL;
@@ -551,7 +559,10 @@ test_status_reply(void **state)
 	Dbs__StoreStats st = DBS__STORE_STATS__INIT;
 	Dbs__DefinitionInfo d = DBS__DEFINITION_INFO__INIT, *dp[1] = {&d};
 	Dbs__StatusReply r = DBS__STATUS_REPLY__INIT;
-	const json_t *sys, *store, *defs;
+	Dbs__MetricsHistogram h = DBS__METRICS_HISTOGRAM__INIT;
+	double bounds[2] = {0.001, 0.01};
+	uint64_t counts[3] = {4, 2, 0};
+	const json_t *sys, *store, *defs, *lat;
 	json_t *o;
 
 	(void)state;
@@ -574,6 +585,14 @@ test_status_reply(void **state)
 	r.store = &st;
 	r.n_definitions = 1;
 	r.definitions = dp;
+	h.n_bounds = 2;
+	h.bounds = bounds;
+	h.n_counts = 3;
+	h.counts = counts;
+	h.count = 6;
+	h.sum = 0.5;
+	r.commit_latency = &h;
+	r.sessions_expired = 4;
 
 	o = rj_status_reply(&r);
 	sys = json_object_get(o, "system");
@@ -597,15 +616,26 @@ test_status_reply(void **state)
 	defs = json_object_get(o, "definitions");
 	assert_int_equal(json_array_size(defs), 1);
 	assert_string_equal(str(json_array_get(defs, 0), "name"), "mails");
+	lat = json_object_get(o, "commit_latency");
+	assert_int_equal(json_array_size(json_object_get(lat, "bounds")), 2);
+	assert_int_equal(json_integer_value(json_array_get(
+			     json_object_get(lat, "counts"), 1)),
+	    2);
+	assert_int_equal(num(lat, "count"), 6);
+	assert_true(
+	    json_real_value(json_object_get(lat, "sum_seconds")) == 0.5);
+	assert_int_equal(num(o, "sessions_expired"), 4);
 	json_decref(o);
 
 	/* A reply without parts: null members, not a crash. */
 	r.system = NULL;
 	r.store = NULL;
+	r.commit_latency = NULL;
 	r.n_definitions = 0;
 	o = rj_status_reply(&r);
 	is_null(o, "system");
 	is_null(o, "store");
+	is_null(o, "commit_latency");
 	assert_int_equal(
 	    json_array_size(json_object_get(o, "definitions")), 0);
 	json_decref(o);
