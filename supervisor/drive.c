@@ -42,7 +42,8 @@
  * the first drive of each definition after databusd starts also sends a
  * notify for every stored PENDING passenger whose notify step was never
  * answered (state INCOMPLETE; FAILED ones wait for the source to offer
- * them again), using the source_ref kept in the record.
+ * them again), among its newest SWEEP_SCAN pending ones, using the
+ * source_ref kept in the record.
  */
 #include <inttypes.h>
 #include <stdarg.h>
