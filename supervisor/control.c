@@ -330,8 +330,10 @@ user_put(struct sup *s, const Dbs__UserPut *req, char *err, size_t errlen)
 		sup_store_failed(s, rc, "saving a user");
 		goto out;
 	}
-	if (req->set_password && !req->create) {
-		/* A new password ends the sessions of the old one. */
+	if (!req->create &&
+	    (req->set_password || (u != NULL && nu.role != u->role))) {
+		/* A new password ends the sessions of the old one; a new
+		 * role those that carry the old role. */
 		uint64_t n = 0;
 
 		if ((rc = store_session_revoke_user(

@@ -42,7 +42,8 @@
  * the first drive of each definition after databusd starts also sends a
  * notify for every stored PENDING passenger whose notify step was never
  * answered (state INCOMPLETE; FAILED ones wait for the source to offer
- * them again), using the source_ref kept in the record.
+ * them again), among its newest SWEEP_SCAN pending ones, using the
+ * source_ref kept in the record.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -277,7 +278,11 @@ still_to_notify(struct store_txn *txn, const Dbs__SeatedItem *si)
 	return yes;
 }
 
-#define SWEEP_MAX 100000 /* lost notifies sent again per sweep */
+/* The sweep looks at the newest SWEEP_SCAN pending passengers only: the
+ * notifies a crash can lose are those of the last seats, and a scan of a
+ * large queue would hold up the event loop at start. */
+#define SWEEP_SCAN 20000
+#define SWEEP_MAX  SWEEP_SCAN
 
 struct sweep {
 	Dbs__SeatedItem *items;
@@ -338,6 +343,8 @@ sweep_notifies(struct sup *s, struct worker *w)
 	q.client = w->def->client;
 	q.definition = w->def->name;
 	q.state = DBS__PASSENGER_STATE__PS_PENDING;
+	q.newest_first = true;
+	q.limit = SWEEP_SCAN;
 	(void)store_queue_list(txn, &q, sweep_cb, &sw, NULL);
 	for (size_t i = 0; i < sw.n; i += BATCH) {
 		size_t n = sw.n - i < BATCH ? sw.n - i : BATCH;

@@ -425,6 +425,7 @@ load_existing(void)
 		struct xport *x, **pp;
 		json_t *doc, *v;
 		const char *state;
+		bool interrupted;
 
 		if (strncmp(de->d_name, ".sync-", 6) == 0) {
 			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
@@ -468,8 +469,9 @@ load_existing(void)
 			: (x->state == XS_FAILED ? "databus-web stopped "
 						   "during the export"
 						 : ""));
-		json_decref(doc);
-		if (state == NULL || strcmp(state, "running") == 0)
+		interrupted = state == NULL || strcmp(state, "running") == 0;
+		json_decref(doc); /* state points into it */
+		if (interrupted)
 			remove_partial(x->id);
 		{
 			struct stat st;

@@ -72,7 +72,10 @@
 #define EV_SOCKETS_MAX   4096
 #define EV_RECV_MAX      4096 /* the browser sends nothing but control */
 
-#define CLOSE_SESSION 4401
+#define EV_STOP_DELAY_MS 500 /* after SIGTERM, until the sockets close */
+
+#define CLOSE_GOING_AWAY 1001
+#define CLOSE_SESSION    4401
 
 /* One rendered frame, shared by every socket it is queued on. */
 struct ev_frame {
@@ -102,6 +105,7 @@ struct ev_conn {
 	uint8_t *ctl, *ctl_out;
 	size_t ctl_len, ctl_cap, ctl_out_cap;
 	bool closing;         /* no more events; close after the close frame */
+	uint16_t drain_close; /* close with this code once the queue is out */
 	int64_t close_by_ms;  /* cut the connection then */
 	int64_t last_sent_ms; /* for heartbeats */
 };
@@ -119,6 +123,8 @@ struct hub {
 	h2o_socket_t *efd_sock;
 	h2o_timeout_t tick_timeout, now_timeout;
 	h2o_timeout_entry_t tick, again;
+	int64_t stop_at_ms; /* monotonic; 0: not stopping */
+	bool stopped;       /* every socket was told to go */
 };
 
 static struct hub hub;
@@ -546,6 +552,12 @@ kick(struct ev_conn *c)
 
 	if (c->sock == NULL || c->writing)
 		return;
+	if (c->drain_close != 0 && c->q_len == 0 && !c->closing) {
+		c->closing = true;
+		c->close_by_ms = wire_mono_ms() + EV_CLOSE_GRACE;
+		(void)wslay_event_queue_close(c->ws, c->drain_close,
+		    (const uint8_t *)"server stopping", 15);
+	}
 	if (wslay_event_want_write(c->ws))
 		(void)wslay_event_send(c->ws);
 	if (c->ctl_len > 0) {
@@ -658,7 +670,7 @@ pump(struct ev_conn *c)
 	struct catchup k = {c, 0, false};
 	int rc;
 
-	if (c->closing)
+	if (c->closing || c->drain_close != 0)
 		return;
 	while (!c->live && c->q_bytes + c->out_bytes < EV_BUDGET_BYTES / 2 &&
 	       c->q_len < EV_BUDGET_FRAMES / 2 && !q_full(c)) {
@@ -829,6 +841,20 @@ on_tick(h2o_timeout_entry_t *e)
 	(void)e;
 	h2o_timeout_link(hub.loop, &hub.tick_timeout, &hub.tick);
 	fan_out(); /* in case a hint was lost */
+	if (hub.stop_at_ms != 0 && mono >= hub.stop_at_ms && !hub.stopped) {
+		/* Stopping: what was committed meanwhile (databusd's own
+		 * "shutting down") went out just above; each socket closes
+		 * with 1001 once its queue is written, and the browser
+		 * resumes with since when the server is back. */
+		hub.stopped = true;
+		for (l = hub.conns.next; l != &hub.conns; l = l->next) {
+			struct ev_conn *c =
+			    H2O_STRUCT_FROM_MEMBER(struct ev_conn, link, l);
+
+			c->live = false;
+			c->drain_close = CLOSE_GOING_AWAY;
+		}
+	}
 	if (hub.n_conns > 0 && store_txn_begin(hub.st, false, &txn) != DBS_OK)
 		txn = NULL;
 	for (l = hub.conns.next; l != &hub.conns; l = next) {
@@ -964,7 +990,7 @@ web_api_events(h2o_req_t *req)
 	    req->version >= 0x200)
 		return web_send_error(req, 400, "websocket_required",
 		    "this resource is a websocket (HTTP/1.1 upgrade)");
-	if (hub.st == NULL)
+	if (hub.st == NULL || hub.stop_at_ms != 0)
 		return web_send_error(
 		    req, 503, "unavailable", "live updates are not running");
 	if (hub.n_conns >= EV_SOCKETS_MAX)
@@ -1015,6 +1041,13 @@ web_api_events(h2o_req_t *req)
 }
 
 /* ---------------------------------------------------------------- start */
+
+void
+web_events_stop(void)
+{
+	if (hub.stop_at_ms == 0)
+		hub.stop_at_ms = wire_mono_ms() + EV_STOP_DELAY_MS;
+}
 
 int
 web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir)

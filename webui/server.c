@@ -774,6 +774,7 @@ run_loop(h2o_evloop_t *loop)
 			continue;
 		if (stop_at == 0) {
 			stop_at = wire_now_ms() + STOP_GRACE_MS;
+			web_events_stop(); /* events: close 1001, in time */
 		} else if (wire_now_ms() >= stop_at) {
 			/* h2o's loop has no teardown for its sockets and
 			 * timers: end the process as the signal would have,

@@ -215,6 +215,9 @@ int web_api_events(h2o_req_t *req);
 /* Subscribe to databusd's events socket in <data_dir>/run and start the
  * fan-out on `loop`; DBS_OK or a dbs_error. */
 int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
+/* The process is stopping: EV_STOP_DELAY_MS later, every socket gets the
+ * events committed until then and is closed with 1001 (going away). */
+void web_events_stop(void);
 /* ---------------------------------------------- drivers: api_hooks.c */
 
 /* Webhook bodies up to this size are read (the per-puller max_body,

@@ -39,6 +39,9 @@ extern const struct drv_ops drv_exec_pusher_ops;
 extern const struct drv_ops drv_plugin_puller_ops;
 extern const struct drv_ops drv_plugin_processor_ops;
 extern const struct drv_ops drv_plugin_pusher_ops;
+extern const struct drv_ops drv_pg_pusher_ops;   /* mailsql */
+extern const struct drv_ops drv_imap_puller_ops; /* mailsql */
+extern const struct drv_ops drv_smtp_pusher_ops; /* mailsql */
 
 const struct drv_ops *const drv_registry[] = {
     &drv_demo_ops,
@@ -56,6 +59,9 @@ const struct drv_ops *const drv_registry[] = {
     &drv_plugin_puller_ops,
     &drv_plugin_processor_ops,
     &drv_plugin_pusher_ops,
+    &drv_imap_puller_ops, /* mailsql */
+    &drv_pg_pusher_ops,   /* mailsql */
+    &drv_smtp_pusher_ops, /* mailsql */
     NULL,
 };
 
@@ -265,6 +271,17 @@ drv_ctx_push(struct drv_ctx *ctx, const struct drv_passenger *p,
 	return result_checked(
 	    ctx->ops->push(ctx->state, ctx, p, idempotency_key, err, errlen),
 	    err, errlen);
+}
+
+enum drv_result
+drv_ctx_push_end(struct drv_ctx *ctx, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	ctx->retry_after_ms = 0;
+	if (ctx->ops->push_end == NULL)
+		return DRV_OK;
+	return result_checked(
+	    ctx->ops->push_end(ctx->state, ctx, err, errlen), err, errlen);
 }
 
 /* ------------------------------------------------------------ drv_emit */

@@ -138,6 +138,14 @@ struct drv_ops {
 	    const struct drv_passenger *p, const char *idempotency_key,
 	    char *err, size_t errlen);
 	void (*fini)(void *state); /* accepts NULL state */
+	/* Pushers, optional (helper mailsql): called once after the
+	 * passengers of one work batch were pushed, when push() ran at least
+	 * once, so that a pusher can group a batch (one database
+	 * transaction) and complete it here. DRV_OK confirms the batch;
+	 * DRV_RETRY or DRV_FAIL, with `err`, turns every push of the batch
+	 * that returned DRV_OK into that failure. */
+	enum drv_result (*push_end)(
+	    void *state, struct drv_ctx *ctx, char *err, size_t errlen);
 };
 
 /*

@@ -51,6 +51,9 @@ enum drv_result drv_ctx_process(struct drv_ctx *ctx,
 enum drv_result drv_ctx_push(struct drv_ctx *ctx,
     const struct drv_passenger *p, const char *idempotency_key, char *err,
     size_t errlen);
+/* ops->push_end, or DRV_OK when the driver has none. */
+enum drv_result drv_ctx_push_end(
+    struct drv_ctx *ctx, char *err, size_t errlen);
 
 /* What the driver asked with drv_retry_after() during the last process
  * or push call (0: nothing). */

@@ -156,6 +156,86 @@ fail_unrun(struct outcome_out *o, const Dbs__Passenger *p, const char *err)
 		}
 }
 
+/* Remember that `ctx` pushed in this request (it gets push_end). */
+static int
+push_ran(struct work *wk, struct drv_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < wk->n_ends; i++)
+		if (wk->ends[i] == ctx)
+			return DBS_OK;
+	if (wk->n_ends == wk->cap_ends) {
+		size_t cap = wk->cap_ends != 0 ? 2 * wk->cap_ends : 8;
+		void *p = realloc(wk->ends, cap * sizeof(*wk->ends));
+
+		if (p == NULL)
+			return DBS_ENOMEM;
+		wk->ends = p;
+		wk->cap_ends = cap;
+	}
+	wk->ends[wk->n_ends++] = ctx;
+	return DBS_OK;
+}
+
+/* A completed push, confirmed or failed by its pusher's push_end. */
+static int
+push_done(
+    struct work *wk, struct drv_ctx *ctx, Dbs__StepOutcome *so, uint64_t id)
+{
+	if (wk->n_pushed == wk->cap_pushed) {
+		size_t cap = wk->cap_pushed != 0 ? 2 * wk->cap_pushed : 64;
+		void *p = realloc(wk->pushed, cap * sizeof(*wk->pushed));
+
+		if (p == NULL)
+			return DBS_ENOMEM;
+		wk->pushed = p;
+		wk->cap_pushed = cap;
+	}
+	wk->pushed[wk->n_pushed].ctx = ctx;
+	wk->pushed[wk->n_pushed].so = so;
+	wk->pushed[wk->n_pushed].id = id;
+	wk->n_pushed++;
+	return DBS_OK;
+}
+
+/* push_end of every pusher that ran; a failure fails its pushes. */
+static void
+push_end_all(struct work *wk)
+{
+	char err[1024];
+	size_t i, k;
+
+	for (i = 0; i < wk->n_ends; i++) {
+		struct drv_ctx *ctx = wk->ends[i];
+		enum drv_result r = drv_ctx_push_end(ctx, err, sizeof(err));
+		char *copy;
+
+		if (r != DRV_RETRY && r != DRV_FAIL)
+			continue;
+		copy = strdup(err);
+		if (copy == NULL || drv_keep_add(&wk->keep, copy) != DBS_OK)
+			copy = (char *)"out of memory";
+		for (k = 0; k < wk->n_pushed; k++) {
+			Dbs__StepOutcome *so = wk->pushed[k].so;
+
+			if (wk->pushed[k].ctx != ctx)
+				continue;
+			so->state = DBS__STEP_STATE__STEP_FAILED;
+			so->permanent = r == DRV_FAIL;
+			so->error = copy;
+			so->retry_after_ms = drv_ctx_retry_after(ctx);
+			drv_log_host(r == DRV_FAIL ? DRV_ERROR : DRV_WARNING,
+			    wk->pushed[k].id, so->name, "%s%s",
+			    r == DRV_FAIL ? "failed permanently: "
+					  : "failed: ",
+			    err);
+		}
+	}
+	wk->n_ends = 0;
+	wk->n_pushed = 0;
+}
+
 static void
 run_passenger(struct work *wk, const Dbs__WorkItem *item,
     const struct work_env *env, struct outcome_out *o)
@@ -239,10 +319,17 @@ run_passenger(struct work *wk, const Dbs__WorkItem *item,
 		}
 		snprintf(key, sizeof(key), "%llu:%s",
 		    (unsigned long long)p->id, s->name);
+		if (push_ran(wk, ctx) != DBS_OK) {
+			step_failed(o, so, false, p->id, "out of memory");
+			continue;
+		}
 		r = drv_ctx_push(ctx, &v->p, key, err, sizeof(err));
 		if (r == DRV_RETRY || r == DRV_FAIL) {
 			step_failed(o, so, r == DRV_FAIL, p->id, err);
 			so->retry_after_ms = drv_ctx_retry_after(ctx);
+		} else if (push_done(wk, ctx, so, p->id) != DBS_OK) {
+			/* Cannot be confirmed by push_end: do it again. */
+			step_failed(o, so, false, p->id, "out of memory");
 		}
 	}
 	if (v->replaced && outcome_replaced(v, o) != DBS_OK) {
@@ -289,6 +376,7 @@ work_run(
 		run_passenger(wk, rq->items[i], env, &o);
 		si += wk->outs[i].n_steps;
 	}
+	push_end_all(wk);
 	drv_view_reset(&wk->view);
 	wk->result.drive_id = rq->drive_id;
 	wk->result.batch_id = rq->batch_id;
@@ -323,6 +411,8 @@ work_shrink(struct work *wk)
 void
 work_clear(struct work *wk)
 {
+	wk->n_ends = 0;
+	wk->n_pushed = 0;
 	drv_view_reset(&wk->view);
 	drv_keep_free(&wk->keep);
 	free(wk->outs);
@@ -343,4 +433,9 @@ work_free(struct work *wk)
 		return;
 	work_clear(wk);
 	drv_view_free(&wk->view);
+	free(wk->ends);
+	free(wk->pushed);
+	wk->ends = NULL;
+	wk->pushed = NULL;
+	wk->cap_ends = wk->cap_pushed = 0;
 }

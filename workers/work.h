@@ -15,6 +15,8 @@
  *   pushers, only when every processor is complete, each on its own (one
  *   failing does not stop the others), with the idempotency key
  *   "<id>:<pusher name>"; DRV_OK and DRV_SKIP -> COMPLETE.
+ * After the last passenger, each pusher that ran gets push_end (once);
+ * if that fails, its completed steps of this request fail with its error.
  * A step naming no configured driver fails permanently. Edits made by a
  * completed processor are visible to the later steps and reported in the
  * outcome (replaced = true, full metadata and attachments). Only the steps
@@ -37,12 +39,25 @@ struct work_env {
 };
 
 /* Reused between requests; zero-initialise it. */
+/* A push that returned DRV_OK, until its pusher's push_end confirms it. */
+struct work_pushed {
+	struct drv_ctx *ctx;
+	Dbs__StepOutcome *so;
+	uint64_t id;
+};
+
 struct work {
 	Dbs__WorkResult result; /* valid from work_run to work_clear */
 	struct drv_view view;
 	struct drv_keep keep; /* error strings, edited data */
 	Dbs__WorkOutcome *outs, **outp;
 	Dbs__StepOutcome *steps, **stepp;
+	/* Pushers that ran in this request (each gets push_end once) and
+	 * their completed steps. */
+	struct drv_ctx **ends;
+	size_t n_ends, cap_ends;
+	struct work_pushed *pushed;
+	size_t n_pushed, cap_pushed;
 };
 
 /*

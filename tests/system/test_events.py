@@ -564,3 +564,51 @@ def test_over_tls(https):
             break
     assert f["seq"] > hello["seq"]
     ws.close()
+
+
+def test_sigterm_closes_with_going_away(bus):
+    b = bus(_clients())
+    web = Web(b.data_dir)
+    try:
+        s = Stream(web, login(web, "acme", "alice", "alice-pw-1"))
+        assert s.recv()["type"] == "hello"
+        web.proc.send_signal(signal.SIGTERM)
+        code, _ = _wait_closed(s, timeout=5)
+        assert code == 1001, code
+        assert web.proc.wait(deadline(10)) == 0
+    finally:
+        if web.proc.poll() is None:
+            web.proc.kill()
+            web.proc.wait()
+
+
+def test_shutdown_is_announced_then_going_away(tmp, daemons):
+    from conftest import free_port, write_config
+    port = free_port()
+    cfg = write_config(tmp, _clients(), web={
+        "enabled": True, "listen": "127.0.0.1:%d" % port})
+    b = daemons(["--config", cfg])
+    web = Web.__new__(Web)  # databusd runs this one: just its address
+    web.port, web.host = port, "127.0.0.1:%d" % port
+    web.origin = "http://" + web.host
+    wait_for(lambda: _healthy(web), 20, "databusd's databus-web")
+    s = Stream(web, login(web, "root", "admin", "root-pw-1"))
+    assert s.recv()["type"] == "hello"
+    b.ctl("shutdown", json_out=False)
+    got = []
+    try:
+        while True:
+            got.append(s.recv())
+    except Closed as c:
+        assert c.code == 1001, c
+    assert any(f.get("resource") == "system" and
+               f["data"]["shutting_down"] for f in got), \
+        [_short(f) for f in got]
+    assert b.wait_exit(60) == 0
+
+
+def _healthy(web):
+    try:
+        return web.request("GET", "/healthz")[0] == 200
+    except OSError:
+        return False

@@ -58,6 +58,7 @@ def test_hung_worker_killed_and_restarted(tmp, bus, how):
         env = {"DATABUS_WORKER": str(FAKE_WORKER),
                "DBS_REAL_WORKER": str(WORKER), "DBS_FAKE_SLOT": "1",
                "DBS_FAKE_MODE": "block",
+               "DBS_FAKE_PIDFILE": str(tmp / "fake.pid"),
                "DBS_FAKE_ONCE": str(tmp / "fake.once")}
     bad = definition("bad", [bench_puller(count=5, prefix="x")], pushers)
     b = bus({"acme": client(bad), "other": client(good_def())}, env=env,
@@ -65,7 +66,13 @@ def test_hung_worker_killed_and_restarted(tmp, bus, how):
     b.wait_workers("ready", only={("other", "good")})
     base = [good_rate(b) for _ in range(2)]
 
-    if how == "loop":
+    if how == "block":
+        # The fake may be killed before a status shows it: its own pid.
+        pidfile = tmp / "fake.pid"
+        w = {"pid": int(wait_for(lambda: pidfile.exists() and
+                                 pidfile.read_text().strip(), 20,
+                                 "the blocked fake worker"))}
+    elif how == "loop":
         # The first drive (at start) is stuck in the endless push.
         w = wait_for(lambda: (lambda w: w["pid"] > 0 and w)(
             b.worker("acme", "bad")), 20, "the looping worker")

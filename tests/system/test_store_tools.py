@@ -44,11 +44,12 @@ def test_hot_backup_under_load(tmp, bus):
             time.sleep(0.05)
     t = threading.Thread(target=watch, daemon=True)
     t.start()
-    time.sleep(0.3)
+    wait_for(lambda: len(commits) >= 2, 30, "status samples")
     t0 = time.monotonic()
     r = b.ctl_raw("backup", tmp / "backup.mdb", json_out=True)
     t1 = time.monotonic()
-    time.sleep(0.3)
+    wait_for(lambda: len([c for c in commits if c[0] > t1]) >= 2, 30,
+             "status samples after the backup")
     stop.set()
     t.join(5)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -445,6 +445,14 @@ def test_users(m):
                          body={}, cookie=t["ann"])
     assert status == 200 and doc["revoked"] == 1, doc
 
+    # A new role (databusctl user role) ends the sessions with the old one.
+    dave = m.relogin("acme", "dave", "carol-pw-1")
+    assert m.json("GET", "/api/v1/users", cookie=dave)[0] == 200
+    m.bus.ctl("user", "role", "acme", "dave", "operator", json_out=False)
+    assert m.json("GET", "/api/v1/me", cookie=dave)[0] == 401
+    dave = m.relogin("acme", "dave", "carol-pw-1")
+    assert m.json("GET", "/api/v1/users", cookie=dave)[0] == 403
+
     # Remove.
     rm = "/api/v1/users/acme/carol"
     assert m.json("DELETE", rm, body={}, cookie=t["bob"])[0] == 404

@@ -1396,6 +1396,65 @@ test_staged(void **state)
 	config_free(cfg);
 }
 
+/* faults: worker limits (default and per definition, merged field by
+ * field) and the restart policy, with their defaults. */
+static void
+test_limits_and_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = NULL;
+	const struct cfg_definition *own, *dflt;
+	struct cfg_limits l;
+	char path[PATH_MAX], err[512];
+
+	put(f, "databus.json",
+	    "{\"limits\": {\"memory\": \"1G\", \"open_files\": 100},"
+	    " \"restart\": {\"min_delay\": \"5ms\", \"max_delay\": "
+	    "\"2s\", \"max_restarts\": 50, \"window\": \"10s\", "
+	    "\"stable\": \"1s\"}}");
+	put(f, "clients/acme.json",
+	    "{\"passengers\": [{\"name\": \"own\", \"pullers\": "
+	    "[{\"name\": \"b\", \"type\": \"bench\"}], \"pushers\": "
+	    "[{\"name\": \"n\", \"type\": \"null\"}], \"limits\": "
+	    "{\"memory\": \"256M\", \"cpu_time\": \"1m\"}}, "
+	    "{\"name\": \"dflt\", \"pullers\": [{\"name\": \"b\", "
+	    "\"type\": \"bench\"}], \"pushers\": [{\"name\": \"n\", "
+	    "\"type\": \"null\"}]}]}");
+	make_dir(f, "var");
+	path_of(f, "databus.json", path);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), DBS_OK);
+	own = config_find(cfg, "acme", "own");
+	dflt = config_find(cfg, "acme", "dflt");
+	assert_non_null(own);
+	assert_non_null(dflt);
+	l = config_limits(cfg, own);
+	assert_int_equal(l.memory, 256ULL << 20);
+	assert_int_equal(l.cpu_s, 60);
+	assert_int_equal(l.open_files, 100);
+	l = config_limits(cfg, dflt);
+	assert_int_equal(l.memory, 1ULL << 30);
+	assert_int_equal(l.cpu_s, 0);
+	assert_int_equal(l.open_files, 100);
+	assert_int_equal(cfg->restart.min_ms, 5);
+	assert_int_equal(cfg->restart.max_ms, 2000);
+	assert_int_equal(cfg->restart.max_restarts, 50);
+	assert_int_equal(cfg->restart.window_ms, 10000);
+	assert_int_equal(cfg->restart.stable_ms, 1000);
+	config_free(cfg);
+
+	put(f, "databus.json", "{\"restart\": {\"max_delay\": \"1ms\"}}");
+	cfg = NULL;
+	assert_int_equal(
+	    config_load(path, &cfg, err, sizeof(err)), DBS_ECONFIG);
+	assert_non_null(strstr(err, "$.restart.max_delay"));
+	put(f, "databus.json", "{}");
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), DBS_OK);
+	assert_int_equal(cfg->restart.min_ms, 100);
+	assert_int_equal(cfg->restart.max_restarts, 10);
+	assert_int_equal(cfg->limits.memory, 0);
+	config_free(cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1410,6 +1469,7 @@ main(void)
 	    T(test_driver_settings_free),
 	    T(test_small_err_buffer),
 	    T(test_missing_ticket),
+	    T(test_limits_and_restart),
 	    cmocka_unit_test(test_parse_duration),
 	    cmocka_unit_test(test_parse_client),
 	    T(test_demo),

@@ -280,6 +280,9 @@ test_registry(void **state)
 	    {DRV_PULLER, "plugin"},
 	    {DRV_PROCESSOR, "plugin"},
 	    {DRV_PUSHER, "plugin"},
+	    {DRV_PULLER, "imap"},
+	    {DRV_PUSHER, "postgres"},
+	    {DRV_PUSHER, "smtp"},
 	};
 	size_t i, n = 0;
 
@@ -1609,6 +1612,121 @@ test_work_rules(void **state)
 		drv_ctx_free(t_ctx[i]);
 }
 
+/* push_end (helper mailsql): a pusher that groups a batch confirms or
+ * fails all its pushes of one request at the end. */
+static struct {
+	int pushes, ends;
+	bool fail_end;
+} tb;
+
+static enum drv_result
+tb_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
+    const char *key, char *err, size_t errlen)
+{
+	tb.pushes++;
+	return DRV_OK;
+}
+
+static enum drv_result
+tb_end(void *state, struct drv_ctx *ctx, char *err, size_t errlen)
+{
+	tb.ends++;
+	if (!tb.fail_end)
+		return DRV_OK;
+	snprintf(err, errlen, "commit failed");
+	return DRV_RETRY;
+}
+
+static const struct drv_ops tb_ops[] = {
+    {.type = "batch",
+	.kind = DRV_PUSHER,
+	.init = t_init,
+	.push = tb_push,
+	.push_end = tb_end},
+    {.type = "rec", .kind = DRV_PUSHER, .init = t_init, .push = t_rec},
+};
+
+static struct drv_ctx *tb_ctx[2];
+
+static struct drv_ctx *
+tb_find(void *arg, enum drv_kind kind, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		if (strcmp(tb_ops[i].type, name) == 0)
+			return tb_ctx[i];
+	return NULL;
+}
+
+static void
+test_work_push_end(void **state)
+{
+	static const struct t_step s[] = {{"batch", 2, 0}, {"rec", 2, 0}};
+	static const struct t_step only_rec[] = {{"rec", 2, 0}};
+	Dbs__WorkItem *items[3];
+	Dbs__WorkRequest rq = DBS__WORK_REQUEST__INIT;
+	struct work_env env = {"cl", "def", tb_find, NULL};
+	struct work wk = {0};
+	char err[64];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		tb_ctx[i] =
+		    drv_ctx_new(&tb_ops[i], tb_ops[i].type, "cl", "def", NULL);
+		assert_int_equal(
+		    drv_ctx_init(tb_ctx[i], NULL, err, sizeof(err)), DBS_OK);
+	}
+	items[0] = t_item(1, s, 2);
+	items[1] = t_item(2, s, 2);
+	items[2] = t_item(3, only_rec, 1);
+	rq.n_items = 3;
+	rq.items = items;
+	drv_log_clear();
+	memset(&tb, 0, sizeof(tb));
+
+	/* confirmed: every step complete, push_end once per request */
+	assert_int_equal(work_run(&wk, &rq, &env), DBS_OK);
+	assert_int_equal(tb.pushes, 2);
+	assert_int_equal(tb.ends, 1);
+	for (i = 0; i < 2; i++) {
+		t_expect(wk.result.items[i], 0, "batch",
+		    DBS__STEP_STATE__STEP_COMPLETE, 0);
+		t_expect(wk.result.items[i], 1, "rec",
+		    DBS__STEP_STATE__STEP_COMPLETE, 0);
+	}
+
+	/* refused at the end: the batch's pushes fail, the other pusher's
+	 * steps stand */
+	tb.fail_end = true;
+	assert_int_equal(work_run(&wk, &rq, &env), DBS_OK);
+	assert_int_equal(tb.ends, 2);
+	for (i = 0; i < 2; i++) {
+		t_expect(wk.result.items[i], 0, "batch",
+		    DBS__STEP_STATE__STEP_FAILED, 0);
+		assert_string_equal(
+		    wk.result.items[i]->steps[0]->error, "commit failed");
+		t_expect(wk.result.items[i], 1, "rec",
+		    DBS__STEP_STATE__STEP_COMPLETE, 0);
+	}
+	t_expect(
+	    wk.result.items[2], 0, "rec", DBS__STEP_STATE__STEP_COMPLETE, 0);
+	assert_true(log_has(DRV_WARNING, "failed: commit failed"));
+
+	/* a request where the pusher did not run does not end it */
+	rq.n_items = 1;
+	rq.items = &items[2];
+	assert_int_equal(work_run(&wk, &rq, &env), DBS_OK);
+	assert_int_equal(tb.ends, 2);
+
+	for (i = 0; i < 3; i++)
+		t_item_free(items[i]);
+	work_free(&wk);
+	drv_log_clear();
+	for (i = 0; i < 2; i++)
+		drv_ctx_free(tb_ctx[i]);
+}
+
 int
 main(void)
 {
@@ -1633,6 +1751,7 @@ main(void)
 		test_check, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_definition),
 	    cmocka_unit_test(test_work_rules),
+	    cmocka_unit_test(test_work_push_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
