@@ -43,20 +43,40 @@ sup_event_append(struct sup *s, const char *client, Dbs__Resource res,
 		sup_store_failed(s, rc, "appending an event");
 }
 
+/* A definition's full instance as of the current transaction: its state
+ * and its queue counts (as the status reply gives them). */
+static void
+definition_event(struct sup *s, const struct worker *w, Dbs__EventKind kind,
+    bool with_worker)
+{
+	Dbs__DefinitionInfo di;
+	Dbs__WorkerInfo wi;
+	struct store_txn *txn;
+
+	sup_fill_definition_info(s, w, &di, &wi);
+	if (kind != DBS__EVENT_KIND__EV_DELETE && (txn = sup_txn(s)) != NULL)
+		(void)store_queue_counts(txn, w->def->client, w->def->name,
+		    &di.pending, &di.done, &di.dead);
+	sup_event_append(
+	    s, w->def->client, DBS__RESOURCE__RES_DEFINITION, kind, &di.base);
+	if (with_worker)
+		sup_event_append(s, w->def->client, DBS__RESOURCE__RES_WORKER,
+		    kind, &wi.base);
+	sup_clear_definition_info(&di);
+}
+
+void
+sup_event_definition(struct sup *s, const struct worker *w)
+{
+	definition_event(s, w, DBS__EVENT_KIND__EV_UPDATE, false);
+}
+
 /* A definition (with its worker) added or removed by a reload. */
 void
 sup_event_definition_kind(
     struct sup *s, const struct worker *w, Dbs__EventKind kind)
 {
-	Dbs__DefinitionInfo di;
-	Dbs__WorkerInfo wi;
-
-	sup_fill_definition_info(s, w, &di, &wi);
-	sup_event_append(
-	    s, w->def->client, DBS__RESOURCE__RES_DEFINITION, kind, &di.base);
-	sup_event_append(
-	    s, w->def->client, DBS__RESOURCE__RES_WORKER, kind, &wi.base);
-	sup_clear_definition_info(&di);
+	definition_event(s, w, kind, true);
 }
 
 /*

@@ -379,18 +379,6 @@ sup_event_worker(struct sup *s, const struct worker *w)
 }
 
 void
-sup_event_definition(struct sup *s, const struct worker *w)
-{
-	Dbs__DefinitionInfo di;
-	Dbs__WorkerInfo wi;
-
-	sup_fill_definition_info(s, w, &di, &wi);
-	sup_event_append(s, w->def->client, DBS__RESOURCE__RES_DEFINITION,
-	    DBS__EVENT_KIND__EV_UPDATE, &di.base);
-	sup_clear_definition_info(&di);
-}
-
-void
 sup_event_system(struct sup *s)
 {
 	Dbs__SystemState ss;

@@ -168,6 +168,16 @@ def test_hello_order_and_full_instances(web):
     assert log["data"]["items"][-1]["seated"] == 2, log
     assert any(f["resource"] == "worker" and f["data"]["state"] == "busy"
                for f in events(got)), [_short(f) for f in got]
+    # The definition's full instance carries its queue counts as of the
+    # commit: once the drive is over, both passengers are done.
+    seen = [f for f in events(got) if f["resource"] == "definition" and
+            not f["data"]["driving"] and f["data"]["done"] >= 2]
+    if not seen:
+        seen = s.until(lambda f: f.get("resource") == "definition" and
+                       not f["data"]["driving"] and f["data"]["done"] >= 2,
+                       what="the definition with its counts")
+    d = [f for f in seen if f.get("resource") == "definition"][-1]["data"]
+    assert (d["client"], d["name"], d["pending"]) == ("acme", "orders", 0), d
     # The system state after a pause, then a resume.
     web.bus.ctl("pause", json_out=False)
     got = s.until(lambda f: f.get("resource") == "system" and

@@ -250,7 +250,10 @@ function onMessage(msg) {
   }
   switch (m.type) {
     case 'hello':
-      lastSeq.value = Math.max(lastSeq.value, m.seq || 0);
+      // A first connection starts after hello.seq. A resume keeps its own
+      // lastSeq: the events after it are replayed next, and if the socket
+      // drops before they arrive, the next resume must still ask for them.
+      if (!lastSeq.value) lastSeq.value = m.seq || 0;
       initialFetches();
       break;
     case 'event':
