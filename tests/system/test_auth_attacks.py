@@ -384,6 +384,33 @@ def test_csrf_every_mutation_without_or_with_foreign_origin(attack):
     assert w.bus.alive()
 
 
+def test_no_state_change_over_get(attack):
+    """The original changed state over GET links: here every mutation's
+    path asked with GET or HEAD (as root, with the right Origin) answers
+    405 with `Allow`, and nothing changed."""
+    w = attack
+    tg = targets(w)["acme"]
+    root = login(w, "root", "admin", "root-pw-1")
+    before = snapshot(w, root)
+    def shape(r):  # the path with any placeholder as {}
+        return re.sub(r"{\w+}", "{}", r.path.partition("?")[0])
+    readable = {shape(r) for r in ROUTES if r.method == "GET"}
+    n = 0
+    for route in ROUTES:
+        if route.method == "GET" or shape(route) in readable:
+            continue
+        path, _ = fill(route, tg, secrets.token_hex(4))
+        for method in ("GET", "HEAD"):
+            st, hdrs, data = send(w.port, method, path, cookie=root,
+                                  headers={"Origin": w.origin})
+            assert st == 405, (method, path, st, data)
+            assert route.method in hdrs["allow"][0], (path, hdrs)
+            n += 1
+    assert n >= 2 * 20, n
+    assert_same(before, snapshot(w, root))
+    assert w.bus.alive()
+
+
 def test_content_types_refused(attack):
     """Each mutation, as root with the right Origin, in a content type a
     form or a simple cross-site request can send: 415, nothing changed."""
