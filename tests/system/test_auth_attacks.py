@@ -244,6 +244,47 @@ def test_token_reuse_after_logout_revoke_and_password(attack):
         assert me(w, ann)[0] == 200, end
 
 
+# ---------------------------------------------------------- list tenancy
+
+def test_lists_show_only_the_own_client(attack):
+    """Lists without a client parameter (where the original showed every
+    tenant's objects): a client's users see only their client's items,
+    root sees both."""
+    w = attack
+    targets(w)  # exports of both clients and a hot copy
+    root = login(w, "root", "admin", "root-pw-1")
+    st, doc = w.json("POST", "/api/v1/export", cookie=root,
+                     body={"mode": "async"})  # all clients
+    assert st == 202, doc
+    lists = {"/api/v1/queue?limit=500": "items",
+             "/api/v1/logs?limit=500": "items",
+             "/api/v1/passengers": "items",
+             "/api/v1/about": "workers",
+             "/api/v1/users": "items",
+             "/api/v1/exports": "items",
+             "/api/v1/config": "items"}
+    seen = {}
+    for cl, user, pw in (("acme", "ann", "ann-pw-1"),
+                         ("globex", "gina", "gina-pw-1"),
+                         ("acme", "alice", "alice-pw-1"),
+                         ("root", "admin", "root-pw-1")):
+        tok = login(w, cl, user, pw)
+        for path, key in lists.items():
+            st, doc = w.json("GET", path, cookie=tok)
+            if user == "alice" and path in ("/api/v1/users",
+                                            "/api/v1/exports",
+                                            "/api/v1/config"):
+                assert st == 403, (user, path, st)
+                continue
+            assert st == 200, (user, path, doc)
+            clients = {i.get("client") for i in doc[key]}
+            seen[user, path] = clients
+            if cl != "root":
+                assert clients == {cl}, (user, path, clients)
+    for path in lists:
+        assert {"acme", "globex"} <= seen["admin", path], path
+
+
 # ------------------------------------------------------------- traversal
 
 def test_traversal_covers_every_parameter():
