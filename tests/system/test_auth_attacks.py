@@ -775,3 +775,6 @@ def test_metrics_loopback_only(attack):
     finally:
         proc.terminate()
         proc.wait(10)
+    err = proc.stderr.read().decode("utf-8", "replace")
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert proc.returncode == 0, (proc.returncode, err)
