@@ -191,7 +191,13 @@ web_send_json(h2o_req_t *req, int status, json_t *doc)
 			return send_text(req, 500, "out of memory");
 	}
 	common_headers(req, status, "application/json");
-	h2o_send_inline(req, text, strlen(text));
+	{
+		/* authx: no raw '<', '>', '&' in JSON (json_html_safe.c) */
+		h2o_iovec_t safe =
+		    web_json_html_safe(&req->pool, text, strlen(text));
+
+		h2o_send_inline(req, safe.base, safe.len);
+	}
 	free(text);
 	return 0;
 }
@@ -199,8 +205,10 @@ web_send_json(h2o_req_t *req, int status, json_t *doc)
 int
 web_send_json_text(h2o_req_t *req, int status, const char *text, size_t len)
 {
+	h2o_iovec_t safe = web_json_html_safe(&req->pool, text, len);
+
 	common_headers(req, status, "application/json");
-	h2o_send_inline(req, text, len);
+	h2o_send_inline(req, safe.base, safe.len);
 	return 0;
 }
 

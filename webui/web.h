@@ -307,4 +307,9 @@ bool web_static_init(const char *dir);
  * of the build, or index.html for the app's own routes. */
 int web_static(h2o_req_t *req);
 
+/* authx: JSON text with '<', '>' and '&' as \u escapes (json_html_safe.c);
+ * returns text itself when it has none, else a copy in pool. */
+h2o_iovec_t web_json_html_safe(
+    h2o_mem_pool_t *pool, const char *text, size_t len);
+
 #endif

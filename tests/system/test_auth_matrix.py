@@ -6,9 +6,18 @@ tenant's object, 403 for a role too low).
 
 Adding a route: append a `Route` to ROUTES. `path` (and `body`, a dict or
 a function of the target `t`) may use the placeholders of `Target`:
-{client} {id} {att} {step} {log} {definition} {victim} {uniq}. `who` is the
-least role allowed ("session": any logged-in user, "admin": administrator
-of the client or root, "root": root only, "nobody": no 2xx for anyone);
+{client} {id} {att} {step} {log} {definition} {victim} {uniq} {backup}
+{rbackup} {export} {dexport} {hot}. `who` is the least role allowed
+("public": anyone, any session state; "session": any logged-in user,
+"admin": administrator of the client or root, "root": root only,
+"nobody": no 2xx for anyone); `hidden` root-only objects answer 404 to
+non-root administrators (they do not exist for them), `role_first` the
+role is checked before the tenant (an operator gets 403 even for another
+client's object), `headers` are extra request headers (a 101 answer
+counts as a 2xx), `check` a function of the answer body for allowed
+cases, `busy_ok` allows 503 (a full worker pool) where the route is
+allowed, `no_origin` marks the one mutation without an Origin check
+(webhooks);
 `tenant` says the route names a client (in the path or the body) and
 another tenant's must answer 404. `params` lists the path placeholders and
 query parameters to fill with traversal strings; `free_text` the query
@@ -34,7 +43,7 @@ from typing import Callable, Union
 
 import pytest
 
-from conftest import CTL, deadline
+from conftest import CTL, deadline, definition, wait_for
 from test_web_manage import FILES, ManageWeb, clients, pusher_step
 
 ROLES = ["anonymous", "operator", "administrator", "other_admin", "root"]
@@ -46,6 +55,7 @@ LOGIN = {  # role: (client, user, password, second user for "revoked")
     "other_admin": ("globex", "gina", "gina-pw-1", "gina2"),
     "root": ("root", "admin", "root-pw-1", "admin2"),
 }
+HOOK_SECRET = "hook-secret-0123456789"
 STATES = ["valid", "logged_out", "revoked", "forged"]
 TRAVERSAL = ["../", "..", "..%2f", "%2e%2e%2f", "%2e%2e", "%252e%252e%252f",
              "..\\", "....//", "%00", "a%00b", "/etc/passwd",
@@ -62,6 +72,12 @@ class Target:
     definition: str
     victim: str = "vic"
     uniq: str = ""
+    backup: int = 0       # a backup of the client's config node
+    rbackup: int = 0      # a backup of __databus
+    export: str = ""      # an async export of the client
+    dexport: str = ""     # another one, for DELETE
+    hot: str = ""         # root's hot copy
+    nodes: dict = None    # node: (content, version) as read by root
 
 
 @dataclass
@@ -74,7 +90,36 @@ class Route:
     params: tuple = ()
     free_text: tuple = ()
     destructive: bool = False
+    hidden: bool = False
+    role_first: bool = False
+    headers: dict = None
+    check: Callable = None
+    busy_ok: bool = False
+    no_origin: bool = False
     note: str = ""
+
+
+def info_only(body):
+    doc = json.loads(body)
+    assert set(doc) == {"system_alias", "version"}, doc
+
+
+def prometheus(body):
+    assert b"# TYPE " in body and b"<" not in body, body[:200]
+
+
+def save(node):
+    """A PUT/validate body: the node's content as root read it."""
+    return lambda t: {"content": t.nodes[node][0],
+                      "version": t.nodes[node][1]}
+
+
+WS = {"Upgrade": "websocket", "Connection": "Upgrade",
+      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version": "13"}
+BAD_SIG = {"X-Hub-Signature-256": "sha256=" + "0" * 64,
+           "X-GitHub-Delivery": "matrix-forged"}
+ROOT_NODES = ("__databus", "__clients", "extra%2Fmapping.json")
 
 
 ROUTES = [
@@ -129,16 +174,91 @@ ROUTES = [
     Route("POST", "/api/v1/system/resume", "root", body={}),
     Route("POST", "/api/v1/system/shutdown", "root", body={},
           destructive=True),
+    # public and infrastructure routes
+    Route("GET", "/healthz", "public"),
+    Route("GET", "/readyz", "public"),
+    Route("GET", "/api/v1/info", "public", check=info_only,
+          note="only the alias and the version, to anyone"),
+    Route("GET", "/metrics", "public", check=prometheus,
+          note="loopback peers only (test_auth_attacks checks another)"),
+    # events: the websocket upgrade
+    Route("GET", "/api/v1/events?since=0", "session", headers=WS,
+          params=("since",)),
+    # webhooks: no session; a bad signature is refused whoever sends it
+    Route("POST", "/hooks/{client}/hook", "nobody", body={"x": 1},
+          headers=BAD_SIG, params=("client",), no_origin=True,
+          note="HMAC only; nothing stored (checked after the matrix)"),
+    # webcfg: customizing, the client's node (its administrators, root)
+    Route("GET", "/api/v1/config", "admin", role_first=True),
+    Route("GET", "/api/v1/config/{client}", "admin", tenant=True,
+          role_first=True, params=("client",)),
+    Route("PUT", "/api/v1/config/{client}", "admin", tenant=True,
+          role_first=True, body=lambda t: {
+              "content": t.nodes[t.client][0],
+              "version": t.nodes[t.client][1]},
+          params=("client",)),
+    Route("POST", "/api/v1/config/{client}/validate", "admin", tenant=True,
+          role_first=True, body=lambda t: {
+              "content": t.nodes[t.client][0]}, params=("client",)),
+    Route("GET", "/api/v1/config/{client}/backups", "admin", tenant=True,
+          role_first=True, params=("client",)),
+    Route("GET", "/api/v1/config/{client}/backups/{backup}", "admin",
+          tenant=True, role_first=True, params=("client", "backup")),
+    Route("POST", "/api/v1/config/{client}/backups/{backup}/restore",
+          "admin", tenant=True, role_first=True, body={},
+          params=("client", "backup")),
+] + [r for node in ROOT_NODES for r in (
+    # webcfg: the root nodes (non-root administrators: 404)
+    Route("GET", "/api/v1/config/" + node, "root", hidden=True,
+          role_first=True),
+    Route("PUT", "/api/v1/config/" + node, "root", hidden=True,
+          role_first=True, body=save(node)),
+    Route("POST", "/api/v1/config/%s/validate" % node, "root", hidden=True,
+          role_first=True, body=lambda t, node=node: {
+              "content": t.nodes[node][0]}),
+    Route("GET", "/api/v1/config/%s/backups" % node, "root", hidden=True,
+          role_first=True))] + [
+    Route("GET", "/api/v1/config/__databus/backups/{rbackup}", "root",
+          hidden=True, role_first=True, params=("rbackup",)),
+    Route("POST", "/api/v1/config/__databus/backups/{rbackup}/restore",
+          "root", hidden=True, role_first=True, body={},
+          params=("rbackup",)),
+    # webcfg: export
+    Route("POST", "/api/v1/export", "admin", tenant=True, role_first=True,
+          body=lambda t: {"client": t.client, "mode": "sync"},
+          busy_ok=True),
+    Route("POST", "/api/v1/export", "admin", tenant=True, role_first=True,
+          body=lambda t: {"client": t.client, "mode": "async"},
+          busy_ok=True),
+    Route("POST", "/api/v1/export", "root", role_first=True,
+          body={"mode": "hot_copy"}, busy_ok=True),
+    Route("GET", "/api/v1/exports", "admin", role_first=True),
+    Route("GET", "/api/v1/exports/{export}", "admin", tenant=True,
+          role_first=True, params=("export",)),
+    Route("GET", "/api/v1/exports/{export}/download", "admin", tenant=True,
+          role_first=True, params=("export",)),
+    Route("GET", "/api/v1/exports/{hot}", "root", hidden=True,
+          role_first=True),
+    Route("GET", "/api/v1/exports/{hot}/download", "root", hidden=True,
+          role_first=True),
+    Route("DELETE", "/api/v1/exports/{dexport}", "admin", tenant=True,
+          role_first=True, body={}, params=("dexport",),
+          note="allowed once per client; later ones find nothing (404)"),
 ]
 
 
 # ------------------------------------------------------------ raw HTTP
 
-def raw_http(port, method, path, cookie=None, body=None, origin=None):
+def raw_http(port, method, path, cookie=None, body=None, origin=None,
+             headers=None):
     """One request over a plain socket (http.client refuses some of the
-    paths this test must send); returns (status, body bytes)."""
-    lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port,
-             "Connection: close"]
+    paths this test must send); returns (status, body bytes). A 101
+    (websocket upgrade) returns at the end of its head."""
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port]
+    if not headers or "Connection" not in headers:
+        lines.append("Connection: close")
+    for k, v in (headers or {}).items():
+        lines.append("%s: %s" % (k, v))
     if origin:
         lines.append("Origin: " + origin)
     if cookie is not None:
@@ -158,12 +278,29 @@ def raw_http(port, method, path, cookie=None, body=None, origin=None):
             if not c:
                 break
             chunks.append(c)
+            got = b"".join(chunks)
+            if got.startswith(b"HTTP/1.1 101") and b"\r\n\r\n" in got:
+                break
     resp = b"".join(chunks)
     if not resp:
         return 0, b""  # closed without an answer: a refusal too
     head, _, rest = resp.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
+    if b"\r\ntransfer-encoding: chunked" in head.lower():
+        rest = dechunk(rest)
     return status, rest
+
+
+def dechunk(data):
+    out = []
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        n = int(size.split(b";")[0] or b"0", 16)
+        if n == 0:
+            break
+        out.append(data[:n])
+        data = data[n + 2:]
+    return b"".join(out)
 
 
 # ---------------------------------------------------------------- setup
@@ -191,7 +328,16 @@ def world(bus, tmp):
     inbox.mkdir()
     for name, data in FILES.items():
         (inbox / name).write_bytes(data)
-    b = bus(clients(inbox))
+    extra = tmp / "extra" / "mapping.json"
+    extra.parent.mkdir(parents=True)
+    extra.write_text('{"a": 1}\n')
+    cls = clients(inbox)
+    for cl in ("acme", "globex"):
+        cls[cl]["passengers"].append(definition(
+            "hook", [{"name": "hook", "type": "webhook",
+                      "secret": HOOK_SECRET}],
+            [{"name": "n", "type": "null"}]))
+    b = bus(cls, external_config_files=["extra/mapping.json"])
     b.wait_counts("acme", "files", pending=0, dead=len(FILES), timeout=30)
     b.wait_counts("globex", "orders", pending=0, done=3, timeout=30)
     for role, (cl, user, pw, second) in LOGIN.items():
@@ -220,8 +366,45 @@ def targets(w):
                                                 safe=""),
                          step=pusher_step(p), log=logs[0]["id"],
                          definition=definition)
+    nodes, backup = {}, {}
+    for node in ("acme", "globex") + ROOT_NODES:
+        nodes[node], backup[node] = config_node(w, tok, node)
+    exports = {}
+    for cl in ("acme", "globex"):
+        exports[cl] = [make_export(w, tok, {"client": cl, "mode": "async"})
+                       for _ in range(2)]
+    hot = make_export(w, tok, {"mode": "hot_copy"})
+    for cl, t in out.items():
+        t.nodes = nodes
+        t.backup = backup[cl]
+        t.rbackup = backup["__databus"]
+        t.export, t.dexport = exports[cl]
+        t.hot = hot
     w.json("POST", "/api/v1/logout", body={}, cookie=tok)
     return out
+
+
+def config_node(w, tok, node):
+    """Saves the node as it is (a backup) as root; returns ((content,
+    version) after the save, the backup's id)."""
+    path = "/api/v1/config/" + node
+    status, doc = w.json("GET", path, cookie=tok)
+    assert status == 200, (node, doc)
+    status, saved = w.json("PUT", path, cookie=tok, body={
+        "content": doc["content"], "version": doc["version"]})
+    assert status == 200, (node, saved)
+    doc = w.json("GET", path, cookie=tok)[1]
+    items = w.json("GET", path + "/backups", cookie=tok)[1]["items"]
+    return (doc["content"], doc["version"]), items[0]["id"]
+
+
+def make_export(w, tok, body):
+    status, doc = w.json("POST", "/api/v1/export", cookie=tok, body=body)
+    assert status == 202, doc
+    xid = doc["id"]
+    wait_for(lambda: w.json("GET", "/api/v1/exports/" + xid, cookie=tok)[1]
+             ["state"] == "done", 60, "export " + xid)
+    return xid
 
 
 def sessions(w):
@@ -257,6 +440,8 @@ def fill(route, t, uniq):
 
 
 def allowed(route, role, state, target_client, user_client):
+    if route.who == "public":
+        return True
     if route.who == "nobody" or role == "anonymous" or state != "valid":
         return False
     if route.tenant and role != "root" and target_client != user_client:
@@ -271,6 +456,11 @@ def expected_refusal(route, role, state, target_client, user_client):
         return (401, 429)  # failed logins are throttled after a few
     if role == "anonymous" or state != "valid":
         return (401,)
+    need = {"session": 0, "admin": 1, "root": 2}[route.who]
+    if route.role_first and RANK[role] < min(need, 1):
+        return (403,)  # an operator, before anything else
+    if route.hidden and role != "root":
+        return (404,)
     if route.tenant and role != "root" and target_client != user_client:
         return (404,)
     return (403,)
@@ -283,6 +473,7 @@ def test_auth_matrix(world):
     tg = targets(w)
     cookies = sessions(w)
     unexpected, wrong, checked, n = [], [], 0, 0
+    passed = {}  # (method, path): statuses where the auth layer let it
     for route in ROUTES:
         for role in ROLES:
             user_client = LOGIN[role][0] if role in LOGIN else None
@@ -297,16 +488,27 @@ def test_auth_matrix(world):
                     path, body = fill(route, tg[cl], "%d" % n)
                     status, data = raw_http(w.port, route.method, path,
                                             cookie=cookie, body=body,
-                                            origin=w.origin)
+                                            origin=w.origin,
+                                            headers=route.headers)
                     checked += 1
                     case = (route.method, route.path, role, tenant, state,
                             status, data[:200])
+                    if ok and route.who == "public":
+                        if status != 200:
+                            wrong.append(("public", case))
+                        elif route.check:
+                            route.check(data)
+                        continue
                     if ok:
                         # The auth layer let it through.
+                        passed.setdefault((route.method, route.path),
+                                          set()).add(status)
+                        if status == 503 and route.busy_ok:
+                            continue
                         if status in (401, 403) or status >= 500:
                             wrong.append(("refused", case))
                         continue
-                    if 200 <= status < 300:
+                    if 200 <= status < 300 or status == 101:
                         unexpected.append(case)
                     elif status not in expected_refusal(route, role, state,
                                                         cl, user_client):
@@ -314,10 +516,21 @@ def test_auth_matrix(world):
     assert not unexpected, "unexpected 2xx:\n" + "\n".join(
         map(repr, unexpected))
     assert not wrong, "\n".join(map(repr, wrong))
-    assert checked > 500
-    # The system is running, not paused by the matrix.
+    assert checked > 1500, checked
+    # Each route works where it is allowed: at least one 2xx (or 101).
+    never = {r: st for r, st in passed.items()
+             if not any(200 <= x < 300 or x == 101 for x in st)}
+    assert not never, never
+    print("auth matrix: %d routes, %d cases run" % (len(ROUTES), checked))
+    # The system is running, not paused by the matrix; no forged webhook
+    # delivery was stored.
     ctl(w.bus, "resume")
     assert w.bus.alive()
+    root = w.relogin("root", "admin", "root-pw-1")
+    for cl in ("acme", "globex"):
+        status, doc = w.json("GET", "/api/v1/queue?client=%s&passenger=hook"
+                             % cl, cookie=root)
+        assert status == 200 and doc["items"] == [], doc
 
 
 def test_forged_cookies(world):
@@ -325,13 +538,13 @@ def test_forged_cookies(world):
     w = world
     tg = targets(w)["acme"]
     for route in ROUTES:
-        if route.who == "nobody":
+        if route.who in ("nobody", "public"):
             continue
         path, body = fill(route, tg, secrets.token_hex(4))
         for cookie in FORGED_COOKIES:
             status, data = raw_http(w.port, route.method, path,
                                     cookie=cookie, body=body,
-                                    origin=w.origin)
+                                    origin=w.origin, headers=route.headers)
             assert status == 401, (route.path, cookie, status, data)
 
 
@@ -342,14 +555,14 @@ def test_mutations_need_origin(world):
     tg = targets(w)["acme"]
     root = w.relogin("root", "admin", "root-pw-1")
     for route in ROUTES:
-        if route.method == "GET":
+        if route.method == "GET" or route.no_origin:
             continue
         path, body = fill(route, tg, secrets.token_hex(4))
         for origin in (None, "http://evil.example", "null",
                        w.origin + ".evil.example"):
             status, data = raw_http(w.port, route.method, path,
                                     cookie="dbs_session=" + root, body=body,
-                                    origin=origin)
+                                    origin=origin, headers=route.headers)
             assert status == 403, (route.path, origin, status, data)
     assert w.json("GET", "/api/v1/me", cookie=root)[0] == 200
 
@@ -386,10 +599,11 @@ def test_traversal_in_every_parameter(world):
                 path, body, _ = _substitute(route, tg, param, bad)
                 status, data = raw_http(w.port, route.method, path,
                                         cookie=root, body=body,
-                                        origin=w.origin)
+                                        origin=w.origin,
+                                        headers=route.headers)
                 case = (route.path, param, bad, status, data[:200])
                 assert status < 500, case
-                if 200 <= status < 300:
+                if 200 <= status < 300 or status == 101:
                     if param not in route.free_text:
                         bad_2xx.append(case)
                     elif data.startswith(b"{"):
