@@ -1,6 +1,7 @@
 // lib.mjs — what every browser test shares: a throwaway databusd --demo on
 // a free port in a temp dir, Debian's Chromium driven by playwright-core,
-// login, screenshots into docs/img, and polling with deadlines (the
+// login, screenshots (build/screenshots, or docs/img with
+// DATABUS_SCREENSHOTS=docs/img), and polling with deadlines (the
 // machine is shared: never assert on a fixed sleep).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../..');
 export const build = resolve(repo, process.env.DATABUS_BUILD || 'build');
 export const SCALE = Number(process.env.SCALE || 1);
-export const imgDir = join(repo, 'docs/img');
+// Screenshots go under build/ so that a test run leaves the tree clean;
+// DATABUS_SCREENSHOTS=docs/img refreshes the ones docs/web.md shows.
+export const imgDir = resolve(repo, process.env.DATABUS_SCREENSHOTS || 'build/screenshots');
 
 export const CHROMIUM_ARGS = [
   '--headless',
