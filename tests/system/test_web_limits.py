@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from conftest import deadline, vm_hwm_kib, wait_for
+from conftest import BUILD, deadline, vm_hwm_kib, wait_for
 from test_web_api import Web, check_headers
 
 WEB_MAX_BODY = 16 * 1024
@@ -166,8 +166,11 @@ def test_memory_bounded(web):
     assert len(results) == 64
     assert set(results) == {413}, results
     grown = vm_hwm_kib(web.proc.pid) - before
-    bound = 64 * H2O_MAX_BODY // 1024
-    assert grown < bound + bound // 2, "peak RSS grew by %d KiB" % grown
+    # The bound is not checked under ASan: its quarantine keeps freed
+    # buffers out of reuse, so the peak measures the sanitizer.
+    if "asan" not in str(BUILD):
+        bound = 64 * H2O_MAX_BODY // 1024
+        assert grown < bound + bound // 2, "peak RSS grew by %d KiB" % grown
     # And it still answers.
     wait_for(lambda: web.request("GET", "/healthz")[0] == 200, 10,
              "healthz after the flood")
