@@ -26,28 +26,8 @@
 #include "dbs_error.h"
 #include "sup.h"
 #include "webhook.h"
+#include "webhook_verify.h"
 #include "wire.h"
-
-#define DEFAULT_MAX_BODY (1u << 20)
-
-/* The settings of one webhook puller, read from its config entry. */
-struct hook_conf {
-	const char *puller;
-	const char *secret;
-	const char *signature_header;
-	const char *signature_prefix;
-	const char *event_header;
-	const char *delivery_header;
-	uint64_t max_body;
-};
-
-static const char *
-str_or(const json_t *obj, const char *key, const char *def)
-{
-	const char *v = json_string_value(json_object_get(obj, key));
-
-	return v != NULL && v[0] != '\0' ? v : def;
-}
 
 /* The webhook puller of `def` (`databus-worker --check` allows one), or
  * DBS_ENOTFOUND. */
@@ -56,68 +36,14 @@ find_hook(const struct cfg_definition *def, struct hook_conf *c)
 {
 	for (size_t i = 0; i < def->n_pullers; i++) {
 		const struct cfg_driver *d = &def->pullers[i];
-		const json_t *st = d->settings, *mb;
-		const char *env;
 
 		if (strcmp(d->type, "webhook") != 0)
 			continue;
+		webhook_conf_read(d->settings, c);
 		c->puller = d->name;
-		c->secret = str_or(st, "secret", NULL);
-		env = str_or(st, "secret_env", NULL);
-		if (c->secret == NULL && env != NULL)
-			c->secret = getenv(env);
-		c->signature_header =
-		    str_or(st, "signature_header", "x-hub-signature-256");
-		/* The prefix may be configured empty (a bare hex digest). */
-		c->signature_prefix =
-		    json_string_value(json_object_get(st, "signature_prefix"));
-		if (c->signature_prefix == NULL)
-			c->signature_prefix = "sha256=";
-		c->event_header = str_or(st, "event_header", "x-github-event");
-		c->delivery_header =
-		    str_or(st, "delivery_header", "x-github-delivery");
-		mb = json_object_get(st, "max_body");
-		c->max_body = json_is_integer(mb) && json_integer_value(mb) > 0
-				  ? (uint64_t)json_integer_value(mb)
-				  : DEFAULT_MAX_BODY;
 		return DBS_OK;
 	}
 	return DBS_ENOTFOUND;
-}
-
-static const char *
-header(const Dbs__DrvWebhook *wh, const char *name)
-{
-	for (size_t i = 0; i < wh->n_headers; i++)
-		if (strcasecmp(wh->headers[i]->key, name) == 0)
-			return wh->headers[i]->value;
-	return NULL;
-}
-
-/* Whether the signature header carries HMAC-SHA-256(secret, body). */
-static bool
-signature_ok(const struct hook_conf *c, const Dbs__DrvWebhook *wh)
-{
-	unsigned char want[crypto_auth_hmacsha256_BYTES];
-	unsigned char got[crypto_auth_hmacsha256_BYTES];
-	crypto_auth_hmacsha256_state st;
-	const char *sig = header(wh, c->signature_header), *end = NULL;
-	size_t plen = strlen(c->signature_prefix), got_len = 0;
-
-	if (c->secret == NULL || sig == NULL ||
-	    strncasecmp(sig, c->signature_prefix, plen) != 0)
-		return false;
-	sig += plen;
-	if (strlen(sig) != 2 * sizeof(got) ||
-	    sodium_hex2bin(got, sizeof(got), sig, strlen(sig), NULL, &got_len,
-		&end) != 0 ||
-	    got_len != sizeof(got))
-		return false;
-	crypto_auth_hmacsha256_init(
-	    &st, (const unsigned char *)c->secret, strlen(c->secret));
-	crypto_auth_hmacsha256_update(&st, wh->body.data, wh->body.len);
-	crypto_auth_hmacsha256_final(&st, want);
-	return sodium_memcmp(want, got, sizeof(got)) == 0;
 }
 
 static void
@@ -143,18 +69,6 @@ refuse(struct sup *s, nng_msg *msg, uint64_t id, int code, const char *text)
 	r.code = (uint32_t)code;
 	r.message = (char *)text;
 	send_reply(s, msg, &r, true);
-}
-
-/* A header value usable as metadata or external id: UTF-8, bounded. */
-static const char *
-clean(const char *v, size_t max)
-{
-	if (v == NULL || v[0] == '\0' || strlen(v) > max)
-		return NULL;
-	for (const char *p = v; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			return NULL;
-	return v;
 }
 
 void
@@ -187,7 +101,7 @@ webhook_handle(
 		    "the body is larger than max_body");
 		return;
 	}
-	if (!signature_ok(&c, wh)) {
+	if (!webhook_signature_ok(&c, wh)) {
 		refuse(s, msg, req_id, DBS_EAUTH, "missing or bad signature");
 		return;
 	}
@@ -203,7 +117,7 @@ webhook_handle(
 
 	/* The delivery id is the external id; without one, the body's
 	 * hash (identical bodies are then one passenger). */
-	delivery = clean(header(wh, c.delivery_header), 200);
+	delivery = webhook_clean(webhook_header(wh, c.delivery_header), 200);
 	if (delivery == NULL) {
 		unsigned char h[crypto_hash_sha256_BYTES];
 
@@ -211,8 +125,8 @@ webhook_handle(
 		memcpy(hashed, "sha256:", 7);
 		sodium_bin2hex(hashed + 7, sizeof(hashed) - 7, h, sizeof(h));
 	}
-	event = clean(header(wh, c.event_header), 200);
-	ctype = clean(header(wh, "content-type"), 200);
+	event = webhook_clean(webhook_header(wh, c.event_header), 200);
+	ctype = webhook_clean(webhook_header(wh, "content-type"), 200);
 	for (size_t i = 0; i < 3; i++) {
 		dbs__key_value__init(&md[i]);
 		mdp[i] = &md[i];

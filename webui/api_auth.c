@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "dbs_error.h"
+#include "bodies.h"
 #include "record_json.h"
 #include "web.h"
 #include "wire.h"
@@ -333,22 +334,6 @@ out:
 	free(j);
 }
 
-/* Copy a JSON string member of at most max-1 bytes into buf. */
-static bool
-get_field(json_t *body, const char *name, char *buf, size_t max)
-{
-	json_t *v = json_object_get(body, name);
-	size_t len;
-
-	if (!json_is_string(v))
-		return false;
-	len = json_string_length(v);
-	if (len == 0 || len >= max || memchr(json_string_value(v), 0, len))
-		return false;
-	memcpy(buf, json_string_value(v), len + 1);
-	return true;
-}
-
 int
 web_api_login(h2o_req_t *req)
 {
@@ -357,7 +342,6 @@ web_api_login(h2o_req_t *req)
 	struct store_txn *txn = NULL;
 	Dbs__User *u = NULL;
 	json_t *body = NULL;
-	json_error_t jerr;
 	char addr[64];
 	uint64_t users = 0;
 	long long now = wire_now_ms();
@@ -367,12 +351,9 @@ web_api_login(h2o_req_t *req)
 		return 0;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");
-	body = json_loadb(req->entity.base != NULL ? req->entity.base : "",
-	    req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(body) ||
-	    !get_field(body, "client", j->client, sizeof(j->client)) ||
-	    !get_field(body, "username", j->username, sizeof(j->username)) ||
-	    !get_field(body, "password", j->password, sizeof(j->password))) {
+	if (!web_login_body(req->entity.base, req->entity.len, j->client,
+		sizeof(j->client), j->username, sizeof(j->username),
+		j->password, sizeof(j->password))) {
 		web_send_error(req, 400, "bad_request",
 		    "expected {\"client\", \"username\", \"password\"} as "
 		    "non-empty strings");

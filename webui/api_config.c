@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "dbs_error.h"
+#include "bodies.h"
+#include "params.h"
 #include "record_json.h"
 #include "web.h"
 
@@ -312,41 +314,23 @@ require_admin(h2o_req_t *req, struct web_session *s)
 static bool
 parse_body(h2o_req_t *req, struct cfg_job *j, bool need_version)
 {
-	json_t *doc, *content, *version;
-	bool ok = false;
+	const char *msg;
+	size_t len;
+	int rc =
+	    web_config_body(req->entity.base, req->entity.len, need_version,
+		j->version, sizeof(j->version), &j->content, &len, &msg);
 
-	doc = json_loadb(req->entity.base, req->entity.len, 0, NULL);
-	content = json_object_get(doc, "content");
-	version = json_object_get(doc, "version");
-	if (!json_is_object(doc) || !json_is_string(content)) {
-		web_bad_param(req, "expected {\"content\": \"...\"}");
-		goto out;
+	if (rc == 500) {
+		web_send_error(req, 500, "internal", msg);
+		return false;
 	}
-	if (need_version &&
-	    (!json_is_string(version) ||
-		json_string_length(version) >= sizeof(j->version))) {
-		web_bad_param(req,
-		    "expected {\"content\": \"...\", \"version\": \"...\"} "
-		    "with the version read");
-		goto out;
+	if (rc != 0) {
+		web_bad_param(req, msg);
+		return false;
 	}
-	if (need_version)
-		snprintf(j->version, sizeof(j->version), "%s",
-		    json_string_value(version));
-	j->content =
-	    malloc(json_string_length(content) + 1); /* may hold NULs */
-	if (j->content == NULL) {
-		web_send_error(req, 500, "internal", "out of memory");
-		goto out;
-	}
-	memcpy(j->content, json_string_value(content),
-	    json_string_length(content) + 1);
 	j->cs.content.data = (uint8_t *)j->content;
-	j->cs.content.len = json_string_length(content);
-	ok = true;
-out:
-	json_decref(doc);
-	return ok;
+	j->cs.content.len = len;
+	return true;
 }
 
 static int
@@ -405,45 +389,6 @@ not_allowed(h2o_req_t *req, const char *allow)
 	    req, 405, "method_not_allowed", "method not allowed");
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode one path segment into buf; false when it does not
- * decode, holds a NUL or does not fit. */
-static bool
-decode_segment(const char *p, size_t len, char *buf, size_t size)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int c = (unsigned char)p[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len || (hi = hexval(p[i + 1])) < 0 ||
-			    (lo = hexval(p[i + 2])) < 0)
-				return false;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c == 0 || o + 1 >= size)
-			return false;
-		buf[o++] = (char)c;
-	}
-	buf[o] = '\0';
-	return o > 0;
-}
-
 static bool
 parse_id(const char *s, uint64_t *id)
 {
@@ -455,9 +400,10 @@ web_route_config(h2o_req_t *req)
 {
 	static const char prefix[] = "/api/v1/config";
 	size_t plen = sizeof(prefix) - 1, len, nseg = 0;
-	const char *path = req->path.base, *p, *end, *slash;
+	const char *path = req->path.base;
 	char seg[4][NODE_MAX + 1];
 	uint64_t id;
+	int n;
 
 	len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 	if (len < plen || memcmp(path, prefix, plen) != 0)
@@ -471,14 +417,10 @@ web_route_config(h2o_req_t *req)
 		return web_not_found(req);
 	/* Up to four segments: {node}[/backups[/{id}[/restore]]] or
 	 * {node}/validate. */
-	for (p = path + plen + 1, end = path + len; p <= end; p = slash + 1) {
-		if ((slash = memchr(p, '/', (size_t)(end - p))) == NULL)
-			slash = end;
-		if (nseg == 4 || !decode_segment(p, (size_t)(slash - p),
-				     seg[nseg], sizeof(seg[nseg])))
-			return web_not_found(req);
-		nseg++;
-	}
+	if ((n = web_path_segments(path + plen + 1, len - plen - 1, seg[0],
+		 sizeof(seg[0]), 4)) < 0)
+		return web_not_found(req);
+	nseg = (size_t)n;
 	if (nseg == 1) {
 		if (method(req, "GET") || method(req, "HEAD"))
 			return node_request(req, OP_GET, seg[0]);

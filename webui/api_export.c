@@ -40,14 +40,16 @@
 #include <unistd.h>
 
 #include "dbs_error.h"
+#include "bodies.h"
 #include "export.h"
+#include "params.h"
 #include "record_json.h"
 #include "web.h"
 #include "wire.h"
 
 #define EXPORTS_RUNNING 2
 #define EVENT_PERIOD_MS 500
-#define ID_LEN          32
+#define ID_LEN          WEB_EXPORT_ID_LEN
 
 enum xstate {
 	XS_RUNNING,
@@ -85,13 +87,7 @@ static unsigned running;
 static bool
 valid_id(const char *s, size_t len)
 {
-	if (len != ID_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-			(s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
+	return web_export_id_valid(s, len);
 }
 
 static void
@@ -716,9 +712,9 @@ static int
 export_post(h2o_req_t *req)
 {
 	struct web_session s;
-	const char *mode, *client = NULL;
+	const char *mode, *client = NULL, *msg;
 	char which[65];
-	json_t *doc, *c;
+	json_t *doc;
 	int rc;
 
 	if (!web_check_mutation(req))
@@ -726,21 +722,9 @@ export_post(h2o_req_t *req)
 	if (!require_admin(req, &s))
 		return 0;
 	doc = json_loadb(req->entity.base, req->entity.len, 0, NULL);
-	mode = json_string_value(json_object_get(doc, "mode"));
-	c = json_object_get(doc, "client");
-	if (!json_is_object(doc) || mode == NULL ||
-	    (c != NULL && !json_is_null(c) && !json_is_string(c))) {
+	if ((msg = web_export_body(doc, &mode, &client)) != NULL) {
 		json_decref(doc);
-		return web_bad_param(req,
-		    "expected {\"client\": \"...\", \"mode\": "
-		    "\"sync\"|\"async\"|\"hot_copy\"}");
-	}
-	if (json_is_string(c)) {
-		client = json_string_value(c);
-		if (!web_valid_name(client, strlen(client))) {
-			json_decref(doc);
-			return web_bad_param(req, "invalid client");
-		}
+		return web_bad_param(req, msg);
 	}
 	snprintf(which, sizeof(which), "%s", client != NULL ? client : "");
 	if (s.role != DBS__ROLE__ROLE_ROOT) {

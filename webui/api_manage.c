@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "dbs_error.h"
+#include "bodies.h"
 #include "record_json.h"
 #include "web.h"
 
@@ -51,30 +52,13 @@ purge_answer(h2o_req_t *req, struct web_ctl_job *j)
 		"message", rj_string(j->reply->message)));
 }
 
-/* A name member of the body, absent (*out stays "") or valid. */
-static bool
-body_name(json_t *body, const char *key, char out[65])
-{
-	json_t *v = json_object_get(body, key);
-
-	out[0] = '\0';
-	if (v == NULL)
-		return true;
-	if (!json_is_string(v) ||
-	    !web_valid_name(json_string_value(v), json_string_length(v)))
-		return false;
-	memcpy(out, json_string_value(v), json_string_length(v) + 1);
-	return true;
-}
-
 int
 web_api_purge(h2o_req_t *req, bool queue)
 {
 	struct web_session s;
 	struct purge_job *j = NULL;
-	json_t *body = NULL, *days;
-	const char *key;
-	json_t *v;
+	json_t *body = NULL;
+	const char *msg;
 	char client[65];
 	double d = 0;
 
@@ -87,36 +71,8 @@ web_api_purge(h2o_req_t *req, bool queue)
 		web_send_error(req, 500, "internal", "out of memory");
 		goto out;
 	}
-	json_object_foreach(body, key, v)
-	{
-		if (strcmp(key, "client") != 0 &&
-		    strcmp(key, "older_than_days") != 0 &&
-		    (!queue || strcmp(key, "passenger") != 0)) {
-			web_bad_param(req,
-			    queue
-				? "expected {\"client\", \"passenger\", "
-				  "\"older_than_days\"}, each optional"
-				: "expected {\"client\", "
-				  "\"older_than_days\"}, each optional; logs "
-				  "are purged per client");
-			goto out;
-		}
-	}
-	if (!body_name(body, "client", client) ||
-	    !body_name(body, "passenger", j->def)) {
-		web_bad_param(req, "invalid client or passenger name");
-		goto out;
-	}
-	if ((days = json_object_get(body, "older_than_days")) != NULL) {
-		d = json_is_number(days) ? json_number_value(days) : -1;
-		if (!(d >= 0 && d <= DAYS_MAX) || isnan(d)) {
-			web_bad_param(req, "older_than_days must be a number "
-					   "from 0 to 36500");
-			goto out;
-		}
-	}
-	if (j->def[0] != '\0' && client[0] == '\0') {
-		web_bad_param(req, "passenger needs client");
+	if ((msg = web_purge_body(body, queue, client, j->def, &d)) != NULL) {
+		web_bad_param(req, msg);
 		goto out;
 	}
 	if (client[0] != '\0' && !web_session_sees(&s, client)) {

@@ -28,10 +28,12 @@
 #include <string.h>
 
 #include "dbs_error.h"
+#include "bodies.h"
+#include "params.h"
 #include "record_json.h"
 #include "web.h"
 
-#define STEP_NAME_MAX 256
+#define STEP_NAME_MAX WEB_STEP_NAME_MAX
 #define ATT_NAME_MAX  1024
 #define FILENAME_MAX_ 100
 
@@ -97,17 +99,16 @@ static bool
 steps_body(
     h2o_req_t *req, json_t *body, const Dbs__Passenger *p, struct steps_job *j)
 {
-	json_t *step = json_object_get(body, "step");
-	json_t *complete = json_object_get(body, "complete");
-	json_t *requeue = json_object_get(body, "requeue");
-	size_t i, len;
+	const char *msg;
+	bool requeue, complete;
+	size_t i;
 
-	if (requeue != NULL) {
-		if (json_object_size(body) != 1 || !json_is_true(requeue)) {
-			web_bad_param(
-			    req, "expected {\"requeue\": true} alone");
-			return false;
-		}
+	if ((msg = web_steps_body(body, &requeue, j->step, &complete)) !=
+	    NULL) {
+		web_bad_param(req, msg);
+		return false;
+	}
+	if (requeue) {
 		if (p->state != DBS__PASSENGER_STATE__PS_DEAD) {
 			web_send_error(req, 409, "conflict",
 			    "only a dead passenger can be requeued");
@@ -117,19 +118,6 @@ steps_body(
 		snprintf(j->step, sizeof(j->step), "*");
 		return true;
 	}
-	if (json_object_size(body) != 2 || !json_is_string(step) ||
-	    !json_is_boolean(complete)) {
-		web_bad_param(req, "expected {\"step\": name, \"complete\": "
-				   "true|false} or {\"requeue\": true}");
-		return false;
-	}
-	len = json_string_length(step);
-	if (len == 0 || len > STEP_NAME_MAX ||
-	    memchr(json_string_value(step), 0, len) != NULL) {
-		web_bad_param(req, "invalid step name");
-		return false;
-	}
-	memcpy(j->step, json_string_value(step), len + 1);
 	for (i = 0; i < p->n_steps; i++)
 		if (strcmp(p->steps[i]->name, j->step) == 0)
 			break;
@@ -137,7 +125,7 @@ steps_body(
 		web_bad_param(req, "the passenger has no step of that name");
 		return false;
 	}
-	j->set.complete = json_is_true(complete);
+	j->set.complete = complete;
 	return true;
 }
 
@@ -187,126 +175,6 @@ out:
 
 /* ---------------------------------------------------------- attachments */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode a path segment into out (NUL-terminated); false for a
- * bad escape, a NUL, or more than cap-1 bytes. */
-static bool
-decode_segment(const char *s, size_t len, char *out, size_t cap)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len; i++) {
-		int c = (unsigned char)s[i], hi, lo;
-
-		if (c == '%') {
-			if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
-				return false;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c == 0 || o + 1 >= cap)
-			return false;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return o > 0;
-}
-
-/* The media type of a Content-Type value, lower-cased, without
- * parameters. */
-static void
-media_type(const char *ct, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (; ct != NULL && *ct != '\0' && *ct != ';' && o + 1 < cap; ct++)
-		if (!isspace((unsigned char)*ct))
-			out[o++] = (char)tolower((unsigned char)*ct);
-	out[o] = '\0';
-}
-
-static bool
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static bool
-is_text(const char *mt)
-{
-	static const char *const types[] = {"application/json",
-	    "application/xml", "application/csv", "application/x-ndjson",
-	    "application/yaml", "application/x-yaml", "application/toml",
-	    "application/javascript", "application/sql", NULL};
-
-	if (strncmp(mt, "text/", 5) == 0)
-		return true;
-	for (size_t i = 0; types[i] != NULL; i++)
-		if (strcmp(mt, types[i]) == 0)
-			return true;
-	return ends_with(mt, "+json") ||
-	       (ends_with(mt, "+xml") && strcmp(mt, "image/svg+xml") != 0);
-}
-
-/* One of the images a browser shows inline, and the bytes agree. */
-static const char *
-image_type(const char *mt, const unsigned char *d, size_t n)
-{
-	if (strcmp(mt, "image/png") == 0 && n >= 8 &&
-	    memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
-		return "image/png";
-	if ((strcmp(mt, "image/jpeg") == 0 || strcmp(mt, "image/jpg") == 0) &&
-	    n >= 3 && memcmp(d, "\xff\xd8\xff", 3) == 0)
-		return "image/jpeg";
-	if (strcmp(mt, "image/gif") == 0 && n >= 6 &&
-	    (memcmp(d, "GIF87a", 6) == 0 || memcmp(d, "GIF89a", 6) == 0))
-		return "image/gif";
-	if (strcmp(mt, "image/webp") == 0 && n >= 12 &&
-	    memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0)
-		return "image/webp";
-	return NULL;
-}
-
-/* A file name safe in a header and on any file system: the last path
- * component, [A-Za-z0-9._-] kept, anything else '_', no leading dot. */
-static void
-safe_filename(const char *name, char *out, size_t cap)
-{
-	const char *base = name, *p;
-	size_t o = 0;
-
-	for (p = name; *p != '\0'; p++)
-		if (*p == '/' || *p == '\\')
-			base = p + 1;
-	for (p = base; *p != '\0' && o + 1 < cap; p++) {
-		char c = *p;
-
-		if (o == 0 && c == '.')
-			continue;
-		out[o++] = (isalnum((unsigned char)c) || c == '.' ||
-			       c == '_' || c == '-')
-			       ? c
-			       : '_';
-	}
-	out[o] = '\0';
-	if (o == 0)
-		snprintf(out, cap, "attachment");
-}
-
 int
 web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
     const char *name, size_t nlen)
@@ -331,7 +199,7 @@ web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
 		download = strcmp(flag, "1") == 0 || strcmp(flag, "true") == 0;
 	else if (bad)
 		return web_bad_param(req, "invalid download");
-	if (!decode_segment(name, nlen, want, sizeof(want)))
+	if (!web_decode_segment(name, nlen, want, sizeof(want)))
 		return web_not_found(req);
 	if ((p = passenger_of(req, client, id)) == NULL)
 		return 0;
@@ -342,8 +210,8 @@ web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
 		dbs__passenger__free_unpacked(p, NULL);
 		return web_not_found(req);
 	}
-	media_type(meta->content_type, mt, sizeof(mt));
-	safe_filename(meta->name, file, sizeof(file));
+	web_media_type(meta->content_type, mt, sizeof(mt));
+	web_safe_filename(meta->name, file, sizeof(file));
 	rc = store_txn_begin(web_store(web_of(req)), false, &txn);
 	if (rc == DBS_OK)
 		rc = store_attachment_get(txn, id, meta->name, &data, &len);
@@ -354,9 +222,9 @@ web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
 					   : web_send_error(req, 500, "store",
 						 dbs_strerror(rc));
 	}
-	if (is_text(mt)) {
+	if (web_is_text_type(mt)) {
 		type = "text/plain; charset=utf-8";
-	} else if ((type = image_type(mt, data, len)) == NULL) {
+	} else if ((type = web_image_type(mt, data, len)) == NULL) {
 		type = "application/octet-stream";
 		download = true;
 	}

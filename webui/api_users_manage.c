@@ -24,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bodies.h"
 #include "dbs_error.h"
 #include "record_json.h"
 #include "web.h"
 #include "wire.h"
 
-#define PASSWORD_MIN 8
-#define PASSWORD_MAX 1024
+#define PASSWORD_MAX WEB_PASSWORD_MAX
 
 /* Wrong current passwords are throttled like failed logins: after
  * GUESS_LIMIT within GUESS_WINDOW_MS, that account's changes get 429 for
@@ -220,56 +220,15 @@ out:
 	wipe_free(j);
 }
 
-/* [A-Za-z0-9_.@-]{1,64}, not only dots (databusd's rule for names). */
-static bool
-valid_username(const char *s)
-{
-	size_t n = strlen(s);
-	bool dots = true;
-
-	if (n == 0 || n > 64)
-		return false;
-	for (; *s != '\0'; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			(*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-			*s == '.' || *s == '@'))
-			return false;
-		dots = dots && *s == '.';
-	}
-	return !dots;
-}
-
-/* A string member into buf (cap bytes): false when absent, not a string,
- * empty, with a NUL or too long. */
-static bool
-get_string(json_t *body, const char *key, char *buf, size_t cap)
-{
-	json_t *v = json_object_get(body, key);
-	size_t n;
-
-	if (!json_is_string(v))
-		return false;
-	n = json_string_length(v);
-	if (n == 0 || n >= cap || memchr(json_string_value(v), 0, n) != NULL)
-		return false;
-	memcpy(buf, json_string_value(v), n + 1);
-	return true;
-}
-
 /* The new password of the body, by the rules; answers 400 if not. */
 static bool
 new_password(h2o_req_t *req, json_t *body, struct user_job *j)
 {
-	json_t *v = json_object_get(body, "password");
-	size_t n = json_is_string(v) ? json_string_length(v) : 0;
-
-	if (!json_is_string(v) || n < PASSWORD_MIN || n > PASSWORD_MAX ||
-	    memchr(json_string_value(v), 0, n) != NULL) {
+	if (!web_body_password(body, j->password, sizeof(j->password))) {
 		web_bad_param(req, "a password has 8 to 1024 characters "
 				   "(bytes of UTF-8) and no NUL");
 		return false;
 	}
-	memcpy(j->password, json_string_value(v), n + 1);
 	return true;
 }
 
@@ -323,9 +282,10 @@ web_api_user_create(h2o_req_t *req)
 {
 	struct web_session s;
 	struct user_job *j = NULL;
-	json_t *body = NULL, *role;
-	const char *key;
-	json_t *v;
+	static const char *const create_keys[] = {
+	    "client", "username", "password", "role", NULL};
+	json_t *body = NULL;
+	const char *msg;
 
 	if (!web_check_mutation(req) || !web_session_require(req, &s))
 		return 0;
@@ -333,18 +293,12 @@ web_api_user_create(h2o_req_t *req)
 		return 0;
 	if ((j = job_new(req, &s, OP_CREATE)) == NULL)
 		goto out;
-	json_object_foreach(body, key, v)
-	{
-		if (strcmp(key, "client") != 0 &&
-		    strcmp(key, "username") != 0 &&
-		    strcmp(key, "password") != 0 && strcmp(key, "role") != 0) {
-			web_bad_param(req,
-			    "expected {\"client\", \"username\", "
-			    "\"password\", \"role\"}");
-			goto out;
-		}
+	if (!web_body_keys(body, create_keys)) {
+		web_bad_param(req, "expected {\"client\", \"username\", "
+				   "\"password\", \"role\"}");
+		goto out;
 	}
-	if (!get_string(body, "client", j->client, sizeof(j->client)) ||
+	if (!web_body_string(body, "client", j->client, sizeof(j->client)) ||
 	    !web_valid_name(j->client, strlen(j->client))) {
 		web_bad_param(req, "client must be a client name");
 		goto out;
@@ -357,31 +311,11 @@ web_api_user_create(h2o_req_t *req)
 		web_forbidden(req);
 		goto out;
 	}
-	if (!get_string(body, "username", j->username, sizeof(j->username)) ||
-	    !valid_username(j->username)) {
-		web_bad_param(req, "a user name has 1 to 64 letters, digits "
-				   "or . _ - @ (not only dots)");
+	if ((msg = web_user_create_body(body, j->client, j->username, &j->role,
+		 j->password)) != NULL) {
+		web_bad_param(req, msg);
 		goto out;
 	}
-	role = json_object_get(body, "role");
-	if (role == NULL)
-		j->role = strcmp(j->client, "root") == 0
-			      ? DBS__ROLE__ROLE_ROOT
-			      : DBS__ROLE__ROLE_OPERATOR;
-	else if (!json_is_string(role) ||
-		 (j->role = rj_role_parse(json_string_value(role))) < 0) {
-		web_bad_param(
-		    req, "role must be operator, administrator or root");
-		goto out;
-	}
-	if ((strcmp(j->client, "root") == 0) !=
-	    (j->role == DBS__ROLE__ROLE_ROOT)) {
-		web_bad_param(req, "role root is for the users of client "
-				   "root, and theirs is always root");
-		goto out;
-	}
-	if (!new_password(req, body, j))
-		goto out;
 	json_decref(body);
 	return submit(req, j);
 out:
@@ -458,8 +392,8 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 	struct store_txn *txn = NULL;
 	Dbs__User *u = NULL;
 	json_t *body = NULL;
-	const char *key;
-	json_t *v;
+	static const char *const password_keys[] = {
+	    "password", "current_password", NULL};
 	bool self;
 	int rc;
 
@@ -471,14 +405,10 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 		return 0;
 	if ((j = job_new(req, &s, OP_PASSWORD)) == NULL)
 		goto out;
-	json_object_foreach(body, key, v)
-	{
-		if (strcmp(key, "password") != 0 &&
-		    strcmp(key, "current_password") != 0) {
-			web_bad_param(req, "expected {\"password\", "
-					   "\"current_password\"}");
-			goto out;
-		}
+	if (!web_body_keys(body, password_keys)) {
+		web_bad_param(req, "expected {\"password\", "
+				   "\"current_password\"}");
+		goto out;
 	}
 	snprintf(j->client, sizeof(j->client), "%s", client);
 	snprintf(j->username, sizeof(j->username), "%s", username);
@@ -493,7 +423,7 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 			    "too many wrong passwords; wait a minute");
 			goto out;
 		}
-		if (!get_string(body, "current_password", j->current,
+		if (!web_body_string(body, "current_password", j->current,
 			sizeof(j->current))) {
 			web_bad_param(req, "changing your own password needs "
 					   "\"current_password\"");

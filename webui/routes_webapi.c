@@ -26,6 +26,8 @@
 #include <string.h>
 
 #include "dbs_error.h"
+#include "bodies.h"
+#include "params.h"
 #include "web.h"
 
 static bool
@@ -73,58 +75,14 @@ name_seg(h2o_iovec_t seg, char out[65])
 static bool
 id_seg(h2o_iovec_t seg, uint64_t *id)
 {
-	char buf[24];
-
-	if (seg.len == 0 || seg.len > 19)
-		return false;
-	memcpy(buf, seg.base, seg.len);
-	buf[seg.len] = '\0';
-	return web_parse_u64(buf, id) && *id != 0;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return web_id_segment(seg.base, seg.len, id);
 }
 
 /* A user name segment, percent-decoded (a browser encodes '@'). */
 static bool
 user_seg(h2o_iovec_t seg, char out[65])
 {
-	size_t i, o = 0;
-	bool dots = true;
-
-	for (i = 0; i < seg.len; i++) {
-		int c = (unsigned char)seg.base[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= seg.len ||
-			    (hi = hexval(seg.base[i + 1])) < 0 ||
-			    (lo = hexval(seg.base[i + 2])) < 0)
-				return false;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (o >= 64)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '-' ||
-			c == '.' || c == '@'))
-			return false;
-		dots = dots && c == '.';
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return o > 0 && !dots;
+	return web_user_segment(seg.base, seg.len, out);
 }
 
 /* /api/v1/queue/{client}/{id}/steps and .../attachments/{name}. */
@@ -302,16 +260,10 @@ web_ctl_job_alloc(h2o_req_t *req, const struct web_session *s,
 json_t *
 web_body_object(h2o_req_t *req)
 {
-	json_error_t jerr;
-	json_t *body =
-	    json_loadb(req->entity.base != NULL ? req->entity.base : "",
-		req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *body = web_json_object(req->entity.base, req->entity.len);
 
-	if (!json_is_object(body)) {
-		json_decref(body);
+	if (body == NULL)
 		web_bad_param(req, "the body must be a JSON object");
-		return NULL;
-	}
 	return body;
 }
 

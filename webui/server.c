@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "dbs_error.h"
+#include "params.h"
 #include "web.h"
 #include "wire.h"
 
@@ -240,22 +241,6 @@ web_bad_param(h2o_req_t *req, const char *message)
 	return web_send_error(req, 400, "bad_request", message);
 }
 
-bool
-web_parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
 /*
  * The `client` query parameter of a listing, scoped to the session: a
  * non-root user lists its own client (naming another answers 404), root
@@ -295,27 +280,15 @@ bool
 web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
     size_t limit_max, int *ret)
 {
-	char num[32];
-	uint64_t v;
-	bool bad;
+	const char *msg =
+	    req->query_at == SIZE_MAX
+		? NULL
+		: web_paging_parse(req->path.base + req->query_at + 1,
+		      req->path.len - req->query_at - 1, cursor, limit,
+		      limit_max);
 
-	if (web_query_param(req, "cursor", num, sizeof(num), &bad)) {
-		if (!web_parse_u64(num, cursor)) {
-			*ret = web_bad_param(req, "invalid cursor");
-			return false;
-		}
-	} else if (bad) {
-		*ret = web_bad_param(req, "invalid cursor");
-		return false;
-	}
-	if (web_query_param(req, "limit", num, sizeof(num), &bad)) {
-		if (!web_parse_u64(num, &v) || v < 1 || v > limit_max) {
-			*ret = web_bad_param(req, "limit out of range");
-			return false;
-		}
-		*limit = (size_t)v;
-	} else if (bad) {
-		*ret = web_bad_param(req, "invalid limit");
+	if (msg != NULL) {
+		*ret = web_bad_param(req, msg);
 		return false;
 	}
 	return true;
@@ -398,78 +371,15 @@ web_peer_address(h2o_req_t *req, char *buf, size_t len)
 }
 
 bool
-web_valid_name(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > 64)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-bool
 web_query_param(
     h2o_req_t *req, const char *name, char *buf, size_t len, bool *bad)
 {
-	const char *p, *end, *amp, *eq;
-	size_t nlen = strlen(name), o;
-
-	*bad = false;
-	if (req->query_at == SIZE_MAX)
+	if (req->query_at == SIZE_MAX) {
+		*bad = false;
 		return false;
-	p = req->path.base + req->query_at + 1;
-	end = req->path.base + req->path.len;
-	for (; p < end; p = amp + 1) {
-		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
-			amp = end;
-		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq == NULL || (size_t)(eq - p) != nlen ||
-		    memcmp(p, name, nlen) != 0)
-			continue;
-		for (o = 0, p = eq + 1; p < amp; p++) {
-			int c = (unsigned char)*p;
-
-			if (c == '%') {
-				int hi, lo;
-
-				if (amp - p < 3 || (hi = hexval(p[1])) < 0 ||
-				    (lo = hexval(p[2])) < 0)
-					goto bad;
-				c = hi * 16 + lo;
-				p += 2;
-			} else if (c == '+') {
-				c = ' ';
-			}
-			if (c == 0 || o + 1 >= len)
-				goto bad;
-			buf[o++] = (char)c;
-		}
-		buf[o] = '\0';
-		return true;
 	}
-	return false;
-bad:
-	*bad = true;
-	return false;
+	return web_query_lookup(req->path.base + req->query_at + 1,
+	    req->path.len - req->query_at - 1, name, buf, len, bad);
 }
 
 /* --------------------------------------------------------------- probes */

@@ -35,6 +35,7 @@
 #include "dbs_error.h"
 #include "driver.h"
 #include "drv_json.h"
+#include "exec_proto.h"
 
 #define STDERR_KEEP  (64u * 1024) /* bytes of stderr logged per call */
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -506,57 +507,10 @@ kill:
 		goto close;
 	}
 	/* Parse: one JSON object per non-empty line. */
-	if ((r->lines = json_array()) == NULL) {
-		rc = DBS_ENOMEM;
-		goto close;
-	}
-	{
-		char *p = r->out != NULL ? r->out : (char *)"";
-		char *end = p + r->out_len;
-		size_t lineno = 0;
-
-		if (r->out != NULL)
-			r->out[r->out_len] = '\0';
-		while (p < end) {
-			char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t n =
-			    nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-			json_error_t jerr;
-			json_t *line;
-			const char *type;
-
-			lineno++;
-			if (n == 0 || (n == 1 && p[0] == '\r')) {
-				p += n + 1;
-				continue;
-			}
-			line = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
-			type =
-			    json_string_value(json_object_get(line, "type"));
-			if (!json_is_object(line) || type == NULL) {
-				snprintf(err, errlen,
-				    "%s: output line %zu is not a JSON object "
-				    "with a \"type\": %.80s",
-				    e->argv[0], lineno, p);
-				for (char *c = err; *c != '\0'; c++)
-					if ((unsigned char)*c < 0x20)
-						*c = ' ';
-				json_decref(line);
-				rc = DBS_EPROTO;
-				goto close;
-			}
-			json_array_append_new(r->lines, line);
-			if (strcmp(type, "result") == 0)
-				r->result = line;
-			p += n + 1;
-		}
-	}
-	if (r->result == NULL) {
-		snprintf(err, errlen,
-		    "%s: exited without a {\"type\": \"result\"} line",
-		    e->argv[0]);
-		rc = DBS_EPROTO;
-	}
+	if (r->out != NULL)
+		r->out[r->out_len] = '\0';
+	rc = exec_output_parse(e->argv[0], r->out != NULL ? r->out : "",
+	    r->out_len, &r->lines, &r->result, err, errlen);
 close:
 	if (in[0] >= 0)
 		close(in[0]);
@@ -584,23 +538,11 @@ relay_logs(struct drv_ctx *ctx, uint64_t pid, const json_t *lines)
 
 	json_array_foreach(lines, i, l)
 	{
-		const char *type =
-		    json_string_value(json_object_get(l, "type"));
-		const char *lv =
-		    json_string_value(json_object_get(l, "level"));
-		const char *msg =
-		    json_string_value(json_object_get(l, "message"));
-		enum drv_level level = DRV_INFO;
+		enum drv_level level;
+		const char *msg;
 
-		if (strcmp(type, "log") != 0 || msg == NULL)
-			continue;
-		if (lv != NULL && strcmp(lv, "debug") == 0)
-			level = DRV_DEBUG;
-		else if (lv != NULL && strcmp(lv, "warning") == 0)
-			level = DRV_WARNING;
-		else if (lv != NULL && strcmp(lv, "error") == 0)
-			level = DRV_ERROR;
-		drv_log(ctx, level, pid, "%s", msg);
+		if (exec_log_line(l, &level, &msg))
+			drv_log(ctx, level, pid, "%s", msg);
 	}
 }
 
@@ -684,59 +626,29 @@ puller_init(struct drv_ctx *ctx, const json_t *settings, void **state,
 static int
 emit_line(struct drv_ctx *ctx, struct drv_sink *sink, const json_t *l)
 {
-	const char *ext = json_string_value(json_object_get(l, "external_id"));
-	const char *ref = json_string_value(json_object_get(l, "source_ref"));
-	const json_t *md = json_object_get(l, "metadata");
-	const json_t *atts = json_object_get(l, "attachments");
-	size_t n_md = json_object_size(md), n_att = json_array_size(atts);
-	struct drv_kv *kv = calloc(n_md + 1, sizeof(*kv));
-	struct drv_attachment *a = calloc(n_att + 1, sizeof(*a));
-	void **bufs = calloc(n_att + 1, sizeof(*bufs));
+	struct exec_item it;
 	char err[200];
-	size_t i = 0, k;
-	const char *key;
-	json_t *v;
-	int rc = DBS_OK;
+	int rc = exec_item_decode(l, &it, err, sizeof(err));
 
-	if (kv == NULL || a == NULL || bufs == NULL) {
-		rc = DBS_ENOMEM;
+	if (rc == DBS_EINVAL) {
+		drv_log(ctx, DRV_WARNING, 0, "item %.100s: %s",
+		    it.external_id != NULL ? it.external_id : "?", err);
+		rc = 2;
 		goto out;
 	}
-	json_object_foreach((json_t *)md, key, v)
-	{
-		if (!json_is_string(v)) {
-			drv_log(ctx, DRV_WARNING, 0,
-			    "item %.100s: metadata %.100s is not a string",
-			    ext != NULL ? ext : "?", key);
-			rc = 2;
-			goto out;
-		}
-		kv[i].key = key;
-		kv[i].value = json_string_value(v);
-		i++;
-	}
-	json_array_foreach(atts, k, v)
-	{
-		if (drv_json_attachment_decode(
-			v, &a[k], &bufs[k], err, sizeof(err)) != DBS_OK) {
-			drv_log(ctx, DRV_WARNING, 0, "item %.100s: %s",
-			    ext != NULL ? ext : "?", err);
-			rc = 2;
-			goto out;
-		}
-	}
-	rc = drv_emit(sink, ext, ref, kv, n_md, a, n_att);
+	if (rc != DBS_OK)
+		goto out;
+	rc = drv_emit(sink, it.external_id, it.source_ref, it.kv, it.n_kv,
+	    it.att, it.n_att);
 	if (rc == DBS_EINVAL || rc == DBS_ETOOBIG) {
 		drv_log(ctx, DRV_WARNING, 0, "item %.100s refused: %s",
-		    ext != NULL ? ext : "(no external_id)", dbs_strerror(rc));
+		    it.external_id != NULL ? it.external_id
+					   : "(no external_id)",
+		    dbs_strerror(rc));
 		rc = 2;
 	}
 out:
-	for (k = 0; bufs != NULL && k < n_att; k++)
-		free(bufs[k]);
-	free(bufs);
-	free(kv);
-	free(a);
+	exec_item_free(&it);
 	return rc;
 }
 
@@ -826,23 +738,6 @@ exec_notify(void *state, struct drv_ctx *ctx, const char *external_id,
 
 /* ------------------------------------------------ processor and pusher */
 
-static enum drv_result
-status_result(const char *status, bool processor, char *err, size_t errlen)
-{
-	if (strcmp(status, "ok") == 0)
-		return DRV_OK;
-	if (processor && strcmp(status, "skip") == 0)
-		return DRV_SKIP;
-	if (strcmp(status, "retry") == 0 || strcmp(status, "fail") == 0) {
-		if (err[0] == '\0')
-			snprintf(err, errlen, "the program answered \"%s\"",
-			    status);
-		return status[0] == 'r' ? DRV_RETRY : DRV_FAIL;
-	}
-	snprintf(err, errlen, "unknown result status \"%.50s\"", status);
-	return DRV_RETRY;
-}
-
 static void
 take_retry_after(struct drv_ctx *ctx, const json_t *result)
 {
@@ -923,7 +818,7 @@ exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 			snprintf(err, errlen, "out of memory");
 		return DRV_RETRY;
 	}
-	res = status_result(status, true, err, errlen);
+	res = exec_status_result(status, true, err, errlen);
 	if (res == DRV_OK || res == DRV_SKIP) {
 		enum drv_result er = apply_edits(r.result, edit, err, errlen);
 
@@ -965,7 +860,7 @@ exec_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 			snprintf(err, errlen, "out of memory");
 		return DRV_RETRY;
 	}
-	res = status_result(status, false, err, errlen);
+	res = exec_status_result(status, false, err, errlen);
 	if (res == DRV_RETRY)
 		take_retry_after(ctx, r.result);
 	run_free(&r);
