@@ -1275,8 +1275,8 @@ store_txn_commit(struct store_txn *txn)
 		mrc = mdb_txn_commit(t->mt);
 		t->mt = NULL;
 		if (mrc != 0) {
-			rc = sti_commit_error(st,
-			    sti_fail(t, mrc, "mdb_txn_commit", -1));
+			rc = sti_commit_error(
+			    st, sti_fail(t, mrc, "mdb_txn_commit", -1));
 		} else {
 			st->next_pid = t->next_pid;
 			st->next_log = t->next_log;
@@ -1378,4 +1378,17 @@ store_last_error(const struct store *st)
 	if (st == NULL)
 		return "no store";
 	return st->err;
+}
+
+const char *
+store_engine_version(void)
+{
+	static char v[64];
+	int major, minor, patch;
+
+	if (v[0] == '\0') {
+		(void)mdb_version(&major, &minor, &patch);
+		snprintf(v, sizeof(v), "LMDB %d.%d.%d", major, minor, patch);
+	}
+	return v;
 }

@@ -251,6 +251,8 @@ int store_meta_get_u64(
 int store_meta_put_u64(struct store_txn *txn, const char *key, uint64_t value);
 
 int store_stats(struct store_txn *txn, Dbs__StoreStats *stats);
+/* The storage engine and its version, e.g. "LMDB 0.9.24" (static). */
+const char *store_engine_version(void);
 
 /*
  * Check every index against the records, attachment references against

@@ -4,16 +4,38 @@
  *   GET /api/v1/about
  *
  * One control request (status) on a pool thread. Every role may ask.
+ * "libraries" names the versions of the libraries underneath.
  * Workers are those of the running definitions: root sees them all,
  * other users only their client's. Store statistics and system details
  * (data directory, pid, pause state) are root's only.
  */
 #include <stdlib.h>
 
+#include <curl/curlver.h>
+#include <h2o/version.h>
+#include <nng/nng.h>
+#include <openssl/crypto.h>
+#include <protobuf-c/protobuf-c.h>
+#include <sodium.h>
+
 #include "dbs_error.h"
 #include "record_json.h"
 #include "web.h"
 #include "wire.h"
+
+/* The libraries Databus runs on, as this process sees them (run-time
+ * versions where the library tells; h2o and libcurl, which the workers
+ * link, by the headers they were built with). */
+static json_t *
+libraries(void)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "lmdb",
+	    store_engine_version(), "nng", nng_version(), "protobuf-c",
+	    protobuf_c_version(), "h2o", H2O_VERSION, "libsodium",
+	    sodium_version_string(), "jansson", jansson_version_str(),
+	    "openssl", OpenSSL_version(OPENSSL_VERSION), "libcurl",
+	    LIBCURL_VERSION);
+}
 
 static void
 about_answer(h2o_req_t *req, struct web_ctl_job *j)
@@ -54,6 +76,8 @@ about_answer(h2o_req_t *req, struct web_ctl_job *j)
 	    rj_string(sys->version), "system_alias",
 	    rj_string(sys->system_alias), "started", rj_time(sys->started_ms),
 	    "uptime_ms", (json_int_t)uptime, "workers", workers);
+	if (doc != NULL)
+		json_object_set_new(doc, "libraries", libraries());
 	if (doc != NULL && root) {
 		json_object_set_new(doc, "system", rj_system_state(sys));
 		json_object_set_new(doc, "store",

@@ -215,6 +215,11 @@ def test_about(web):
     assert status == 200, doc
     assert doc["version"] and doc["uptime_ms"] >= 0 and doc["started"]
     assert "store" not in doc and "system" not in doc
+    libs = doc["libraries"]
+    assert set(libs) == {"lmdb", "nng", "protobuf-c", "h2o", "libsodium",
+                         "jansson", "openssl", "libcurl"}, libs
+    assert libs["lmdb"].startswith("LMDB 0.9.") and all(
+        any(c.isdigit() for c in v) for v in libs.values()), libs
     assert [(w["client"], w["definition"]) for w in doc["workers"]] == [
         ("acme", "orders")]
     w = doc["workers"][0]
