@@ -1051,6 +1051,9 @@ main(int argc, char **argv)
 	nng_close(s->events);
 	for (size_t i = 0; i < s->n_workers; i++)
 		free_worker(s->workers[i]);
+	/* Every socket is closed: let nng reap them, and free the messages
+	 * still queued on a dead worker's pipe, before the process ends. */
+	nng_fini();
 	free(s->workers);
 	sched_free(s->sched);
 	store_close(s->st);
