@@ -35,7 +35,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,23 +533,6 @@ validate(struct sup *s, const struct node *n, const char *text, size_t len,
 
 /* -------------------------------------------------------------- write */
 
-static int
-sync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = -1;
-
-	if (copy == NULL)
-		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(copy);
-	return rc;
-}
-
 /* Replace the file at `path` with `text`: tmp + fsync + rename + fsync of
  * the directory. A new file gets mode 0600, an old one keeps its mode. */
 static int
@@ -579,7 +561,7 @@ write_atomic(
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0)
 		goto fail_unlink;
-	if (sync_dir_of(path) != 0)
+	if (wire_sync_dir_of(path) != 0)
 		goto fail;
 	return DBS_OK;
 fail_unlink:
@@ -629,7 +611,7 @@ remove_client(struct sup *s, const char *name, const char *author, char **was,
 		DBS_OK &&
 	    (rc = backup(s, &n, author, red, strlen(red))) == DBS_OK &&
 	    (rc = sup_commit(s)) == DBS_OK) {
-		if (unlink(path) != 0 || sync_dir_of(path) != 0) {
+		if (unlink(path) != 0 || wire_sync_dir_of(path) != 0) {
 			snprintf(err, errlen, "%.3000s: cannot remove: %s",
 			    path, strerror(errno));
 			rc = dbs_from_errno(errno);
