@@ -226,25 +226,6 @@ web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret)
 
 /* ------------------------------------------------------------- shared */
 
-struct web_ctl_job *
-web_ctl_job_alloc(h2o_req_t *req, const struct web_session *s,
-    void (*answer)(h2o_req_t *req, struct web_ctl_job *j), size_t size)
-{
-	struct web_ctl_job *j;
-
-	if (size < sizeof(*j) || (j = calloc(1, size)) == NULL)
-		return NULL;
-	dbs__control_request__init(&j->creq);
-	dbs__empty__init(&j->empty);
-	dbs__def_ref__init(&j->ref);
-	j->session = *s;
-	j->answer = answer;
-	j->url = web_control_url(web_of(req));
-	snprintf(
-	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
-	return j;
-}
-
 json_t *
 web_body_object(h2o_req_t *req)
 {
