@@ -649,17 +649,6 @@ plan_undo(struct sup *s, const struct clients_plan *plan)
 /* ------------------------------------------------------------ replies */
 
 static void
-send_reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
-{
-	nng_msg_clear(msg);
-	if (wire_append(msg, &r->base) != DBS_OK) {
-		nng_msg_free(msg);
-		return;
-	}
-	sup_after_commit(s, NULL, msg);
-}
-
-static void
 fill_node(Dbs__CfgNode *cn, const struct node *n)
 {
 	cn->node = (char *)n->name;
@@ -696,7 +685,7 @@ do_list(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r)
 		list.items = ptrs;
 		rep.config_nodes = &list;
 	}
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	free(nodes);
 	free(ptrs);
 	free(ns);
@@ -740,7 +729,7 @@ out:
 	rep.code = rc;
 	if (rc != DBS_OK)
 		rep.message = err[0] != '\0' ? err : (char *)dbs_strerror(rc);
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	free(text);
 	free(raw);
 }
@@ -908,7 +897,7 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 out:
 	rep.code = rc;
 	rep.message = err[0] != '\0' ? err : (char *)dbs_strerror(rc);
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	plan_clear(&plan);
 	if (b != NULL)
 		dbs__config_backup__free_unpacked(b, NULL);
@@ -1005,7 +994,7 @@ out:
 		rep.config_backup = NULL;
 		rep.n_config_backups = 0;
 	}
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	for (size_t i = 0; i < l.n; i++) {
 		free(l.items[i]->node);
 		free(l.items[i]->author);
@@ -1044,7 +1033,7 @@ config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 		rep.id = req->id;
 		rep.code = DBS_EINVAL;
 		rep.message = (char *)dbs_strerror(DBS_EINVAL);
-		send_reply(s, msg, &rep);
+		sup_control_reply(s, msg, &rep, false);
 	}
 	}
 }
