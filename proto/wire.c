@@ -3,8 +3,12 @@
  */
 #include "wire.h"
 
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dbs_error.h"
 
@@ -127,4 +131,21 @@ long long
 wire_mono_ms(void)
 {
 	return clock_ns(CLOCK_MONOTONIC) / 1000000LL;
+}
+
+int
+wire_sync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, rc = -1;
+
+	if (copy == NULL)
+		return -1;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		rc = fsync(fd);
+		close(fd);
+	}
+	free(copy);
+	return rc;
 }

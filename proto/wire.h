@@ -48,4 +48,8 @@ long long wire_now_ms(void);
 long long wire_now_us(void);
 long long wire_mono_ms(void);
 
+/* fsync the directory holding `path`, so that a rename into it is durable.
+ * 0, or -1 with errno set. */
+int wire_sync_dir_of(const char *path);
+
 #endif

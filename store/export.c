@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -458,24 +457,6 @@ export_write(struct store_txn *txn, FILE *f, const struct export_options *opt,
 	return rc;
 }
 
-/* fsync the directory holding `path`, so that the rename is durable. */
-static int
-sync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = -1;
-
-	if (copy == NULL)
-		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(copy);
-	return rc;
-}
-
 int
 export_to_file(struct store *st, const char *path,
     const struct export_options *opt, struct export_stats *stats, char *err,
@@ -535,7 +516,7 @@ export_to_file(struct store *st, const char *path,
 		    strerror(errno));
 		goto out;
 	}
-	if (sync_dir(path) != 0) {
+	if (wire_sync_dir_of(path) != 0) {
 		rc = DBS_EIO;
 		snprintf(err, errlen, "cannot sync the directory of %s: %s",
 		    path, strerror(errno));

@@ -35,7 +35,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,23 +533,6 @@ validate(struct sup *s, const struct node *n, const char *text, size_t len,
 
 /* -------------------------------------------------------------- write */
 
-static int
-sync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, rc = -1;
-
-	if (copy == NULL)
-		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		rc = fsync(fd);
-		close(fd);
-	}
-	free(copy);
-	return rc;
-}
-
 /* Replace the file at `path` with `text`: tmp + fsync + rename + fsync of
  * the directory. A new file gets mode 0600, an old one keeps its mode. */
 static int
@@ -579,7 +561,7 @@ write_atomic(
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0)
 		goto fail_unlink;
-	if (sync_dir_of(path) != 0)
+	if (wire_sync_dir_of(path) != 0)
 		goto fail;
 	return DBS_OK;
 fail_unlink:
@@ -629,7 +611,7 @@ remove_client(struct sup *s, const char *name, const char *author, char **was,
 		DBS_OK &&
 	    (rc = backup(s, &n, author, red, strlen(red))) == DBS_OK &&
 	    (rc = sup_commit(s)) == DBS_OK) {
-		if (unlink(path) != 0 || sync_dir_of(path) != 0) {
+		if (unlink(path) != 0 || wire_sync_dir_of(path) != 0) {
 			snprintf(err, errlen, "%.3000s: cannot remove: %s",
 			    path, strerror(errno));
 			rc = dbs_from_errno(errno);
@@ -665,17 +647,6 @@ plan_undo(struct sup *s, const struct clients_plan *plan)
 }
 
 /* ------------------------------------------------------------ replies */
-
-static void
-send_reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
-{
-	nng_msg_clear(msg);
-	if (wire_append(msg, &r->base) != DBS_OK) {
-		nng_msg_free(msg);
-		return;
-	}
-	sup_after_commit(s, NULL, msg);
-}
 
 static void
 fill_node(Dbs__CfgNode *cn, const struct node *n)
@@ -714,7 +685,7 @@ do_list(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r)
 		list.items = ptrs;
 		rep.config_nodes = &list;
 	}
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	free(nodes);
 	free(ptrs);
 	free(ns);
@@ -758,7 +729,7 @@ out:
 	rep.code = rc;
 	if (rc != DBS_OK)
 		rep.message = err[0] != '\0' ? err : (char *)dbs_strerror(rc);
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	free(text);
 	free(raw);
 }
@@ -926,7 +897,7 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 out:
 	rep.code = rc;
 	rep.message = err[0] != '\0' ? err : (char *)dbs_strerror(rc);
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	plan_clear(&plan);
 	if (b != NULL)
 		dbs__config_backup__free_unpacked(b, NULL);
@@ -1023,7 +994,7 @@ out:
 		rep.config_backup = NULL;
 		rep.n_config_backups = 0;
 	}
-	send_reply(s, msg, &rep);
+	sup_control_reply(s, msg, &rep, false);
 	for (size_t i = 0; i < l.n; i++) {
 		free(l.items[i]->node);
 		free(l.items[i]->author);
@@ -1062,7 +1033,7 @@ config_ctl_handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
 		rep.id = req->id;
 		rep.code = DBS_EINVAL;
 		rep.message = (char *)dbs_strerror(DBS_EINVAL);
-		send_reply(s, msg, &rep);
+		sup_control_reply(s, msg, &rep, false);
 	}
 	}
 }

@@ -60,28 +60,32 @@ control_open(struct sup *s)
 	return DBS_OK;
 }
 
-/* Send `r` as the reply to the request in `msg` (which is consumed). */
-static void
-reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
+void
+sup_control_reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r, bool now)
 {
-	nng_msg_clear(msg);
+	nng_msg_clear(msg); /* keeps the backtrace header */
 	if (wire_append(msg, &r->base) != DBS_OK) {
 		nng_msg_free(msg);
 		return;
 	}
-	sup_after_commit(s, NULL, msg);
+	if (now)
+		sup_send_now(s, msg);
+	else
+		sup_after_commit(s, NULL, msg);
+}
+
+/* Send `r` as the reply to the request in `msg` (which is consumed). */
+static void
+reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
+{
+	sup_control_reply(s, msg, r, false);
 }
 
 /* The same, sent at once: for replies that change nothing. */
 static void
 reply_now(struct sup *s, nng_msg *msg, Dbs__ControlReply *r)
 {
-	nng_msg_clear(msg);
-	if (wire_append(msg, &r->base) != DBS_OK) {
-		nng_msg_free(msg);
-		return;
-	}
-	sup_send_now(s, msg);
+	sup_control_reply(s, msg, r, true);
 }
 
 static void

@@ -57,6 +57,9 @@ int ctl_request(
  */
 int ctl_reply_done(struct ctl *c, Dbs__ControlReply *r, const char *human);
 
+/* Open c->st read-only unless open; CTL_EXIT_FAIL (said) when it fails. */
+int ctl_store_open(struct ctl *c);
+
 /*
  * Open the store read-only and begin a read transaction. Returns
  * CTL_EXIT_OK with *txn set, or CTL_EXIT_FAIL after printing why. End the

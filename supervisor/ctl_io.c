@@ -264,19 +264,29 @@ ctl_reply_done(struct ctl *c, Dbs__ControlReply *r, const char *human)
 /* ---------------------------------------------------------------- store */
 
 int
+ctl_store_open(struct ctl *c)
+{
+	int rc;
+
+	if (c->st != NULL)
+		return CTL_EXIT_OK;
+	rc = store_open(c->store_dir, STORE_RDONLY, NULL, &c->st);
+	if (rc != DBS_OK) {
+		ctl_err("cannot open the store in %s: %s", c->store_dir,
+		    dbs_strerror(rc));
+		return CTL_EXIT_FAIL;
+	}
+	return CTL_EXIT_OK;
+}
+
+int
 ctl_store_begin(struct ctl *c, struct store_txn **txn)
 {
 	int rc;
 
 	*txn = NULL;
-	if (c->st == NULL) {
-		rc = store_open(c->store_dir, STORE_RDONLY, NULL, &c->st);
-		if (rc != DBS_OK) {
-			ctl_err("cannot open the store in %s: %s",
-			    c->store_dir, dbs_strerror(rc));
-			return CTL_EXIT_FAIL;
-		}
-	}
+	if (ctl_store_open(c) != CTL_EXIT_OK)
+		return CTL_EXIT_FAIL;
 	if ((rc = store_txn_begin(c->st, false, txn)) != DBS_OK)
 		return ctl_store_fail(c, "read transaction", rc);
 	return CTL_EXIT_OK;

@@ -22,14 +22,8 @@ ctl_cmd_backup(struct ctl *c)
 	char *file;
 	int rc;
 
-	if (c->st == NULL) {
-		rc = store_open(c->store_dir, STORE_RDONLY, NULL, &c->st);
-		if (rc != DBS_OK) {
-			ctl_err("cannot open the store in %s: %s",
-			    c->store_dir, dbs_strerror(rc));
-			return CTL_EXIT_FAIL;
-		}
-	}
+	if (ctl_store_open(c) != CTL_EXIT_OK)
+		return CTL_EXIT_FAIL;
 	if ((rc = store_backup(c->st, c->args->file, &bytes)) != DBS_OK)
 		return ctl_store_fail(c, "backup", rc);
 	if (c->args->json)

@@ -60,7 +60,7 @@ struct worker {
 	bool removed;        /* gone from the config: free when stopped */
 	bool restart_wanted; /* config changed: restart when idle */
 	bool stop_sent;
-	bool resume_drive;      /* crashed mid-drive: drive again once up */
+	bool resume_drive; /* crashed mid-drive: drive again once up */
 	/* Passengers left to work one at a time: the worker died with this
 	 * many in flight, so one of them may be poison (drive.c). */
 	uint32_t isolate;
@@ -68,7 +68,7 @@ struct worker {
 	/* SeatResults a dead incarnation never answered: sent again at the
 	 * next drive, so that no passenger waits for a lost notify. */
 	struct notify_batch *renotify;
-	bool notify_swept; /* the stored lost notifies were sent again */
+	bool notify_swept;      /* the stored lost notifies were sent again */
 	struct drive *drive;    /* active drive, or NULL */
 	char last_outcome[256]; /* of the last drive, for status */
 	/* webapi: counters for /metrics (metrics.c) */
@@ -128,7 +128,7 @@ struct sup {
 	char store_error[512];
 	int store_rc;          /* the code that paused intake */
 	char store_cause[512]; /* its message, before any waiting note */
-	int64_t probe_at_ms; /* monotonic: next store probe while paused */
+	int64_t probe_at_ms;   /* monotonic: next store probe while paused */
 	int64_t started_wall_ms;
 	uint64_t commits;
 	bool reload_requested;
@@ -164,6 +164,11 @@ int sup_send_worker(struct sup *s, struct worker *w, const Dbs__WorkerMsg *m);
 /* Send a control reply at once, whatever the open batch (for replies
  * that report and change nothing). Takes `msg`. */
 void sup_send_now(struct sup *s, nng_msg *msg);
+
+/* dedupe: send `r` as the control reply to the request in `msg` (consumed,
+ * its backtrace header kept): at once when `now`, else after the commit. */
+void sup_control_reply(
+    struct sup *s, nng_msg *msg, Dbs__ControlReply *r, bool now);
 
 /* Commit the open batch and flush the outbox; on failure handle it. */
 int sup_commit(struct sup *s);

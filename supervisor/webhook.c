@@ -47,20 +47,6 @@ find_hook(const struct cfg_definition *def, struct hook_conf *c)
 }
 
 static void
-send_reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r, bool now)
-{
-	nng_msg_clear(msg); /* keeps the backtrace header */
-	if (wire_append(msg, &r->base) != DBS_OK) {
-		nng_msg_free(msg);
-		return;
-	}
-	if (now)
-		sup_send_now(s, msg);
-	else
-		sup_after_commit(s, NULL, msg);
-}
-
-static void
 refuse(struct sup *s, nng_msg *msg, uint64_t id, int code, const char *text)
 {
 	Dbs__ControlReply r = DBS__CONTROL_REPLY__INIT;
@@ -68,7 +54,7 @@ refuse(struct sup *s, nng_msg *msg, uint64_t id, int code, const char *text)
 	r.id = id;
 	r.code = (uint32_t)code;
 	r.message = (char *)text;
-	send_reply(s, msg, &r, true);
+	sup_control_reply(s, msg, &r, true);
 }
 
 void
@@ -207,5 +193,5 @@ webhook_handle(
 	r.code = DBS_OK;
 	r.message = dup ? "duplicate delivery" : "seated";
 	r.webhook = &wr;
-	send_reply(s, msg, &r, false);
+	sup_control_reply(s, msg, &r, false);
 }

@@ -143,6 +143,20 @@ find_cookie(h2o_req_t *req, h2o_iovec_t *out)
 	return false;
 }
 
+/* A session that may customize: administrators and root. */
+bool
+web_require_admin(h2o_req_t *req, struct web_session *s)
+{
+	if (!web_session_require(req, s))
+		return false;
+	if (s->role != DBS__ROLE__ROLE_ROOT &&
+	    s->role != DBS__ROLE__ROLE_ADMINISTRATOR) {
+		web_forbidden(req);
+		return false;
+	}
+	return true;
+}
+
 bool
 web_session_require(h2o_req_t *req, struct web_session *s)
 {

@@ -295,20 +295,6 @@ submit(h2o_req_t *req, struct cfg_job *j)
 
 /* ------------------------------------------------------------ handlers */
 
-/* A session that may customize: administrators and root. */
-static bool
-require_admin(h2o_req_t *req, struct web_session *s)
-{
-	if (!web_session_require(req, s))
-		return false;
-	if (s->role != DBS__ROLE__ROLE_ROOT &&
-	    s->role != DBS__ROLE__ROLE_ADMINISTRATOR) {
-		web_forbidden(req);
-		return false;
-	}
-	return true;
-}
-
 /* The body's "content" (required) and "version" (required when
  * need_version) into the job. False: answered. */
 static bool
@@ -342,7 +328,7 @@ node_request(h2o_req_t *req, enum cfg_op op, const char *node)
 	if ((op == OP_SAVE || op == OP_VALIDATE) &&
 	    !web_check_mutation_max(req, WEB_MAX_CONFIG_BODY))
 		return 0;
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	if ((j = job_new(req, &s, op, node)) == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");
@@ -365,7 +351,7 @@ backup_request(h2o_req_t *req, enum cfg_op op, const char *node, uint64_t id)
 
 	if (op == OP_RESTORE && !web_check_mutation(req))
 		return 0;
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	if ((j = job_new(req, &s, op, node)) == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");
@@ -374,20 +360,6 @@ backup_request(h2o_req_t *req, enum cfg_op op, const char *node, uint64_t id)
 }
 
 /* ------------------------------------------------------------- routing */
-
-static bool
-method(h2o_req_t *req, const char *m)
-{
-	return h2o_memis(req->method.base, req->method.len, m, strlen(m));
-}
-
-static int
-not_allowed(h2o_req_t *req, const char *allow)
-{
-	web_add_header(req, "allow", allow);
-	return web_send_error(
-	    req, 405, "method_not_allowed", "method not allowed");
-}
 
 static bool
 parse_id(const char *s, uint64_t *id)
@@ -409,8 +381,8 @@ web_route_config(h2o_req_t *req)
 	if (len < plen || memcmp(path, prefix, plen) != 0)
 		return web_not_found(req);
 	if (len == plen) {
-		if (!method(req, "GET") && !method(req, "HEAD"))
-			return not_allowed(req, "GET");
+		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
+			return web_not_allowed(req, "GET");
 		return node_request(req, OP_LIST, NULL);
 	}
 	if (path[plen] != '/')
@@ -422,34 +394,34 @@ web_route_config(h2o_req_t *req)
 		return web_not_found(req);
 	nseg = (size_t)n;
 	if (nseg == 1) {
-		if (method(req, "GET") || method(req, "HEAD"))
+		if (web_method_is(req, "GET") || web_method_is(req, "HEAD"))
 			return node_request(req, OP_GET, seg[0]);
-		if (method(req, "PUT"))
+		if (web_method_is(req, "PUT"))
 			return node_request(req, OP_SAVE, seg[0]);
-		return not_allowed(req, "GET, PUT");
+		return web_not_allowed(req, "GET, PUT");
 	}
 	if (nseg == 2 && strcmp(seg[1], "validate") == 0) {
-		if (!method(req, "POST"))
-			return not_allowed(req, "POST");
+		if (!web_method_is(req, "POST"))
+			return web_not_allowed(req, "POST");
 		return node_request(req, OP_VALIDATE, seg[0]);
 	}
 	if (strcmp(seg[1], "backups") != 0)
 		return web_not_found(req);
 	if (nseg == 2) {
-		if (!method(req, "GET") && !method(req, "HEAD"))
-			return not_allowed(req, "GET");
+		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
+			return web_not_allowed(req, "GET");
 		return backup_request(req, OP_BACKUPS, seg[0], 0);
 	}
 	if (!parse_id(seg[2], &id))
 		return web_not_found(req);
 	if (nseg == 3) {
-		if (!method(req, "GET") && !method(req, "HEAD"))
-			return not_allowed(req, "GET");
+		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
+			return web_not_allowed(req, "GET");
 		return backup_request(req, OP_BACKUP, seg[0], id);
 	}
 	if (strcmp(seg[3], "restore") != 0)
 		return web_not_found(req);
-	if (!method(req, "POST"))
-		return not_allowed(req, "POST");
+	if (!web_method_is(req, "POST"))
+		return web_not_allowed(req, "POST");
 	return backup_request(req, OP_RESTORE, seg[0], id);
 }

@@ -518,19 +518,6 @@ find(const struct web_session *s, const char *id, size_t len)
 
 /* ------------------------------------------------------------ handlers */
 
-static bool
-require_admin(h2o_req_t *req, struct web_session *s)
-{
-	if (!web_session_require(req, s))
-		return false;
-	if (s->role != DBS__ROLE__ROLE_ROOT &&
-	    s->role != DBS__ROLE__ROLE_ADMINISTRATOR) {
-		web_forbidden(req);
-		return false;
-	}
-	return true;
-}
-
 /* "databus-export-demo-20261122T172501Z.json" */
 static void
 download_name(const char *client, bool hot, int64_t ms, char *buf, size_t len)
@@ -719,7 +706,7 @@ export_post(h2o_req_t *req)
 
 	if (!web_check_mutation(req))
 		return 0;
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	doc = json_loadb(req->entity.base, req->entity.len, 0, NULL);
 	if ((msg = web_export_body(doc, &mode, &client)) != NULL) {
@@ -762,7 +749,7 @@ exports_list(h2o_req_t *req)
 	struct web_session s;
 	json_t *items;
 
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	ensure_loaded();
 	if ((items = json_array()) == NULL)
@@ -782,7 +769,7 @@ export_show(h2o_req_t *req, const char *id, size_t len)
 	struct xport *x;
 	json_t *doc = NULL;
 
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	ensure_loaded();
 	pthread_mutex_lock(&mu);
@@ -803,7 +790,7 @@ export_download(h2o_req_t *req, const char *id, size_t len)
 	enum xstate state = XS_FAILED;
 	bool hot = false;
 
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	ensure_loaded();
 	pthread_mutex_lock(&mu);
@@ -837,7 +824,7 @@ export_delete(h2o_req_t *req, const char *id, size_t len)
 
 	if (!web_check_mutation(req))
 		return 0;
-	if (!require_admin(req, &s))
+	if (!web_require_admin(req, &s))
 		return 0;
 	ensure_loaded();
 	pthread_mutex_lock(&mu);
@@ -864,20 +851,6 @@ export_delete(h2o_req_t *req, const char *id, size_t len)
 
 /* ------------------------------------------------------------- routing */
 
-static bool
-method(h2o_req_t *req, const char *m)
-{
-	return h2o_memis(req->method.base, req->method.len, m, strlen(m));
-}
-
-static int
-not_allowed(h2o_req_t *req, const char *allow)
-{
-	web_add_header(req, "allow", allow);
-	return web_send_error(
-	    req, 405, "method_not_allowed", "method not allowed");
-}
-
 int
 web_route_export(h2o_req_t *req)
 {
@@ -887,13 +860,13 @@ web_route_export(h2o_req_t *req)
 	size_t n = sizeof(items) - 1, idlen;
 
 	if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/export"))) {
-		if (!method(req, "POST"))
-			return not_allowed(req, "POST");
+		if (!web_method_is(req, "POST"))
+			return web_not_allowed(req, "POST");
 		return export_post(req);
 	}
 	if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/exports"))) {
-		if (!method(req, "GET") && !method(req, "HEAD"))
-			return not_allowed(req, "GET");
+		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
+			return web_not_allowed(req, "GET");
 		return exports_list(req);
 	}
 	if (path.len <= n || memcmp(path.base, items, n) != 0)
@@ -904,16 +877,16 @@ web_route_export(h2o_req_t *req)
 	if (!valid_id(id, idlen))
 		return web_not_found(req);
 	if (slash == NULL) {
-		if (method(req, "GET") || method(req, "HEAD"))
+		if (web_method_is(req, "GET") || web_method_is(req, "HEAD"))
 			return export_show(req, id, idlen);
-		if (method(req, "DELETE"))
+		if (web_method_is(req, "DELETE"))
 			return export_delete(req, id, idlen);
-		return not_allowed(req, "GET, DELETE");
+		return web_not_allowed(req, "GET, DELETE");
 	}
 	if (!h2o_memis(slash, (size_t)(path.base + path.len - slash),
 		H2O_STRLIT("/download")))
 		return web_not_found(req);
-	if (!method(req, "GET") && !method(req, "HEAD"))
-		return not_allowed(req, "GET");
+	if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
+		return web_not_allowed(req, "GET");
 	return export_download(req, id, idlen);
 }

@@ -114,12 +114,12 @@ ctl_done(struct web_job *job)
 }
 
 struct web_ctl_job *
-web_ctl_job_new(h2o_req_t *req, const struct web_session *s,
-    void (*answer)(h2o_req_t *req, struct web_ctl_job *j))
+web_ctl_job_alloc(h2o_req_t *req, const struct web_session *s,
+    void (*answer)(h2o_req_t *req, struct web_ctl_job *j), size_t size)
 {
-	struct web_ctl_job *j = calloc(1, sizeof(*j));
+	struct web_ctl_job *j;
 
-	if (j == NULL)
+	if (size < sizeof(*j) || (j = calloc(1, size)) == NULL)
 		return NULL;
 	dbs__control_request__init(&j->creq);
 	dbs__empty__init(&j->empty);
@@ -130,6 +130,13 @@ web_ctl_job_new(h2o_req_t *req, const struct web_session *s,
 	snprintf(
 	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
 	return j;
+}
+
+struct web_ctl_job *
+web_ctl_job_new(h2o_req_t *req, const struct web_session *s,
+    void (*answer)(h2o_req_t *req, struct web_ctl_job *j))
+{
+	return web_ctl_job_alloc(req, s, answer, sizeof(struct web_ctl_job));
 }
 
 int

@@ -293,11 +293,7 @@ metrics_answer(h2o_req_t *req, struct web_ctl_job *j)
 	}
 	req->res.status = 200;
 	req->res.reason = "OK";
-	web_add_header(req, "content-security-policy",
-	    "default-src 'self'; frame-ancestors 'none'");
-	web_add_header(req, "x-content-type-options", "nosniff");
-	web_add_header(req, "referrer-policy", "no-referrer");
-	web_add_header(req, "cache-control", "no-store");
+	web_security_headers(req);
 	web_add_header(req, "content-type", "text/plain; version=0.0.4");
 	h2o_send_inline(req, text, len);
 	free(text);

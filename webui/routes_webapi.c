@@ -30,20 +30,6 @@
 #include "params.h"
 #include "web.h"
 
-static bool
-method_is(h2o_req_t *req, const char *m)
-{
-	return h2o_memis(req->method.base, req->method.len, m, strlen(m));
-}
-
-static int
-not_allowed(h2o_req_t *req, const char *allow)
-{
-	web_add_header(req, "allow", allow);
-	return web_send_error(
-	    req, 405, "method_not_allowed", "method not allowed");
-}
-
 /* Next segment of *rest (up to '/' or the end), advancing past it. */
 static bool
 segment(h2o_iovec_t *rest, h2o_iovec_t *seg)
@@ -102,8 +88,8 @@ route_queue(h2o_req_t *req, h2o_iovec_t rest, int *ret)
 	if (h2o_memis(what.base, what.len, H2O_STRLIT("steps"))) {
 		if (rest.len != 0 || !name_seg(c, client) || !id_seg(id, &pid))
 			*ret = web_not_found(req);
-		else if (!method_is(req, "POST"))
-			*ret = not_allowed(req, "POST");
+		else if (!web_method_is(req, "POST"))
+			*ret = web_not_allowed(req, "POST");
 		else
 			*ret = web_api_steps(req, client, pid);
 		return true;
@@ -115,8 +101,8 @@ route_queue(h2o_req_t *req, h2o_iovec_t rest, int *ret)
 		*ret = web_not_found(req);
 		return true;
 	}
-	if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
-		*ret = not_allowed(req, "GET");
+	if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD")) {
+		*ret = web_not_allowed(req, "GET");
 		return true;
 	}
 	/* The name comes from the raw path, percent-decoded by the handler:
@@ -147,20 +133,20 @@ route_user(h2o_req_t *req, h2o_iovec_t rest)
 	    !name_seg(c, client) || !user_seg(u, user))
 		return web_not_found(req);
 	if (!segment(&rest, &verb)) {
-		if (!method_is(req, "DELETE"))
-			return not_allowed(req, "DELETE");
+		if (!web_method_is(req, "DELETE"))
+			return web_not_allowed(req, "DELETE");
 		return web_api_user_delete(req, client, user);
 	}
 	if (rest.len != 0)
 		return web_not_found(req);
 	if (h2o_memis(verb.base, verb.len, H2O_STRLIT("password"))) {
-		if (!method_is(req, "POST"))
-			return not_allowed(req, "POST");
+		if (!web_method_is(req, "POST"))
+			return web_not_allowed(req, "POST");
 		return web_api_user_password(req, client, user);
 	}
 	if (h2o_memis(verb.base, verb.len, H2O_STRLIT("revoke"))) {
-		if (!method_is(req, "POST"))
-			return not_allowed(req, "POST");
+		if (!web_method_is(req, "POST"))
+			return web_not_allowed(req, "POST");
 		return web_api_user_revoke(req, client, user);
 	}
 	return web_not_found(req);
@@ -184,23 +170,24 @@ web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret)
 	char client[65], name[65];
 
 	if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
-		*ret = !method_is(req, "GET") && !method_is(req, "HEAD")
-			   ? not_allowed(req, "GET")
-			   : web_metrics(req);
+		*ret =
+		    !web_method_is(req, "GET") && !web_method_is(req, "HEAD")
+			? web_not_allowed(req, "GET")
+			: web_metrics(req);
 		return true;
 	}
 	if (h2o_memis(
 		path.base, path.len, H2O_STRLIT("/api/v1/queue/purge")) ||
 	    h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/logs/purge"))) {
-		*ret = !method_is(req, "POST")
-			   ? not_allowed(req, "POST")
+		*ret = !web_method_is(req, "POST")
+			   ? web_not_allowed(req, "POST")
 			   : web_api_purge(req, path.base[8] == 'q');
 		return true;
 	}
 	if (prefix(path, "/api/v1/queue/", &rest))
 		return route_queue(req, rest, ret);
 	if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/users")) &&
-	    method_is(req, "POST")) {
+	    web_method_is(req, "POST")) {
 		*ret = web_api_user_create(req);
 		return true;
 	}
@@ -213,8 +200,9 @@ web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret)
 		    rest.len != 0 || !name_seg(a, client) ||
 		    !name_seg(b, name))
 			*ret = web_not_found(req);
-		else if (!method_is(req, "GET") && !method_is(req, "HEAD"))
-			*ret = not_allowed(req, "GET");
+		else if (!web_method_is(req, "GET") &&
+			 !web_method_is(req, "HEAD"))
+			*ret = web_not_allowed(req, "GET");
 		else
 			*ret = web_api_peek(req, client, name);
 		return true;
@@ -224,8 +212,8 @@ web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret)
 		    !h2o_memis(rest.base, rest.len, H2O_STRLIT("resume")) &&
 		    !h2o_memis(rest.base, rest.len, H2O_STRLIT("shutdown")))
 			*ret = web_not_found(req);
-		else if (!method_is(req, "POST"))
-			*ret = not_allowed(req, "POST");
+		else if (!web_method_is(req, "POST"))
+			*ret = web_not_allowed(req, "POST");
 		else
 			*ret = web_api_system(
 			    req, rest.base[0] == 'p'   ? "pause"
@@ -237,25 +225,6 @@ web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret)
 }
 
 /* ------------------------------------------------------------- shared */
-
-struct web_ctl_job *
-web_ctl_job_alloc(h2o_req_t *req, const struct web_session *s,
-    void (*answer)(h2o_req_t *req, struct web_ctl_job *j), size_t size)
-{
-	struct web_ctl_job *j;
-
-	if (size < sizeof(*j) || (j = calloc(1, size)) == NULL)
-		return NULL;
-	dbs__control_request__init(&j->creq);
-	dbs__empty__init(&j->empty);
-	dbs__def_ref__init(&j->ref);
-	j->session = *s;
-	j->answer = answer;
-	j->url = web_control_url(web_of(req));
-	snprintf(
-	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
-	return j;
-}
 
 json_t *
 web_body_object(h2o_req_t *req)

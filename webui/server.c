@@ -241,6 +241,20 @@ web_bad_param(h2o_req_t *req, const char *message)
 	return web_send_error(req, 400, "bad_request", message);
 }
 
+bool
+web_method_is(h2o_req_t *req, const char *m)
+{
+	return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+int
+web_not_allowed(h2o_req_t *req, const char *allow)
+{
+	web_add_header(req, "allow", allow);
+	return web_send_error(
+	    req, 405, "method_not_allowed", "method not allowed");
+}
+
 /*
  * The `client` query parameter of a listing, scoped to the session: a
  * non-root user lists its own client (naming another answers 404), root

@@ -159,6 +159,12 @@ int web_not_found(h2o_req_t *req);
 int web_forbidden(h2o_req_t *req);
 int web_bad_param(h2o_req_t *req, const char *message);
 bool web_parse_u64(const char *s, uint64_t *out);
+/* dedupe: routing helpers shared by the route files. */
+bool web_method_is(h2o_req_t *req, const char *m);
+/* 405 with the `allow` header. */
+int web_not_allowed(h2o_req_t *req, const char *allow);
+/* A session of an administrator or root; false: answered (401/403). */
+bool web_require_admin(h2o_req_t *req, struct web_session *s);
 /* Listing parameters; false: the request was answered (value in *ret). */
 bool web_param_client(h2o_req_t *req, const struct web_session *s, char *buf,
     size_t len, const char **client, int *ret);

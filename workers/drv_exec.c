@@ -799,12 +799,13 @@ processor_init(struct drv_ctx *ctx, const json_t *settings, void **state,
 	return exec_init(ctx, settings, state, err, errlen, DRV_PROCESSOR);
 }
 
+/* Run `rq` (consumed) with the passenger `p` for a processor (its edits
+ * applied to `edit`) or a pusher, and map the result's status. */
 static enum drv_result
-exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
+passenger_call(struct exec *e, struct drv_ctx *ctx,
+    const struct drv_passenger *p, json_t *rq, bool processor,
     struct drv_edit *edit, char *err, size_t errlen)
 {
-	struct exec *e = state;
-	json_t *rq = request(ctx, "process");
 	const char *status;
 	enum drv_result res;
 	struct run r;
@@ -818,8 +819,8 @@ exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 			snprintf(err, errlen, "out of memory");
 		return DRV_RETRY;
 	}
-	res = exec_status_result(status, true, err, errlen);
-	if (res == DRV_OK || res == DRV_SKIP) {
+	res = exec_status_result(status, processor, err, errlen);
+	if (processor && (res == DRV_OK || res == DRV_SKIP)) {
 		enum drv_result er = apply_edits(r.result, edit, err, errlen);
 
 		if (er != DRV_OK)
@@ -829,6 +830,14 @@ exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
 		take_retry_after(ctx, r.result);
 	run_free(&r);
 	return res;
+}
+
+static enum drv_result
+exec_process(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
+    struct drv_edit *edit, char *err, size_t errlen)
+{
+	return passenger_call(
+	    state, ctx, p, request(ctx, "process"), true, edit, err, errlen);
 }
 
 static int
@@ -842,29 +851,12 @@ static enum drv_result
 exec_push(void *state, struct drv_ctx *ctx, const struct drv_passenger *p,
     const char *idempotency_key, char *err, size_t errlen)
 {
-	struct exec *e = state;
 	json_t *rq = request(ctx, "push");
-	const char *status;
-	enum drv_result res;
-	struct run r;
-	int rc;
 
-	if (rq != NULL) {
+	if (rq != NULL)
 		json_object_set_new(
 		    rq, "idempotency_key", json_string(idempotency_key));
-		json_object_set_new(rq, "passenger", passenger(p));
-	}
-	rc = call(e, ctx, p->id, rq, &r, &status, err, errlen);
-	if (rc != DBS_OK) {
-		if (rc == DBS_ENOMEM)
-			snprintf(err, errlen, "out of memory");
-		return DRV_RETRY;
-	}
-	res = exec_status_result(status, false, err, errlen);
-	if (res == DRV_RETRY)
-		take_retry_after(ctx, r.result);
-	run_free(&r);
-	return res;
+	return passenger_call(state, ctx, p, rq, false, NULL, err, errlen);
 }
 
 static void

@@ -30,6 +30,7 @@
 #include "dbs_error.h"
 #include "driver.h"
 #include "imap_session.h"
+#include "mail_mime.h"
 
 #define IMAP_MAX_SIZE (32ull << 20)
 
@@ -50,8 +51,6 @@ struct imap_puller {
 	bool selected_rw;     /* the folder is SELECTed (not EXAMINEd) */
 	uint64_t rw_validity; /* its UIDVALIDITY then */
 };
-
-static unsigned gmime_users;
 
 static void
 ip_free(struct imap_puller *ip)
@@ -170,8 +169,7 @@ ip_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 	ip->max_per_drive = max_per_drive;
 	ip->max_size = max_size;
 	ip->timeout = timeout;
-	if (gmime_users++ == 0)
-		g_mime_init();
+	mail_mime_acquire();
 	*state = ip;
 	return DBS_OK;
 }
@@ -182,8 +180,7 @@ ip_fini(void *state)
 	if (state == NULL)
 		return;
 	ip_free(state);
-	if (--gmime_users == 0)
-		g_mime_shutdown();
+	mail_mime_release();
 }
 
 /* ------------------------------------------------------------- session */

@@ -29,6 +29,7 @@
 #include "credential.h"
 #include "dbs_error.h"
 #include "driver.h"
+#include "mail_mime.h"
 
 struct smtp_pusher {
 	char *url;
@@ -48,8 +49,6 @@ struct smtp_pusher {
 	CURL *curl;
 	struct curl_slist *rcpt;
 };
-
-static unsigned gmime_users;
 
 static void
 sp_free(struct smtp_pusher *sp)
@@ -214,8 +213,7 @@ sp_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 	rc = drv_settings_only(settings, keys, err, errlen);
 	if (rc != DBS_OK)
 		return rc;
-	if (gmime_users++ == 0)
-		g_mime_init();
+	mail_mime_acquire();
 	sp = calloc(1, sizeof(*sp));
 	if (sp == NULL) {
 		rc = DBS_ENOMEM;
@@ -278,8 +276,7 @@ sp_init(struct drv_ctx *ctx, const json_t *settings, void **state, char *err,
 	return DBS_OK;
 fail:
 	sp_free(sp);
-	if (--gmime_users == 0)
-		g_mime_shutdown();
+	mail_mime_release();
 	return rc;
 }
 
@@ -289,8 +286,7 @@ sp_fini(void *state)
 	if (state == NULL)
 		return;
 	sp_free(state);
-	if (--gmime_users == 0)
-		g_mime_shutdown();
+	mail_mime_release();
 }
 
 /* ------------------------------------------------------------- templates */
