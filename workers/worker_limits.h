@@ -1,5 +1,6 @@
 /*
- * worker_limits.h — resource limits a worker applies to itself (worker_limits.c).
+ * worker_limits.h — resource limits a worker applies to itself
+ * (worker_limits.c).
  */
 #ifndef DBS_WORKER_LIMITS_H
 #define DBS_WORKER_LIMITS_H

@@ -33,8 +33,7 @@ mem_send(void *arg, const char *data, size_t len, char *err, size_t errlen)
 }
 
 static int
-mem_recv(void *arg, char *buf, size_t cap, size_t *n, char *err,
-    size_t errlen)
+mem_recv(void *arg, char *buf, size_t cap, size_t *n, char *err, size_t errlen)
 {
 	struct mem *m = arg;
 	size_t k = m->len - m->off;
