@@ -952,6 +952,29 @@ cmp_str(const void *a, const void *b)
  * Every *.json of the clients directory (hidden files excepted, like a
  * shell glob), sorted. `dir_shown` is the directory as messages name it.
  */
+
+/* Append a copy of `name` to a growing array of names; false when out of
+ * memory (the array stays valid). */
+static bool
+push_name(char ***names, size_t *n, size_t *cap, const char *name)
+{
+	char *copy;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		char **nn = realloc(*names, ncap * sizeof(*nn));
+
+		if (nn == NULL)
+			return false;
+		*names = nn;
+		*cap = ncap;
+	}
+	if ((copy = strdup(name)) == NULL)
+		return false;
+	(*names)[(*n)++] = copy;
+	return true;
+}
+
 static int
 load_clients(struct pctx *p, struct config *cfg, const char *dir_shown)
 {
@@ -985,23 +1008,10 @@ load_clients(struct pctx *p, struct config *cfg, const char *dir_shown)
 			if (st != NULL && st->removed)
 				continue;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **nn = realloc(names, ncap * sizeof(*nn));
-
-			if (nn == NULL) {
-				rc = nomem(p);
-				goto out;
-			}
-			names = nn;
-			cap = ncap;
-		}
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL) {
+		if (!push_name(&names, &n, &cap, de->d_name)) {
 			rc = nomem(p);
 			goto out;
 		}
-		n++;
 	}
 	/* Client files a staged save creates. */
 	for (size_t i = 0; i < n_cur_stage; i++) {
@@ -1017,22 +1027,10 @@ load_clients(struct pctx *p, struct config *cfg, const char *dir_shown)
 			seen = strcmp(names[k], base) == 0;
 		if (seen || strchr(base, '/') != NULL)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **nn = realloc(names, ncap * sizeof(*nn));
-
-			if (nn == NULL) {
-				rc = nomem(p);
-				goto out;
-			}
-			names = nn;
-			cap = ncap;
-		}
-		if ((names[n] = strdup(base)) == NULL) {
+		if (!push_name(&names, &n, &cap, base)) {
 			rc = nomem(p);
 			goto out;
 		}
-		n++;
 	}
 	if (n == 0)
 		goto out;
