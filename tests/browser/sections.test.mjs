@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Demo, launch, openPage, login, go, shot, waitFor, waitLive } from './lib.mjs';
+import { Demo, launch, openPage, login, go, shot, waitFor, waitLive, SCALE } from './lib.mjs';
 
 let browser;
 before(async () => {
@@ -325,6 +325,11 @@ test('keyboard only, on a phone-sized screen', async () => {
     await about.focus();
     await page.keyboard.press('Enter');
     await page.locator('#page-title', { hasText: 'About' }).waitFor();
+    // The app moves focus once the new page has rendered: wait for it (a
+    // bounded wait), then check where it went.
+    await page
+      .waitForFunction(() => document.activeElement && document.activeElement.id === 'page-title', null, { timeout: 5000 * SCALE })
+      .catch(() => {});
     assert.equal(await page.evaluate(() => document.activeElement.id), 'page-title', 'focus moves to the new page');
     await shot(page, 'mobile');
     assert.deepEqual(errors, []);
