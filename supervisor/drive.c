@@ -61,6 +61,8 @@
 #define MAX_LOG_ENTRIES 1000
 #define NEVER_MS        0x7fffffffffffLL /* "not due": only the notify is left */
 #define PURGE_MAX       10000
+#define EXTEND_MS       1000  /* a drive takes new passengers this long */
+#define EXTEND_IDS      10000 /* ... and while it touched fewer than this */
 
 /* A copy of one SeatResult in flight (see the top). */
 struct notify_batch {
@@ -74,6 +76,7 @@ struct drive {
 	bool pull;
 	bool pull_done;
 	int64_t started_wall_ms;
+	int64_t started_ms;  /* monotonic */
 	int64_t deadline_ms; /* monotonic */
 	uint32_t work_out;   /* WorkRequests in flight */
 	uint32_t items_out;  /* passengers in those */
@@ -442,7 +445,8 @@ drive_start(struct sup *s, struct worker *w, bool pull)
 	d->pull = pull;
 	d->pull_done = false;
 	d->started_wall_ms = wire_now_ms();
-	d->deadline_ms = wire_mono_ms() + s->cfg->drive_timeout_ms;
+	d->started_ms = wire_mono_ms();
+	d->deadline_ms = d->started_ms + s->cfg->drive_timeout_ms;
 	d->level = DBS__LOG_LEVEL__LOG_INFO;
 	if (store_meta_put_u64(txn, "last_drive_id", d->id) != DBS_OK) {
 		drive_free(d);
@@ -1194,6 +1198,21 @@ drive_schedule_retry(struct sup *s, struct worker *w)
 		    s->sched, w->slot, wire_mono_ms() + (wait > 0 ? wait : 0));
 	}
 	store_txn_abort(own);
+}
+
+bool
+drive_take_new(struct sup *s, struct worker *w)
+{
+	struct drive *d = w->drive;
+	int64_t window = s->cfg->drive_timeout_ms / 4;
+
+	if (window > EXTEND_MS)
+		window = EXTEND_MS;
+	if (d == NULL || w->isolate > 0 || d->n_ids >= EXTEND_IDS ||
+	    wire_mono_ms() - d->started_ms >= window)
+		return false;
+	d->exhausted = false;
+	return true;
 }
 
 void

@@ -225,6 +225,10 @@ void drive_on_notified(struct sup *s, struct worker *w, Dbs__Notified *n);
 void drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r);
 void drive_on_log(struct sup *s, struct worker *w, Dbs__LogBatch *l);
 void drive_dispatch(struct sup *s, struct worker *w);
+/* A passenger of w's definition became due now (a webhook delivery): true
+ * if the running drive takes it (it is young enough), false if the caller
+ * must make a drive due. */
+bool drive_take_new(struct sup *s, struct worker *w);
 void drive_abort(struct sup *s, struct worker *w, const char *why);
 /* Ask the scheduler for a work drive when the definition's earliest
  * pending passenger is due. */

@@ -10,8 +10,10 @@
  * seated in the open write batch. The reply (the passenger id, or
  * `duplicate` for a redelivery) goes out only after the commit that made
  * the passenger durable, so a 202 from the web always means "stored".
- * Processing and pushing start at once: a work drive of the definition is
- * made due now.
+ * Processing and pushing start at once: the definition's running drive
+ * takes the passenger if it started less than a second ago (so a stream of
+ * deliveries shares one drive, one drive log and far fewer commits), else
+ * a work drive is made due now.
  *
  * The worker's side of the `webhook` puller (workers/drv_webhook.c) only
  * validates the settings; it never pulls anything.
@@ -184,8 +186,11 @@ webhook_handle(
 	}
 	if (!dup) {
 		s->batch_bytes += wh->body.len;
-		/* Process and push at once, not at the next schedule. */
-		sched_retry_at(s->sched, w->slot, wire_mono_ms());
+		/* Process and push at once, not at the next schedule: in
+		 * the running drive if it still takes new passengers, else
+		 * in a drive made due now. */
+		if (!drive_take_new(s, w))
+			sched_retry_at(s->sched, w->slot, wire_mono_ms());
 	}
 	wr.id = id;
 	wr.duplicate = dup;

@@ -239,9 +239,9 @@ web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
 	web_add_header(req, "cache-control", "no-store");
 	web_add_header(req, "content-type", type);
 	web_add_header(req, "content-disposition", disp);
-	/* h2o_send_inline copies the body: the store's pointer is valid
+	/* web_send_inline copies the body: the store's pointer is valid
 	 * until the transaction ends, right after. */
-	h2o_send_inline(req, data, len);
+	web_send_inline(req, data, len);
 	store_txn_abort(txn);
 	return 0;
 }

@@ -295,7 +295,7 @@ metrics_answer(h2o_req_t *req, struct web_ctl_job *j)
 	req->res.reason = "OK";
 	web_security_headers(req);
 	web_add_header(req, "content-type", "text/plain; version=0.0.4");
-	h2o_send_inline(req, text, len);
+	web_send_inline(req, text, len);
 	free(text);
 }
 

@@ -170,11 +170,22 @@ web_response_headers(h2o_req_t *req, int status, const char *type)
 	common_headers(req, status, type);
 }
 
+/* A whole body in one go, with its Content-Length: h2o_send_inline leaves
+ * the length unset, and h2o 2.2.5 then closes the connection after the
+ * answer to any request that had a body (every POST), so each webhook
+ * delivery or API mutation would cost a new TCP connection. */
+void
+web_send_inline(h2o_req_t *req, const char *body, size_t len)
+{
+	req->res.content_length = len;
+	h2o_send_inline(req, body, len);
+}
+
 static int
 send_text(h2o_req_t *req, int status, const char *text)
 {
 	common_headers(req, status, "text/plain; charset=utf-8");
-	h2o_send_inline(req, text, strlen(text));
+	web_send_inline(req, text, strlen(text));
 	return 0;
 }
 
@@ -197,7 +208,7 @@ web_send_json(h2o_req_t *req, int status, json_t *doc)
 		h2o_iovec_t safe =
 		    web_json_html_safe(&req->pool, text, strlen(text));
 
-		h2o_send_inline(req, safe.base, safe.len);
+		web_send_inline(req, safe.base, safe.len);
 	}
 	free(text);
 	return 0;
@@ -209,7 +220,7 @@ web_send_json_text(h2o_req_t *req, int status, const char *text, size_t len)
 	h2o_iovec_t safe = web_json_html_safe(&req->pool, text, len);
 
 	common_headers(req, status, "application/json");
-	h2o_send_inline(req, safe.base, safe.len);
+	web_send_inline(req, safe.base, safe.len);
 	return 0;
 }
 

@@ -160,7 +160,7 @@ send_file(
 	web_add_header(req, "referrer-policy", "no-referrer");
 	web_add_header(req, "cache-control", cache);
 	web_add_header(req, "content-type", type);
-	h2o_send_inline(req, buf, size);
+	web_send_inline(req, buf, size);
 	return 0;
 }
 

@@ -39,6 +39,8 @@ struct web_pool *web_pool(struct web *w);
 /* Hash used to make a login of an unknown user cost the same time. */
 const char *web_dummy_hash(struct web *w);
 
+/* Sends body (copied) as the whole answer, with its Content-Length. */
+void web_send_inline(h2o_req_t *req, const char *body, size_t len);
 /* Send a JSON document (consumed, json_decref'd) with `status`, plus the
  * security headers every response carries. Returns 0 (handled). */
 int web_send_json(h2o_req_t *req, int status, json_t *doc);

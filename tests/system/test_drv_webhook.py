@@ -206,6 +206,80 @@ def test_webhook_concurrent_deliveries(tmp, bus):
         t.close()
 
 
+def test_webhook_keep_alive(tmp, bus):
+    """A stream of deliveries on one keep-alive connection: every answer
+    (202, 401, 404) carries a Content-Length and keeps the connection
+    open, so a sender does not pay a new connection per delivery."""
+    t = FakeHTTP(lambda req: (200, {}, b"ok"))
+    try:
+        b, port = start(bus, tmp, t.url + "/runs")
+        n = 30
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.connect()
+        sock = c.sock
+        for i in range(n):
+            body = json.dumps({"n": i}).encode()
+            h = {"Content-Type": "application/json",
+                 "X-GitHub-Event": "push", "X-GitHub-Delivery": "k-%d" % i,
+                 "X-Hub-Signature-256": sign(body)}
+            path, want = "/hooks/acme/gh", 202
+            if i % 10 == 5:
+                h["X-Hub-Signature-256"] = sign(body, "wrong-secret")
+                want = 401
+            elif i % 10 == 7:
+                path, want = "/hooks/acme/nope", 404
+            c.request("POST", path, body=body, headers=h)
+            r = c.getresponse()
+            doc = json.loads(r.read())
+            assert r.status == want, (i, r.status, doc)
+            assert r.getheader("Content-Length") is not None
+            assert not r.will_close, r.getheader("Connection")
+            assert c.sock is sock, "the server closed the connection"
+        c.close()
+        b.wait_counts("acme", "gh", pending=0, done=n - 6, dead=0,
+                      timeout=60)
+        assert len(t.seen("POST", "/runs")) == n - 6
+    finally:
+        t.close()
+
+
+def test_webhook_running_drive_takes_new(tmp, bus):
+    """Deliveries that arrive while the definition's drive is still
+    pushing an earlier one join that drive (it is less than a second old)
+    instead of waiting for it to end and making another: one drive log
+    completes them all."""
+    import threading
+    gate = threading.Event()
+
+    def handler(req):
+        if req.json().get("external_id") == "g-0":
+            gate.wait(30)  # hold the first push until the rest arrived
+        return (200, {}, b"ok")
+    t = FakeHTTP(handler)
+    try:
+        b, port = start(bus, tmp, t.url + "/runs")
+
+        def acme_logs():
+            return [l for l in b.ctl("logs", "ls")["items"]
+                    if l["client"] == "acme"]
+        wait_for(lambda: len(acme_logs()) == 1, 30, "the start-up drive")
+        body = json.dumps({"n": 0}).encode()
+        assert deliver(port, body, delivery="g-0")[0] == 202
+        wait_for(lambda: t.seen("POST", "/runs"), 30, "the first push")
+        try:
+            for i in range(1, 5):
+                body = json.dumps({"n": i}).encode()
+                assert deliver(port, body, delivery="g-%d" % i)[0] == 202
+        finally:
+            gate.set()
+        b.wait_counts("acme", "gh", pending=0, done=5, dead=0, timeout=60)
+        logs = acme_logs()
+        assert sorted(l["completed"] for l in logs) == [0, 5], \
+            [(l["completed"], l["outcome"]) for l in logs]
+    finally:
+        t.close()
+
+
 def test_webhook_config_errors(tmp):
     from conftest import run_databusd, write_config
     cases = [({}, "secret"),
