@@ -20,6 +20,8 @@ stays gapless, and `databusctl verify` is clean.
 """
 import errno
 import os
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -197,5 +199,88 @@ def test_disk_full_reaches_the_websocket_within_1s(tmp, bus, tmpfs):
         stop.set()
         if filler.exists():
             filler.unlink()
+        web.stop()
+    assert b.stop() == 0
+
+
+def first_injected(path):
+    """The wall-clock time (strace -ttt) of the first fdatasync that strace
+    made fail, or None."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if "fdatasync(" in line and "INJECTED" in line:
+            return float(line.split()[0])
+    return None
+
+
+def test_eio_reaches_the_websocket_without_the_store(tmp, bus):
+    """Every fdatasync fails (strace fault injection): not even the small
+    "intake paused" event commits, so the frame that says it can only be
+    the unstored one. Measured from the first failed fdatasync (strace's
+    own timestamp) to the frame's arrival, both wall-clock."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (./setup installs it)")
+    count = 3000
+    d = definition("load", [bench_puller(count=count, size=1024,
+                                         per_drive=100)],
+                   [{"name": "sink", "type": "null"}], sync="200ms")
+    b = bus({"acme": client(d),
+             "root": {"users": [{"username": "admin",
+                                 "password": "root-pw-1"}]}})
+    web = Web(b.data_dir)
+    trace = tmp / "strace.out"
+    tr = None
+    try:
+        s = Stream(web, login(web, "root", "admin", "root-pw-1"))
+        hello = s.recv()
+        assert hello["type"] == "hello"
+        wait_for(lambda: b.counts("acme", "load")[1] > 0, 30,
+                 "intake running")
+        tr = subprocess.Popen([strace, "-ttt", "-o", str(trace),
+                               "-p", str(b.proc.pid),
+                               "-e", "trace=fdatasync",
+                               "-e", "inject=fdatasync:error=EIO"],
+                              stdin=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+
+        def eio_pause(f):
+            d = f.get("data") or {}
+            return (f.get("type") == "event" and
+                    f.get("resource") == "system" and
+                    d.get("intake_paused") is True and
+                    "input/output error" in (d.get("store_error") or ""))
+
+        frame = s.until(eio_pause, 30, "a system frame saying EIO")[-1]
+        arrived = time.time()
+        failed = wait_for(lambda: first_injected(trace), 5,
+                          "strace's record of the first failed fdatasync")
+        print("system frame %.3f s after the first failed fdatasync: %s"
+              % (arrived - failed, frame["data"]["store_error"]))
+        assert "seq" not in frame, frame
+        assert arrived - failed <= deadline(1.0)
+        done = b.counts("acme", "load")[1]
+        time.sleep(1.0)
+        assert b.counts("acme", "load")[1] == done
+    finally:
+        if tr is not None:
+            tr.send_signal(signal.SIGINT)  # strace detaches
+            tr.wait(deadline(10))
+    try:
+        s.until(lambda f: (f.get("type") == "event" and
+                           f.get("resource") == "system" and "seq" in f and
+                           f["data"].get("intake_paused") is False), 20,
+                "the stored system event of the resume")
+        b.wait_counts("acme", "load", pending=0, done=count, dead=0,
+                      timeout=120)
+        stored = [f for f in s.frames if f["type"] == "event"
+                  and "seq" in f]
+        check_contiguous(stored, hello["seq"])
+        s.close()
+        assert b.ctl_raw("verify").returncode == 0
+    finally:
         web.stop()
     assert b.stop() == 0
