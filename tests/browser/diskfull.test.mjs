@@ -15,8 +15,8 @@
 // every passenger is done.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Demo, launch, openPage, login, waitFor, waitLive, SCALE, shot } from './lib.mjs';
@@ -132,5 +132,66 @@ test('a full disk shows the store problem banner within 1 s; it goes when space 
     if (demo) await demo.stop();
     spawnSync('umount', ['-l', mnt]);
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The first failed fdatasync in strace -ttt's output (seconds, wall clock).
+function firstInjected(path) {
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const line = text.split('\n').find((l) => l.includes('fdatasync(') && l.includes('INJECTED'));
+  return line ? Number(line.split(' ')[0]) : null;
+}
+
+// SIGINT makes strace detach from databusd.
+async function detach(tr) {
+  if (tr.exitCode !== null || tr.signalCode !== null) return;
+  const gone = new Promise((r) => tr.on('exit', r));
+  tr.kill('SIGINT');
+  await gone;
+}
+
+// Every fdatasync fails (strace fault injection): not even the small
+// "intake paused" event commits, so the banner can only come from the
+// unstored system state. Measured from strace's timestamp of the first
+// failed fdatasync to the banner on the page.
+test('an I/O error shows the store problem banner within 1 s without the store', async (t) => {
+  if (spawnSync('strace', ['-V']).status !== 0) {
+    t.skip('strace is not installed (./setup installs it)');
+    return;
+  }
+  let demo = null;
+  let page = null;
+  let tr = null;
+  try {
+    demo = await new Demo({ config: (d, port) => writeConfig(d, port, join(d, 'var')) }).start();
+    page = await openPage(browser, demo);
+    await login(page, 'root');
+    await waitLive(page);
+    const banner = page.locator('.dbs-banner', { hasText: 'Store problem' });
+    assert.equal(await banner.count(), 0, 'no store problem before the fault');
+    const trace = join(demo.dir, 'strace.out');
+    tr = spawn('strace', ['-ttt', '-o', trace, '-p', String(demo.proc.pid), '-e', 'trace=fdatasync', '-e', 'inject=fdatasync:error=EIO'], { stdio: 'ignore' });
+    await banner.waitFor({ timeout: 30000 * SCALE });
+    const tPage = Date.now();
+    const failed = await waitFor(() => firstInjected(trace), 5, "strace's record of the first failed fdatasync");
+    const ms = tPage - failed * 1000;
+    const text = await banner.first().innerText();
+    t.diagnostic(`first failed fdatasync -> banner on the page: ${ms.toFixed(0)} ms; "${text}"`);
+    assert.match(text, /input\/output error/);
+    assert.ok(ms <= 1000 * SCALE, `the banner appeared ${ms} ms after the first failed fdatasync`);
+    await detach(tr); // the next probe commits
+    tr = null;
+    await waitFor(async () => (await banner.count()) === 0, 15, 'the banner to go when the I/O errors stop');
+    await waitFor(async () => !(await demo.api('GET', '/api/v1/about', null, 'root')).system.intake_paused, 15, 'intake resumed');
+    assert.deepEqual(page.errors, [], 'page errors or CSP violations');
+  } finally {
+    if (tr) await detach(tr);
+    await page?.context().close();
+    if (demo) await demo.stop();
   }
 });
