@@ -1004,6 +1004,7 @@ on_tick(h2o_timeout_entry_t *e)
 	(void)e;
 	h2o_timeout_link(hub.loop, &hub.tick_timeout, &hub.tick);
 	fan_out(); /* in case a hint was lost */
+	system_fan_out();
 	if (hub.stop_at_ms != 0 && mono >= hub.stop_at_ms && !hub.stopped) {
 		/* Stopping: what was committed meanwhile (databusd's own
 		 * "shutting down") went out just above; each socket closes
