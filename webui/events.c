@@ -837,25 +837,34 @@ system_remember(const uint8_t *b, size_t len)
 }
 
 /* A system event came from the log: it says the newest state (the one
- * databusd publishes when intake resumes is then no change). */
+ * databusd publishes when intake resumes is then no change); if intake is
+ * paused, it is also what a socket opened meanwhile gets after hello. */
 static void
 system_stored(const Dbs__Event *ev)
 {
+	Dbs__SystemState *ss =
+	    dbs__system_state__unpack(NULL, ev->data.len, ev->data.data);
+
 	system_remember(ev->data.data, ev->data.len);
 	frame_unref(hub.sys_live);
 	hub.sys_live = NULL;
+	if (ss != NULL && ss->intake_paused)
+		hub.sys_live = frame_system(ss);
+	if (ss != NULL)
+		dbs__system_state__free_unpacked(ss, NULL);
 }
 
-/* A socket that has just gone live (after a replay) takes the state that
- * came while it was behind: the replayed events are older than it. */
+/* A socket that is live again (after a replay, or a full queue) takes
+ * the state that came while it was behind: the replayed events are older
+ * than it. Called when it goes live and on every tick. */
 static void
 system_offer(struct ev_conn *c)
 {
-	if (!c->want_system)
+	if (!c->want_system || !c->live || c->closing || c->drain_close != 0 ||
+	    q_full(c))
 		return;
 	c->want_system = false;
-	if (hub.sys_live != NULL && !c->closing && c->drain_close == 0 &&
-	    !q_full(c))
+	if (hub.sys_live != NULL)
 		(void)q_push(c, hub.sys_live);
 }
 
@@ -907,12 +916,12 @@ system_fan_out(void)
 
 		if (c->closing || c->drain_close != 0)
 			continue;
-		if (!c->live) {
+		if (!c->live || q_full(c) || !q_push(c, f)) {
+			/* Behind (or about to be): when it is live again. */
 			c->want_system = true;
 			continue;
 		}
-		if (!q_full(c))
-			(void)q_push(c, f);
+		c->want_system = false;
 		kick(c);
 	}
 	frame_unref(f);
@@ -1037,6 +1046,7 @@ on_tick(h2o_timeout_entry_t *e)
 		}
 		if (!c->live)
 			pump(c);
+		system_offer(c);
 		if (c->q_len == 0 && !c->writing &&
 		    mono - c->last_sent_ms >= EV_HEARTBEAT_MS)
 			notice(c, "heartbeat", false, 0);
