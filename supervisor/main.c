@@ -776,6 +776,7 @@ run(struct sup *s, int sigfd)
 		shutdown_timers(s, now, &wake);
 		probe_timers(s, now, &wake);
 		sup_events_timers(s, now, &wake);
+		sup_system_live_timers(s, now, &wake);
 		if (!s->shutting_down && !s->intake_paused) {
 			uint32_t slot;
 			bool pull;

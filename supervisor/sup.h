@@ -190,6 +190,11 @@ void sup_event_definition_kind(
     struct sup *s, const struct worker *w, Dbs__EventKind kind);
 void sup_events_timers(struct sup *s, int64_t now, int64_t *wake);
 
+/* system_live.c (diskui): while a store error pauses intake, publish the
+ * system state on the events socket (not stored), every 250 ms, and once
+ * more when intake resumes. */
+void sup_system_live_timers(struct sup *s, int64_t now, int64_t *wake);
+
 void sup_fill_worker_info(
     const struct sup *s, const struct worker *w, Dbs__WorkerInfo *wi);
 void sup_fill_definition_info(struct sup *s, const struct worker *w,

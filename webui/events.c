@@ -38,9 +38,16 @@
  * open socket; a socket whose session was logged out, revoked or expired
  * gets close code 4401 (and its TCP connection is cut at most a second
  * later if the close frame cannot be written).
+ *
+ * The system state without the store: while a store error (a full disk)
+ * pauses intake nothing commits, so databusd also publishes the system
+ * state itself on the events socket (supervisor/system_live.c). The nng
+ * thread decodes it into a slot under a mutex; the loop hands each change
+ * to every socket as an event frame without "seq" (it is in no log).
  */
 #include <malloc.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -71,6 +78,8 @@
 #define EV_CACHE_FRAME   (64u << 10) /* bigger frames are not kept */
 #define EV_SOCKETS_MAX   4096
 #define EV_RECV_MAX      4096 /* the browser sends nothing but control */
+#define EV_HINT_MAX      (64u << 10) /* a hint, or a SystemState */
+#define EV_SYSTEM_MAX    (32u << 10) /* a packed SystemState, at most */
 
 #define EV_STOP_DELAY_MS 500 /* after SIGTERM, until the sockets close */
 
@@ -108,6 +117,7 @@ struct ev_conn {
 	uint16_t drain_close; /* close with this code once the queue is out */
 	int64_t close_by_ms;  /* cut the connection then */
 	int64_t last_sent_ms; /* for heartbeats */
+	bool want_system;     /* gets hub.sys_live when it goes live */
 };
 
 struct hub {
@@ -125,13 +135,30 @@ struct hub {
 	h2o_timeout_entry_t tick, again;
 	int64_t stop_at_ms; /* monotonic; 0: not stopping */
 	bool stopped;       /* every socket was told to go */
+	/* The last system state handed out (a packed SystemState, from the
+	 * log or from databusd directly), and while databusd says intake is
+	 * paused, the frame that said so, for sockets that open meanwhile. */
+	uint8_t sys[EV_SYSTEM_MAX];
+	size_t sys_len;
+	struct ev_frame *sys_live;
 };
 
 static struct hub hub;
 
+/* The newest system state from databusd, not yet seen by the loop: the nng
+ * thread writes it, the loop takes it. */
+static struct {
+	pthread_mutex_t lock;
+	uint8_t b[EV_SYSTEM_MAX];
+	size_t len;
+	bool fresh;
+} sys_slot = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 static void conn_free(struct ev_conn *c);
 static void kick(struct ev_conn *c);
 static void pump(struct ev_conn *c);
+static void system_offer(struct ev_conn *c);
+static void system_stored(const Dbs__Event *ev);
 
 /* --------------------------------------------------------------- frames */
 
@@ -457,6 +484,7 @@ resync(struct ev_conn *c)
 	c->seq = hub.seq;
 	c->live = true;
 	notice(c, "resync", false, 0);
+	system_offer(c);
 }
 
 /* -------------------------------------------------------------- writes */
@@ -679,6 +707,7 @@ pump(struct ev_conn *c)
 		if (c->seq >= hub.seq) {
 			c->seq = hub.seq;
 			c->live = true;
+			system_offer(c);
 			break;
 		}
 		if (store_txn_begin(hub.st, false, &txn) != DBS_OK)
@@ -744,6 +773,8 @@ fan_one(void *arg, const Dbs__Event *ev)
 	}
 	frame_unref(f);
 	hub.seq = ev->seq;
+	if (ev->resource == DBS__RESOURCE__RES_SYSTEM)
+		system_stored(ev);
 	(*n)++;
 	return 0;
 }
@@ -781,7 +812,143 @@ on_again(h2o_timeout_entry_t *e)
 	fan_out();
 }
 
-/* The nng thread's half: wake the loop. Nothing else happens here. */
+/* ------------------------------------------- system state, not stored */
+
+/*
+ * {"type":"event","client":"","resource":"system","kind":"update",
+ *  "time":ms,"data":{...}}: a stored system event's frame without "seq",
+ * since it is in no log (the browser's resume point stays where it is).
+ */
+static struct ev_frame *
+frame_system(const Dbs__SystemState *ss)
+{
+	return frame_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type",
+	    "event", "client", "", "resource", "system", "kind", "update",
+	    "time", (json_int_t)wire_now_ms(), "data", rj_system_state(ss)));
+}
+
+static void
+system_remember(const uint8_t *b, size_t len)
+{
+	if (len > sizeof(hub.sys))
+		len = 0; /* cannot compare: the next one counts as a change */
+	memcpy(hub.sys, b, len);
+	hub.sys_len = len;
+}
+
+/* A system event came from the log: it says the newest state (the one
+ * databusd publishes when intake resumes is then no change); if intake is
+ * paused, it is also what a socket opened meanwhile gets after hello. */
+static void
+system_stored(const Dbs__Event *ev)
+{
+	Dbs__SystemState *ss =
+	    dbs__system_state__unpack(NULL, ev->data.len, ev->data.data);
+
+	system_remember(ev->data.data, ev->data.len);
+	frame_unref(hub.sys_live);
+	hub.sys_live = NULL;
+	if (ss != NULL && ss->intake_paused)
+		hub.sys_live = frame_system(ss);
+	if (ss != NULL)
+		dbs__system_state__free_unpacked(ss, NULL);
+}
+
+/* A socket that is live again (after a replay, or a full queue) takes
+ * the state that came while it was behind: the replayed events are older
+ * than it. Called when it goes live and on every tick. */
+static void
+system_offer(struct ev_conn *c)
+{
+	if (!c->want_system || !c->live || c->closing || c->drain_close != 0 ||
+	    q_full(c))
+		return;
+	c->want_system = false;
+	if (hub.sys_live != NULL)
+		(void)q_push(c, hub.sys_live);
+}
+
+/*
+ * The loop's half: take the newest state databusd published and, if it
+ * differs from the last one handed out, send it to every socket (system
+ * events are visible to every user). A socket that is replaying older
+ * events gets it when it has caught up.
+ */
+static void
+system_fan_out(void)
+{
+	static uint8_t b[EV_SYSTEM_MAX];
+	Dbs__SystemState *ss;
+	struct ev_frame *f;
+	size_t len = 0;
+	bool paused;
+	h2o_linklist_t *l;
+
+	pthread_mutex_lock(&sys_slot.lock);
+	if (sys_slot.fresh) {
+		memcpy(b, sys_slot.b, sys_slot.len);
+		len = sys_slot.len;
+		sys_slot.fresh = false;
+	}
+	pthread_mutex_unlock(&sys_slot.lock);
+	if (len == 0 || (len == hub.sys_len && memcmp(b, hub.sys, len) == 0))
+		return;
+	if ((ss = dbs__system_state__unpack(NULL, len, b)) == NULL) {
+		fprintf(stderr, "databus-web: a system state from databusd "
+				"does not decode; skipped\n");
+		return;
+	}
+	f = frame_system(ss);
+	paused = ss->intake_paused;
+	dbs__system_state__free_unpacked(ss, NULL);
+	if (f == NULL)
+		return; /* out of memory: the next one (250 ms) counts */
+	system_remember(b, len);
+	frame_unref(hub.sys_live);
+	hub.sys_live = NULL;
+	if (paused) {
+		hub.sys_live = f;
+		f->refs++;
+	}
+	for (l = hub.conns.next; l != &hub.conns; l = l->next) {
+		struct ev_conn *c =
+		    H2O_STRUCT_FROM_MEMBER(struct ev_conn, link, l);
+
+		if (c->closing || c->drain_close != 0)
+			continue;
+		if (!c->live || q_full(c) || !q_push(c, f)) {
+			/* Behind (or about to be): when it is live again. */
+			c->want_system = true;
+			continue;
+		}
+		c->want_system = false;
+		kick(c);
+	}
+	frame_unref(f);
+}
+
+/* On the nng thread: keep a system state databusd published (a Dbs__Event
+ * with a SystemState as data; a commit hint has seq only) for the loop. */
+static void
+system_take(const uint8_t *body, size_t len)
+{
+	Dbs__Event *ev = dbs__event__unpack(NULL, len, body);
+
+	if (ev == NULL)
+		return;
+	if (ev->resource == DBS__RESOURCE__RES_SYSTEM && ev->data.len > 0 &&
+	    ev->data.len <= EV_SYSTEM_MAX) {
+		pthread_mutex_lock(&sys_slot.lock);
+		memcpy(sys_slot.b, ev->data.data, ev->data.len);
+		sys_slot.len = ev->data.len;
+		sys_slot.fresh = true;
+		pthread_mutex_unlock(&sys_slot.lock);
+	}
+	dbs__event__free_unpacked(ev, NULL);
+}
+
+/* The nng thread's half: keep a published system state, wake the loop.
+ * Nothing else happens here. */
 static void
 on_hint(void *arg)
 {
@@ -789,8 +956,12 @@ on_hint(void *arg)
 	int rv = nng_aio_result(hub.aio);
 
 	(void)arg;
-	if (rv == 0)
-		nng_msg_free(nng_aio_get_msg(hub.aio));
+	if (rv == 0) {
+		nng_msg *m = nng_aio_get_msg(hub.aio);
+
+		system_take(nng_msg_body(m), nng_msg_len(m));
+		nng_msg_free(m);
+	}
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
 	/* EAGAIN: the counter is full, so the loop is woken anyway. */
@@ -811,6 +982,7 @@ on_wake(h2o_socket_t *sock, const char *err)
 	while (read(hub.efd, &n, sizeof(n)) == (ssize_t)sizeof(n))
 		;
 	fan_out();
+	system_fan_out(); /* after the stored events it follows */
 }
 
 /* ----------------------------------------------------------------- tick */
@@ -841,6 +1013,7 @@ on_tick(h2o_timeout_entry_t *e)
 	(void)e;
 	h2o_timeout_link(hub.loop, &hub.tick_timeout, &hub.tick);
 	fan_out(); /* in case a hint was lost */
+	system_fan_out();
 	if (hub.stop_at_ms != 0 && mono >= hub.stop_at_ms && !hub.stopped) {
 		/* Stopping: what was committed meanwhile (databusd's own
 		 * "shutting down") went out just above; each socket closes
@@ -873,6 +1046,7 @@ on_tick(h2o_timeout_entry_t *e)
 		}
 		if (!c->live)
 			pump(c);
+		system_offer(c);
 		if (c->q_len == 0 && !c->writing &&
 		    mono - c->last_sent_ms >= EV_HEARTBEAT_MS)
 			notice(c, "heartbeat", false, 0);
@@ -931,6 +1105,7 @@ on_upgraded(void *arg, h2o_socket_t *sock, size_t reqsize)
 	}
 	c->seq = hub.seq;
 	c->live = true;
+	c->want_system = true; /* databusd's own word, if intake is paused */
 	notice(c, "hello", true, oldest);
 	if (u->has_since && u->since != hub.seq) {
 		if (u->since > hub.seq || oldest == 0 ||
@@ -945,6 +1120,8 @@ on_upgraded(void *arg, h2o_socket_t *sock, size_t reqsize)
 			pump(c);
 		}
 	}
+	if (c->live)
+		system_offer(c);
 	free(u);
 	h2o_linklist_insert(&hub.conns, &c->link);
 	hub.n_conns++;
@@ -1073,7 +1250,8 @@ web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir)
 	snprintf(url, sizeof(url), "ipc://%s/run/events", data_dir);
 	if (nng_sub0_open(&hub.sub) != 0 ||
 	    nng_socket_set(hub.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0) != 0 ||
-	    nng_socket_set_size(hub.sub, NNG_OPT_RECVMAXSZ, 4096) != 0 ||
+	    nng_socket_set_size(hub.sub, NNG_OPT_RECVMAXSZ, EV_HINT_MAX) !=
+		0 ||
 	    nng_aio_alloc(&hub.aio, on_hint, NULL) != 0 ||
 	    nng_dial(hub.sub, url, NULL, NNG_FLAG_NONBLOCK) != 0)
 		return DBS_ETRANSPORT;

@@ -103,17 +103,21 @@ function writeDemoConfig(dir, port) {
 }
 
 // A databusd --demo in its own temp dir, with its web on a free port
-// (files: the same demo from configuration files).
+// (files: the same demo from configuration files; config: a function
+// (dir, port) that writes a configuration of its own and returns its path).
 export class Demo {
   constructor(opts = {}) {
     this.files = !!opts.files;
+    this.config = opts.config;
   }
 
   async start() {
     this.dir = mkdtempSync(join(tmpdir(), 'dbs-browser-'));
     this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
-    const args = this.files
+    const args = this.config
+      ? ['--config', this.config(this.dir, this.port)]
+      : this.files
       ? ['--config', writeDemoConfig(this.dir, this.port)]
       : ['--demo', '--data', join(this.dir, 'var'), '--listen', `127.0.0.1:${this.port}`];
     this.proc = spawn(join(build, 'databusd'), args, {

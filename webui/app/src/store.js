@@ -257,9 +257,12 @@ function onMessage(msg) {
       initialFetches();
       break;
     case 'event':
+      // An event without seq is the system state databusd sent while the
+      // store takes no writes (a full disk): it is in no log, so the
+      // resume point stays where it is.
       batch(() => {
         applyEvent(m);
-        lastSeq.value = m.seq;
+        if (m.seq) lastSeq.value = m.seq;
         eventCount.value++;
       });
       break;
