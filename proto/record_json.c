@@ -606,6 +606,22 @@ rj_system_state(const Dbs__SystemState *s)
 }
 
 json_t *
+rj_system_state_public(const Dbs__SystemState *s)
+{
+	json_t *o = rj_system_state(s), *w;
+
+	if (!json_is_object(o))
+		return o;
+	json_object_del(o, "pid");
+	json_object_del(o, "data_dir");
+	if ((w = json_object_get(o, "web")) != NULL && json_is_object(w)) {
+		json_object_del(w, "pid");
+		json_object_del(w, "listen");
+	}
+	return o;
+}
+
+json_t *
 rj_store_stats(const Dbs__StoreStats *s)
 {
 	json_t *o;
@@ -785,7 +801,8 @@ event_data(const Dbs__Event *ev)
 		Dbs__SystemState *s = dbs__system_state__unpack(NULL, len, d);
 		if (s == NULL)
 			return NULL;
-		v = rj_system_state(s);
+		/* Every user sees system events: not where it runs. */
+		v = rj_system_state_public(s);
 		dbs__system_state__free_unpacked(s, NULL);
 		return v;
 	}

@@ -71,6 +71,10 @@ json_t *rj_definition_info(const Dbs__DefinitionInfo *d);
 /* {"system_alias", "version", "pid", "started", "paused",
  *  "shutting_down", "intake_paused", "store_error", "data_dir"} */
 json_t *rj_system_state(const Dbs__SystemState *s);
+/* The same without what only root sees in GET /api/v1/about (the pids,
+ * the data directory, the web's listen address): for system events, which
+ * every user receives. */
+json_t *rj_system_state_public(const Dbs__SystemState *s);
 
 /* {"schema_version", "map_size", "used_bytes", "passengers",
  *  "attachments", "logs", "users", "sessions", "events", "last_seq",

@@ -824,7 +824,8 @@ frame_system(const Dbs__SystemState *ss)
 {
 	return frame_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type",
 	    "event", "client", "", "resource", "system", "kind", "update",
-	    "time", (json_int_t)wire_now_ms(), "data", rj_system_state(ss)));
+	    "time", (json_int_t)wire_now_ms(), "data",
+	    rj_system_state_public(ss)));
 }
 
 static void

@@ -823,6 +823,53 @@ test_event_other_resources(void **state)
 	json_decref(o);
 }
 
+/* A system event goes to every user: it says whether intake is paused and
+ * why, but not the pids, the data directory or the web's address, which
+ * only root sees in GET /api/v1/about. */
+static void
+test_event_system_public(void **state)
+{
+	Dbs__SystemState s = DBS__SYSTEM_STATE__INIT;
+	Dbs__Event ev = DBS__EVENT__INIT;
+	uint8_t buf[512];
+	json_t *o, *d, *w;
+
+	(void)state;
+	s.intake_paused = true;
+	s.store_error = "no space left on device";
+	s.system_alias = "TEST";
+	s.pid = 100;
+	s.data_dir = "/srv/var";
+	s.web_enabled = true;
+	s.web_listen = "10.0.0.1:5000";
+	s.web_pid = 101;
+	s.web_state = DBS__WORKER_STATE__WS_READY;
+	assert_true(protobuf_c_message_get_packed_size(&s.base) < sizeof(buf));
+	ev.seq = 7;
+	ev.resource = DBS__RESOURCE__RES_SYSTEM;
+	ev.kind = DBS__EVENT_KIND__EV_UPDATE;
+	ev.data.len = protobuf_c_message_pack(&s.base, buf);
+	ev.data.data = buf;
+	o = rj_event(&ev);
+	d = json_object_get(o, "data");
+	assert_true(json_is_true(json_object_get(d, "intake_paused")));
+	assert_string_equal(str(d, "store_error"), "no space left on device");
+	assert_string_equal(str(d, "system_alias"), "TEST");
+	assert_null(json_object_get(d, "pid"));
+	assert_null(json_object_get(d, "data_dir"));
+	w = json_object_get(d, "web");
+	assert_string_equal(str(w, "state"), "ready");
+	assert_null(json_object_get(w, "pid"));
+	assert_null(json_object_get(w, "listen"));
+	json_decref(o);
+
+	/* The full state stays for root's about. */
+	o = rj_system_state(&s);
+	assert_int_equal(num(o, "pid"), 100);
+	assert_string_equal(str(o, "data_dir"), "/srv/var");
+	json_decref(o);
+}
+
 static void
 test_event_export_unknown_corrupt(void **state)
 {
@@ -909,6 +956,7 @@ main(void)
 	    cmocka_unit_test(test_event_queue_items),
 	    cmocka_unit_test(test_event_other_resources),
 	    cmocka_unit_test(test_event_export_unknown_corrupt),
+	    cmocka_unit_test(test_event_system_public),
 	    cmocka_unit_test(test_null_records),
 	};
 
