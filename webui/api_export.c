@@ -24,9 +24,9 @@
  *
  * Progress goes to the live event stream: only databusd writes the store,
  * so the export thread sends export_event control requests (resource
- * export, the export's JSON as data) at most every EVENT_PERIOD_MS, and at
- * start and end. An export of one client is that client's event; one of
- * every client and a hot copy are system events (root only).
+ * export, the export's JSON as data) at most every EVENT_PERIOD_MS (a quarter
+ * of a second), and at start and end. An export of one client is that client's
+ * event; one of every client and a hot copy are system events (root only).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,7 +48,7 @@
 #include "wire.h"
 
 #define EXPORTS_RUNNING 2
-#define EVENT_PERIOD_MS 500
+#define EVENT_PERIOD_MS 250
 #define ID_LEN          WEB_EXPORT_ID_LEN
 
 enum xstate {

@@ -242,9 +242,11 @@ def test_hot_copy(web, tmp):
 
 
 def test_async_progress_while_intake_goes_on(bus, tmp):
-    # A store big enough that the export takes a while, and a definition
-    # that keeps seating passengers four times a second meanwhile.
-    bulk = definition("bulk", [bench_puller(count=12000, size=4096,
+    # A store big enough that the export takes a while (over a second on a
+    # quiet machine, so several progress events fall inside it), and a
+    # definition that keeps seating passengers four times a second
+    # meanwhile.
+    bulk = definition("bulk", [bench_puller(count=12000, size=16384,
                                             prefix="k")],
                       [{"name": "n", "type": "null"}])
     stream = definition("stream", [bench_puller(count=10 ** 7, per_drive=5,
