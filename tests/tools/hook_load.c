@@ -55,6 +55,28 @@ struct result {
 static struct sockaddr_in addr;
 static struct result *res;
 
+/* Idle connections, first in first out: every connection carries its
+ * share (a stack would leave most of them unused until the server's idle
+ * timeout closes them). */
+static struct conn **idle;
+static size_t n_ring, ring_head, n_idle;
+
+static void
+put_idle(struct conn *c)
+{
+	idle[(ring_head + n_idle++) % n_ring] = c;
+}
+
+static struct conn *
+get_idle(void)
+{
+	struct conn *c = idle[ring_head];
+
+	ring_head = (ring_head + 1) % n_ring;
+	n_idle--;
+	return c;
+}
+
 static double
 mono_s(void)
 {
@@ -158,8 +180,6 @@ main(int argc, char **argv)
 	double rate, seconds, start, offset, end_by;
 	long total, next = 0, done = 0, reconnects = 0;
 	struct conn *conns;
-	struct conn **idle;
-	size_t n_idle = 0;
 	char(*reqs)[REQ_MAX];
 	int *req_len;
 	FILE *out;
@@ -191,7 +211,8 @@ main(int argc, char **argv)
 	reqs = calloc((size_t)total, sizeof(*reqs));
 	req_len = calloc((size_t)total, sizeof(*req_len));
 	conns = calloc((size_t)nconns, sizeof(*conns));
-	idle = calloc((size_t)nconns, sizeof(*idle));
+	n_ring = (size_t)nconns;
+	idle = calloc(n_ring, sizeof(*idle));
 	if (res == NULL || reqs == NULL || req_len == NULL || conns == NULL ||
 	    idle == NULL) {
 		fprintf(stderr, "hook_load: out of memory\n");
@@ -215,7 +236,7 @@ main(int argc, char **argv)
 	for (int k = 0; k < nconns; k++) {
 		if (dial(ep, &conns[k]) != 0)
 			return 1;
-		idle[n_idle++] = &conns[k];
+		put_idle(&conns[k]);
 	}
 
 	start = mono_s() + 0.2;
@@ -229,7 +250,7 @@ main(int argc, char **argv)
 		/* Everything due goes out while a connection is idle. */
 		while (next < total && n_idle > 0 &&
 		       start + (double)next / rate <= now) {
-			struct conn *c = idle[--n_idle];
+			struct conn *c = get_idle();
 
 			res[next].due = start + (double)next / rate;
 			c->req = next;
@@ -241,7 +262,7 @@ main(int argc, char **argv)
 				close(c->fd);
 				if (dial(ep, c) != 0)
 					return 1;
-				idle[n_idle++] = c;
+				put_idle(c);
 			}
 			next++;
 		}
@@ -288,7 +309,7 @@ main(int argc, char **argv)
 					return 1;
 				if (was_busy) /* an idle one is listed already
 					       */
-					idle[n_idle++] = c;
+					put_idle(c);
 				continue;
 			}
 			c->len += (size_t)r;
@@ -298,7 +319,7 @@ main(int argc, char **argv)
 			res[c->req].status = status;
 			done++;
 			c->req = -1;
-			idle[n_idle++] = c;
+			put_idle(c);
 		}
 	}
 
