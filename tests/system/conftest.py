@@ -427,6 +427,23 @@ def tmp():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def mount_tmpfs(tmp, size):
+    """A tmpfs of `size` (e.g. "16m") mounted on tmp/mnt, for the disk
+    fault tests; a generator for a fixture to yield from (it skips the test
+    when it cannot mount, which needs root, and unmounts afterwards)."""
+    mnt = tmp / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                        "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root): %s"
+                    % r.stderr.strip())
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
 @pytest.fixture
 def daemons(tmp):
     """Factory of databusd processes; all are stopped at teardown and the

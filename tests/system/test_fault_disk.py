@@ -23,7 +23,8 @@ import time
 
 import pytest
 
-from conftest import bench_puller, client, deadline, definition, wait_for
+from conftest import (bench_puller, client, deadline, definition,
+                      mount_tmpfs, wait_for)
 
 
 def paused_status(b):
@@ -40,15 +41,7 @@ def log_line(b, text):
 
 @pytest.fixture
 def tmpfs(tmp):
-    mnt = tmp / "mnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
-                        str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs (needs root): %s"
-                    % r.stderr.strip())
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    yield from mount_tmpfs(tmp, "16m")
 
 
 def test_disk_full_pauses_and_resumes(tmp, bus, tmpfs):

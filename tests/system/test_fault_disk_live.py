@@ -29,7 +29,8 @@ import time
 import pytest
 import websocket
 
-from conftest import bench_puller, client, deadline, definition, wait_for
+from conftest import (bench_puller, client, deadline, definition,
+                      mount_tmpfs, wait_for)
 from test_events import Stream, check_contiguous, events, login
 from test_web_api import Web
 
@@ -38,15 +39,7 @@ COUNT = 6000
 
 @pytest.fixture
 def tmpfs(tmp):
-    mnt = tmp / "mnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs",
-                        str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs (needs root): %s"
-                    % r.stderr.strip())
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    yield from mount_tmpfs(tmp, "128m")
 
 
 def fill(path):
