@@ -16,7 +16,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Demo, launch, openPage, login, waitFor, waitLive, SCALE, shot } from './lib.mjs';
@@ -175,8 +175,27 @@ test('an I/O error shows the store problem banner within 1 s without the store',
     const banner = page.locator('.dbs-banner', { hasText: 'Store problem' });
     assert.equal(await banner.count(), 0, 'no store problem before the fault');
     const trace = join(demo.dir, 'strace.out');
-    tr = spawn('strace', ['-ttt', '-o', trace, '-p', String(demo.proc.pid), '-e', 'trace=fdatasync', '-e', 'inject=fdatasync:error=EIO'], { stdio: 'ignore' });
-    await banner.waitFor({ timeout: 30000 * SCALE });
+    tr = spawn('strace', ['-ttt', '-o', trace, '-p', String(demo.proc.pid), '-e', 'trace=fdatasync', '-e', 'inject=fdatasync:error=EIO'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let straceErr = '';
+    tr.stderr.on('data', (d) => (straceErr += d));
+    const tracer = tr;
+    await waitFor(() => {
+      if (tracer.exitCode !== null) throw new Error(`strace exited ${tracer.exitCode}: ${straceErr}`);
+      return /attached/.test(straceErr);
+    }, 20, 'strace attached to databusd');
+    try {
+      await banner.waitFor({ timeout: 30000 * SCALE });
+    } catch (e) {
+      // Say what each side saw, so that a failure can be understood.
+      let about = null;
+      try {
+        about = (await demo.api('GET', '/api/v1/about', null, 'root')).system;
+      } catch (e2) {
+        about = String(e2);
+      }
+      const traced = existsSync(trace) ? readFileSync(trace, 'utf8').split('\n').slice(0, 5).join('\n') : '(no strace output)';
+      throw new Error(`${e.message}\nabout.system: ${JSON.stringify(about)}\nstrace (exit ${tr.exitCode}): ${straceErr}\n${traced}\ndatabusd:\n${demo.out.split('\n').slice(-15).join('\n')}`);
+    }
     const tPage = Date.now();
     const failed = await waitFor(() => firstInjected(trace), 5, "strace's record of the first failed fdatasync");
     const ms = tPage - failed * 1000;
