@@ -17,9 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <sodium.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -61,58 +59,12 @@ set_state(struct sup *s, struct worker *w, Dbs__WorkerState st)
 	sup_event_worker(s, w);
 }
 
-/*
- * nng 1.5.2's nng_close can wait for ever on a pipe whose peer was just
- * killed (nanomsg/nng#1543, fixed in later releases): seen here when a
- * failed commit kills the workers that had work in flight. The loop must
- * never wait on that, so a worker's socket is closed on a short-lived
- * thread of its own; a close that never ends costs that thread and the
- * socket, not the supervisor. child_closing() counts the closes under way
- * (main.c waits a little for them at exit).
- */
-static atomic_int closing;
-
-static void *
-close_thread(void *arg)
-{
-	nng_socket sock = {.id = (uint32_t)(uintptr_t)arg};
-
-	nng_close(sock);
-	atomic_fetch_sub(&closing, 1);
-	return NULL;
-}
-
-void
-child_close_socket(nng_socket sock)
-{
-	pthread_attr_t a;
-	pthread_t t;
-	int rc;
-
-	atomic_fetch_add(&closing, 1);
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
-	rc = pthread_create(&t, &a, close_thread, (void *)(uintptr_t)sock.id);
-	pthread_attr_destroy(&a);
-	if (rc != 0) {
-		nng_close(sock); /* no thread: the old, blocking way */
-		atomic_fetch_sub(&closing, 1);
-	}
-}
-
-int
-child_closing(void)
-{
-	return atomic_load(&closing);
-}
-
 static void
 close_socket(struct worker *w)
 {
 	if (!w->sock_open)
 		return;
-	child_close_socket(w->sock);
+	nng_close(w->sock);
 	w->sock_open = false;
 	w->recv_fd = -1;
 }
@@ -234,7 +186,6 @@ child_spawn(struct sup *s, struct worker *w)
 	w->started_wall_ms = wire_now_ms();
 	w->last_beat_ms = w->started_ms;
 	w->stop_sent = false;
-	w->killed = false;
 	w->permanent = false;
 	w->error[0] = '\0';
 
@@ -282,17 +233,13 @@ fail:
 void
 child_kill(struct sup *s, struct worker *w, const char *why)
 {
-	if (w->pid <= 0 || w->killed)
+	if (w->pid <= 0)
 		return;
 	sup_log("worker %s/%s (pid %d): killed: %s", w->def->client,
 	    w->def->name, (int)w->pid, why);
 	snprintf(w->error, sizeof(w->error), "%s", why);
 	(void)kill(w->pid, SIGKILL);
-	/* Nothing more is read from or sent to it, but its socket is closed
-	 * only once it is reaped: closing while the pipe is still being torn
-	 * down is what wedges nng 1.5.2 (see child_close_socket). */
-	w->killed = true;
-	w->recv_fd = -1;
+	close_socket(w);
 	if (w->drive != NULL) {
 		/* Its successor finishes the work at once. */
 		w->resume_drive = true;
@@ -308,7 +255,7 @@ child_stop(struct sup *s, struct worker *w)
 	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
 	Dbs__Stop stop = DBS__STOP__INIT;
 
-	if (w->pid <= 0 || w->stop_sent || w->killed)
+	if (w->pid <= 0 || w->stop_sent)
 		return;
 	m.body_case = DBS__WORKER_MSG__BODY_STOP;
 	m.stop = &stop;
@@ -464,7 +411,7 @@ dispatch(struct sup *s, struct worker *w, Dbs__WorkerMsg *m)
 void
 child_handle(struct sup *s, struct worker *w)
 {
-	for (int i = 0; i < RECV_BURST && w->sock_open && !w->killed &&
+	for (int i = 0; i < RECV_BURST && w->sock_open &&
 			s->batch_bytes < SUP_BATCH_BYTES;
 	     i++) {
 		Dbs__WorkerMsg *m = NULL;
