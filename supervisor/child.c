@@ -17,13 +17,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -59,12 +62,66 @@ set_state(struct sup *s, struct worker *w, Dbs__WorkerState st)
 	sup_event_worker(s, w);
 }
 
+/*
+ * nng 1.5.2's nng_close can wait for ever on a pipe whose peer was just
+ * killed (nanomsg/nng#1543, fixed in later releases): seen here when a
+ * failed commit kills the workers that had work in flight. The loop must
+ * not wait on that for ever, so a worker's socket is closed on a thread
+ * of its own, joined at once (within a second: it is almost always done);
+ * a close that never ends costs that thread and the socket, not the
+ * supervisor. child_closing() counts the closes under way
+ * (main.c waits a little for them at exit).
+ */
+static atomic_int closing;
+
+static void *
+close_thread(void *arg)
+{
+	nng_socket sock = {.id = (uint32_t)(uintptr_t)arg};
+
+	nng_close(sock);
+	atomic_fetch_sub(&closing, 1);
+	return NULL;
+}
+
+void
+child_close_socket(nng_socket sock)
+{
+	struct timespec until;
+	pthread_t t;
+	int rc;
+
+	atomic_fetch_add(&closing, 1);
+	if (pthread_create(
+		&t, NULL, close_thread, (void *)(uintptr_t)sock.id) != 0) {
+		nng_close(sock); /* no thread: the old, blocking way */
+		atomic_fetch_sub(&closing, 1);
+		return;
+	}
+	/* Almost always done at once; a wedged close is left to its
+	 * thread after a second. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if ((rc = pthread_timedjoin_np(t, NULL, &until)) != 0) {
+		sup_log("a worker socket did not close within 1 s (nng: %s); "
+			"leaving it to a thread",
+		    strerror(rc));
+		pthread_detach(t);
+	}
+}
+
+int
+child_closing(void)
+{
+	return atomic_load(&closing);
+}
+
 static void
 close_socket(struct worker *w)
 {
 	if (!w->sock_open)
 		return;
-	nng_close(w->sock);
+	child_close_socket(w->sock);
 	w->sock_open = false;
 	w->recv_fd = -1;
 }
@@ -186,6 +243,7 @@ child_spawn(struct sup *s, struct worker *w)
 	w->started_wall_ms = wire_now_ms();
 	w->last_beat_ms = w->started_ms;
 	w->stop_sent = false;
+	w->killed = false;
 	w->permanent = false;
 	w->error[0] = '\0';
 
@@ -233,13 +291,17 @@ fail:
 void
 child_kill(struct sup *s, struct worker *w, const char *why)
 {
-	if (w->pid <= 0)
+	if (w->pid <= 0 || w->killed)
 		return;
 	sup_log("worker %s/%s (pid %d): killed: %s", w->def->client,
 	    w->def->name, (int)w->pid, why);
 	snprintf(w->error, sizeof(w->error), "%s", why);
 	(void)kill(w->pid, SIGKILL);
-	close_socket(w);
+	/* Nothing more is read from or sent to it, but its socket is closed
+	 * only once it is reaped: closing while the pipe is still being torn
+	 * down is what wedges nng 1.5.2 (see child_close_socket). */
+	w->killed = true;
+	w->recv_fd = -1;
 	if (w->drive != NULL) {
 		/* Its successor finishes the work at once. */
 		w->resume_drive = true;
@@ -255,7 +317,7 @@ child_stop(struct sup *s, struct worker *w)
 	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
 	Dbs__Stop stop = DBS__STOP__INIT;
 
-	if (w->pid <= 0 || w->stop_sent)
+	if (w->pid <= 0 || w->stop_sent || w->killed)
 		return;
 	m.body_case = DBS__WORKER_MSG__BODY_STOP;
 	m.stop = &stop;
@@ -411,7 +473,7 @@ dispatch(struct sup *s, struct worker *w, Dbs__WorkerMsg *m)
 void
 child_handle(struct sup *s, struct worker *w)
 {
-	for (int i = 0; i < RECV_BURST && w->sock_open &&
+	for (int i = 0; i < RECV_BURST && w->sock_open && !w->killed &&
 			s->batch_bytes < SUP_BATCH_BYTES;
 	     i++) {
 		Dbs__WorkerMsg *m = NULL;

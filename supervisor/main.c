@@ -87,7 +87,7 @@ send_now(struct sup *s, struct worker *w, nng_msg *msg)
 			nng_msg_free(msg);
 		return;
 	}
-	if (!w->sock_open) {
+	if (!w->sock_open || w->killed) {
 		nng_msg_free(msg);
 		return;
 	}
@@ -430,7 +430,7 @@ free_worker(struct worker *w)
 	if (w == NULL)
 		return;
 	if (w->sock_open)
-		nng_close(w->sock);
+		child_close_socket(w->sock);
 	drive_free(w->drive);
 	drive_free_notify(w->renotify);
 	free(w->def_json);
@@ -915,7 +915,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *config_file = NULL, *data = NULL, *listen = NULL;
-	bool demo = false;
+	bool demo = false, wedged = false;
 	struct sup sup = {0}, *s = &sup;
 	struct store_options so = {0};
 	char err[4096], storedir[4200];
@@ -1048,13 +1048,24 @@ main(int argc, char **argv)
 	run(s, sigfd);
 
 	sup_commit(s);
-	nng_close(s->ctl);
-	nng_close(s->events);
 	for (size_t i = 0; i < s->n_workers; i++)
 		free_worker(s->workers[i]);
-	/* Every socket is closed: let nng reap them, and free the messages
-	 * still queued on a dead worker's pipe, before the process ends. */
-	nng_fini();
+	/* Close every socket, let nng reap them and free the messages still
+	 * queued on a dead worker's pipe before the process ends — unless a
+	 * worker's socket never finished closing (child.c): nng is wedged
+	 * then, and any further close or nng_fini would wait for ever. */
+	for (int i = 0; i < 200 && child_closing() > 0; i++)
+		(void)nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	if (child_closing() == 0) {
+		nng_close(s->ctl);
+		nng_close(s->events);
+		nng_fini();
+	} else {
+		wedged = true;
+		sup_log("%d worker socket(s) did not finish closing (nng); "
+			"exiting without closing the rest",
+		    child_closing());
+	}
 	free(s->workers);
 	sched_free(s->sched);
 	store_close(s->st);
@@ -1064,5 +1075,13 @@ main(int argc, char **argv)
 	free(old_cfgs);
 	close(sigfd);
 	sup_log("stopped");
+	if (wedged) {
+		/* nng still holds what the wedged sockets own, and the threads
+		 * closing them wait for ever: end now, without the exit
+		 * handlers (a leak checker would report nng's memory). */
+		fflush(stdout);
+		fflush(stderr);
+		_exit(0);
+	}
 	return 0;
 }

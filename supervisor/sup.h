@@ -60,6 +60,7 @@ struct worker {
 	bool removed;        /* gone from the config: free when stopped */
 	bool restart_wanted; /* config changed: restart when idle */
 	bool stop_sent;
+	bool killed;       /* SIGKILL sent: deaf and mute until reaped */
 	bool resume_drive; /* crashed mid-drive: drive again once up */
 	/* Passengers left to work one at a time: the worker died with this
 	 * many in flight, so one of them may be poison (drive.c). */
@@ -219,6 +220,10 @@ void child_reaped(struct sup *s, struct worker *w, int status);
 void child_handle(struct sup *s, struct worker *w);
 void child_timers(struct sup *s, int64_t now, int64_t *wake);
 void child_stop(struct sup *s, struct worker *w);
+/* Close a worker's socket without waiting for it (a thread does), and how
+ * many such closes are still under way (child.c). */
+void child_close_socket(nng_socket sock);
+int child_closing(void);
 bool child_permitted(
     Dbs__WorkerState state, bool driving, Dbs__WorkerMsg__BodyCase body);
 const char *child_state_name(Dbs__WorkerState st);
