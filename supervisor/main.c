@@ -125,11 +125,26 @@ sup_after_commit(struct sup *s, struct worker *w, nng_msg *msg)
 	s->out_tail = &o->next;
 }
 
+/*
+ * Pack a message for a worker. Its own (non-inlined) function so that the
+ * one leak nng 1.5.2 makes of ours can be named precisely: a message
+ * nng_sendmsg accepted for a worker's pair1 pipe that closes at that
+ * moment (the worker died) is never freed by nng. That costs one message
+ * per worker death; tests/lsan.supp names this function and nothing
+ * else, so any other lost message, and any lost queue entry
+ * (sup_after_commit), is still reported.
+ */
+__attribute__((noinline)) int
+sup_pack_worker_msg(const Dbs__WorkerMsg *m, nng_msg **msg)
+{
+	return wire_pack(&m->base, msg);
+}
+
 int
 sup_send_worker(struct sup *s, struct worker *w, const Dbs__WorkerMsg *m)
 {
 	nng_msg *msg;
-	int rc = wire_pack(&m->base, &msg);
+	int rc = sup_pack_worker_msg(m, &msg);
 
 	if (rc != DBS_OK) {
 		child_kill(s, w, "a message to it could not be packed");

@@ -161,6 +161,7 @@ void sup_after_commit(struct sup *s, struct worker *w, nng_msg *msg);
 
 /* Pack `m` and queue it for worker `w` with sup_after_commit(). */
 int sup_send_worker(struct sup *s, struct worker *w, const Dbs__WorkerMsg *m);
+int sup_pack_worker_msg(const Dbs__WorkerMsg *m, nng_msg **msg);
 
 /* Send a control reply at once, whatever the open batch (for replies
  * that report and change nothing). Takes `msg`. */
