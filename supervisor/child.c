@@ -103,9 +103,13 @@ child_close_socket(nng_socket sock)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 1;
 	if ((rc = pthread_timedjoin_np(t, NULL, &until)) != 0) {
-		sup_log("a worker socket did not close within 1 s (nng: %s); "
-			"leaving it to a thread",
-		    strerror(rc));
+		if (rc == ETIMEDOUT)
+			sup_log("a worker socket did not close within 1 s; "
+				"leaving it to a thread");
+		else
+			sup_log("a worker socket's close could not be "
+				"joined (%s); leaving it to a thread",
+			    strerror(rc));
 		pthread_detach(t);
 	}
 }

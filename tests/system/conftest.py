@@ -444,6 +444,27 @@ def mount_tmpfs(tmp, size):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+def eio_definition(count):
+    """The load the EIO tests run while every fdatasync fails: `count`
+    1 KiB passengers, 100 a drive, into a null sink, synced every 200 ms."""
+    return definition("load", [bench_puller(count=count, size=1024,
+                                            per_drive=100)],
+                      [{"name": "sink", "type": "null"}], sync="200ms")
+
+
+def inject_eio(pid, out="/dev/null", timestamps=False):
+    """strace attached to `pid`, making every fdatasync fail with EIO
+    (skips the test when strace is missing). SIGINT detaches it."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (./setup installs it)")
+    cmd = [strace] + (["-ttt"] if timestamps else [])
+    cmd += ["-o", str(out), "-p", str(pid), "-e", "trace=fdatasync",
+            "-e", "inject=fdatasync:error=EIO"]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
 @pytest.fixture
 def daemons(tmp):
     """Factory of databusd processes; all are stopped at teardown and the

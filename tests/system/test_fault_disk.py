@@ -16,7 +16,6 @@ maximum size.
   a databusd restarted with a larger max_size finishes the work.
 """
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -24,6 +23,7 @@ import time
 import pytest
 
 from conftest import (bench_puller, client, deadline, definition,
+                      eio_definition, inject_eio,
                       mount_tmpfs, wait_for)
 
 
@@ -85,19 +85,10 @@ def test_disk_full_pauses_and_resumes(tmp, bus, tmpfs):
 
 
 def test_eio_pauses_and_resumes(tmp, bus):
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.skip("strace is not installed (./setup installs it)")
     count = 3000
-    d = definition("load", [bench_puller(count=count, size=1024,
-                                         per_drive=100)],
-                   [{"name": "sink", "type": "null"}], sync="200ms")
-    b = bus({"acme": client(d)})
+    b = bus({"acme": client(eio_definition(count))})
     wait_for(lambda: b.counts("acme", "load")[1] > 0, 30, "intake running")
-    tr = subprocess.Popen([strace, "-o", "/dev/null", "-p", str(b.proc.pid),
-                           "-e", "trace=fdatasync",
-                           "-e", "inject=fdatasync:error=EIO"],
-                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tr = inject_eio(b.proc.pid)
     try:
         line = wait_for(lambda: log_line(b, "input/output error"), 30,
                         "databusd to log the EIO")

@@ -20,9 +20,7 @@ stays gapless, and `databusctl verify` is clean.
 """
 import errno
 import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 
@@ -30,6 +28,7 @@ import pytest
 import websocket
 
 from conftest import (bench_puller, client, deadline, definition,
+                      eio_definition, inject_eio,
                       mount_tmpfs, wait_for)
 from test_events import Stream, check_contiguous, events, login
 from test_web_api import Web
@@ -214,14 +213,8 @@ def test_eio_reaches_the_websocket_without_the_store(tmp, bus):
     "intake paused" event commits, so the frame that says it can only be
     the unstored one. Measured from the first failed fdatasync (strace's
     own timestamp) to the frame's arrival, both wall-clock."""
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.skip("strace is not installed (./setup installs it)")
     count = 3000
-    d = definition("load", [bench_puller(count=count, size=1024,
-                                         per_drive=100)],
-                   [{"name": "sink", "type": "null"}], sync="200ms")
-    b = bus({"acme": client(d),
+    b = bus({"acme": client(eio_definition(count)),
              "root": {"users": [{"username": "admin",
                                  "password": "root-pw-1"}]}})
     web = Web(b.data_dir)
@@ -233,12 +226,7 @@ def test_eio_reaches_the_websocket_without_the_store(tmp, bus):
         assert hello["type"] == "hello"
         wait_for(lambda: b.counts("acme", "load")[1] > 0, 30,
                  "intake running")
-        tr = subprocess.Popen([strace, "-ttt", "-o", str(trace),
-                               "-p", str(b.proc.pid),
-                               "-e", "trace=fdatasync",
-                               "-e", "inject=fdatasync:error=EIO"],
-                              stdin=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+        tr = inject_eio(b.proc.pid, trace, timestamps=True)
 
         def eio_pause(f):
             d = f.get("data") or {}
