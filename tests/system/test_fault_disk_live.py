@@ -86,6 +86,17 @@ def is_resume(f):
             d.get("intake_paused") is False and d.get("store_error") == "")
 
 
+def check_delivered_gapless(b, stream, hello, count):
+    """All `count` passengers done, and the stored events `stream` got
+    gapless since `hello` (unstored system frames have no seq and do not
+    count)."""
+    b.wait_counts("acme", "load", pending=0, done=count, dead=0,
+                  timeout=120)
+    stored = [f for f in stream.frames if f["type"] == "event"
+              and "seq" in f]
+    check_contiguous(stored, hello["seq"])
+
+
 def test_disk_full_reaches_the_websocket_within_1s(tmp, bus, tmpfs):
     d = definition("load", [bench_puller(count=COUNT, size=4096,
                                          per_drive=100)],
@@ -175,13 +186,7 @@ def test_disk_full_reaches_the_websocket_within_1s(tmp, bus, tmpfs):
         alice.until(is_resume, 10, "alice's resume event")
         wait_for(lambda: not b.status()["system"]["intake_paused"], 10,
                  "intake resumed")
-        b.wait_counts("acme", "load", pending=0, done=COUNT, dead=0,
-                      timeout=120)
-        # The stored events stay gapless for root; the unstored system
-        # frames have no seq and do not count.
-        stored = [f for f in root.frames if f["type"] == "event"
-                  and "seq" in f]
-        check_contiguous(stored, hello["seq"])
+        check_delivered_gapless(b, root, hello, COUNT)
         assert [f for f in root.frames if f["type"] == "event" and
                 "seq" not in f and f["resource"] != "system"] == []
         root.close()
@@ -251,15 +256,9 @@ def test_eio_reaches_the_websocket_without_the_store(tmp, bus):
             tr.send_signal(signal.SIGINT)  # strace detaches
             tr.wait(deadline(10))
     try:
-        s.until(lambda f: (f.get("type") == "event" and
-                           f.get("resource") == "system" and "seq" in f and
-                           f["data"].get("intake_paused") is False), 20,
+        s.until(lambda f: is_resume(f) and "seq" in f, 20,
                 "the stored system event of the resume")
-        b.wait_counts("acme", "load", pending=0, done=count, dead=0,
-                      timeout=120)
-        stored = [f for f in s.frames if f["type"] == "event"
-                  and "seq" in f]
-        check_contiguous(stored, hello["seq"])
+        check_delivered_gapless(b, s, hello, count)
         s.close()
         assert b.ctl_raw("verify").returncode == 0
     finally:

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_clock.h"
+
 #define REQ_MAX 1024
 
 struct conn {
@@ -75,24 +77,6 @@ get_idle(void)
 	ring_head = (ring_head + 1) % n_ring;
 	n_idle--;
 	return c;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-wall_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int
@@ -162,14 +146,6 @@ response_done(struct conn *c)
 	c->len -= head + body;
 	memmove(c->buf, c->buf + head + body, c->len);
 	return status;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 int

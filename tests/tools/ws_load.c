@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_clock.h"
+
 struct client {
 	int fd;
 	bool upgraded;
@@ -39,30 +41,11 @@ static double *lat;
 static size_t n_lat, cap_lat;
 static unsigned long long frames, n_events, resyncs, disorder;
 
+/* Wall-clock milliseconds: the server stamps its frames in ms. */
 static double
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	return wall_s() * 1000.0;
 }
 
 static unsigned long long
@@ -234,7 +217,7 @@ main(int argc, char **argv)
 			parse(c, now_ms());
 		}
 	}
-	qsort(lat, n_lat, sizeof(*lat), cmp);
+	qsort(lat, n_lat, sizeof(*lat), cmp_double);
 	printf("{\"clients\": %d, \"connected\": %d, \"frames\": %llu, "
 	       "\"events\": %llu, \"resyncs\": %llu, \"disorder\": %llu, "
 	       "\"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, "
