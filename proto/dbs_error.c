@@ -30,6 +30,7 @@ static const char *const messages[DBS__LAST] = {
     [DBS_ETRANSPORT] = "transport error",
     [DBS_ETOOBIG] = "too large",
     [DBS_EAUTH] = "authentication failed",
+    [DBS_EQUOTA] = "over the client's quota",
 };
 
 const char *

@@ -33,7 +33,8 @@ enum dbs_error {
 	DBS_ETRANSPORT = 20, /* socket error */
 	DBS_ETOOBIG = 21,    /* message or value too large */
 	DBS_EAUTH = 22,      /* authentication failed */
-	DBS__LAST = 23
+	DBS_EQUOTA = 23,     /* over a client's quota or rate: retry later */
+	DBS__LAST = 24
 };
 
 /* A static string describing `err`; never NULL, also for unknown values. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "record_json.h"
+#include "utf8.h"
 
 #define JW_MIN_CAP 4096
 
@@ -145,42 +146,6 @@ jw_arr_end(struct jw *w)
 
 /* ------------------------------------------------------------- strings */
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes available), or 0 when s
- * does not start one. The same rules as record_json.c's utf8_seq: no
- * overlong forms, no surrogates, nothing above U+10FFFF.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && s[1] < 0xa0)
-			return 0; /* overlong */
-		if (c == 0xed && s[1] >= 0xa0)
-			return 0; /* surrogate */
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && s[1] < 0x90)
-			return 0; /* overlong */
-		if (c == 0xf4 && s[1] >= 0x90)
-			return 0; /* above U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
 /* Bytes copied as they are: printable ASCII except '"' and '\\'. */
 static inline bool
 plain(unsigned char c)
@@ -246,14 +211,7 @@ put_string(struct jw *w, const char *str, size_t n)
 			i++;
 			continue;
 		}
-		if ((k = utf8_seq(s + i, n - i)) == 0) {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-			continue;
-		}
-		memcpy(o, s + i, k);
-		o += k;
+		o += dbs_utf8_put(o, s + i, n - i, &k);
 		i += k;
 	}
 	*o++ = '"';
@@ -488,46 +446,6 @@ jw_time(struct jw *w, int64_t ms)
 
 /* ------------------------------------------------------------ records */
 
-static bool
-utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, k;
-
-	while (i < n) {
-		if ((k = utf8_seq(p + i, n - i)) == 0)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
-/* A malloc'd copy of s repaired as put_string repairs it (U+FFFD for each
- * byte that starts no valid sequence), for comparing metadata keys. */
-static char *
-utf8_clean(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, k;
-	char *out = malloc(n * 3 + 1), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	while (i < n) {
-		if ((k = utf8_seq(p + i, n - i)) == 0) {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-			continue;
-		}
-		memcpy(o, p + i, k);
-		o += k;
-		i += k;
-	}
-	*o = '\0';
-	return out;
-}
-
 static int
 cmp_key_index(const void *a, const void *b, void *keys)
 {
@@ -573,12 +491,12 @@ write_metadata(struct jw *w, Dbs__KeyValue *const *kv, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		keys[i] = kv[i]->key != NULL ? kv[i]->key : "";
-		if (!utf8_valid(keys[i]))
+		if (!dbs_utf8_valid(keys[i], strlen(keys[i])))
 			repaired = true;
 	}
 	if (repaired) {
 		for (i = 0; i < n; i++) {
-			char *c = utf8_clean(keys[i]);
+			char *c = dbs_utf8_repair(keys[i]);
 
 			if (c == NULL) {
 				for (j = 0; j < i; j++)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "utf8.h"
+
 /* ------------------------------------------------------------- helpers */
 
 static int
@@ -51,83 +53,6 @@ i64(int64_t v)
 	return json_integer((json_int_t)v);
 }
 
-/*
- * Length of the valid UTF-8 sequence at s, or 0 when s does not start one.
- * As strict as jansson's own check: no overlong forms, no surrogates,
- * nothing above U+10FFFF. Never reads past a NUL.
- */
-static size_t
-utf8_seq(const unsigned char *s)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xe0 && s[1] < 0xa0)
-			return 0; /* overlong */
-		if (c == 0xed && s[1] >= 0xa0)
-			return 0; /* surrogate */
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if (c == 0xf0 && s[1] < 0x90)
-			return 0; /* overlong */
-		if (c == 0xf4 && s[1] >= 0x90)
-			return 0; /* above U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
-static bool
-utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-
-	while (*p != '\0') {
-		if ((n = utf8_seq(p)) == 0)
-			return false;
-		p += n;
-	}
-	return true;
-}
-
-/* A malloc'd copy of s with U+FFFD for every byte that starts no valid
- * sequence. */
-static char *
-utf8_clean(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strlen(s), n;
-	char *out = malloc(len * 3 + 1), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	while (*p != '\0') {
-		n = utf8_seq(p);
-		if (n == 0) {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			p++;
-			continue;
-		}
-		memcpy(o, p, n);
-		o += n;
-		p += n;
-	}
-	*o = '\0';
-	return out;
-}
-
 /* Set o[key] = v where key may be any bytes (metadata keys come from
  * drivers). */
 static int
@@ -136,9 +61,9 @@ set_anykey(json_t *o, const char *key, json_t *v)
 	char *clean;
 	int bad;
 
-	if (utf8_valid(key))
+	if (dbs_utf8_valid(key, strlen(key)))
 		return set(o, key, v);
-	if ((clean = utf8_clean(key)) == NULL) {
+	if ((clean = dbs_utf8_repair(key)) == NULL) {
 		json_decref(v);
 		return 1;
 	}
@@ -155,9 +80,9 @@ rj_string(const char *s)
 
 	if (s == NULL)
 		s = "";
-	if (utf8_valid(s))
+	if (dbs_utf8_valid(s, strlen(s)))
 		return json_string(s);
-	if ((clean = utf8_clean(s)) == NULL)
+	if ((clean = dbs_utf8_repair(s)) == NULL)
 		return NULL;
 	v = json_string(clean);
 	free(clean);
@@ -563,7 +488,7 @@ rj_definition_info(const Dbs__DefinitionInfo *d)
 	bad |=
 	    set(o, "processors", string_array(d->processors, d->n_processors));
 	bad |= set(o, "pushers", string_array(d->pushers, d->n_pushers));
-	/* webapi: counters since databusd started */
+	/* counters since databusd started */
 	bad |= set(o, "drives", u64(d->drives));
 	bad |= set(o, "drives_aborted", u64(d->drives_aborted));
 	bad |= set(o, "failures", u64(d->step_failures));
@@ -641,10 +566,14 @@ rj_store_stats(const Dbs__StoreStats *s)
 	bad |= set(o, "events", u64(s->events));
 	bad |= set(o, "last_seq", u64(s->last_seq));
 	bad |= set(o, "commits", u64(s->commits));
+	bad |= set(o, "lmdb_gets", u64(s->lmdb_gets));
+	bad |= set(o, "lmdb_puts", u64(s->lmdb_puts));
+	bad |= set(o, "lmdb_dels", u64(s->lmdb_dels));
+	bad |= set(o, "lmdb_cursor_steps", u64(s->lmdb_cursor_steps));
 	return finish(o, bad);
 }
 
-/* webapi: {"bounds": [s...], "counts": [n per bucket, +Inf last],
+/* A histogram: {"bounds": [s...], "counts": [n per bucket, +Inf last],
  * "count", "sum_seconds"}, or null. */
 static json_t *
 histogram(const Dbs__MetricsHistogram *h)
@@ -669,10 +598,34 @@ histogram(const Dbs__MetricsHistogram *h)
 	return finish(o, bad);
 }
 
+/* A client's quotas and usage (databusd's quota.c); 0 limits: none. */
+json_t *
+rj_client_quota(const Dbs__ClientQuota *q)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	bad |= set(o, "client", rj_string(q->client));
+	bad |= set(o, "store_bytes", u64(q->store_bytes));
+	bad |= set(o, "store_quota", u64(q->store_quota));
+	bad |= set(o, "pending", u64(q->pending));
+	bad |= set(o, "max_pending", u64(q->max_pending));
+	bad |= set(o, "webhook_rate", json_real(q->webhook_rate));
+	bad |= set(o, "webhook_burst", u64(q->webhook_burst));
+	bad |= set(o, "webhook_refused", u64(q->webhook_refused));
+	bad |= set(o, "drives", u64(q->drives));
+	bad |= set(o, "max_concurrent_drives", u64(q->max_concurrent_drives));
+	bad |=
+	    set(o, "hit", q->hit[0] != '\0' ? rj_string(q->hit) : json_null());
+	bad |= set(o, "cgroup",
+	    q->cgroup[0] != '\0' ? rj_string(q->cgroup) : json_null());
+	return finish(o, bad);
+}
+
 json_t *
 rj_status_reply(const Dbs__StatusReply *r)
 {
-	json_t *o, *defs;
+	json_t *o, *defs, *quotas;
 	int bad = 0;
 	size_t i;
 
@@ -684,6 +637,10 @@ rj_status_reply(const Dbs__StatusReply *r)
 	for (i = 0; i < r->n_definitions; i++)
 		bad |= append(defs, rj_definition_info(r->definitions[i]));
 	bad |= set(o, "definitions", defs);
+	quotas = json_array();
+	for (i = 0; i < r->n_quotas; i++)
+		bad |= append(quotas, rj_client_quota(r->quotas[i]));
+	bad |= set(o, "quotas", quotas);
 	bad |= set(o, "store", rj_store_stats(r->store));
 	bad |= set(o, "commit_latency", histogram(r->commit_latency));
 	bad |= set(o, "sessions_expired", u64(r->sessions_expired));
@@ -851,5 +808,94 @@ rj_event(const Dbs__Event *ev)
 	bad |= set(o, "kind", json_string(rj_event_kind_name(ev->kind)));
 	bad |= set(o, "time", rj_time(ev->time_ms));
 	bad |= set(o, "data", data);
+	return finish(o, bad);
+}
+
+/* dry-run: one step of a dry run. */
+static json_t *
+dry_run_step(const Dbs__DryRunStep *st)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	bad |= set(o, "name", rj_string(st->name));
+	bad |= set(o, "kind", rj_string(rj_step_kind_name(st->kind)));
+	bad |= set(o, "state",
+	    rj_string(st->note[0] != '\0' &&
+			      st->state == DBS__STEP_STATE__STEP_INCOMPLETE
+			  ? "not reached"
+			  : rj_step_state_name(st->state)));
+	bad |= set(o, "error", rj_string(st->error));
+	bad |= set(o, "permanent", json_boolean(st->permanent));
+	bad |= set(o, "note", rj_string(st->note));
+	return finish(o, bad);
+}
+
+/* dry-run: an attachment after the processors, with its text when the
+ * reply carries it (small UTF-8 text). */
+static json_t *
+dry_run_attachment(const Dbs__DryRunReply *r, const Dbs__AttachmentMeta *m)
+{
+	json_t *o = json_object();
+	int bad = 0;
+
+	bad |= set(o, "name", rj_string(m->name));
+	bad |= set(o, "size", u64(m->size));
+	bad |= set(o, "content_type", rj_string(m->content_type));
+	for (size_t i = 0; i < r->n_previews; i++)
+		if (strcmp(r->previews[i]->name, m->name) == 0) {
+			bad |= set(o, "text",
+			    json_stringn(
+				(const char *)r->previews[i]->data.data,
+				r->previews[i]->data.len));
+			break;
+		}
+	return finish(o, bad);
+}
+
+json_t *
+rj_dry_run_reply(const Dbs__DryRunReply *r)
+{
+	json_t *o, *a;
+	int bad = 0;
+	size_t i;
+
+	if (r == NULL)
+		return json_null();
+	o = json_object();
+	bad |= set(o, "outcome", rj_string(r->outcome));
+	bad |= set(o, "ok",
+	    json_boolean(
+		!r->crashed && (strcmp(r->outcome, "ok") == 0 ||
+				   strncmp(r->outcome, "skipped", 7) == 0)));
+	bad |= set(o, "crashed", json_boolean(r->crashed));
+	bad |= set(o, "passenger_id",
+	    r->passenger_id != 0 ? u64(r->passenger_id) : json_null());
+	bad |= set(o, "elapsed_ms",
+	    i64(r->elapsed_us > 0 ? (r->elapsed_us + 500) / 1000 : 0));
+	a = json_array();
+	for (i = 0; i < r->n_steps; i++)
+		bad |= append(a, dry_run_step(r->steps[i]));
+	bad |= set(o, "steps", a);
+	a = json_array();
+	for (i = 0; i < r->n_attachments; i++)
+		bad |= append(a, dry_run_attachment(r, r->attachments[i]));
+	bad |= set(o, "attachments", a);
+	bad |= set(o, "metadata", metadata_object(r->metadata, r->n_metadata));
+	a = json_array();
+	for (i = 0; i < r->n_logs; i++)
+		bad |= append(a, rj_log_entry(r->logs[i]));
+	bad |= set(o, "logs", a);
+	a = json_array();
+	for (i = 0; i < r->n_pushes; i++) {
+		json_t *p = json_object();
+
+		bad |= set(p, "pusher", rj_string(r->pushes[i]->pusher));
+		bad |= set(p, "type", rj_string(r->pushes[i]->type));
+		bad |= set(
+		    p, "description", rj_string(r->pushes[i]->description));
+		bad |= append(a, p);
+	}
+	bad |= set(o, "pushes", a);
 	return finish(o, bad);
 }

@@ -85,11 +85,19 @@ json_t *rj_store_stats(const Dbs__StoreStats *s);
  *  {"bounds": [seconds...], "counts": [per bucket, +Inf last], "count",
  *  "sum_seconds"}, "sessions_expired"} */
 json_t *rj_status_reply(const Dbs__StatusReply *r);
+json_t *rj_client_quota(const Dbs__ClientQuota *q);
 
 /* {"code", "message", "items": [{"puller", "external_id", "pulled",
  *  "metadata", "attachments": [{"name", "content_type", "size"}]}]}
  * where "size" is the length of the (possibly cut) preview. */
 json_t *rj_peek_result(const Dbs__PeekResult *r);
+
+/* dry-run: {"outcome", "ok", "crashed", "passenger_id", "elapsed_ms",
+ * "steps": [{"name", "kind", "state", "error", "permanent", "note"}],
+ * "attachments": [{"name", "size", "content_type", "text"?}], "metadata",
+ * "logs": [log entries], "pushes": [{"pusher", "type", "description"}]}. "ok"
+ * is true when no step failed and the worker did not crash. */
+json_t *rj_dry_run_reply(const Dbs__DryRunReply *r);
 
 /*
  * {"seq", "client", "resource", "kind", "time", "data"} with `data` the

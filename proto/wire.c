@@ -78,16 +78,30 @@ wire_send(nng_socket s, const ProtobufCMessage *m, int flags)
 }
 
 ProtobufCMessage *
-wire_unpack(const ProtobufCMessageDescriptor *d, const nng_msg *msg)
+wire_unpack_with(const ProtobufCMessageDescriptor *d, const nng_msg *msg,
+    ProtobufCAllocator *alloc)
 {
 	nng_msg *m = (nng_msg *)msg; /* nng's accessors are not const */
 
 	return protobuf_c_message_unpack(
-	    d, NULL, nng_msg_len(m), (const uint8_t *)nng_msg_body(m));
+	    d, alloc, nng_msg_len(m), (const uint8_t *)nng_msg_body(m));
+}
+
+ProtobufCMessage *
+wire_unpack(const ProtobufCMessageDescriptor *d, const nng_msg *msg)
+{
+	return wire_unpack_with(d, msg, NULL);
 }
 
 int
 wire_recv_worker(nng_socket s, Dbs__WorkerMsg **out, int flags)
+{
+	return wire_recv_worker_with(s, out, flags, NULL);
+}
+
+int
+wire_recv_worker_with(
+    nng_socket s, Dbs__WorkerMsg **out, int flags, ProtobufCAllocator *alloc)
 {
 	nng_msg *msg = NULL;
 	int rc;
@@ -100,8 +114,8 @@ wire_recv_worker(nng_socket s, Dbs__WorkerMsg **out, int flags)
 		return DBS_ETIMEOUT;
 	if (rc != 0)
 		return DBS_ETRANSPORT;
-	*out =
-	    (Dbs__WorkerMsg *)wire_unpack(&dbs__worker_msg__descriptor, msg);
+	*out = (Dbs__WorkerMsg *)wire_unpack_with(
+	    &dbs__worker_msg__descriptor, msg, alloc);
 	nng_msg_free(msg);
 	return *out != NULL ? DBS_OK : DBS_EPROTO;
 }

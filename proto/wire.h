@@ -38,9 +38,18 @@ int wire_send(nng_socket s, const ProtobufCMessage *m, int flags);
 ProtobufCMessage *wire_unpack(
     const ProtobufCMessageDescriptor *d, const nng_msg *msg);
 
+/* The same with protobuf-c allocator `alloc` (NULL: malloc). */
+ProtobufCMessage *wire_unpack_with(const ProtobufCMessageDescriptor *d,
+    const nng_msg *msg, ProtobufCAllocator *alloc);
+
 /* Convenience: receive one WorkerMsg. *out is NULL unless DBS_OK.
  * DBS_EPROTO: a message arrived that does not decode (the peer is broken). */
 int wire_recv_worker(nng_socket s, Dbs__WorkerMsg **out, int flags);
+
+/* The same, decoded with `alloc` (e.g. an arena's: arena.h; NULL: malloc,
+ * free *out with free_unpacked). */
+int wire_recv_worker_with(
+    nng_socket s, Dbs__WorkerMsg **out, int flags, ProtobufCAllocator *alloc);
 
 /* Milliseconds and microseconds since the epoch (CLOCK_REALTIME), and
  * milliseconds of CLOCK_MONOTONIC. */

@@ -7,6 +7,11 @@
  * indexed by user in sessions.user, so that "revoke token" deletes all of a
  * user's sessions without a scan. Deleting a user revokes its sessions too:
  * a session must never outlive its account.
+ *
+ * users.imported remembers each user that databusd imported from a client
+ * file, whatever became of it since (removed, password or role changed):
+ * the store is the source of truth after the first import, so a user
+ * removed must not come back from the file at the next reload.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,22 @@ user_event(struct store_txn *t, const Dbs__User *u, Dbs__EventKind kind)
 	    v.mv_data, v.mv_size, NULL);
 }
 
+/* The key of client/username in *k and *kv, once `txn` is usable (for
+ * writing when `write`). */
+static int
+user_kv(struct store_txn *txn, bool write, const char *client,
+    const char *username, struct key *k, MDB_val *kv)
+{
+	int rc;
+
+	if ((rc = sti_usable(txn, write)) != DBS_OK)
+		return rc;
+	if ((rc = user_key(k, client, username)) != DBS_OK)
+		return rc;
+	*kv = key_val(k);
+	return DBS_OK;
+}
+
 int
 store_user_put(struct store_txn *txn, const Dbs__User *u)
 {
@@ -58,11 +79,9 @@ store_user_put(struct store_txn *txn, const Dbs__User *u)
 
 	if (u == NULL)
 		return DBS_EINVAL;
-	if ((rc = sti_usable(txn, true)) != DBS_OK)
+	if ((rc = user_kv(txn, true, u->client, u->username, &k, &kv)) !=
+	    DBS_OK)
 		return rc;
-	if ((rc = user_key(&k, u->client, u->username)) != DBS_OK)
-		return rc;
-	kv = key_val(&k);
 	rc = sti_get(txn, DB_USERS, &kv, &v);
 	if (rc != DBS_OK && rc != DBS_ENOTFOUND)
 		return rc;
@@ -81,24 +100,33 @@ store_user_put(struct store_txn *txn, const Dbs__User *u)
 	return DBS_OK;
 }
 
+/* The value of client/username in `db` (the users, or the imported
+ * marks), read in `txn`. */
+static int
+user_lookup(struct store_txn *txn, int db, const char *client,
+    const char *username, MDB_val *v)
+{
+	struct key k;
+	MDB_val kv;
+	int rc;
+
+	if ((rc = user_kv(txn, false, client, username, &k, &kv)) != DBS_OK)
+		return rc;
+	return sti_get(txn, db, &kv, v);
+}
+
 int
 store_user_get(struct store_txn *txn, const char *client, const char *username,
     Dbs__User **out)
 {
-	struct key k;
-	MDB_val kv, v;
+	MDB_val v;
 	int rc;
 
 	if (out != NULL)
 		*out = NULL;
 	if (out == NULL)
 		return DBS_EINVAL;
-	if ((rc = sti_usable(txn, false)) != DBS_OK)
-		return rc;
-	if ((rc = user_key(&k, client, username)) != DBS_OK)
-		return rc;
-	kv = key_val(&k);
-	if ((rc = sti_get(txn, DB_USERS, &kv, &v)) != DBS_OK)
+	if ((rc = user_lookup(txn, DB_USERS, client, username, &v)) != DBS_OK)
 		return rc;
 	return sti_unpack(txn, &dbs__user__descriptor, &v, DB_USERS, out);
 }
@@ -116,11 +144,8 @@ store_user_delete(
 	MDB_val kv;
 	int rc;
 
-	if ((rc = sti_usable(txn, true)) != DBS_OK)
+	if ((rc = user_kv(txn, true, client, username, &k, &kv)) != DBS_OK)
 		return rc;
-	if ((rc = user_key(&k, client, username)) != DBS_OK)
-		return rc;
-	kv = key_val(&k);
 	if ((rc = sti_del(txn, DB_USERS, &kv)) != DBS_OK)
 		return rc;
 	u.client = (char *)client;
@@ -199,6 +224,45 @@ store_user_count(struct store_txn *txn, const char *client, uint64_t *count)
 	if (rc != DBS_ENOTFOUND)
 		return rc;
 	*count = n;
+	return DBS_OK;
+}
+
+/* ------------------------------------------------------- imported users */
+
+int
+store_user_imported(struct store_txn *txn, const char *client,
+    const char *username, bool *imported)
+{
+	MDB_val v;
+	int rc;
+
+	if (imported != NULL)
+		*imported = false;
+	if (imported == NULL)
+		return DBS_EINVAL;
+	rc = user_lookup(txn, DB_USERS_IMPORTED, client, username, &v);
+	if (rc == DBS_ENOTFOUND)
+		return DBS_OK;
+	if (rc == DBS_OK)
+		*imported = true;
+	return rc;
+}
+
+int
+store_user_mark_imported(
+    struct store_txn *txn, const char *client, const char *username)
+{
+	uint8_t when[8];
+	struct key k;
+	MDB_val kv, v = {sizeof(when), when};
+	int rc;
+
+	if ((rc = user_kv(txn, true, client, username, &k, &kv)) != DBS_OK)
+		return rc;
+	sti_put_be64(when, (uint64_t)sti_now_ms());
+	if ((rc = sti_put(txn, DB_USERS_IMPORTED, &kv, &v, 0)) != DBS_OK)
+		return rc;
+	txn->changes++;
 	return DBS_OK;
 }
 

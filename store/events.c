@@ -243,8 +243,10 @@ trim(struct store_txn *t, uint64_t keep, uint64_t *removed)
 	if ((mrc = mdb_cursor_open(t->mt, t->st->dbi[DB_EVENTS], &c)) != 0)
 		return sti_fail(t, mrc, "mdb_cursor_open", DB_EVENTS);
 	while (*removed < excess) {
+		sti_count(t->st, STORE_OP_CURSOR);
 		if ((mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) != 0)
 			break;
+		sti_count(t->st, STORE_OP_DEL);
 		if ((mrc = mdb_cursor_del(c, 0)) != 0)
 			break;
 		t->dirty = true;
@@ -495,11 +497,13 @@ store_event_trim_before(
 	while ((max == 0 || removed < max) && removed + 1 < ms.ms_entries) {
 		int64_t t;
 
+		sti_count(txn->st, STORE_OP_CURSOR);
 		if ((mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) != 0)
 			break;
 		t = packed_time(v.mv_data, v.mv_size);
 		if (t < 0 || t >= before_ms)
 			break;
+		sti_count(txn->st, STORE_OP_DEL);
 		if ((mrc = mdb_cursor_del(c, 0)) != 0)
 			break;
 		txn->dirty = true;

@@ -50,6 +50,14 @@ struct export
 	struct export_stats st;
 };
 
+/* A failed write: a full disk stays DBS_ENOSPC (the caller answers it as
+ * a store error), anything else is DBS_EIO. */
+static int
+write_error(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? DBS_ENOSPC : DBS_EIO;
+}
+
 static void
 fail(struct export *e, int rc, const char *fmt, ...)
 {
@@ -72,7 +80,7 @@ out(struct export *e, const void *p, size_t len)
 		return;
 	errno = 0;
 	if (len > 0 && fwrite(p, 1, len, e->f) != len)
-		fail(e, DBS_EIO, "cannot write: %s",
+		fail(e, write_error(errno), "cannot write: %s",
 		    strerror(errno != 0 ? errno : EIO));
 }
 
@@ -268,6 +276,9 @@ out_passenger(struct export *e, const Dbs__Passenger *p)
 
 	next_element(e);
 	out_json(e, rj_passenger(p), true);
+	/* Version 2: what a notify sent again after an import needs. */
+	outs(e, ",\"source_ref\":");
+	out_json(e, rj_string(p->source_ref), false);
 	outs(e, ",\"attachments_data\":[");
 	for (i = 0; i < p->n_attachments && e->rc == DBS_OK; i++) {
 		if (i > 0)
@@ -373,7 +384,18 @@ out_user(void *ctx, const Dbs__User *u)
 	struct export *e = ctx;
 
 	next_element(e);
-	out_json(e, rj_user(u), false);
+	if (e->opt->client != NULL || u->password_hash == NULL ||
+	    u->password_hash[0] == '\0') {
+		out_json(e, rj_user(u), false);
+	} else {
+		/* The whole store's archive (root's) carries the hashes, so
+		 * that users come back with their passwords; one client's
+		 * archive never does. */
+		out_json(e, rj_user(u), true);
+		outs(e, ",\"password_hash\":");
+		out_json(e, rj_string(u->password_hash), false);
+		outs(e, "}");
+	}
 	e->st.users++;
 	return e->rc != DBS_OK ? -1 : 0;
 }
@@ -409,8 +431,9 @@ out_header(struct export *e)
 		json_decref(names);
 		names = NULL;
 	}
-	outs(e, "{\"format\":\"databus-export\",\"version\":1,"
-		"\"exported_at\":\"");
+	outs(e,
+	    "{\"format\":\"databus-export\",\"version\":" EXPORT_VERSION_STR
+	    ",\"exported_at\":\"");
 	outs(e, rj_time_iso(wire_now_ms(), now));
 	outs(e, "\",\n\"clients\":");
 	out_json(e, names, false);
@@ -497,13 +520,13 @@ export_to_file(struct store *st, const char *path,
 	if (rc == DBS_OK) {
 		errno = 0;
 		if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-			rc = DBS_EIO;
+			rc = write_error(errno);
 			snprintf(err, errlen, "cannot write %s: %s", tmp,
 			    strerror(errno != 0 ? errno : EIO));
 		}
 	}
 	if (fclose(f) != 0 && rc == DBS_OK) {
-		rc = DBS_EIO;
+		rc = write_error(errno);
 		snprintf(
 		    err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 	}

@@ -1,10 +1,16 @@
 /*
  * export.h — the JSON archive of a store (or of one client's part of it).
  *
- *   {"format": "databus-export", "version": 1, "exported_at": ISO,
- *    "clients": [names], "passengers": [passenger + "attachments_data":
- *    [{"name", "content_type", "base64"}]], "logs": [log with entries],
- *    "users": [user, never a password hash]}
+ *   {"format": "databus-export", "version": 2, "exported_at": ISO,
+ *    "clients": [names], "passengers": [passenger + "source_ref" +
+ *    "attachments_data": [{"name", "content_type", "base64"}]],
+ *    "logs": [log with entries], "users": [user (+ "password_hash")]}
+ *
+ * Password hashes: the archive of the whole store (root's) carries each
+ * user's Argon2id hash, so that an import brings users back with their
+ * passwords; the archive of one client (export_options.client set: what
+ * a client administrator gets) never does. Version 1 (before source_ref
+ * and hashes) is still read by the importer (store/archive.h).
  *
  * Used by `databusctl export` and by databus-web's export section. The
  * writer reads inside one read transaction the caller gives it: a
@@ -21,6 +27,9 @@
 #include <stdio.h>
 
 #include "store.h"
+
+#define EXPORT_VERSION     2
+#define EXPORT_VERSION_STR "2"
 
 struct export_stats {
 	size_t clients;

@@ -343,17 +343,125 @@ att_put(struct store_txn *t, uint64_t id, const char *name, const void *data,
 	return sti_put(t, DB_ATTACHMENTS, &kv, &v, 0);
 }
 
-int
-store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
-    Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
+/*
+ * The dedup key of `p` in `dk`. *dup with *id when a live passenger (or a
+ * purged one within the horizon) holds it; else *expired when the key of
+ * a purged passenger is past its horizon (its q.dedup.exp key in `xk`).
+ */
+static int
+dedup_check(struct store_txn *txn, const struct pfields *f, struct key *dk,
+    struct key *xk, bool *expired, uint64_t *id, bool *dup)
 {
-	struct store *st;
-	Dbs__Passenger rec;
+	MDB_val k, v;
+	int rc;
+
+	*expired = false;
+	sti_key_dedup(dk, f->client, f->clen, f->def, f->dlen, f->puller,
+	    f->plen, f->ext, f->elen);
+	if (dk->over)
+		return DBS_ETOOBIG;
+	k = key_val(dk);
+	rc = sti_get(txn, DB_Q_DEDUP, &k, &v);
+	if (rc == DBS_ENOTFOUND)
+		return DBS_OK;
+	if (rc != DBS_OK)
+		return rc;
+	if (v.mv_size != 8 && v.mv_size != 16)
+		return DBS_ECORRUPT;
+	/* A purged passenger's key counts until it expires; past that, the
+	 * seat takes the key over (and the sweep, finding it live again,
+	 * leaves it). */
+	if (v.mv_size == 8 ||
+	    sti_be_i64((uint8_t *)v.mv_data + 8) > sti_now_ms()) {
+		*id = sti_be64(v.mv_data);
+		*dup = true;
+		return DBS_OK;
+	}
+	key_init(xk);
+	key_raw(xk, (uint8_t *)v.mv_data + 8, 8);
+	key_raw(xk, dk->b, dk->n);
+	*expired = true;
+	return DBS_OK;
+}
+
+/* Point the record's attachment metas at `atts` (st->metas). */
+static int
+fill_metas(struct store *st, Dbs__Passenger *rec, Dbs__Attachment *const *atts,
+    size_t n_atts)
+{
+	int rc;
+
+	if ((rc = metas_reserve(st, n_atts)) != DBS_OK)
+		return rc;
+	for (size_t i = 0; i < n_atts; i++) {
+		dbs__attachment_meta__init(&st->metas[i]);
+		st->metas[i].name = atts[i]->name;
+		st->metas[i].size = atts[i]->data.len;
+		if (atts[i]->content_type != NULL)
+			st->metas[i].content_type = atts[i]->content_type;
+		st->metap[i] = &st->metas[i];
+	}
+	rec->n_attachments = n_atts;
+	rec->attachments = n_atts ? st->metap : NULL;
+	return DBS_OK;
+}
+
+/* Write a new passenger `rec` (its id at or past txn->next_pid) with its
+ * indexes, dedup key and attachments; moves next_pid past it. */
+static int
+write_new(struct store_txn *txn, const Dbs__Passenger *rec, struct key *dk,
+    bool expired, struct key *xk, Dbs__Attachment *const *atts, size_t n_atts)
+{
 	struct pfields f;
-	struct key dk;
 	uint8_t idb[8];
 	MDB_val k, v;
-	int64_t now;
+	int rc;
+
+	pf_from_msg(&f, rec);
+	/* From here on a failure leaves half a passenger: poison. */
+	k = sti_id_val(idb, rec->id);
+	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec->base, MDB_APPEND, &v);
+	if (rc == DBS_OK)
+		rc = sti_usage_add(
+		    txn, f.client, f.clen, sti_usage_of(v.mv_data, v.mv_size));
+	if (rc == DBS_OK)
+		rc = sti_ev_item(txn, f.client, f.clen, EVB_ITEM_CREATE,
+		    v.mv_data, v.mv_size);
+	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
+		if (sti_q_indexed(q_indexes[i], f.state))
+			rc = idx_put(txn, q_indexes[i], &f, rec->id);
+	if (rc == DBS_OK) {
+		k = key_val(dk);
+		v = sti_id_val(idb, rec->id);
+		rc = sti_put(txn, DB_Q_DEDUP, &k, &v, 0);
+	}
+	if (rc == DBS_OK && expired)
+		rc = sti_del_key(txn, DB_Q_DEDUP_EXP, xk);
+	for (size_t i = 0; rc == DBS_OK && i < n_atts; i++)
+		rc = att_put(txn, rec->id, atts[i]->name, atts[i]->data.data,
+		    atts[i]->data.len);
+	if (rc == DBS_OK)
+		rc = sti_count_add(
+		    txn, f.client, f.clen, f.def, f.dlen, f.state, 1);
+	if (rc != DBS_OK)
+		return poison(txn, rc);
+	txn->next_pid = rec->id + 1;
+	txn->changes++;
+	return DBS_OK;
+}
+
+/*
+ * What seating and importing a passenger check first: the arguments, a
+ * writable transaction, the passenger's identity and attachments, and
+ * its dedup key (*dup: already there, *id its id). On DBS_OK without
+ * *dup, dk, xk and *expired are what write_new needs.
+ */
+static int
+admit(struct store_txn *txn, const Dbs__Passenger *p,
+    Dbs__Attachment *const *atts, size_t n_atts, struct key *dk,
+    struct key *xk, bool *expired, uint64_t *id, bool *dup)
+{
+	struct pfields f;
 	int rc;
 
 	if (id != NULL)
@@ -367,26 +475,23 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	if ((rc = check_identity(p)) != DBS_OK ||
 	    (rc = check_attachments(atts, n_atts)) != DBS_OK)
 		return rc;
-	st = txn->st;
 	pf_from_msg(&f, p);
-	sti_key_dedup(&dk, f.client, f.clen, f.def, f.dlen, f.puller, f.plen,
-	    f.ext, f.elen);
-	if (dk.over)
-		return DBS_ETOOBIG;
-	k = key_val(&dk);
-	rc = sti_get(txn, DB_Q_DEDUP, &k, &v);
-	if (rc == DBS_OK) {
-		if (v.mv_size != 8)
-			return DBS_ECORRUPT;
-		*id = sti_be64(v.mv_data);
-		*dup = true;
-		return DBS_OK;
-	}
-	if (rc != DBS_ENOTFOUND)
-		return rc;
-	if ((rc = metas_reserve(st, n_atts)) != DBS_OK)
-		return rc;
+	return dedup_check(txn, &f, dk, xk, expired, id, dup);
+}
 
+int
+store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
+    Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
+{
+	Dbs__Passenger rec;
+	struct key dk, xk;
+	int64_t now;
+	bool expired = false; /* the key of a purged passenger, expired */
+	int rc;
+
+	rc = admit(txn, p, atts, n_atts, &dk, &xk, &expired, id, dup);
+	if (rc != DBS_OK || *dup)
+		return rc;
 	now = sti_now_ms();
 	rec = *p;
 	rec.id = txn->next_pid;
@@ -396,46 +501,65 @@ store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	rec.next_attempt_ms = now;
 	rec.done_ms = 0;
 	rec.attempts = 0;
-	for (size_t i = 0; i < n_atts; i++) {
-		dbs__attachment_meta__init(&st->metas[i]);
-		st->metas[i].name = atts[i]->name;
-		st->metas[i].size = atts[i]->data.len;
-		if (atts[i]->content_type != NULL)
-			st->metas[i].content_type = atts[i]->content_type;
-		st->metap[i] = &st->metas[i];
-	}
-	rec.n_attachments = n_atts;
-	rec.attachments = n_atts ? st->metap : NULL;
-	f.state = rec.state;
-	f.next = rec.next_attempt_ms;
-	f.done = 0;
-
-	/* From here on a failure leaves half a passenger: poison. */
-	k = sti_id_val(idb, rec.id);
-	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &rec.base, MDB_APPEND, &v);
-	if (rc == DBS_OK)
-		rc = sti_ev_item(txn, f.client, f.clen, EVB_ITEM_CREATE,
-		    v.mv_data, v.mv_size);
-	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
-		if (sti_q_indexed(q_indexes[i], f.state))
-			rc = idx_put(txn, q_indexes[i], &f, rec.id);
-	if (rc == DBS_OK) {
-		k = key_val(&dk);
-		v = sti_id_val(idb, rec.id);
-		rc = sti_put(txn, DB_Q_DEDUP, &k, &v, 0);
-	}
-	for (size_t i = 0; rc == DBS_OK && i < n_atts; i++)
-		rc = att_put(txn, rec.id, atts[i]->name, atts[i]->data.data,
-		    atts[i]->data.len);
-	if (rc == DBS_OK)
-		rc = sti_count_add(
-		    txn, f.client, f.clen, f.def, f.dlen, f.state, 1);
-	if (rc != DBS_OK)
-		return poison(txn, rc);
-	txn->next_pid++;
-	txn->changes++;
+	if ((rc = fill_metas(txn->st, &rec, atts, n_atts)) != DBS_OK)
+		return rc;
+	if ((rc = write_new(txn, &rec, &dk, expired, &xk, atts, n_atts)) !=
+	    DBS_OK)
+		return rc;
 	*id = rec.id;
 	return DBS_OK;
+}
+
+int
+store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
+    Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
+{
+	Dbs__Passenger rec;
+	struct key dk, xk;
+	bool expired = false;
+	int rc;
+
+	rc = admit(txn, p, atts, n_atts, &dk, &xk, &expired, id, dup);
+	if (rc != DBS_OK || *dup)
+		return rc;
+	rec = *p;
+	/* An id this store never handed out is kept; any other is
+	 * remapped to the next free one (ids only grow). */
+	if (rec.id < txn->next_pid)
+		rec.id = txn->next_pid;
+	if (rec.state == DBS__PASSENGER_STATE__PS_PENDING)
+		rec.done_ms = 0;
+	if ((rc = fill_metas(txn->st, &rec, atts, n_atts)) != DBS_OK)
+		return rc;
+	if ((rc = write_new(txn, &rec, &dk, expired, &xk, atts, n_atts)) !=
+	    DBS_OK)
+		return rc;
+	*id = rec.id;
+	return DBS_OK;
+}
+
+int
+store_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
+    uint64_t *id, uint64_t *next_id)
+{
+	struct pfields f;
+	struct key dk, xk;
+	bool expired = false, dup = false;
+	int rc;
+
+	*id = 0;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((rc = check_identity(p)) != DBS_OK)
+		return rc;
+	if (next_id != NULL &&
+	    (rc = sti_next_passenger_id(txn, next_id)) != DBS_OK)
+		return rc;
+	pf_from_msg(&f, p);
+	rc = dedup_check(txn, &f, &dk, &xk, &expired, id, &dup);
+	if (rc != DBS_OK)
+		return rc;
+	return dup ? DBS_OK : DBS_ENOTFOUND;
 }
 
 int
@@ -452,7 +576,7 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 	struct pbv pv;
 	uint8_t idb[8];
 	unsigned os;
-	int64_t onext, odone;
+	int64_t onext, odone, ocharge;
 	MDB_val k, v;
 	int rc;
 
@@ -478,8 +602,12 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 	onext = (int64_t)pv.v[PF_NEXT];
 	odone = (int64_t)pv.v[PF_DONE];
 	pf_from_msg(&nf, p);
+	ocharge = sti_usage_of(v.mv_data, v.mv_size);
 
 	rc = sti_put_msg(txn, DB_PASSENGERS, &k, &p->base, 0, &v);
+	if (rc == DBS_OK)
+		rc = sti_usage_add(txn, nf.client, nf.clen,
+		    sti_usage_of(v.mv_data, v.mv_size) - ocharge);
 	if (rc == DBS_OK)
 		rc = sti_ev_item(txn, nf.client, nf.clen, EVB_ITEM_UPDATE,
 		    v.mv_data, v.mv_size);
@@ -539,9 +667,11 @@ att_delete_all(struct store_txn *t, uint64_t id)
 	for (;;) {
 		k.mv_size = sizeof(prefix);
 		k.mv_data = prefix;
+		sti_count(t->st, STORE_OP_CURSOR);
 		mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 		if (mrc != 0 || k.mv_size < 8 || memcmp(k.mv_data, prefix, 8))
 			break;
+		sti_count(t->st, STORE_OP_DEL);
 		if ((mrc = mdb_cursor_del(c, 0)) != 0)
 			break;
 		t->dirty = true;
@@ -552,8 +682,44 @@ att_delete_all(struct store_txn *t, uint64_t id)
 	return DBS_OK;
 }
 
-int
-sti_passenger_delete(struct store_txn *t, uint64_t id)
+/*
+ * The dedup entry `dk` of passenger `id`, at its deletion: gone, or (when
+ * `keep` and the store has a horizon) turned into the 16-byte entry of a
+ * purged passenger with its q.dedup.exp entry. Only if the entry is the
+ * passenger's own (it always should be).
+ */
+static int
+dedup_release(struct store_txn *t, struct key *dk, uint64_t id, bool keep)
+{
+	uint8_t val[16];
+	int64_t expires;
+	struct key xk;
+	MDB_val k = key_val(dk), v;
+	int rc;
+
+	rc = sti_get(t, DB_Q_DEDUP, &k, &v);
+	if (rc == DBS_ENOTFOUND ||
+	    (rc == DBS_OK && (v.mv_size != 8 || sti_be64(v.mv_data) != id)))
+		return DBS_OK;
+	if (rc != DBS_OK)
+		return rc;
+	if (!keep || t->st->dedup_horizon_ms < 0)
+		return sti_del_any(t, DB_Q_DEDUP, &k);
+	expires = sti_now_ms() + t->st->dedup_horizon_ms;
+	sti_put_be64(val, id);
+	sti_put_be64(val + 8, (uint64_t)expires ^ (UINT64_C(1) << 63));
+	v.mv_size = sizeof(val);
+	v.mv_data = val;
+	if ((rc = sti_put(t, DB_Q_DEDUP, &k, &v, 0)) != DBS_OK)
+		return rc;
+	key_init(&xk);
+	key_i64(&xk, expires);
+	key_raw(&xk, dk->b, dk->n);
+	return sti_put_key(t, DB_Q_DEDUP_EXP, &xk);
+}
+
+static int
+passenger_remove(struct store_txn *t, uint64_t id, bool keep_dedup)
 {
 	char client[STORE_NAME_MAX + 1], def[STORE_NAME_MAX + 1];
 	struct pfields f;
@@ -561,6 +727,7 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 	struct key dk;
 	uint8_t idb[8];
 	MDB_val k, v;
+	int64_t charge;
 	int rc;
 
 	k = sti_id_val(idb, id);
@@ -571,6 +738,7 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 	sti_pf_from_pbv(&f, &pv);
 	if (f.clen > STORE_NAME_MAX || f.dlen > STORE_NAME_MAX)
 		return DBS_ECORRUPT;
+	charge = sti_usage_of(v.mv_data, v.mv_size);
 	/* Keep what the keys need before the record's bytes go away. */
 	memcpy(client, f.client, f.clen);
 	client[f.clen] = '\0';
@@ -586,16 +754,8 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 	for (size_t i = 0; rc == DBS_OK && i < 6; i++)
 		if (sti_q_indexed(q_indexes[i], f.state))
 			rc = idx_del(t, q_indexes[i], &f, id);
-	if (rc == DBS_OK && !dk.over) {
-		/* Only if it is ours (it always should be). */
-		k = key_val(&dk);
-		rc = sti_get(t, DB_Q_DEDUP, &k, &v);
-		if (rc == DBS_OK && v.mv_size == 8 &&
-		    sti_be64(v.mv_data) == id)
-			rc = sti_del_any(t, DB_Q_DEDUP, &k);
-		else if (rc == DBS_ENOTFOUND || rc == DBS_OK)
-			rc = DBS_OK;
-	}
+	if (rc == DBS_OK && !dk.over)
+		rc = dedup_release(t, &dk, id, keep_dedup);
 	if (rc == DBS_OK)
 		rc = att_delete_all(t, id);
 	if (rc == DBS_OK)
@@ -603,7 +763,21 @@ sti_passenger_delete(struct store_txn *t, uint64_t id)
 	if (rc == DBS_OK)
 		rc =
 		    sti_count_add(t, client, f.clen, def, f.dlen, f.state, -1);
+	if (rc == DBS_OK)
+		rc = sti_usage_add(t, client, f.clen, -charge);
 	return poison(t, rc);
+}
+
+int
+sti_passenger_delete(struct store_txn *t, uint64_t id)
+{
+	return passenger_remove(t, id, false);
+}
+
+int
+sti_passenger_retire(struct store_txn *t, uint64_t id)
+{
+	return passenger_remove(t, id, true);
 }
 
 int
@@ -977,6 +1151,50 @@ store_queue_due(struct store_txn *txn, const char *client,
 }
 
 int
+store_queue_due_ids(struct store_txn *txn, const char *client,
+    const char *definition, int64_t due_ms, int64_t after_due,
+    uint64_t after_id, size_t max, uint64_t *ids, int64_t *dues, size_t *n)
+{
+	struct key prefix, from;
+	struct iter it;
+	int rc;
+
+	*n = 0;
+	if ((rc = sti_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((rc = def_prefix(&prefix, client, definition)) != DBS_OK)
+		return rc;
+	from = prefix;
+	key_i64(&from, after_due);
+	key_u64(&from, after_id);
+	if (from.over)
+		return DBS_EINVAL;
+	rc = sti_iter_open(
+	    &it, txn, DB_Q_DUE, prefix.b, prefix.n, from.b, from.n, false);
+	if (rc != DBS_OK)
+		return rc;
+	while (*n < max && (rc = sti_iter_next(&it)) == DBS_OK) {
+		const uint8_t *kb = it.k.mv_data;
+		int64_t due;
+		uint64_t id;
+
+		if (it.k.mv_size != prefix.n + 16)
+			continue;
+		due = sti_be_i64(kb + prefix.n);
+		id = sti_be64(kb + prefix.n + 8);
+		if (due > due_ms)
+			break;
+		if (due < after_due || (due == after_due && id <= after_id))
+			continue; /* the cursor's own key */
+		ids[*n] = id;
+		dues[*n] = due;
+		(*n)++;
+	}
+	sti_iter_close(&it);
+	return rc == DBS_OK || rc == DBS_ENOTFOUND ? DBS_OK : rc;
+}
+
+int
 store_queue_next_due(struct store_txn *txn, const char *client,
     const char *definition, int64_t *due_ms)
 {
@@ -1064,11 +1282,72 @@ store_queue_purge(struct store_txn *txn, const char *client,
 	    DBS_OK)
 		return rc;
 	rc = sti_purge_by_time(txn, DB_Q_DONE, &prefix, 2, before_ms, false,
-	    max, sti_passenger_delete, &total);
+	    max, sti_passenger_retire, &total);
 	if (rc != DBS_OK)
 		return rc;
 	txn->changes += total;
 	if (count != NULL)
 		*count = total;
+	return DBS_OK;
+}
+
+/*
+ * The q.dedup.exp entries come in expiry order: take the first one while
+ * it is due, drop its q.dedup entry if that still is the purged
+ * passenger's of this expiry (a seat may have taken the key over), and
+ * the index entry. One cursor per entry keeps the iterator away from the
+ * writes; the sweep is bounded by `max`.
+ */
+int
+store_dedup_sweep(
+    struct store_txn *txn, int64_t now_ms, size_t max, uint64_t *count)
+{
+	uint64_t n = 0;
+	struct iter it;
+	struct key xk;
+	MDB_val k, v;
+	int rc;
+
+	if (count != NULL)
+		*count = 0;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	while (max == 0 || n < max) {
+		rc = sti_iter_open(
+		    &it, txn, DB_Q_DEDUP_EXP, NULL, 0, NULL, 0, false);
+		if (rc != DBS_OK)
+			break;
+		rc = sti_iter_next(&it);
+		if (rc == DBS_OK &&
+		    (it.k.mv_size <= 8 || sti_be_i64(it.k.mv_data) > now_ms))
+			rc = DBS_ENOTFOUND; /* nothing due (or a bad key) */
+		if (rc == DBS_OK) {
+			key_init(&xk);
+			key_raw(&xk, it.k.mv_data, it.k.mv_size);
+		}
+		sti_iter_close(&it);
+		if (rc != DBS_OK)
+			break;
+		k.mv_size = xk.n - 8;
+		k.mv_data = xk.b + 8;
+		rc = sti_get(txn, DB_Q_DEDUP, &k, &v);
+		if (rc == DBS_OK && v.mv_size == 16 &&
+		    memcmp((uint8_t *)v.mv_data + 8, xk.b, 8) == 0)
+			rc = sti_del_any(txn, DB_Q_DEDUP, &k);
+		else if (rc == DBS_OK || rc == DBS_ENOTFOUND)
+			rc = DBS_OK;
+		if (rc == DBS_OK)
+			rc = sti_del_key(txn, DB_Q_DEDUP_EXP, &xk);
+		if (rc != DBS_OK)
+			break;
+		n++;
+	}
+	if (rc == DBS_ENOTFOUND)
+		rc = DBS_OK;
+	if (rc != DBS_OK)
+		return poison(txn, rc);
+	txn->changes += n;
+	if (count != NULL)
+		*count = n;
 	return DBS_OK;
 }

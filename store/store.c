@@ -39,6 +39,7 @@
 #define DEFAULT_MAP_SIZE   (UINT64_C(256) << 20)
 #define DEFAULT_MAX_SIZE   (UINT64_C(64) << 30)
 #define DEFAULT_EVENT_KEEP 100000
+#define DEFAULT_DEDUP_MS   (INT64_C(7) * 24 * 3600 * 1000)
 #define MAX_DBS            32
 
 const char *const sti_db_names[DB__COUNT] = {
@@ -63,6 +64,8 @@ const char *const sti_db_names[DB__COUNT] = {
     [DB_SESSIONS_USER] = "sessions.user",
     [DB_CONFIG] = "config",
     [DB_EVENTS] = "events",
+    [DB_Q_DEDUP_EXP] = "q.dedup.exp",
+    [DB_USERS_IMPORTED] = "users.imported",
 };
 
 /* Stores open in this process, by directory (see the top of the file). */
@@ -221,8 +224,12 @@ sti_usable(struct store_txn *t, bool write)
 int
 sti_get(struct store_txn *t, int db, MDB_val *k, MDB_val *v)
 {
-	int mrc = mdb_get(t->mt, t->st->dbi[db], k, v);
+	int mrc;
 
+	if (t->st->absent & 1u << db)
+		return DBS_ENOTFOUND;
+	sti_count(t->st, STORE_OP_GET);
+	mrc = mdb_get(t->mt, t->st->dbi[db], k, v);
 	if (mrc == MDB_NOTFOUND)
 		return DBS_ENOTFOUND;
 	if (mrc != 0)
@@ -235,6 +242,7 @@ sti_put(struct store_txn *t, int db, MDB_val *k, MDB_val *v, unsigned flags)
 {
 	int mrc = mdb_put(t->mt, t->st->dbi[db], k, v, flags);
 
+	sti_count(t->st, STORE_OP_PUT);
 	if (mrc != 0) {
 		/* An append out of order means our counters are wrong. */
 		if (mrc == MDB_KEYEXIST && (flags & MDB_APPEND))
@@ -268,6 +276,7 @@ sti_del(struct store_txn *t, int db, MDB_val *k)
 {
 	int mrc = mdb_del(t->mt, t->st->dbi[db], k, NULL);
 
+	sti_count(t->st, STORE_OP_DEL);
 	if (mrc == MDB_NOTFOUND)
 		return DBS_ENOTFOUND;
 	if (mrc != 0)
@@ -354,6 +363,8 @@ sti_iter_open(struct iter *it, struct store_txn *t, int db, const void *prefix,
 	it->from = from;
 	it->flen = flen;
 	it->desc = desc;
+	if (t->st->absent & 1u << db)
+		return DBS_OK; /* it->c NULL: an empty iteration */
 	mrc = mdb_cursor_open(t->mt, t->st->dbi[db], &it->c);
 	if (mrc != 0) {
 		it->c = NULL;
@@ -412,6 +423,7 @@ sti_iter_next(struct iter *it)
 
 	if (it->c == NULL)
 		return DBS_ENOTFOUND;
+	sti_count(it->t->st, STORE_OP_CURSOR);
 	if (!it->started) {
 		it->started = true;
 		mrc = iter_first(it);
@@ -886,6 +898,10 @@ open_dbs(struct store *st)
 	}
 	for (int i = 0; i < DB__COUNT; i++) {
 		mrc = mdb_dbi_open(t.mt, sti_db_names[i], flags, &st->dbi[i]);
+		if (mrc == MDB_NOTFOUND && i >= DB_FIRST_ADDED) {
+			st->absent |= 1u << i; /* read-only, older store */
+			continue;
+		}
 		if (mrc != 0) {
 			sti_set_error(st, "mdb_dbi_open(%s): %s",
 			    sti_db_names[i], mdb_strerror(mrc));
@@ -909,7 +925,8 @@ open_dbs(struct store *st)
 		    (rc = next_id(&t, DB_LOGS, META_NEXT_LOG,
 			 &st->next_log)) != DBS_OK ||
 		    (rc = next_id(&t, DB_EVENTS, META_NEXT_SEQ,
-			 &st->next_seq)) != DBS_OK)
+			 &st->next_seq)) != DBS_OK ||
+		    (rc = sti_usage_init(&t)) != DBS_OK)
 			goto out;
 	}
 	mrc = mdb_txn_commit(t.mt);
@@ -919,6 +936,16 @@ out:
 	if (t.mt != NULL)
 		mdb_txn_abort(t.mt);
 	return rc;
+}
+
+int
+sti_next_passenger_id(struct store_txn *t, uint64_t *out)
+{
+	if (t->write) {
+		*out = t->next_pid;
+		return DBS_OK;
+	}
+	return next_id(t, DB_PASSENGERS, META_NEXT_PID, out);
 }
 
 static int
@@ -956,8 +983,19 @@ open_env(struct store *st, const char *dir, const struct store_options *opt)
 		    mdb_env_get_maxkeysize(st->env));
 		return DBS_EINVAL;
 	}
-	if (st->mode == STORE_RDONLY)
+	if (st->mode == STORE_RDONLY) {
+		/* A reader maps the largest size the writer may grow to (the
+		 * file need not be that large: only pages it holds are read),
+		 * so a long read — an export — never holds up the next ones:
+		 * LMDB lets a reader adopt a grown map only while none of its
+		 * transactions is open. */
+		uint64_t most = st->max_size - st->max_size % st->page_size;
+
+		if (mdb_env_info(st->env, &info) == 0 &&
+		    info.me_mapsize < most)
+			(void)mdb_env_set_mapsize(st->env, most);
 		return DBS_OK;
+	}
 	if ((mrc = mdb_reader_check(st->env, &dead)) != 0)
 		goto fail;
 	/* A new store gets the configured size; an existing one keeps the
@@ -1007,6 +1045,7 @@ store_open(const char *dir, enum store_mode mode,
 	    opt != NULL && opt->max_size ? opt->max_size : DEFAULT_MAX_SIZE;
 	st->event_keep = opt != NULL && opt->event_keep ? opt->event_keep
 							: DEFAULT_EVENT_KEEP;
+	store_set_dedup_horizon(st, opt != NULL ? opt->dedup_horizon_ms : 0);
 	if (sodium_init() < 0) {
 		rc = DBS_ENOMEM;
 		goto fail;
@@ -1055,6 +1094,109 @@ fail:
 	return rc;
 }
 
+/* The LMDB environment of the single file `path`, read-only and without
+ * a lock file (see store_open_file); refuses a file cut short, whose
+ * pages past its end LMDB would map and fault on. */
+static int
+open_file_env(struct store *st, const char *path)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat sb;
+	int mrc;
+
+	if (stat(path, &sb) != 0) {
+		sti_set_error(st, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? DBS_ENOTFOUND : dbs_from_errno(errno);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		sti_set_error(st, "%s is not a file", path);
+		return DBS_EINVAL;
+	}
+	if ((mrc = mdb_env_create(&st->env)) != 0) {
+		st->env = NULL;
+		return from_mdb(mrc);
+	}
+	if ((mrc = mdb_env_set_maxdbs(st->env, MAX_DBS)) != 0)
+		return from_mdb(mrc);
+	mrc = mdb_env_open(st->env, path,
+	    MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0600);
+	if (mrc == MDB_INVALID || mrc == MDB_VERSION_MISMATCH ||
+	    mrc == EINVAL) {
+		sti_set_error(
+		    st, "not an LMDB store file (%s)", mdb_strerror(mrc));
+		return DBS_EINVAL;
+	}
+	if (mrc != 0) {
+		sti_set_error(st, "opening %s: %s", path, mdb_strerror(mrc));
+		return from_mdb(mrc);
+	}
+	if ((mrc = mdb_env_stat(st->env, &ms)) != 0 ||
+	    (mrc = mdb_env_info(st->env, &info)) != 0)
+		return from_mdb(mrc);
+	st->page_size = ms.ms_psize;
+	if ((uint64_t)(info.me_last_pgno + 1) * ms.ms_psize >
+	    (uint64_t)sb.st_size) {
+		sti_set_error(st,
+		    "the file is cut short: it has %llu bytes, its pages "
+		    "reach %llu",
+		    (unsigned long long)sb.st_size,
+		    (unsigned long long)(info.me_last_pgno + 1) * ms.ms_psize);
+		return DBS_ECORRUPT;
+	}
+	return DBS_OK;
+}
+
+int
+store_open_file(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *st;
+	struct store_txn *t = NULL;
+	uint64_t schema = 0;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (path == NULL || out == NULL)
+		return DBS_EINVAL;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return DBS_ENOMEM;
+	pthread_mutex_init(&st->mu, NULL);
+	st->mode = STORE_RDONLY;
+	st->lock_fd = -1;
+	st->max_size = DEFAULT_MAX_SIZE;
+	st->event_keep = DEFAULT_EVENT_KEEP;
+	store_set_dedup_horizon(st, 0);
+	if ((rc = open_file_env(st, path)) != DBS_OK)
+		goto fail;
+	if ((rc = open_dbs(st)) != DBS_OK) {
+		if (rc == DBS_ENOTFOUND) {
+			sti_set_error(st, "an LMDB file, but not a Databus "
+					  "store (it has no \"meta\")");
+			rc = DBS_EINVAL;
+		}
+		goto fail;
+	}
+	if ((rc = store_txn_begin(st, false, &t)) == DBS_OK)
+		rc = meta_get(t, META_SCHEMA, &schema);
+	store_txn_abort(t);
+	if (rc == DBS_ENOTFOUND || (rc == DBS_OK && schema == 0)) {
+		sti_set_error(st, "an LMDB file, but not a Databus store (no "
+				  "schema version)");
+		rc = DBS_EINVAL;
+	}
+	if (rc != DBS_OK)
+		goto fail;
+	*out = st;
+	return DBS_OK;
+fail:
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s",
+		    st->err[0] ? st->err : dbs_strerror(rc));
+	store_close(st);
+	return rc;
+}
+
 void
 store_close(struct store *st)
 {
@@ -1070,6 +1212,7 @@ store_close(struct store *st)
 		close(st->lock_fd);
 	sti_ev_free(st);
 	sti_count_free(st);
+	sti_usage_free(st);
 	free(st->metas);
 	free(st->metap);
 	free(st->pack.p);
@@ -1160,6 +1303,7 @@ begin_write(struct store *st, struct store_txn *t)
 	}
 	sti_ev_reset(st);
 	sti_count_reset(st);
+	sti_usage_reset(st);
 	return DBS_OK;
 }
 
@@ -1268,6 +1412,8 @@ store_txn_commit(struct store_txn *txn)
 	if (rc == DBS_OK)
 		rc = sti_count_flush(t);
 	if (rc == DBS_OK)
+		rc = sti_usage_flush(t);
+	if (rc == DBS_OK)
 		rc = sti_ev_flush(t);
 	if (rc == DBS_OK && t->dirty)
 		rc = commit_meta(t);
@@ -1294,6 +1440,13 @@ store_txn_abort(struct store_txn *txn)
 		txn_end(txn);
 }
 
+void
+store_set_dedup_horizon(struct store *st, int64_t ms)
+{
+	if (st != NULL)
+		st->dedup_horizon_ms = ms == 0 ? DEFAULT_DEDUP_MS : ms;
+}
+
 size_t
 store_txn_changes(const struct store_txn *txn)
 {
@@ -1307,9 +1460,16 @@ entries(struct store_txn *t, int db)
 {
 	MDB_stat ms;
 
-	if (mdb_stat(t->mt, t->st->dbi[db], &ms) != 0)
+	if ((t->st->absent & 1u << db) ||
+	    mdb_stat(t->mt, t->st->dbi[db], &ms) != 0)
 		return 0;
 	return ms.ms_entries;
+}
+
+static uint64_t
+load_op(struct store *st, int op)
+{
+	return __atomic_load_n(&st->ops[op], __ATOMIC_RELAXED);
 }
 
 int
@@ -1353,21 +1513,39 @@ store_stats(struct store_txn *txn, Dbs__StoreStats *stats)
 		stats->commits = x;
 	if (meta_get(txn, META_SCHEMA, &x) == DBS_OK)
 		stats->schema_version = (uint32_t)x;
+	stats->lmdb_gets = load_op(txn->st, STORE_OP_GET);
+	stats->lmdb_puts = load_op(txn->st, STORE_OP_PUT);
+	stats->lmdb_dels = load_op(txn->st, STORE_OP_DEL);
+	stats->lmdb_cursor_steps = load_op(txn->st, STORE_OP_CURSOR);
 	return DBS_OK;
 }
 
 int
 store_copy(struct store *st, const char *dir)
 {
-	int mrc;
+	char path[4200];
+	int fd, mrc;
 
 	if (st == NULL || dir == NULL)
 		return DBS_EINVAL;
-	mrc = mdb_env_copy2(st->env, dir, MDB_CP_COMPACT);
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    (int)sizeof(path))
+		return DBS_ETOOBIG;
+	/* Our own descriptor, so that the copy is the owner's alone (0600)
+	 * like the store, whatever the umask. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		mrc = errno;
+		sti_set_error(st, "create %s: %s", path, strerror(mrc));
+		return mrc == ENOENT ? DBS_ENOTFOUND : from_mdb(mrc);
+	}
+	mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+	if (close(fd) != 0 && mrc == 0)
+		mrc = errno;
 	if (mrc != 0) {
 		sti_set_error(
-		    st, "mdb_env_copy2(%s): %s", dir, mdb_strerror(mrc));
-		return mrc == ENOENT ? DBS_ENOTFOUND : from_mdb(mrc);
+		    st, "copying the store to %s: %s", dir, mdb_strerror(mrc));
+		return from_mdb(mrc);
 	}
 	return DBS_OK;
 }

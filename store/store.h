@@ -54,7 +54,11 @@ struct store_options {
 	uint64_t map_size;   /* initial map size; 0 = 256 MiB */
 	uint64_t max_size;   /* the map never grows past this; 0 = 64 GiB */
 	uint64_t event_keep; /* events kept at least; 0 = 100000 */
-	bool no_sync;        /* tests only: skip fsync (never in production) */
+	/* How long the dedup key of a purged passenger still makes a new
+	 * seat with the same key a duplicate: 0 = 7 days, < 0 = not at all
+	 * (the key goes with the passenger). */
+	int64_t dedup_horizon_ms;
+	bool no_sync; /* tests only: skip fsync (never in production) */
 };
 
 /*
@@ -65,6 +69,18 @@ struct store_options {
 int store_open(const char *dir, enum store_mode mode,
     const struct store_options *opt, struct store **out);
 void store_close(struct store *st); /* accepts NULL */
+
+/*
+ * Open the single LMDB data file `path` (a hot backup, or a store's
+ * data.mdb that no databusd has open) read-only, without a lock file
+ * (MDB_RDONLY | MDB_NOLOCK: nothing is written next to it), for reading
+ * it as an archive (store/archive_store.c). Refused with DBS_EINVAL (not
+ * an LMDB file, or not a Databus store), DBS_ESCHEMA (a newer schema) or
+ * DBS_ECORRUPT (cut short); err gets a sentence. Must not be the live
+ * store of a running databusd: no reader slot protects its pages.
+ */
+int store_open_file(
+    const char *path, struct store **out, char *err, size_t errlen);
 
 /* Clear reader slots of dead processes (mdb_reader_check); returns how many
  * were cleared, or -1. Call after reaping a child. */
@@ -77,6 +93,10 @@ int store_txn_commit(struct store_txn *txn);
 void store_txn_abort(struct store_txn *txn); /* accepts NULL */
 /* Number of changes made in this write transaction so far. */
 size_t store_txn_changes(const struct store_txn *txn);
+
+/* Change the dedup horizon (as store_options.dedup_horizon_ms) for the
+ * purges to come; keys already kept keep their expiry. Writer only. */
+void store_set_dedup_horizon(struct store *st, int64_t ms);
 
 /* ----------------------------------------------------------- passengers */
 
@@ -91,6 +111,22 @@ size_t store_txn_changes(const struct store_txn *txn);
  */
 int store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
     Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup);
+
+/*
+ * Import (store/import.c): seat a passenger as an archive recorded it —
+ * its state, steps, attempts and times are kept. Dedup as
+ * store_passenger_seat (*dup: nothing written, *id the holder). p->id is
+ * kept when this store never handed it out (p->id >= the next id), else
+ * the passenger gets the next id: *id says which. Queues a create event.
+ */
+int store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
+    Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup);
+
+/* Who holds the dedup key of `p` (client, definition, puller,
+ * external_id): DBS_OK with *id, or DBS_ENOTFOUND. *next_id (may be NULL)
+ * gets the id the next seat would get. Works in a read transaction. */
+int store_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
+    uint64_t *id, uint64_t *next_id);
 
 int store_passenger_get(
     struct store_txn *txn, uint64_t id, Dbs__Passenger **out);
@@ -147,6 +183,14 @@ int store_queue_due(struct store_txn *txn, const char *client,
     const char *definition, int64_t due_ms, size_t limit,
     int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx);
 
+/* The same order, keys only (no record is read): the ids and due times of
+ * at most `max` PENDING passengers of one definition due by due_ms and
+ * after (after_due, after_id) — a dispatch cursor, so that a drive with
+ * passengers in flight does not walk over them again. *n = how many. */
+int store_queue_due_ids(struct store_txn *txn, const char *client,
+    const char *definition, int64_t due_ms, int64_t after_due,
+    uint64_t after_id, size_t max, uint64_t *ids, int64_t *dues, size_t *n);
+
 /* Earliest next_attempt_ms of a PENDING passenger of the definition, or
  * DBS_ENOTFOUND when there is none. */
 int store_queue_next_due(struct store_txn *txn, const char *client,
@@ -156,10 +200,24 @@ int store_queue_next_due(struct store_txn *txn, const char *client,
 int store_queue_counts(struct store_txn *txn, const char *client,
     const char *definition, uint64_t *pending, uint64_t *done, uint64_t *dead);
 
+/* Bytes the passengers of `client` take: each record plus the attachment
+ * sizes it names (usage.c), counted as they change, so this costs one
+ * read. Inside the write transaction it includes its own changes. */
+int store_client_bytes(
+    struct store_txn *txn, const char *client, uint64_t *out);
+
 /* Delete DONE passengers (client/definition NULL = all) whose done_ms <
- * before_ms, at most `max` (0 = no limit); *count = how many. */
+ * before_ms, at most `max` (0 = no limit); *count = how many. The dedup
+ * key of each stays for the dedup horizon (store_options), so that the
+ * same item pulled or delivered again within it is still a duplicate
+ * (store_passenger_seat answers *dup with the purged passenger's id). */
 int store_queue_purge(struct store_txn *txn, const char *client,
     const char *definition, int64_t before_ms, size_t max, uint64_t *count);
+
+/* Forget the dedup keys of purged passengers that expired before now_ms,
+ * at most `max` (0 = no limit); *count (may be NULL) = how many. */
+int store_dedup_sweep(
+    struct store_txn *txn, int64_t now_ms, size_t max, uint64_t *count);
 
 /* ------------------------------------------------------------------ logs */
 
@@ -176,6 +234,16 @@ int store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
 int store_log_list_for_passenger(struct store_txn *txn, const char *client,
     uint64_t passenger_id, int (*cb)(void *ctx, const Dbs__Log *log),
     void *ctx);
+/* Import (logs_import.c): the log of the store that is `log` — the same
+ * client, finished_ms, started_ms, definition and drive_id: DBS_OK with
+ * *id, or DBS_ENOTFOUND. Works in a read transaction. */
+int store_log_lookup(struct store_txn *txn, const Dbs__Log *log, uint64_t *id);
+/* Put an archive's log unless store_log_lookup finds it (*dup, *id the
+ * holder). log->id is kept when this store never handed it out, else the
+ * next id is given (log->id and *id say which). The entries' passenger
+ * ids must be this store's already. Queues a create event. */
+int store_log_import(
+    struct store_txn *txn, Dbs__Log *log, uint64_t *id, bool *dup);
 /* Delete logs (client NULL: all) with finished_ms < before_ms (0: all). */
 int store_log_purge(struct store_txn *txn, const char *client,
     int64_t before_ms, uint64_t *count);
@@ -193,6 +261,13 @@ int store_user_list(struct store_txn *txn, const char *client,
     int (*cb)(void *ctx, const Dbs__User *u), void *ctx);
 int store_user_count(
     struct store_txn *txn, const char *client, uint64_t *count);
+/* Whether (client, username) was imported from a client file once
+ * (*imported), and recording that it was: the mark outlives the user, so
+ * that a user removed or changed in the store is never imported again. */
+int store_user_imported(struct store_txn *txn, const char *client,
+    const char *username, bool *imported);
+int store_user_mark_imported(
+    struct store_txn *txn, const char *client, const char *username);
 
 int store_session_put(struct store_txn *txn, const Dbs__Session *s);
 /* Look up by token hash (32 bytes). */
@@ -250,6 +325,17 @@ int store_meta_get_u64(
     struct store_txn *txn, const char *key, uint64_t *value);
 int store_meta_put_u64(struct store_txn *txn, const char *key, uint64_t value);
 
+/* The kinds of LMDB operation StoreStats counts (lmdb_gets, ...). */
+enum store_op {
+	STORE_OP_GET,
+	STORE_OP_PUT,
+	STORE_OP_DEL,
+	STORE_OP_CURSOR, /* one cursor positioning or step */
+	STORE_OP__COUNT,
+};
+
+/* Sizes and counts of the store, and the LMDB operations this process
+ * made on it since it was opened. */
 int store_stats(struct store_txn *txn, Dbs__StoreStats *stats);
 /* The storage engine and its version, e.g. "LMDB 0.9.24" (static). */
 const char *store_engine_version(void);
@@ -264,7 +350,8 @@ int store_verify(struct store_txn *txn,
     uint64_t *problems);
 
 /* Copy the whole environment, compacting, into directory `dir` (must
- * exist and be empty) from a consistent snapshot without blocking writers. */
+ * exist and be empty) from a consistent snapshot without blocking writers.
+ * The copy, dir/data.mdb, has mode 0600. */
 int store_copy(struct store *st, const char *dir);
 
 /*
@@ -286,7 +373,7 @@ int store_compact(const char *dir, uint64_t *before, uint64_t *after,
     char *err, size_t errlen);
 
 /*
- * Room left (room.c): *disk_bytes free on the disk of the data file (for
+ * Room left (free_space.c): *disk_bytes free on the disk of the data file (for
  * an unprivileged user), *map_bytes the map may still take before
  * max_size (free pages inside the file not counted).
  */

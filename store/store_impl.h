@@ -23,7 +23,8 @@
  *   q.def.st      client\0 def\0 st id             -> (empty)
  *   q.due         client\0 def\0 next_attempt id   -> (empty)  PENDING only
  *   q.done        client\0 def\0 done_ms id        -> (empty)  DONE only
- *   q.dedup       client\0 def\0 puller\0 extkey   -> id
+ *   q.dedup       client\0 def\0 puller\0 extkey   -> id, or id expires
+ *   q.dedup.exp   expires dedup key                -> (empty)
  *   q.counts      client\0 def\0                   -> u64 pending done dead
  *   logs          lid                              -> Log
  *   logs.client   client\0 lid                     -> (empty)
@@ -31,10 +32,18 @@
  *   log.links     client\0 id lid                  -> (empty)
  *   log.pids      lid id                           -> (empty)
  *   users         client\0 username                -> User
+ *   users.imported client\0 username               -> imported_ms
  *   sessions      token hash                       -> Session
  *   sessions.user client\0 username\0 token hash   -> (empty)
  *   config        node\0 version                   -> ConfigBackup
  *   events        seq                              -> Event
+ *
+ * A q.dedup value of 8 bytes names the live passenger; one of 16 bytes is
+ * the key of a purged passenger, kept until `expires` (ms, big-endian) so
+ * that a redelivery within the dedup horizon is still a duplicate; each
+ * such entry has its q.dedup.exp entry, in expiry order, for the sweep.
+ * users.imported remembers which users of the client files were imported
+ * once, so that one removed or changed since is never imported again.
  *
  * extkey is the external id itself when it has at most STORE_EXTID_RAW
  * bytes; a longer one becomes its first STORE_EXTID_PREFIX bytes, a NUL and
@@ -96,8 +105,15 @@ enum store_db {
 	DB_SESSIONS_USER,
 	DB_CONFIG,
 	DB_EVENTS,
+	/* Added after the first release: a read-only open of a store that
+	 * no writer of this version has opened yet finds them missing and
+	 * reads them as empty (see store.absent). */
+	DB_Q_DEDUP_EXP,
+	DB_USERS_IMPORTED,
 	DB__COUNT
 };
+
+#define DB_FIRST_ADDED DB_Q_DEDUP_EXP
 
 extern const char *const sti_db_names[DB__COUNT];
 
@@ -165,6 +181,8 @@ struct store {
 	struct store *reg_next; /* stores open in this process */
 	uint64_t max_size;
 	uint64_t event_keep;
+	int64_t dedup_horizon_ms; /* < 0: keys go with their passenger */
+	unsigned absent;          /* bit per DB_* missing (read-only) */
 	size_t page_size;
 
 	/* Next ids (writer): committed state, copied into each write txn. */
@@ -187,11 +205,24 @@ struct store {
 	struct count_delta *cnt;
 	size_t n_cnt, cap_cnt;
 	size_t cnt_last;
+	struct usage_deltas *usage; /* usage.c */
 	Dbs__AttachmentMeta *metas;
 	Dbs__AttachmentMeta **metap;
 	size_t cap_metas;
 	struct sbuf pack; /* packing of logs and users for events */
+
+	/* LMDB operations since the store was opened (gets, puts, deletes,
+	 * cursor steps), for StoreStats: what a passenger costs the store.
+	 * Relaxed atomics: readers on other threads count too. */
+	uint64_t ops[STORE_OP__COUNT];
 };
+
+/* Count one LMDB operation of kind `op` (enum store_op, store.h). */
+static inline void
+sti_count(struct store *st, int op)
+{
+	__atomic_fetch_add(&st->ops[op], 1, __ATOMIC_RELAXED);
+}
 
 /* ------------------------------------------------------------- keys */
 
@@ -360,6 +391,9 @@ enum {
 /* Check that txn can be used (for writing, if `write`): DBS_EINVAL or the
  * poisoning error, else DBS_OK. */
 int sti_usable(struct store_txn *t, bool write);
+/* The id the next seat gets (a read transaction: past the last id and the
+ * high-water mark). */
+int sti_next_passenger_id(struct store_txn *t, uint64_t *out);
 
 /* Record an LMDB failure `mrc` of `op` on `db` (or -1): keep its text as
  * the store's last error, poison a write transaction, handle a full map.
@@ -367,7 +401,7 @@ int sti_usable(struct store_txn *t, bool write);
 int sti_fail(struct store_txn *t, int mrc, const char *op, int db);
 
 /* Keep `fmt` as the last error of `st`. */
-/* room.c: a commit's EIO on a (nearly) full disk becomes DBS_ENOSPC,
+/* free_space.c: a commit's EIO on a (nearly) full disk becomes DBS_ENOSPC,
  * with the free space added to st->err; other codes pass through. */
 int sti_commit_error(struct store *st, int rc);
 
@@ -488,6 +522,18 @@ void sti_ev_free(struct store *st);
 int sti_count_add(struct store_txn *t, const char *client, size_t clen,
     const char *def, size_t dlen, unsigned state, int64_t delta);
 int sti_count_flush(struct store_txn *t);
+
+/* usage.c: bytes charged per client (store_client_bytes). sti_usage_of is
+ * the charge of a packed Passenger record; sti_usage_add queues a change
+ * in the open write transaction, applied by sti_usage_flush at commit. */
+struct usage_deltas;
+int64_t sti_usage_of(const void *rec, size_t len);
+int sti_usage_add(
+    struct store_txn *t, const char *client, size_t clen, int64_t delta);
+int sti_usage_flush(struct store_txn *t);
+void sti_usage_reset(struct store *st);
+void sti_usage_free(struct store *st);
+int sti_usage_init(struct store_txn *t);
 void sti_count_reset(struct store *st);
 void sti_count_free(struct store *st);
 /* Pending deltas of the open write transaction for keys with prefix. */
@@ -513,5 +559,8 @@ void sti_qkey(struct key *k, int db, const struct pfields *f, uint64_t id);
 
 /* Delete passenger `id`: record, attachments, indexes, dedup entry. */
 int sti_passenger_delete(struct store_txn *t, uint64_t id);
+/* The same, but its dedup entry stays for the store's dedup horizon
+ * (the queue purge). */
+int sti_passenger_retire(struct store_txn *t, uint64_t id);
 
 #endif

@@ -253,6 +253,66 @@ check_index(struct vctx *vc, int db)
 	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
 }
 
+/* The kept key of a purged passenger has its expiry entry. */
+static int
+check_purged_key(struct vctx *vc, const struct iter *it)
+{
+	struct key k;
+	MDB_val v;
+	int rc;
+
+	key_init(&k);
+	key_raw(&k, (const uint8_t *)it->v.mv_data + 8, 8);
+	key_raw(&k, it->k.mv_data, it->k.mv_size);
+	if (k.over) {
+		problem(vc, "A dedup entry has an oversized key.");
+		return DBS_OK;
+	}
+	rc = exists(vc->t, DB_Q_DEDUP_EXP, &k, &v);
+	if (rc == DBS_ENOTFOUND) {
+		problem(vc,
+		    "The kept dedup entry of purged passenger %llu has no "
+		    "expiry entry.",
+		    (unsigned long long)sti_be64(it->v.mv_data));
+		return DBS_OK;
+	}
+	return rc;
+}
+
+/* Each expiry entry names a kept dedup entry of that expiry. */
+static int
+check_dedup_exp(struct vctx *vc)
+{
+	struct iter it;
+	MDB_val k, v;
+	int rc, grc;
+
+	rc =
+	    sti_iter_open(&it, vc->t, DB_Q_DEDUP_EXP, NULL, 0, NULL, 0, false);
+	if (rc != DBS_OK)
+		return rc;
+	while ((rc = sti_iter_next(&it)) == DBS_OK) {
+		if (it.k.mv_size <= 8) {
+			problem(vc, "A dedup expiry entry has a %zu-byte key.",
+			    it.k.mv_size);
+			continue;
+		}
+		k.mv_size = it.k.mv_size - 8;
+		k.mv_data = (uint8_t *)it.k.mv_data + 8;
+		grc = sti_get(vc->t, DB_Q_DEDUP, &k, &v);
+		if (grc != DBS_OK && grc != DBS_ENOTFOUND) {
+			rc = grc;
+			break;
+		}
+		if (grc == DBS_ENOTFOUND || v.mv_size != 16 ||
+		    memcmp((uint8_t *)v.mv_data + 8, it.k.mv_data, 8) != 0)
+			problem(vc, "A dedup expiry entry names no kept "
+				    "dedup entry.");
+	}
+	sti_iter_close(&it);
+	return rc == DBS_ENOTFOUND ? DBS_OK : rc;
+}
+
 static int
 check_dedup(struct vctx *vc)
 {
@@ -268,6 +328,11 @@ check_dedup(struct vctx *vc)
 	if (rc != DBS_OK)
 		return rc;
 	while ((rc = sti_iter_next(&it)) == DBS_OK) {
+		if (it.v.mv_size == 16) {
+			if ((rc = check_purged_key(vc, &it)) != DBS_OK)
+				break;
+			continue;
+		}
 		if (it.v.mv_size != 8) {
 			problem(vc, "A dedup entry has a %zu-byte value.",
 			    it.v.mv_size);
@@ -835,6 +900,7 @@ store_verify(struct store_txn *txn,
 		if ((rc = check_index(&vc, q_indexes[i])) != DBS_OK)
 			return rc;
 	if ((rc = check_dedup(&vc)) != DBS_OK ||
+	    (rc = check_dedup_exp(&vc)) != DBS_OK ||
 	    (rc = check_attachments(&vc)) != DBS_OK ||
 	    (rc = check_counts(&vc)) != DBS_OK ||
 	    (rc = check_logs(&vc)) != DBS_OK ||

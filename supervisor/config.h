@@ -12,6 +12,10 @@
  * parsing, config_check_drivers() runs `databus-worker --check` (fork+exec;
  * the supervisor never runs driver code) and turns its answers into the
  * same kind of message.
+ *
+ * Implemented by concern: config_parse.c (loading and freeing),
+ * config_demo.c (config_demo), config_check.c (config_check_drivers),
+ * config_policy.c (client_policy: what a client administrator may save).
  */
 #ifndef DBS_CONFIG_H
 #define DBS_CONFIG_H
@@ -22,6 +26,9 @@
 #include <stdint.h>
 
 #include "databus.pb-c.h"
+
+struct cfg_policy;
+struct cfg_quotas;
 
 /* One puller, processor or pusher entry: {"name", "type", ...settings}. */
 struct cfg_driver {
@@ -94,20 +101,28 @@ struct cfg_client {
 	size_t n_defs;
 	struct cfg_user *users;
 	size_t n_users;
+	/* "open_access": true: while the client has no users in the store,
+	 * any login to it is accepted as operator (never for root). */
+	bool open_access;
 };
 
 struct config {
-	char *file;     /* NULL for --demo */
+	char *file;     /* databus.json (the demo's too) */
 	char *base_dir; /* relative paths are relative to this */
 	char *data_dir; /* absolute */
 	char *system_alias;
 	bool web_enabled;
-	char *web_listen;       /* "127.0.0.1:5000" */
-	char *web_tls_cert;     /* absolute; NULL: plain HTTP */
-	char *web_tls_key;      /* absolute; set with web_tls_cert */
-	char *clients_dir;      /* absolute */
-	char **external_files;  /* absolute paths */
-	char **external_listed; /* the same, as listed in databus.json */
+	char *web_listen;         /* "127.0.0.1:5000" */
+	char *web_tls_cert;       /* absolute; NULL: plain HTTP */
+	char *web_tls_key;        /* absolute; set with web_tls_cert */
+	char **web_allowed_hosts; /* Host names beyond the defaults */
+	size_t n_web_allowed_hosts;
+	char **web_metrics_allow; /* networks that may scrape /metrics */
+	size_t n_web_metrics_allow;
+	char *web_metrics_token_file; /* absolute; NULL: no token */
+	char *clients_dir;            /* absolute */
+	char **external_files;        /* absolute paths */
+	char **external_listed;       /* the same, as listed in databus.json */
 	size_t n_external_files;
 	int64_t drive_timeout_ms;    /* default 5 min */
 	int64_t shutdown_timeout_ms; /* default 30 s */
@@ -117,14 +132,24 @@ struct config {
 	 * "event_max_age": "1d"}; 0 keeps the store's default / no age. */
 	uint64_t event_keep;
 	int64_t event_max_age_ms;
+	/* "store": {"dedup_horizon": "7d"}: how long a purged passenger's
+	 * dedup key is kept (store_options.dedup_horizon_ms). */
+	int64_t dedup_horizon_ms;
 	struct cfg_limits limits;   /* default worker limits */
 	struct cfg_restart restart; /* worker restart policy */
 	struct cfg_client *clients; /* sorted by name */
 	size_t n_clients;
 	char *worker_path; /* databus-worker next to databusd */
-	/* webapi: "web": {"session_idle", "session_lifetime"}; 0: default */
+	/* web sessions: "web": {"session_idle", "session_lifetime"}; 0:
+	 * default */
 	int64_t session_idle_ms;     /* default 12 h */
 	int64_t session_lifetime_ms; /* default 24 h */
+	/* "client_policy": what client administrators may save
+	 * (config_policy.h); NULL: the defaults */
+	struct cfg_policy *client_policy;
+	/* "quotas": per-client quotas and resources (config_quota.h); NULL:
+	 * none */
+	struct cfg_quotas *quotas;
 };
 
 /* The limits a definition's worker runs with: its own, else the default
@@ -142,7 +167,7 @@ int config_load(
     const char *path, struct config **out, char *err, size_t errlen);
 
 /*
- * A file as it would be after a config save (webcfg, config_save.c): while
+ * A file as it would be after a config save (config_save.c): while
  * config_load_staged runs, the loader reads `text` instead of the file at
  * `path` (compared as the loader builds it: the --config path as given,
  * <clients_dir>/<client>.json), sees a new client file that does not exist
@@ -159,12 +184,14 @@ int config_load_staged(const char *path, const struct config_stage *stage,
     size_t n_stage, struct config **out, char *err, size_t errlen);
 
 /*
- * The built-in demo configuration: data dir `data_dir` (default "var"),
- * web on `listen` (default 127.0.0.1:5000); client "demo" with two
- * definitions ("mails": demo mail puller -> require_attachment "*.xlsx" ->
- * dir pusher into <data_dir>/demo/outbox; "invoices": demo invoice puller
- * -> dir pusher into <data_dir>/demo/invoices), each every minute; users
- * demo/demo/demo (administrator) and root/root/root (client "root").
+ * The demo configuration, as files: data dir `data_dir` (default "var"),
+ * web on `listen` (default 127.0.0.1:5000). The first start writes
+ * <data_dir>/demo-config/ (databus.json, clients/demo.json with the
+ * definitions "mails" and "invoices" and user demo/demo/demo
+ * (administrator), clients/root.json with root/root/root, and the external
+ * file extra/accounts.json) and <data_dir>/files/demo/{outbox,invoices};
+ * every start loads those files with config_load (existing files are kept,
+ * but web.listen follows `listen`). config_demo.c says more.
  */
 int config_demo(const char *data_dir, const char *listen, struct config **out,
     char *err, size_t errlen);

@@ -18,7 +18,9 @@
  * A save is validated exactly as a reload would do it: the whole
  * configuration is loaded with the new file staged in place of the old one
  * (config_load_staged) and every driver's settings are checked by
- * `databus-worker --check`. A bad save changes nothing and answers
+ * `databus-worker --check`; a client administrator's save is first held
+ * to root's client policy (config_policy.h: driver types, and folders for
+ * settings naming files). A bad save changes nothing and answers
  * DBS_ECONFIG with "file: $.path: problem". A good one first commits a
  * backup of the version it replaces to the store (so the old version is
  * durable before the file changes), then writes the file atomically (tmp,
@@ -44,8 +46,12 @@
 
 #include <jansson.h>
 
+#include "commit.h"
+#include "config_policy.h"
 #include "config_secrets.h"
 #include "dbs_error.h"
+#include "names.h"
+#include "reload.h"
 #include "sup.h"
 #include "wire.h"
 
@@ -69,8 +75,6 @@ struct node {
 	const char *shown; /* the file as messages name it */
 	const char *client;
 };
-
-static bool client_name_ok(const char *s);
 
 /* ------------------------------------------------------------- nodes */
 
@@ -177,7 +181,7 @@ node_find_backups(
 		node_at(cfg, i, &other);
 		taken = strcmp(other.name, r->node) == 0;
 	}
-	if (taken || !client_name_ok(r->node) ||
+	if (taken || !dbs_name_ok(r->node, strlen(r->node)) ||
 	    strncmp(r->node, "__", 2) == 0)
 		return DBS_ENOTFOUND;
 	memset(n, 0, sizeof(*n));
@@ -291,21 +295,6 @@ node_content(const struct config *cfg, const struct node *n, char **out,
 
 /* ---------------------------------------------------------- validate */
 
-/* Valid client name: [A-Za-z0-9_-]{1,64}. */
-static bool
-client_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			(*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
-
 /* A planned change of the client files by a __clients save. */
 struct clients_plan {
 	char **added; /* names */
@@ -395,7 +384,7 @@ plan_clients(const struct config *cfg, const char *text, size_t len,
 			    i);
 			goto out;
 		}
-		if (!client_name_ok(name)) {
+		if (!dbs_name_ok(name, strlen(name))) {
 			snprintf(err, errlen,
 			    "__clients: $.clients[%zu].name: invalid client "
 			    "name \"%s\": use 1 to 64 of A-Z a-z 0-9 _ -",
@@ -469,6 +458,46 @@ validate_staged(struct sup *s, const struct config_stage *stage, size_t n,
 	}
 	config_free(ncfg);
 	return rc;
+}
+
+/*
+ * A client administrator's save, validation or restore of their client
+ * file (`text`, with its secrets put back): only the driver types and the
+ * folders of root's client policy (config_policy.h). This runs before
+ * validate(): `databus-worker --check` initialises every driver, and
+ * that alone loads a plugin's shared object or creates a null pusher's
+ * record file. The client's own folder (<data_dir>/files/<client>, 0750)
+ * is made here, so that a save can name it.
+ */
+static int
+check_policy(struct sup *s, const Dbs__ConfigSave *r, const struct node *n,
+    const char *text, const char *old, size_t old_len, char *err,
+    size_t errlen)
+{
+	const char *slash = strrchr(s->cfg->file, '/');
+	struct cfg_policy_check c = {
+	    .pol = s->cfg->client_policy,
+	    .ticket = slash != NULL ? slash + 1 : s->cfg->file,
+	    .client = n->client,
+	    .data_dir = s->cfg->data_dir,
+	    .base_dir = s->cfg->base_dir,
+	    .shown = n->shown,
+	    .old = old,
+	    .old_len = old_len,
+	};
+	char files[4200], *mine;
+
+	if (n->kind != NODE_CLIENT || r->scope_root)
+		return DBS_OK; /* root's saves are not limited */
+	snprintf(files, sizeof(files), "%s/files", s->cfg->data_dir);
+	if ((mine = config_policy_client_dir(s->cfg->data_dir, n->client)) ==
+	    NULL)
+		return DBS_ENOMEM;
+	if ((mkdir(files, 0750) != 0 && errno != EEXIST) ||
+	    (mkdir(mine, 0750) != 0 && errno != EEXIST))
+		sup_err("config: cannot make %s: %s", mine, strerror(errno));
+	free(mine);
+	return config_policy_check(&c, text, strlen(text), err, errlen);
 }
 
 /* The path of client `name`'s file. */
@@ -735,6 +764,92 @@ out:
 }
 
 /* Validate, and for config_save write and reload. */
+/* The text of node n as it is now (malloc'ed): its file, or for the
+ * client list the list databusd runs with. */
+static int
+read_current(struct sup *s, const struct node *n, char **old, size_t *old_len,
+    char *err, size_t errlen)
+{
+	if (n->kind != NODE_CLIENTS)
+		return read_file(n->path, old, old_len, err, errlen);
+	if ((*old = clients_doc(s->cfg)) == NULL)
+		return DBS_ENOMEM;
+	*old_len = strlen(*old);
+	return DBS_OK;
+}
+
+/* The backup `number` of node n, for a save that restores it. */
+static int
+restored_backup(struct sup *s, const struct node *n, uint64_t number,
+    Dbs__ConfigBackup **b, char *err, size_t errlen)
+{
+	struct store_txn *txn = sup_txn(s);
+	char key[600];
+	int rc;
+
+	if (txn == NULL)
+		return DBS_EIO;
+	node_key(n, key, sizeof(key));
+	rc = store_config_backup_get(txn, key, number, b);
+	if (rc != DBS_OK)
+		snprintf(err, errlen, "no backup %" PRIu64, number);
+	return rc;
+}
+
+/* The version a save replaces goes to the store first, durably (a client
+ * file's passwords redacted): *old_red is that text, malloc'ed. */
+static int
+backup_current(struct sup *s, const struct node *n, const char *author,
+    const char *old, size_t old_len, char **old_red, char *err, size_t errlen)
+{
+	int rc;
+
+	if (n->kind == NODE_CLIENT) {
+		if ((rc = cfgsec_redact(n->shown, old, old_len, old_red, err,
+			 errlen)) != DBS_OK)
+			return rc;
+	} else if ((*old_red = strndup(old, old_len)) == NULL) {
+		return DBS_ENOMEM;
+	}
+	if ((rc = backup(s, n, author, *old_red, strlen(*old_red))) !=
+		DBS_OK ||
+	    (rc = sup_commit(s)) != DBS_OK)
+		snprintf(err, errlen,
+		    "cannot back up the current version; nothing saved: %s",
+		    s->store_error);
+	return rc;
+}
+
+/* Write the saved node: its file, or for the client list the files of the
+ * added clients ("{}") and the removal of the others (undone when a step
+ * fails). */
+static int
+write_node(struct sup *s, const struct node *n, struct clients_plan *plan,
+    const char *author, const char *text, size_t text_len, char *err,
+    size_t errlen)
+{
+	int rc = DBS_OK;
+
+	if (n->kind != NODE_CLIENTS)
+		return write_atomic(n->path, text, text_len, err, errlen);
+	plan->removed_text =
+	    calloc(plan->n_removed + 1, sizeof(*plan->removed_text));
+	if (plan->removed_text == NULL)
+		rc = DBS_ENOMEM;
+	for (size_t i = 0; i < plan->n_added && rc == DBS_OK; i++) {
+		char path[4200];
+
+		client_path(s->cfg, plan->added[i], path, sizeof(path));
+		rc = write_atomic(path, "{}\n", 3, err, errlen);
+	}
+	for (size_t i = 0; i < plan->n_removed && rc == DBS_OK; i++)
+		rc = remove_client(s, plan->removed[i], author,
+		    &plan->removed_text[i], err, errlen);
+	if (rc != DBS_OK && plan->removed_text != NULL)
+		plan_undo(s, plan);
+	return rc;
+}
+
 static void
 do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
     bool save)
@@ -758,20 +873,9 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		goto out;
 	}
 	if (save && r->restore_backup != 0) {
-		struct store_txn *txn = sup_txn(s);
-		char key[600];
-
-		if (txn == NULL) {
-			rc = DBS_EIO;
+		if ((rc = restored_backup(s, &n, r->restore_backup, &b, err,
+			 sizeof(err))) != DBS_OK)
 			goto out;
-		}
-		node_key(&n, key, sizeof(key));
-		rc = store_config_backup_get(txn, key, r->restore_backup, &b);
-		if (rc != DBS_OK) {
-			snprintf(err, sizeof(err), "no backup %" PRIu64,
-			    r->restore_backup);
-			goto out;
-		}
 		content = (const char *)b->content.data;
 		content_len = b->content.len;
 	}
@@ -783,16 +887,9 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 		content = "";
 
 	/* The node as it is now: its version and its text. */
-	if (n.kind == NODE_CLIENTS) {
-		if ((old = clients_doc(s->cfg)) == NULL) {
-			rc = DBS_ENOMEM;
-			goto out;
-		}
-		old_len = strlen(old);
-	} else if ((rc = read_file(
-			n.path, &old, &old_len, err, sizeof(err))) != DBS_OK) {
+	if ((rc = read_current(s, &n, &old, &old_len, err, sizeof(err))) !=
+	    DBS_OK)
 		goto out;
-	}
 	content_version(old, old_len, version);
 	if (r->base_version != NULL && r->base_version[0] != '\0' &&
 	    strcmp(r->base_version, version) != 0) {
@@ -825,52 +922,21 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 	    (rc = plan_clients(
 		 s->cfg, text, text_len, &plan, err, sizeof(err))) != DBS_OK)
 		goto out;
-	if ((rc = validate(s, &n, text, text_len, &plan, err, sizeof(err))) !=
-	    DBS_OK)
+	if ((rc = check_policy(
+		 s, r, &n, text, old, old_len, err, sizeof(err))) != DBS_OK ||
+	    (rc = validate(s, &n, text, text_len, &plan, err, sizeof(err))) !=
+		DBS_OK)
 		goto out;
 	if (!save) {
 		snprintf(err, sizeof(err), "%s is valid", n.shown);
 		goto out;
 	}
 
-	/* The version it replaces goes to the store first, durably. */
-	if (n.kind == NODE_CLIENT) {
-		if ((rc = cfgsec_redact(n.shown, old, old_len, &old_red, err,
-			 sizeof(err))) != DBS_OK)
-			goto out;
-	} else if ((old_red = strndup(old, old_len)) == NULL) {
-		rc = DBS_ENOMEM;
+	if ((rc = backup_current(s, &n, author, old, old_len, &old_red, err,
+		 sizeof(err))) != DBS_OK ||
+	    (rc = write_node(s, &n, &plan, author, text, text_len, err,
+		 sizeof(err))) != DBS_OK)
 		goto out;
-	}
-	if ((rc = backup(s, &n, author, old_red, strlen(old_red))) != DBS_OK ||
-	    (rc = sup_commit(s)) != DBS_OK) {
-		snprintf(err, sizeof(err),
-		    "cannot back up the current version; nothing saved: %s",
-		    s->store_error);
-		goto out;
-	}
-	if (n.kind == NODE_CLIENTS) {
-		plan.removed_text =
-		    calloc(plan.n_removed + 1, sizeof(*plan.removed_text));
-		if (plan.removed_text == NULL)
-			rc = DBS_ENOMEM;
-		for (size_t i = 0; i < plan.n_added && rc == DBS_OK; i++) {
-			char path[4200];
-
-			client_path(s->cfg, plan.added[i], path, sizeof(path));
-			rc = write_atomic(path, "{}\n", 3, err, sizeof(err));
-		}
-		for (size_t i = 0; i < plan.n_removed && rc == DBS_OK; i++)
-			rc = remove_client(s, plan.removed[i], author,
-			    &plan.removed_text[i], err, sizeof(err));
-	} else {
-		rc = write_atomic(n.path, text, text_len, err, sizeof(err));
-	}
-	if (rc != DBS_OK) {
-		if (n.kind == NODE_CLIENTS && plan.removed_text != NULL)
-			plan_undo(s, &plan);
-		goto out;
-	}
 	sup_log("config: %s saved by %s", n.shown, author);
 	if ((rc = sup_reload(s, err, sizeof(err))) != DBS_OK) {
 		/* Something else changed on disk since the check: put the old
@@ -882,7 +948,7 @@ do_save(struct sup *s, nng_msg *msg, uint64_t id, const Dbs__ConfigSave *r,
 			    n.path, old, old_len, e2, sizeof(e2));
 		else if (plan.removed_text != NULL)
 			plan_undo(s, &plan);
-		sup_log(
+		sup_err(
 		    "config: reload after saving %s failed: %s", n.shown, err);
 		goto out;
 	}
@@ -1048,7 +1114,8 @@ config_export_event(
 	json_t *v;
 	int rc;
 
-	if (ev->client[0] != '\0' && !client_name_ok(ev->client)) {
+	if (ev->client[0] != '\0' &&
+	    !dbs_name_ok(ev->client, strlen(ev->client))) {
 		snprintf(err, errlen, "invalid client");
 		return DBS_EINVAL;
 	}

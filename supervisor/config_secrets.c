@@ -1,6 +1,6 @@
 /*
  * config_secrets.c — the secrets of client files, hidden and put back
- * (webcfg; used by config_save.c, fuzzed by tests/fuzz/fuzz_config_secrets).
+ * (used by config_save.c, fuzzed by tests/fuzz/fuzz_config_secrets).
  *
  * A client file may hold secrets in clear text: users' initial passwords,
  * drivers' credentials. They never leave databusd: what the web shows, and
@@ -43,10 +43,21 @@ secret_key(const char *key)
 {
 	static const char *const names[] = {
 	    "password", "secret", "token", "api_key", "authorization", NULL};
+	/* ... and any name ending in one of these (client_secret,
+	 * refresh_token of the mail drivers' oauth2, ...). */
+	static const char *const suffixes[] = {
+	    "_password", "_secret", "_token", NULL};
+	size_t len = strlen(key);
 
 	for (size_t i = 0; names[i] != NULL; i++)
 		if (strcasecmp(key, names[i]) == 0)
 			return true;
+	for (size_t i = 0; suffixes[i] != NULL; i++) {
+		size_t n = strlen(suffixes[i]);
+
+		if (len > n && strcasecmp(key + len - n, suffixes[i]) == 0)
+			return true;
+	}
 	return false;
 }
 

@@ -22,7 +22,20 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "child.h"
+#include "commit.h"
+#include "control.h"
+#include "control_socket.h"
 #include "dbs_error.h"
+#include "history_sup.h"
+#include "dryrun.h"
+#include "import.h"
+#include "names.h"
+#include "passenger.h"
+#include "quota.h"
+#include "reload.h"
+#include "status.h"
+#include "store_swap.h"
 #include "sup.h"
 #include "webhook.h"
 #include "wire.h"
@@ -44,34 +57,8 @@ struct peek {
 int
 control_open(struct sup *s)
 {
-	char url[4200];
-	int rc;
-
-	snprintf(url, sizeof(url), "ipc://%s/control", s->run_dir);
-	(void)remove(url + 6);
-	if ((rc = nng_rep0_open_raw(&s->ctl)) != 0 ||
-	    wire_socket_limits(s->ctl, 0) != DBS_OK ||
-	    (rc = nng_listen(s->ctl, url, NULL, 0)) != 0 ||
-	    (rc = nng_socket_get_int(s->ctl, NNG_OPT_RECVFD, &s->ctl_fd)) !=
-		0) {
-		sup_log("control socket %s: %s", url, nng_strerror(rc));
-		return DBS_ETRANSPORT;
-	}
-	return DBS_OK;
-}
-
-void
-sup_control_reply(struct sup *s, nng_msg *msg, Dbs__ControlReply *r, bool now)
-{
-	nng_msg_clear(msg); /* keeps the backtrace header */
-	if (wire_append(msg, &r->base) != DBS_OK) {
-		nng_msg_free(msg);
-		return;
-	}
-	if (now)
-		sup_send_now(s, msg);
-	else
-		sup_after_commit(s, NULL, msg);
+	/* Behind a relay and a watchdog: control_socket.c. */
+	return control_socket_open(s->run_dir, &s->ctl, &s->ctl_fd);
 }
 
 /* Send `r` as the reply to the request in `msg` (which is consumed). */
@@ -139,9 +126,11 @@ do_status(struct sup *s, nng_msg *msg, uint64_t id)
 	st.n_definitions = n;
 	st.definitions = dip;
 	st.store = &stats;
+	quota_fill_status(s, txn, &st);
 	r.id = id;
 	r.status = &st;
 	reply_now(s, msg, &r);
+	quota_clear_status(&st);
 out:
 	for (size_t i = 0; di != NULL && i < n; i++)
 		sup_clear_definition_info(&di[i]);
@@ -159,7 +148,6 @@ set_step(struct sup *s, const Dbs__SetStep *req, char *err, size_t errlen)
 	Dbs__Passenger *p = NULL;
 	int64_t now = wire_now_ms();
 	struct worker *w;
-	bool found = false;
 	int rc;
 
 	if (txn == NULL)
@@ -171,51 +159,19 @@ set_step(struct sup *s, const Dbs__SetStep *req, char *err, size_t errlen)
 		rc = DBS_ENOTFOUND;
 		goto out;
 	}
-	if (req->requeue) {
-		if (p->state != DBS__PASSENGER_STATE__PS_DEAD) {
-			snprintf(err, errlen,
-			    "passenger %" PRIu64 " is not dead", p->id);
-			rc = DBS_EINVAL;
-			goto out;
-		}
-		for (size_t i = 0; i < p->n_steps; i++) {
-			Dbs__Step *st = p->steps[i];
-
-			/* A requeued passenger gets max_attempts afresh. */
-			st->attempts = 0;
-			if (st->state == DBS__STEP_STATE__STEP_FAILED) {
-				st->state = DBS__STEP_STATE__STEP_INCOMPLETE;
-				st->updated_ms = now;
-			}
-		}
-		found = true;
-	} else {
-		for (size_t i = 0; i < p->n_steps; i++) {
-			Dbs__Step *st = p->steps[i];
-
-			if (strcmp(st->name, req->step) != 0)
-				continue;
-			st->state = req->complete
-					? DBS__STEP_STATE__STEP_COMPLETE
-					: DBS__STEP_STATE__STEP_INCOMPLETE;
-			st->updated_ms = now;
-			found = true;
-		}
-		if (!found) {
-			snprintf(err, errlen,
-			    "passenger %" PRIu64 " has no step \"%s\"", p->id,
-			    req->step);
-			rc = DBS_ENOTFOUND;
-			goto out;
-		}
+	/* Either rule starts the passenger afresh (passenger.h). */
+	if (req->requeue && (rc = passenger_requeue(p, now)) != DBS_OK) {
+		snprintf(
+		    err, errlen, "passenger %" PRIu64 " is not dead", p->id);
+		goto out;
 	}
-	/* A manual change starts the passenger afresh. */
-	p->attempts = 0;
-	p->state = DBS__PASSENGER_STATE__PS_PENDING;
-	p->next_attempt_ms = now;
-	p->last_drive = 0;
-	p->updated_ms = now;
-	(void)drive_settle_passenger(p, now);
+	if (!req->requeue && (rc = passenger_toggle(p, req->step,
+				  req->complete, now)) != DBS_OK) {
+		snprintf(err, errlen,
+		    "passenger %" PRIu64 " has no step \"%s\"", p->id,
+		    req->step);
+		goto out;
+	}
 	if ((rc = store_passenger_put(txn, p)) != DBS_OK) {
 		sup_store_failed(s, rc, "changing a step");
 		goto out;
@@ -237,21 +193,6 @@ empty_null(const char *s)
 }
 
 /* ------------------------------------------------------------ users */
-
-static bool
-valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			(*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-			*s == '.' || *s == '@'))
-			return false;
-	return true;
-}
 
 static bool
 client_exists(const struct sup *s, const char *client)
@@ -279,10 +220,8 @@ user_put(struct sup *s, const Dbs__UserPut *req, char *err, size_t errlen)
 		snprintf(err, errlen, "no client \"%s\"", req->client);
 		return DBS_ENOTFOUND;
 	}
-	if (!valid_name(req->username)) {
-		snprintf(err, errlen,
-		    "a user name has 1 to 64 letters, "
-		    "digits or . _ - @");
+	if (!dbs_user_name_ok(req->username, strlen(req->username))) {
+		snprintf(err, errlen, "a user name has " DBS_USER_NAME_RULE);
 		return DBS_EINVAL;
 	}
 	if (req->set_password &&
@@ -358,12 +297,43 @@ out:
 
 /* ------------------------------------------------------------- peek */
 
+/*
+ * Why an empty peek is empty, when the definition has a webhook puller:
+ * nothing waits in a webhook's source, since each delivery is seated as it
+ * arrives (webhook.c). Without this, "0 item(s) waiting" reads like a
+ * fault. Writes into buf and returns it, or NULL when there is nothing to
+ * explain.
+ */
+static const char *
+peek_explain(
+    const struct worker *w, const Dbs__PeekResult *r, char *buf, size_t len)
+{
+	const struct cfg_definition *def = w->def;
+
+	if (r->n_items > 0 || (r->message != NULL && r->message[0] != '\0') ||
+	    def == NULL)
+		return NULL;
+	for (size_t i = 0; i < def->n_pullers; i++)
+		if (strcmp(def->pullers[i].type, "webhook") == 0) {
+			snprintf(buf, len,
+			    "puller \"%s\" is a webhook: each delivery to "
+			    "POST /hooks/%s/%s is seated in the queue as it "
+			    "arrives, so nothing ever waits in its source "
+			    "(look for it in the Queue)",
+			    def->pullers[i].name, def->client, def->name);
+			return buf;
+		}
+	return NULL;
+}
+
 void
 control_on_peek_result(struct sup *s, struct worker *w, Dbs__PeekResult *r)
 {
 	for (struct peek **pp = &s->peeks; *pp != NULL; pp = &(*pp)->next) {
 		struct peek *p = *pp;
 		Dbs__ControlReply cr = DBS__CONTROL_REPLY__INIT;
+		char why[512], *own = r->message;
+		const char *explained;
 
 		if (p->w != w || p->peek_id != r->peek_id)
 			continue;
@@ -371,8 +341,11 @@ control_on_peek_result(struct sup *s, struct worker *w, Dbs__PeekResult *r)
 		cr.id = p->req_id;
 		cr.code = r->code;
 		cr.message = r->message;
+		if ((explained = peek_explain(w, r, why, sizeof(why))) != NULL)
+			r->message = cr.message = (char *)explained;
 		cr.peek = r;
-		reply(s, p->msg, &cr);
+		reply(s, p->msg, &cr); /* packs it: `why` is done with */
+		r->message = own;      /* the caller frees its own */
 		free(p);
 		return;
 	}
@@ -401,6 +374,8 @@ void
 control_timers(struct sup *s, int64_t now, int64_t *wake)
 {
 	struct peek **pp = &s->peeks;
+
+	store_swap_timers(s, now, wake);
 
 	while (*pp != NULL) {
 		struct peek *p = *pp;
@@ -488,182 +463,439 @@ expedite(struct sup *s, const Dbs__DefRef *ref, char *err, size_t errlen)
 	return DBS_OK;
 }
 
-static void
-handle(struct sup *s, nng_msg *msg, Dbs__ControlRequest *req)
+/* --------------------------------------------------- the verb table */
+
+/* What a verb's handler gives back for the common reply. */
+struct verb_out {
+	char text[2048]; /* "" : the text of the code */
+	uint64_t count;
+};
+
+static int
+do_pause(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
 {
-	char text[2048] = "";
-	uint64_t count = 0;
+	bool pause = req->verb_case == DBS__CONTROL_REQUEST__VERB_PAUSE;
+
+	(void)msg;
+	sched_pause(s->sched, pause);
+	sup_log("%s by %s", pause ? "paused" : "resumed", req->actor);
+	sup_event_system(s);
+	snprintf(
+	    out->text, sizeof(out->text), "%s", pause ? "paused" : "resumed");
+	return DBS_OK;
+}
+
+/*
+ * Queue and log purges. Large purges go in bounded chunks, each
+ * committed, so that no transaction grows past what LMDB can hold dirty.
+ */
+static int
+do_purge(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	bool queue = req->verb_case == DBS__CONTROL_REQUEST__VERB_QUEUE_PURGE;
+	const Dbs__Purge *p = queue ? req->queue_purge : req->logs_purge;
+	int64_t now = wire_now_ms();
+	int64_t before =
+	    p->older_than_ms > 0 ? now - p->older_than_ms : INT64_MAX;
+	struct store_txn *txn;
+	int rc;
+
+	(void)msg;
+	for (;;) {
+		uint64_t n = 0;
+
+		if ((txn = sup_txn(s)) == NULL)
+			return DBS_EIO;
+		rc = queue ? store_queue_purge(txn, empty_null(p->client),
+				 empty_null(p->definition), before,
+				 PURGE_CHUNK, &n)
+			   : store_log_purge(
+				 txn, empty_null(p->client), before, &n);
+		if (rc != DBS_OK) {
+			sup_store_failed(s, rc, "purging");
+			return rc;
+		}
+		out->count += n;
+		if (!queue || n < PURGE_CHUNK)
+			break;
+		if ((rc = sup_commit(s)) != DBS_OK)
+			return rc;
+	}
+	snprintf(out->text, sizeof(out->text), "purged %" PRIu64 " %s",
+	    out->count, queue ? "passengers" : "logs");
+	return DBS_OK;
+}
+
+/* Remove a user, or only revoke its sessions: both end every session. */
+static int
+do_user_end(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	bool rm = req->verb_case == DBS__CONTROL_REQUEST__VERB_USER_RM;
+	const Dbs__UserRef *u = rm ? req->user_rm : req->user_revoke;
+	Dbs__User *old = NULL;
+	struct store_txn *txn;
+	int rc;
+
+	(void)msg;
+	if ((txn = sup_txn(s)) == NULL)
+		return DBS_EIO;
+	if ((rc = store_user_get(txn, u->client, u->username, &old)) !=
+	    DBS_OK) {
+		snprintf(out->text, sizeof(out->text), "no user %s/%s",
+		    u->client, u->username);
+		return rc;
+	}
+	dbs__user__free_unpacked(old, NULL);
+	rc = store_session_revoke_user(
+	    txn, u->client, u->username, &out->count);
+	if (rc == DBS_OK && rm)
+		rc = store_user_delete(txn, u->client, u->username);
+	if (rc != DBS_OK) {
+		sup_store_failed(s, rc, "changing a user");
+		return rc;
+	}
+	snprintf(out->text, sizeof(out->text),
+	    "%s %s/%s; %" PRIu64 " session(s) ended",
+	    rm ? "removed" : "revoked", u->client, u->username, out->count);
+	return DBS_OK;
+}
+
+static int
+do_session_delete(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	const Dbs__SessionRef *r = req->session_delete;
+	struct store_txn *txn;
+	int rc;
+
+	(void)msg;
+	(void)out;
+	if ((txn = sup_txn(s)) == NULL)
+		return DBS_EIO;
+	rc = store_session_delete(txn, r->token_hash.data, r->token_hash.len);
+	if (rc != DBS_OK && rc != DBS_ENOTFOUND)
+		sup_store_failed(s, rc, "ending a session");
+	return rc;
+}
+
+static int
+do_shutdown(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	sup_log("shutdown requested by %s", req->actor);
+	reply_code(s, msg, req->id, DBS_OK, "shutting down");
+	sup_begin_shutdown(s, "control request");
+	return DBS_OK;
+}
+
+/* Verbs served by one call each: thin adapters to the table's shape. */
+
+static int
+do_status_verb(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	do_status(s, msg, req->id);
+	return DBS_OK;
+}
+
+static int
+do_peek_verb(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	do_peek(s, msg, req->id, req->peek);
+	return DBS_OK;
+}
+
+/* dry-run: answered by dryrun.c when the throwaway worker is done. */
+static int
+do_dry_run(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	dryrun_request(s, msg, req->id, req->dry_run);
+	return DBS_OK;
+}
+
+static int
+do_webhook(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	webhook_handle(s, msg, req->id, req->webhook);
+	return DBS_OK;
+}
+
+static int
+do_config(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	config_ctl_handle(s, msg, req);
+	return DBS_OK;
+}
+
+static int
+do_expedite(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	return expedite(s, req->expedite, out->text, sizeof(out->text));
+}
+
+static int
+do_set_step(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	return set_step(s, req->set_step, out->text, sizeof(out->text));
+}
+
+static int
+do_user_put(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	return user_put(s, req->user_put, out->text, sizeof(out->text));
+}
+
+static int
+do_session_create(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	(void)out;
+	return sessions_create(s, req->session_create);
+}
+
+static int
+do_session_touch(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	(void)out;
+	return sessions_touch(s, req->session_touch);
+}
+
+static int
+do_reload(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	(void)req;
+	return sup_reload(s, out->text, sizeof(out->text));
+}
+
+static int
+do_export_event(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	return config_export_event(
+	    s, req->export_event, out->text, sizeof(out->text));
+}
+
+/*
+ * databusctl import into the running databusd: one batch of an archive,
+ * seated in the open write batch and answered after its commit, so the
+ * counts and the id mapping it reports are durable.
+ */
+static int
+do_import(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	const Dbs__ImportBatch *b = req->import_batch;
+	Dbs__ControlReply r = DBS__CONTROL_REPLY__INIT;
+	Dbs__ImportReply ir = DBS__IMPORT_REPLY__INIT;
+	struct import_stats st = {0};
 	struct store_txn *txn;
 	int rc = DBS_OK;
-	int64_t now = wire_now_ms();
 
-	switch (req->verb_case) {
-	case DBS__CONTROL_REQUEST__VERB_STATUS:
-		do_status(s, msg, req->id);
-		return;
-	case DBS__CONTROL_REQUEST__VERB_PEEK:
-		do_peek(s, msg, req->id, req->peek);
-		return;
-	case DBS__CONTROL_REQUEST__VERB_WEBHOOK: /* drivers */
-		webhook_handle(s, msg, req->id, req->webhook);
-		return;
-	case DBS__CONTROL_REQUEST__VERB_PAUSE:
-	case DBS__CONTROL_REQUEST__VERB_RESUME: {
-		bool pause =
-		    req->verb_case == DBS__CONTROL_REQUEST__VERB_PAUSE;
-
-		if (s->shutting_down) {
-			rc = DBS_ESHUTDOWN;
-			break;
-		}
-		sched_pause(s->sched, pause);
-		sup_log("%s by %s", pause ? "paused" : "resumed", req->actor);
-		sup_event_system(s);
-		snprintf(
-		    text, sizeof(text), "%s", pause ? "paused" : "resumed");
-		break;
+	(void)out;
+	if ((txn = sup_txn(s)) == NULL) {
+		reply_code(s, msg, req->id, DBS_EIO, s->store_error);
+		return DBS_OK;
 	}
-	case DBS__CONTROL_REQUEST__VERB_EXPEDITE:
-		rc = expedite(s, req->expedite, text, sizeof(text));
-		break;
-	case DBS__CONTROL_REQUEST__VERB_SET_STEP:
-		rc = set_step(s, req->set_step, text, sizeof(text));
-		break;
-	case DBS__CONTROL_REQUEST__VERB_QUEUE_PURGE:
-	case DBS__CONTROL_REQUEST__VERB_LOGS_PURGE: {
-		bool queue =
-		    req->verb_case == DBS__CONTROL_REQUEST__VERB_QUEUE_PURGE;
-		const Dbs__Purge *p =
-		    queue ? req->queue_purge : req->logs_purge;
-		int64_t before =
-		    p->older_than_ms > 0 ? now - p->older_than_ms : INT64_MAX;
+	for (size_t i = 0; rc == DBS_OK && i < b->n_items; i++) {
+		const Dbs__ImportItem *it = b->items[i];
 
-		/* Large purges go in bounded chunks, each committed, so that
-		 * no transaction grows past what LMDB can hold dirty. */
-		for (;;) {
-			uint64_t n = 0;
-
-			if ((txn = sup_txn(s)) == NULL) {
-				rc = DBS_EIO;
-				break;
-			}
-			rc = queue ? store_queue_purge(txn,
-					 empty_null(p->client),
-					 empty_null(p->definition), before,
-					 PURGE_CHUNK, &n)
-				   : store_log_purge(txn,
-					 empty_null(p->client), before, &n);
-			if (rc != DBS_OK) {
-				sup_store_failed(s, rc, "purging");
-				break;
-			}
-			count += n;
-			if (!queue || n < PURGE_CHUNK ||
-			    (rc = sup_commit(s)) != DBS_OK)
-				break;
-		}
-		if (rc != DBS_OK)
+		if (it->passenger == NULL) {
+			rc = DBS_EINVAL;
 			break;
-		snprintf(text, sizeof(text), "purged %" PRIu64 " %s", count,
-		    queue ? "passengers" : "logs");
-		break;
+		}
+		rc = import_passenger(txn, it->passenger, it->attachments,
+		    it->n_attachments, false, &st);
+		s->batch_bytes += it->passenger->n_attachments * 64;
 	}
-	case DBS__CONTROL_REQUEST__VERB_USER_PUT:
-		rc = user_put(s, req->user_put, text, sizeof(text));
-		break;
-	case DBS__CONTROL_REQUEST__VERB_USER_RM:
-	case DBS__CONTROL_REQUEST__VERB_USER_REVOKE: {
-		const Dbs__UserRef *u =
-		    req->verb_case == DBS__CONTROL_REQUEST__VERB_USER_RM
-			? req->user_rm
-			: req->user_revoke;
-		Dbs__User *old = NULL;
-
-		if ((txn = sup_txn(s)) == NULL) {
-			rc = DBS_EIO;
-			break;
-		}
-		if ((rc = store_user_get(txn, u->client, u->username, &old)) !=
-		    DBS_OK) {
-			snprintf(text, sizeof(text), "no user %s/%s",
-			    u->client, u->username);
-			break;
-		}
-		dbs__user__free_unpacked(old, NULL);
-		rc = store_session_revoke_user(
-		    txn, u->client, u->username, &count);
-		if (rc == DBS_OK &&
-		    req->verb_case == DBS__CONTROL_REQUEST__VERB_USER_RM)
-			rc = store_user_delete(txn, u->client, u->username);
-		if (rc != DBS_OK) {
-			sup_store_failed(s, rc, "changing a user");
-			break;
-		}
-		snprintf(text, sizeof(text),
-		    "%s %s/%s; %" PRIu64 " session(s) ended",
-		    req->verb_case == DBS__CONTROL_REQUEST__VERB_USER_RM
-			? "removed"
-			: "revoked",
-		    u->client, u->username, count);
-		break;
+	for (size_t i = 0; rc == DBS_OK && i < b->n_users; i++)
+		rc = import_user(txn, b->users[i], false, &st);
+	/* The sender mapped the entries' passenger ids (ImportReply.ids). */
+	for (size_t i = 0; rc == DBS_OK && i < b->n_logs; i++)
+		rc = import_log(txn, b->logs[i], false, false, &st);
+	if (rc != DBS_OK && rc != DBS_EINVAL && rc != DBS_ETOOBIG) {
+		sup_store_failed(s, rc, "importing");
 	}
-	case DBS__CONTROL_REQUEST__VERB_SESSION_CREATE:
-		rc = sessions_create(s, req->session_create);
-		break;
-	case DBS__CONTROL_REQUEST__VERB_SESSION_TOUCH:
-		rc = sessions_touch(s, req->session_touch);
-		break;
-	case DBS__CONTROL_REQUEST__VERB_SESSION_DELETE: {
-		const Dbs__SessionRef *r = req->session_delete;
-
-		if ((txn = sup_txn(s)) == NULL) {
-			rc = DBS_EIO;
-			break;
-		}
-		rc = store_session_delete(
-		    txn, r->token_hash.data, r->token_hash.len);
-		if (rc != DBS_OK && rc != DBS_ENOTFOUND)
-			sup_store_failed(s, rc, "ending a session");
-		break;
+	r.id = req->id;
+	r.code = rc;
+	r.message = (char *)dbs_strerror(rc);
+	ir.added = st.added;
+	ir.duplicates = st.duplicates;
+	ir.n_remap_from = ir.n_remap_to = st.n_remap / 2;
+	ir.remap_from = calloc(st.n_remap / 2 + 1, sizeof(uint64_t));
+	ir.remap_to = calloc(st.n_remap / 2 + 1, sizeof(uint64_t));
+	if (ir.remap_from == NULL || ir.remap_to == NULL)
+		ir.n_remap_from = ir.n_remap_to = 0;
+	for (size_t i = 0; i < ir.n_remap_from; i++) {
+		ir.remap_from[i] = st.remap[2 * i];
+		ir.remap_to[i] = st.remap[2 * i + 1];
 	}
-	case DBS__CONTROL_REQUEST__VERB_RELOAD:
-		rc = sup_reload(s, text, sizeof(text));
-		break;
-	case DBS__CONTROL_REQUEST__VERB_CONFIG_LIST:
-	case DBS__CONTROL_REQUEST__VERB_CONFIG_GET:
-	case DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE:
-	case DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE:
-	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS:
-	case DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET:
-		config_ctl_handle(s, msg, req);
-		return;
-	case DBS__CONTROL_REQUEST__VERB_EXPORT_EVENT:
-		rc = config_export_event(
-		    s, req->export_event, text, sizeof(text));
-		break;
-	case DBS__CONTROL_REQUEST__VERB_SHUTDOWN:
-		sup_log("shutdown requested by %s", req->actor);
-		snprintf(text, sizeof(text), "shutting down");
-		reply_code(s, msg, req->id, DBS_OK, text);
-		sup_begin_shutdown(s, "control request");
-		return;
-	default:
+	ir.n_ids = st.n_ids / 2;
+	ir.ids = calloc(ir.n_ids + 1, sizeof(uint64_t));
+	if (ir.ids == NULL)
+		ir.n_ids = 0;
+	for (size_t i = 0; i < ir.n_ids; i++)
+		ir.ids[i] = st.ids[2 * i + 1];
+	ir.logs_added = st.logs_added;
+	ir.logs_duplicates = st.logs_duplicates;
+	ir.users_added = st.users_added;
+	ir.users_existing = st.users_existing;
+	ir.n_users_locked = st.n_locked;
+	ir.users_locked = st.locked;
+	r.import_reply = &ir;
+	sup_control_reply(s, msg, &r, rc != DBS_OK);
+	free(ir.remap_from);
+	free(ir.remap_to);
+	free(ir.ids);
+	import_stats_free(&st);
+	return DBS_OK;
+}
+
+/* restore and compact while running (store_swap.c). */
+static int
+do_store_swap(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	store_swap_request(s, msg, req);
+	return DBS_OK;
+}
+
+/* The charts' history (history_sup.c). */
+static int
+do_history(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)out;
+	history_sup_ctl(s, msg, req);
+	return DBS_OK;
+}
+
+/* databus-web says it listens: its life moves to READY (web.c). */
+static int
+do_web_ready(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+    struct verb_out *out)
+{
+	(void)msg;
+	return web_ready(s, req->web_ready, out->text, sizeof(out->text));
+}
+
+/*
+ * How each verb is replied to. VERB_COMMON: the handler returns a code and
+ * fills verb_out; the reply (code, text, count) goes out after the commit
+ * of the batch the handler wrote to, so that a client never sees "done"
+ * for a change that a failed commit undid. VERB_OWN: the handler replies
+ * itself — at once (status), when a worker answers (peek, webhook), or as
+ * config_save.c decides — or keeps the message for later.
+ */
+enum verb_reply {
+	VERB_COMMON,
+	VERB_OWN,
+};
+
+struct verb {
+	Dbs__ControlRequest__VerbCase verb;
+	enum verb_reply reply;
+	bool refused_in_shutdown; /* DBS_ESHUTDOWN once shutdown began */
+	int (*run)(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req,
+	    struct verb_out *out);
+};
+
+#define V(name) DBS__CONTROL_REQUEST__VERB_##name
+
+/* Every request the control socket serves: verb → reply, state, handler. */
+static const struct verb verbs[] = {
+    {V(STATUS), VERB_OWN, false, do_status_verb},
+    {V(PEEK), VERB_OWN, false, do_peek_verb},
+    {V(WEBHOOK), VERB_OWN, false, do_webhook}, /* for drivers */
+    {V(DRY_RUN), VERB_OWN, true, do_dry_run},
+    {V(PAUSE), VERB_COMMON, true, do_pause},
+    {V(RESUME), VERB_COMMON, true, do_pause},
+    {V(EXPEDITE), VERB_COMMON, false, do_expedite},
+    {V(SET_STEP), VERB_COMMON, false, do_set_step},
+    {V(QUEUE_PURGE), VERB_COMMON, false, do_purge},
+    {V(LOGS_PURGE), VERB_COMMON, false, do_purge},
+    {V(USER_PUT), VERB_COMMON, false, do_user_put},
+    {V(USER_RM), VERB_COMMON, false, do_user_end},
+    {V(USER_REVOKE), VERB_COMMON, false, do_user_end},
+    {V(SESSION_CREATE), VERB_COMMON, false, do_session_create},
+    {V(SESSION_TOUCH), VERB_COMMON, false, do_session_touch},
+    {V(SESSION_DELETE), VERB_COMMON, false, do_session_delete},
+    {V(RELOAD), VERB_COMMON, false, do_reload},
+    {V(CONFIG_LIST), VERB_OWN, false, do_config},
+    {V(CONFIG_GET), VERB_OWN, false, do_config},
+    {V(CONFIG_VALIDATE), VERB_OWN, false, do_config},
+    {V(CONFIG_SAVE), VERB_OWN, false, do_config},
+    {V(CONFIG_BACKUPS), VERB_OWN, false, do_config},
+    {V(CONFIG_BACKUP_GET), VERB_OWN, false, do_config},
+    {V(EXPORT_EVENT), VERB_COMMON, false, do_export_event},
+    {V(WEB_READY), VERB_COMMON, false, do_web_ready},
+    {V(IMPORT_BATCH), VERB_OWN, true, do_import},
+    {V(STORE_SWAP), VERB_OWN, true, do_store_swap},
+    {V(HISTORY), VERB_OWN, false, do_history},
+    {V(SHUTDOWN), VERB_OWN, false, do_shutdown},
+};
+
+#undef V
+
+static const struct verb *
+find_verb(Dbs__ControlRequest__VerbCase verb)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (verbs[i].verb == verb)
+			return &verbs[i];
+	return NULL;
+}
+
+static void
+handle(struct sup *s, nng_msg *msg, const Dbs__ControlRequest *req)
+{
+	const struct verb *v = find_verb(req->verb_case);
+	Dbs__ControlReply r = DBS__CONTROL_REPLY__INIT;
+	struct verb_out out = {"", 0};
+	int rc;
+
+	if (v == NULL) {
 		rc = DBS_EINVAL;
-		snprintf(text, sizeof(text),
-		    "this databusd does not serve "
-		    "request %d",
+		snprintf(out.text, sizeof(out.text),
+		    "this databusd does not serve request %d",
 		    (int)req->verb_case);
-		break;
+	} else if (v->refused_in_shutdown && s->shutting_down) {
+		rc = DBS_ESHUTDOWN;
+	} else {
+		rc = v->run(s, msg, req, &out);
+		if (v->reply == VERB_OWN)
+			return;
 	}
-	{
-		Dbs__ControlReply r = DBS__CONTROL_REPLY__INIT;
-
-		r.id = req->id;
-		r.code = rc;
-		r.message = text[0] != '\0' ? text : (char *)dbs_strerror(rc);
-		r.count = count;
-		reply(s, msg, &r);
-	}
+	r.id = req->id;
+	r.code = rc;
+	r.message = out.text[0] != '\0' ? out.text : (char *)dbs_strerror(rc);
+	r.count = out.count;
+	reply(s, msg, &r);
 }
 
 void
@@ -680,8 +912,8 @@ control_handle(struct sup *s)
 		if (req == NULL ||
 		    req->verb_case == DBS__CONTROL_REQUEST__VERB__NOT_SET) {
 			/* A broken peer: hang up on it. */
-			sup_log("control: a request that does not decode; "
-				"closing that connection");
+			sup_warn("control: a request that does not decode; "
+				 "closing that connection");
 			nng_pipe_close(nng_msg_get_pipe(msg));
 			nng_msg_free(msg);
 			if (req != NULL)

@@ -19,8 +19,10 @@
  *
  * Every step's status is kept per passenger. A failed step makes the
  * passenger wait next_attempt_ms (exponential backoff with jitter) and,
- * after retry.max_attempts failures, dead. A drive never dispatches the
- * same passenger twice: a cursor over the due index, plus last_drive.
+ * after retry.max_attempts failures, dead; those rules are passenger.c's,
+ * the drive reads a passenger, applies them and writes it back. A drive
+ * never dispatches the same passenger twice: a cursor over the due index,
+ * plus last_drive.
  *
  * Poison passengers: when the worker dies (crash, kill, drive timeout)
  * with work in flight, no step result tells which passenger was the
@@ -46,12 +48,20 @@
  * source_ref kept in the record.
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "child.h"
+#include "commit.h"
 #include "dbs_error.h"
+#include "drive.h"
+#include "event_log.h"
+#include "history_sup.h"
+#include "passenger.h"
+#include "status.h"
 #include "sup.h"
 #include "wire.h"
 
@@ -59,10 +69,10 @@
 #define BATCH           256 /* passengers per WorkRequest */
 #define BATCH_BYTES     (8u << 20)
 #define MAX_LOG_ENTRIES 1000
-#define NEVER_MS        0x7fffffffffffLL /* "not due": only the notify is left */
 #define PURGE_MAX       10000
 #define EXTEND_MS       1000  /* a drive takes new passengers this long */
 #define EXTEND_IDS      10000 /* ... and while it touched fewer than this */
+#define TRIM_AFTER      10000 /* passengers touched between heap trims */
 
 /* A copy of one SeatResult in flight (see the top). */
 struct notify_batch {
@@ -257,10 +267,6 @@ protocol_violation(struct sup *s, struct worker *w, const char *what)
 
 /* ------------------------------------------------------------ start */
 
-static Dbs__Step *find_step(
-    Dbs__Passenger *p, const char *name, Dbs__StepKind kind, bool any_kind);
-static bool step_done(const Dbs__Step *st);
-
 /* True if item `si` names a stored passenger (same puller and external
  * id: the seat was committed) whose notify is still to do. A seat whose
  * commit failed must never be acknowledged to its source. */
@@ -273,10 +279,11 @@ still_to_notify(struct store_txn *txn, const Dbs__SeatedItem *si)
 
 	if (store_passenger_get(txn, si->id, &p) != DBS_OK)
 		return false;
-	st = find_step(p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
+	st = passenger_find_step(
+	    p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
 	yes = strcmp(p->puller, si->puller) == 0 &&
 	      strcmp(p->external_id, si->external_id) == 0 && st != NULL &&
-	      !step_done(st);
+	      !passenger_step_done(st);
 	dbs__passenger__free_unpacked(p, NULL);
 	return yes;
 }
@@ -431,6 +438,36 @@ renotify(struct sup *s, struct worker *w)
 	}
 }
 
+/* s->driving: the workers with a drive, so that the loop looks at those
+ * only. */
+static bool
+driving_add(struct sup *s, struct worker *w)
+{
+	if (s->n_driving == s->cap_driving) {
+		size_t ncap = s->cap_driving ? s->cap_driving * 2 : 64;
+		struct worker **v = realloc(s->driving, ncap * sizeof(*v));
+
+		if (v == NULL)
+			return false;
+		s->driving = v;
+		s->cap_driving = ncap;
+	}
+	w->driving_ix = s->n_driving;
+	s->driving[s->n_driving++] = w;
+	return true;
+}
+
+static void
+driving_remove(struct sup *s, struct worker *w)
+{
+	size_t i = w->driving_ix;
+
+	if (i >= s->n_driving || s->driving[i] != w)
+		return;
+	s->driving[i] = s->driving[--s->n_driving];
+	s->driving[i]->driving_ix = i;
+}
+
 void
 drive_start(struct sup *s, struct worker *w, bool pull)
 {
@@ -451,6 +488,10 @@ drive_start(struct sup *s, struct worker *w, bool pull)
 	if (store_meta_put_u64(txn, "last_drive_id", d->id) != DBS_OK) {
 		drive_free(d);
 		sup_store_failed(s, DBS_EIO, "saving the drive id");
+		return;
+	}
+	if (!driving_add(s, w)) {
+		drive_free(d);
 		return;
 	}
 	w->drive = d;
@@ -485,7 +526,7 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 {
 	struct drive *d = w->drive;
 	const struct cfg_definition *def = w->def;
-	size_t n_steps = 1 + def->n_processors + def->n_pushers;
+	size_t n_steps = passenger_n_steps(def);
 	Dbs__Step steps[n_steps];
 	Dbs__Step *stepp[n_steps];
 	Dbs__SeatedItem *seated = NULL, **seatedp = NULL;
@@ -506,21 +547,9 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 	if ((txn = sup_txn(s)) == NULL)
 		return;
 
-	/* The steps every new passenger starts with. */
-	for (size_t i = 0; i < n_steps; i++) {
-		dbs__step__init(&steps[i]);
-		stepp[i] = &steps[i];
-	}
-	steps[0].kind = DBS__STEP_KIND__SK_NOTIFY;
-	for (size_t i = 0; i < def->n_processors; i++) {
-		steps[1 + i].name = def->processors[i].name;
-		steps[1 + i].kind = DBS__STEP_KIND__SK_PROCESSOR;
-	}
-	for (size_t i = 0; i < def->n_pushers; i++) {
-		steps[1 + def->n_processors + i].name = def->pushers[i].name;
-		steps[1 + def->n_processors + i].kind =
-		    DBS__STEP_KIND__SK_PUSHER;
-	}
+	/* The steps every new passenger starts with (the notify step's name
+	 * is each item's puller). */
+	passenger_first_steps(def, NULL, steps, stepp);
 
 	seated = calloc(b->n_items, sizeof(*seated));
 	seatedp = calloc(b->n_items, sizeof(*seatedp));
@@ -568,6 +597,11 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		if (!dup) {
 			d->seated++;
 			touch(d, id);
+			/* What the drive did, passenger by passenger: the
+			 * log lists what was pulled, processed and pushed
+			 * where (the UI folds these under the summary). */
+			logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, id, it->puller,
+			    "pulled %.200s", it->external_id);
 			for (size_t k = 0; k < it->n_attachments; k++)
 				s->batch_bytes += it->attachments[k]->data.len;
 		}
@@ -598,73 +632,19 @@ out:
 	free(seatedp);
 }
 
-/* ------------------------------------------------------ step states */
-
+/* Count a failed attempt of p in the drive's tally: dead (and logged as
+ * such) or to be retried. */
 static void
-set_str(char **field, const char *v)
+count_failure(struct drive *d, const Dbs__Passenger *p, Dbs__PassengerState st)
 {
-	if (*field != NULL && *field != protobuf_c_empty_string)
-		free(*field);
-	if (v == NULL || *v == '\0' || (*field = strdup(v)) == NULL)
-		*field = (char *)protobuf_c_empty_string;
-}
-
-static Dbs__Step *
-find_step(
-    Dbs__Passenger *p, const char *name, Dbs__StepKind kind, bool any_kind)
-{
-	for (size_t i = 0; i < p->n_steps; i++)
-		if ((any_kind || p->steps[i]->kind == kind) &&
-		    strcmp(p->steps[i]->name, name) == 0)
-			return p->steps[i];
-	return NULL;
-}
-
-static bool
-step_done(const Dbs__Step *st)
-{
-	return st->state == DBS__STEP_STATE__STEP_COMPLETE ||
-	       st->state == DBS__STEP_STATE__STEP_SKIPPED;
-}
-
-/*
- * Derive state and next attempt from the steps of a passenger that is not
- * dead: DONE when every step is complete or skipped; PENDING otherwise,
- * never due when only the puller's notify is left (nothing for a worker to
- * do until the item shows up in its source again).
- */
-static void
-settle(Dbs__Passenger *p, int64_t now)
-{
-	bool work_left = false, notify_left = false;
-
-	for (size_t i = 0; i < p->n_steps; i++) {
-		if (step_done(p->steps[i]))
-			continue;
-		if (p->steps[i]->kind == DBS__STEP_KIND__SK_NOTIFY)
-			notify_left = true;
-		else
-			work_left = true;
+	if (st != DBS__PASSENGER_STATE__PS_DEAD) {
+		d->failed++;
+		return;
 	}
-	if (!work_left && !notify_left) {
-		if (p->state != DBS__PASSENGER_STATE__PS_DONE)
-			p->done_ms = now;
-		p->state = DBS__PASSENGER_STATE__PS_DONE;
-	} else {
-		p->state = DBS__PASSENGER_STATE__PS_PENDING;
-		p->done_ms = 0;
-		if (!work_left)
-			p->next_attempt_ms = NEVER_MS;
-		else if (p->next_attempt_ms == NEVER_MS)
-			p->next_attempt_ms = now;
-	}
-}
-
-int
-drive_settle_passenger(Dbs__Passenger *p, int64_t now)
-{
-	settle(p, now);
-	return p->state;
+	d->dead++;
+	logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id, "",
+	    "passenger %" PRIu64 " is dead after %u attempt(s)", p->id,
+	    p->attempts);
 }
 
 static int
@@ -725,26 +705,24 @@ drive_on_notified(struct sup *s, struct worker *w, Dbs__Notified *n)
 			continue;
 		if (rc != DBS_OK)
 			return;
-		st = find_step(p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
-		if (st == NULL || step_done(st)) {
+		st = passenger_find_step(
+		    p, p->puller, DBS__STEP_KIND__SK_NOTIFY, false);
+		if (st == NULL || passenger_step_done(st)) {
 			dbs__passenger__free_unpacked(p, NULL);
 			continue;
 		}
-		st->updated_ms = now;
 		if (o->code == DBS_OK) {
-			st->state = DBS__STEP_STATE__STEP_COMPLETE;
-			set_str(&st->error, "");
+			passenger_step_result(
+			    st, DBS__STEP_STATE__STEP_COMPLETE, "", now);
 		} else {
 			/* The source was not acknowledged: it will offer the
 			 * item again, and the notify is retried then. */
-			st->state = DBS__STEP_STATE__STEP_FAILED;
-			st->attempts++;
-			set_str(&st->error, o->error);
+			passenger_step_result(
+			    st, DBS__STEP_STATE__STEP_FAILED, o->error, now);
 			logf_entry(d, DBS__LOG_LEVEL__LOG_WARNING, p->id,
 			    p->puller, "notify failed: %s", o->error);
 		}
-		if (p->state != DBS__PASSENGER_STATE__PS_DEAD)
-			settle(p, now);
+		passenger_settle(p, now);
 		p->updated_ms = now;
 		if ((rc = store_passenger_put(txn, p)) != DBS_OK) {
 			dbs__passenger__free_unpacked(p, NULL);
@@ -874,7 +852,8 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 		touch(d, p->id);
 		for (size_t j = 0; j < o->n_steps; j++) {
 			Dbs__StepOutcome *so = o->steps[j];
-			Dbs__Step *st = find_step(p, so->name, 0, true);
+			Dbs__Step *st =
+			    passenger_find_step(p, so->name, 0, true);
 
 			if (st == NULL ||
 			    st->kind == DBS__STEP_KIND__SK_NOTIFY) {
@@ -882,23 +861,25 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 				protocol_violation(s, w, "result for no step");
 				return;
 			}
-			st->state = so->state;
-			st->updated_ms = now;
+			passenger_step_result(st, so->state, so->error, now);
+			if (so->state == DBS__STEP_STATE__STEP_COMPLETE)
+				logf_entry(d, DBS__LOG_LEVEL__LOG_INFO, p->id,
+				    so->name, "%s %s",
+				    st->kind == DBS__STEP_KIND__SK_PUSHER
+					? "pushed to"
+					: "processed by",
+				    so->name);
 			if (so->state == DBS__STEP_STATE__STEP_FAILED) {
-				st->attempts++;
 				failed = true;
 				permanent = permanent || so->permanent;
 				if (so->retry_after_ms > retry_after_ms)
 					retry_after_ms = so->retry_after_ms;
-				set_str(&st->error, so->error);
 				if (first_error == NULL)
 					first_error = so->error;
 				logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
 				    so->name, "%s failed%s: %s", so->name,
 				    so->permanent ? " permanently" : "",
 				    so->error);
-			} else {
-				set_str(&st->error, "");
 			}
 		}
 		if (o->replaced &&
@@ -909,38 +890,12 @@ drive_on_work_result(struct sup *s, struct worker *w, Dbs__WorkResult *r)
 		}
 		p->last_drive = d->id;
 		p->updated_ms = now;
-		if (failed) {
-			p->attempts++;
-			set_str(&p->last_error, first_error);
-			if (permanent || p->attempts >= retry->max_attempts) {
-				p->state = DBS__PASSENGER_STATE__PS_DEAD;
-				p->done_ms = now;
-				d->dead++;
-				logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
-				    "",
-				    "passenger %" PRIu64 " is dead after %u "
-				    "attempt(s)",
-				    p->id, p->attempts);
-			} else {
-				p->next_attempt_ms =
-				    now + backoff_delay_ms(p->attempts - 1,
-					      retry->base_ms, retry->max_ms,
-					      sup_random64());
-				/* A target's Retry-After, capped at a day. */
-				if (retry_after_ms > 86400000)
-					retry_after_ms = 86400000;
-				if (now + (int64_t)retry_after_ms >
-				    p->next_attempt_ms)
-					p->next_attempt_ms =
-					    now + (int64_t)retry_after_ms;
-				d->failed++;
-			}
-		} else {
-			settle(p, now);
-			if (p->state == DBS__PASSENGER_STATE__PS_DONE ||
-			    p->next_attempt_ms == NEVER_MS)
-				d->completed++;
-		}
+		if (failed)
+			count_failure(d, p,
+			    passenger_fail(p, retry, permanent, retry_after_ms,
+				first_error, now, sup_random64));
+		else if (passenger_done(p, now))
+			d->completed++;
 		rc = store_passenger_put(txn, p);
 		dbs__passenger__free_unpacked(p, NULL);
 		if (rc != DBS_OK) {
@@ -982,28 +937,12 @@ drive_on_log(struct sup *s, struct worker *w, Dbs__LogBatch *l)
 
 /* ---------------------------------------------------------- dispatch */
 
+/* The due ids a dispatch looks at, fetched BATCH at a time after the
+ * drive's cursor. */
 struct scan {
-	struct drive *d;
 	uint64_t ids[BATCH];
 	int64_t dues[BATCH];
-	size_t n;
 };
-
-static int
-scan_cb(void *ctx, const Dbs__Passenger *p)
-{
-	struct scan *sc = ctx;
-	struct drive *d = sc->d;
-
-	if (p->next_attempt_ms < d->cur_due ||
-	    (p->next_attempt_ms == d->cur_due && p->id <= d->cur_id))
-		return 0; /* dispatched already, still in flight */
-	if (p->last_drive == d->id)
-		return 0; /* failed in this drive: wait for the next */
-	sc->ids[sc->n] = p->id;
-	sc->dues[sc->n] = p->next_attempt_ms;
-	return ++sc->n == BATCH ? 1 : 0;
-}
 
 static void
 free_work(Dbs__WorkItem *items, size_t n)
@@ -1018,78 +957,123 @@ free_work(Dbs__WorkItem *items, size_t n)
 	}
 }
 
+/* Read passenger `id` and its attachments from the snapshot into `it`
+ * (the attachments' bytes point into the snapshot). Returns the bytes of
+ * its attachments, 0 with it->passenger NULL when it is gone, or -1. */
+static ssize_t
+load_item(struct store_txn *txn, uint64_t id, Dbs__WorkItem *it)
+{
+	Dbs__Passenger *p = NULL;
+	size_t bytes = 0;
+
+	dbs__work_item__init(it);
+	if (store_passenger_get(txn, id, &p) != DBS_OK)
+		return 0;
+	it->passenger = p;
+	it->attachments =
+	    calloc(p->n_attachments + 1, sizeof(*it->attachments));
+	if (it->attachments == NULL)
+		return -1;
+	for (size_t j = 0; j < p->n_attachments; j++) {
+		Dbs__Attachment *a = malloc(sizeof(*a));
+		const void *data;
+		size_t len;
+
+		if (a == NULL)
+			return -1;
+		dbs__attachment__init(a);
+		it->attachments[it->n_attachments++] = a;
+		a->name = p->attachments[j]->name;
+		a->content_type = p->attachments[j]->content_type;
+		if (store_attachment_get(txn, p->id, p->attachments[j]->name,
+			&data, &len) == DBS_OK) {
+			a->data.data = (uint8_t *)data;
+			a->data.len = len;
+			bytes += len;
+		}
+	}
+	return (ssize_t)bytes;
+}
+
+/*
+ * Gather the next WorkRequest's passengers from the snapshot `txn`: due
+ * ones after the drive's cursor (those before it are in flight or done),
+ * skipping those that failed in this drive (they wait for the next). The
+ * cursor moves over what is taken or skipped. Returns how many, or -1.
+ */
+static int
+gather(struct worker *w, struct store_txn *txn, Dbs__WorkItem *items,
+    Dbs__WorkItem **itemp)
+{
+	struct drive *d = w->drive;
+	struct scan *sc = malloc(sizeof(*sc));
+	int64_t now = wire_now_ms();
+	size_t n = 0, bytes = 0, got = BATCH;
+	int rc;
+
+	if (sc == NULL)
+		return -1;
+	while (n < BATCH && got > 0 && bytes < BATCH_BYTES &&
+	       (w->isolate == 0 || n < 1)) {
+		size_t want = BATCH - n;
+
+		rc = store_queue_due_ids(txn, w->def->client, w->def->name,
+		    now, d->cur_due, d->cur_id, want, sc->ids, sc->dues, &got);
+		if (rc != DBS_OK) {
+			sup_err("scanning the queue of %s/%s: %s",
+			    w->def->client, w->def->name, dbs_strerror(rc));
+			free(sc);
+			return n > 0 ? (int)n : -1;
+		}
+		for (size_t i = 0; i < got && bytes < BATCH_BYTES &&
+				   (w->isolate == 0 || n < 1);
+		     i++) {
+			ssize_t b = load_item(txn, sc->ids[i], &items[n]);
+
+			if (b < 0) {
+				free_work(items, n + 1);
+				free(sc);
+				return -1;
+			}
+			d->cur_due = sc->dues[i];
+			d->cur_id = sc->ids[i];
+			if (items[n].passenger == NULL ||
+			    items[n].passenger->last_drive == d->id) {
+				free_work(&items[n], 1);
+				continue; /* gone, or failed in this drive */
+			}
+			bytes += (size_t)b;
+			itemp[n] = &items[n];
+			n++;
+		}
+		if (got < want)
+			break; /* the end of what is due */
+	}
+	free(sc);
+	return (int)n;
+}
+
 /* Build and send one WorkRequest from the snapshot `txn`. Returns how many
  * passengers it carries (0: nothing due), or -1 on error. */
 static int
 send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
 {
 	struct drive *d = w->drive;
-	struct scan *sc = calloc(1, sizeof(*sc));
-	Dbs__WorkItem *items = NULL;
-	Dbs__WorkItem **itemp = NULL;
+	Dbs__WorkItem *items = calloc(BATCH, sizeof(*items));
+	Dbs__WorkItem **itemp = calloc(BATCH, sizeof(*itemp));
 	Dbs__WorkRequest wr = DBS__WORK_REQUEST__INIT;
 	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
-	size_t n = 0, bytes = 0;
-	int rc, ret = -1;
+	int n = -1, ret = -1;
 
-	if (sc == NULL)
-		return -1;
-	sc->d = d;
-	rc = store_queue_due(
-	    txn, w->def->client, w->def->name, wire_now_ms(), 0, scan_cb, sc);
-	if (rc != DBS_OK && rc != 1) {
-		sup_log("scanning the queue of %s/%s: %s", w->def->client,
-		    w->def->name, dbs_strerror(rc));
-		goto out;
-	}
-	if (sc->n == 0) {
-		ret = 0;
-		goto out;
-	}
-	items = calloc(sc->n, sizeof(*items));
-	itemp = calloc(sc->n, sizeof(*itemp));
 	if (items == NULL || itemp == NULL)
 		goto out;
-	for (size_t i = 0;
-	     i < sc->n && bytes < BATCH_BYTES && (w->isolate == 0 || n < 1);
-	     i++) {
-		Dbs__WorkItem *it = &items[n];
-		Dbs__Passenger *p = NULL;
-
-		dbs__work_item__init(it);
-		if (store_passenger_get(txn, sc->ids[i], &p) != DBS_OK)
-			continue;
-		it->passenger = p;
-		it->attachments =
-		    calloc(p->n_attachments + 1, sizeof(*it->attachments));
-		if (it->attachments == NULL)
-			goto out_items;
-		for (size_t j = 0; j < p->n_attachments; j++) {
-			Dbs__Attachment *a = malloc(sizeof(*a));
-			const void *data;
-			size_t len;
-
-			if (a == NULL)
-				goto out_items;
-			dbs__attachment__init(a);
-			it->attachments[it->n_attachments++] = a;
-			a->name = p->attachments[j]->name;
-			a->content_type = p->attachments[j]->content_type;
-			if (store_attachment_get(txn, p->id,
-				p->attachments[j]->name, &data,
-				&len) == DBS_OK) {
-				a->data.data = (uint8_t *)data;
-				a->data.len = len;
-				bytes += len;
-			}
-		}
-		itemp[n++] = it;
-		d->cur_due = sc->dues[i];
-		d->cur_id = sc->ids[i];
+	if ((n = gather(w, txn, items, itemp)) <= 0) {
+		ret = n;
+		goto out;
 	}
 	wr.drive_id = d->id;
 	wr.batch_id = ++d->next_batch;
-	wr.n_items = n;
+	wr.n_items = (size_t)n;
 	wr.items = itemp;
 	m.body_case = DBS__WORKER_MSG__BODY_WORK;
 	m.work = &wr;
@@ -1097,16 +1081,15 @@ send_batch(struct sup *s, struct worker *w, struct store_txn *txn)
 	 * snapshot before it ends. */
 	d->lone_id = n == 1 ? itemp[0]->passenger->id : 0;
 	if (sup_send_worker(s, w, &m) != DBS_OK)
-		goto out_items;
+		goto out;
 	d->work_out++;
 	d->items_out += (uint32_t)n;
-	ret = (int)n;
-out_items:
-	free_work(items, n);
+	ret = n;
 out:
+	if (n > 0)
+		free_work(items, (size_t)n);
 	free(items);
 	free(itemp);
-	free(sc);
 	return ret;
 }
 
@@ -1122,6 +1105,7 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 	int rc;
 
 	w->drive = NULL;
+	driving_remove(s, w);
 	if ((txn = sup_txn(s)) != NULL) {
 		const struct cfg_client *c = NULL;
 
@@ -1133,6 +1117,9 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 		if (rc == DBS_OK && c != NULL)
 			rc = store_log_purge(txn, def->client,
 			    now - c->log_life_span_ms, &logs_purged);
+		/* The kept dedup keys of every client that have expired. */
+		if (rc == DBS_OK)
+			rc = store_dedup_sweep(txn, now, PURGE_MAX, NULL);
 		if (rc != DBS_OK) {
 			sup_store_failed(s, rc, "purging");
 			txn = NULL;
@@ -1164,12 +1151,22 @@ finish(struct sup *s, struct worker *w, const char *outcome)
 			sup_store_failed(s, rc, "writing the drive log");
 	}
 	metrics_drive_finished(w, outcome, d->failed, d->dead);
+	history_sup_drive(
+	    s, w, d->completed, d->failed, d->dead, now - d->started_wall_ms);
 	snprintf(w->last_outcome, sizeof(w->last_outcome),
 	    "%s: pulled %u, seated %u, completed %u, failed %u, dead %u",
 	    outcome, d->pulled, d->seated, d->completed, d->failed, d->dead);
 	sched_finished(s->sched, w->slot, wire_mono_ms());
 	drive_schedule_retry(s, w);
+	s->untrimmed += d->n_ids;
 	drive_free(d);
+	/* Big drives leave their heap free but mapped (glibc keeps what is
+	 * below its top chunk): give it back when the last drive ends (not
+	 * after every small drive: a trim walks the whole heap). */
+	if (s->n_driving == 0 && s->untrimmed >= TRIM_AFTER) {
+		malloc_trim(0);
+		s->untrimmed = 0;
+	}
 	if (w->state == DBS__WORKER_STATE__WS_BUSY)
 		w->state = DBS__WORKER_STATE__WS_READY;
 	sup_event_worker(s, w);
@@ -1191,7 +1188,7 @@ drive_schedule_retry(struct sup *s, struct worker *w)
 	}
 	if (store_queue_next_due(txn, w->def->client, w->def->name, &due) ==
 		DBS_OK &&
-	    due < NEVER_MS) {
+	    due < PASSENGER_NEVER_MS) {
 		int64_t wait = due - wire_now_ms();
 
 		sched_retry_at(
@@ -1248,10 +1245,9 @@ static void
 charge_crash(struct sup *s, struct worker *w, uint64_t id, const char *why)
 {
 	struct drive *d = w->drive;
-	const struct cfg_retry *retry = &w->def->retry;
 	struct store_txn *txn = sup_txn(s);
 	Dbs__Passenger *p = NULL;
-	Dbs__Step *st = NULL;
+	Dbs__Step *st;
 	char error[256];
 	int64_t now = wire_now_ms();
 	int rc;
@@ -1262,38 +1258,20 @@ charge_crash(struct sup *s, struct worker *w, uint64_t id, const char *why)
 		dbs__passenger__free_unpacked(p, NULL);
 		return;
 	}
-	for (size_t i = 0; i < p->n_steps && st == NULL; i++)
-		if (p->steps[i]->kind != DBS__STEP_KIND__SK_NOTIFY &&
-		    !step_done(p->steps[i]))
-			st = p->steps[i];
+	st = passenger_first_work_left(p);
 	snprintf(error, sizeof(error), "the worker died while %s had it: %s",
 	    st != NULL ? st->name : "a driver", why);
-	if (st != NULL) {
-		st->state = DBS__STEP_STATE__STEP_FAILED;
-		st->attempts++;
-		st->updated_ms = now;
-		set_str(&st->error, error);
-	}
+	if (st != NULL)
+		passenger_step_result(
+		    st, DBS__STEP_STATE__STEP_FAILED, error, now);
 	touch(d, p->id);
-	p->attempts++;
 	p->updated_ms = now;
 	p->last_drive = d->id;
-	set_str(&p->last_error, error);
 	logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id,
 	    st != NULL ? st->name : "", "%s", error);
-	if (p->attempts >= retry->max_attempts) {
-		p->state = DBS__PASSENGER_STATE__PS_DEAD;
-		p->done_ms = now;
-		d->dead++;
-		logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, p->id, "",
-		    "passenger %" PRIu64 " is dead after %u attempt(s)", p->id,
-		    p->attempts);
-	} else {
-		p->next_attempt_ms =
-		    now + backoff_delay_ms(p->attempts - 1, retry->base_ms,
-			      retry->max_ms, sup_random64());
-		d->failed++;
-	}
+	count_failure(d, p,
+	    passenger_fail(
+		p, &w->def->retry, false, 0, error, now, sup_random64));
 	rc = store_passenger_put(txn, p);
 	dbs__passenger__free_unpacked(p, NULL);
 	if (rc != DBS_OK)
@@ -1330,6 +1308,12 @@ drive_abort(struct sup *s, struct worker *w, const char *why)
 	    "drive aborted: %s", why);
 	snprintf(outcome, sizeof(outcome), "aborted: %s", why);
 	finish(s, w, outcome);
+}
+
+void
+drive_postpone(struct worker *w, int64_t ms)
+{
+	w->drive->deadline_ms += ms;
 }
 
 void

@@ -1,12 +1,14 @@
 /*
- * main.c — databusd: start-up, the event loop, group commit and shutdown.
+ * main.c — databusd: start-up, the event loop, signals and shutdown.
  *
  * The loop polls a signalfd and the receive fds of the control socket and
  * of every worker socket. Each turn: handle what arrived (adding changes
- * to one write batch), commit the batch and flush the messages that waited
- * for it, dispatch work from the committed queue, run timers (restarts,
- * heartbeats, drive timeouts, the scheduler), and sleep until the next
- * timer. See sup.h for the invariants.
+ * to one write batch; dispatch.c, control.c), commit the batch and flush
+ * the messages that waited for it (commit.c), restart the workers a
+ * failed commit reported (child.c), dispatch work from the committed
+ * queue, run timers (restarts, heartbeats, drive timeouts, the scheduler,
+ * the store probe while intake is paused), and sleep until the next
+ * timer. See sup.h and commit.h for the invariants.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,19 +29,32 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 
+#include "arena.h"
+#include "child.h"
+#include "commit.h"
+#include "control.h"
+#include "control_socket.h"
 #include "dbs_error.h"
-#include "sup.h"
+#include "dispatch.h"
+#include "dryrun.h"
+#include "drive.h"
+#include "event_log.h"
+#include "quota.h"
+#include "history.h"
+#include "history_sup.h"
+#include "reload.h"
+#include "service.h"
+#include "stall.h"
+#include "status.h"
 #include "wire.h"
 
 #define EXIT_PERMANENT   100
 #define EXIT_TRANSIENT   111
 #define SIGKILL_GRACE_MS 2000
-
-static struct config **old_cfgs; /* kept: removed workers point into them */
-static size_t n_old_cfgs;
+#define MSG_ARENA_CHUNK  (512u << 10) /* a PulledBatch of 256 x 1 KiB */
 
 void
-sup_log(const char *fmt, ...)
+sup_log_at(int priority, const char *fmt, ...)
 {
 	char when[32];
 	time_t t = time(NULL);
@@ -46,7 +62,7 @@ sup_log(const char *fmt, ...)
 	va_list ap;
 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-	fprintf(stderr, "%s databusd: ", when);
+	fprintf(stderr, "%s%s databusd: ", dbs_log_prefix(priority), when);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -59,530 +75,7 @@ sup_random64(void)
 	return ((uint64_t)randombytes_random() << 32) | randombytes_random();
 }
 
-/* ------------------------------------------------- batch and outbox */
-
-struct store_txn *
-sup_txn(struct sup *s)
-{
-	int rc;
-
-	if (s->txn != NULL)
-		return s->txn;
-	if (s->in_failure)
-		return NULL;
-	if ((rc = store_txn_begin(s->st, true, &s->txn)) != DBS_OK) {
-		s->txn = NULL;
-		snprintf(s->store_error, sizeof(s->store_error),
-		    "cannot begin a transaction: %s", dbs_strerror(rc));
-		return NULL;
-	}
-	return s->txn;
-}
-
-static void
-send_now(struct sup *s, struct worker *w, nng_msg *msg)
-{
-	if (w == NULL) {
-		if (nng_sendmsg(s->ctl, msg, NNG_FLAG_NONBLOCK) != 0)
-			nng_msg_free(msg);
-		return;
-	}
-	if (!w->sock_open || w->killed) {
-		nng_msg_free(msg);
-		return;
-	}
-	if (nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
-		nng_msg_free(msg);
-		child_kill(s, w, "does not read its socket");
-	}
-}
-
-void
-sup_send_now(struct sup *s, nng_msg *msg)
-{
-	send_now(s, NULL, msg);
-}
-
-void
-sup_after_commit(struct sup *s, struct worker *w, nng_msg *msg)
-{
-	struct outmsg *o;
-
-	if (s->txn == NULL) {
-		send_now(s, w, msg);
-		return;
-	}
-	if ((o = malloc(sizeof(*o))) == NULL) {
-		nng_msg_free(msg);
-		if (w != NULL)
-			child_kill(s, w, "out of memory");
-		return;
-	}
-	o->next = NULL;
-	o->w = w;
-	o->msg = msg;
-	*s->out_tail = o;
-	s->out_tail = &o->next;
-}
-
-/*
- * Pack a message for a worker. Its own (non-inlined) function so that the
- * one leak nng 1.5.2 makes of ours can be named precisely: a message
- * nng_sendmsg accepted for a worker's pair1 pipe that closes at that
- * moment (the worker died) is never freed by nng. That costs one message
- * per worker death; tests/lsan.supp names this function and nothing
- * else, so any other lost message, and any lost queue entry
- * (sup_after_commit), is still reported.
- */
-__attribute__((noinline)) int
-sup_pack_worker_msg(const Dbs__WorkerMsg *m, nng_msg **msg)
-{
-	return wire_pack(&m->base, msg);
-}
-
-int
-sup_send_worker(struct sup *s, struct worker *w, const Dbs__WorkerMsg *m)
-{
-	nng_msg *msg;
-	int rc = sup_pack_worker_msg(m, &msg);
-
-	if (rc != DBS_OK) {
-		child_kill(s, w, "a message to it could not be packed");
-		return rc;
-	}
-	sup_after_commit(s, w, msg);
-	return DBS_OK;
-}
-
-/* Turn a queued control reply into an error reply with the same id. */
-static void
-fail_reply(struct sup *s, nng_msg *msg, int code)
-{
-	Dbs__ControlReply *old = (Dbs__ControlReply *)wire_unpack(
-	    &dbs__control_reply__descriptor, msg);
-	Dbs__ControlReply r = DBS__CONTROL_REPLY__INIT;
-
-	r.id = old != NULL ? old->id : 0;
-	r.code = code;
-	r.message = s->store_error;
-	if (old != NULL)
-		dbs__control_reply__free_unpacked(old, NULL);
-	nng_msg_clear(msg);
-	if (wire_append(msg, &r.base) != DBS_OK) {
-		nng_msg_free(msg);
-		return;
-	}
-	send_now(s, NULL, msg);
-}
-
-static void
-outbox_flush(struct sup *s, int failed_rc)
-{
-	struct outmsg *o = s->out_head;
-
-	s->out_head = NULL;
-	s->out_tail = &s->out_head;
-	while (o != NULL) {
-		struct outmsg *next = o->next;
-
-		if (failed_rc == DBS_OK) {
-			send_now(s, o->w, o->msg);
-		} else if (o->w == NULL) {
-			fail_reply(s, o->msg, failed_rc);
-		} else {
-			nng_msg_free(o->msg);
-			/* What it was told is not stored: start it afresh. */
-			if (o->w->pid > 0)
-				child_kill(s, o->w, "store error");
-		}
-		free(o);
-		o = next;
-	}
-}
-
-static void
-publish(struct sup *s)
-{
-	struct store_txn *t;
-	uint64_t first = 0, last = 0;
-
-	if (store_txn_begin(s->st, false, &t) != DBS_OK)
-		return;
-	(void)store_event_range(t, &first, &last);
-	store_txn_abort(t);
-	if (last > s->published_seq) {
-		Dbs__Event ev = DBS__EVENT__INIT;
-
-		ev.seq = last;
-		s->published_seq = last;
-		(void)wire_send(s->events, &ev.base, NNG_FLAG_NONBLOCK);
-	}
-}
-
-void
-sup_store_failed(struct sup *s, int rc, const char *what)
-{
-	char text[512];
-
-	if (s->in_failure)
-		return;
-	s->in_failure = true;
-	snprintf(text, sizeof(text), "%s: %s (%s)", what, dbs_strerror(rc),
-	    store_last_error(s->st));
-	if (strcmp(text, s->store_error) != 0 || !s->intake_paused)
-		sup_log("store error, intake paused: %s", text);
-	snprintf(s->store_error, sizeof(s->store_error), "%s", text);
-	snprintf(s->store_cause, sizeof(s->store_cause), "%s", text);
-	s->store_rc = rc;
-	store_txn_abort(s->txn);
-	s->txn = NULL;
-	s->batch_bytes = 0;
-	outbox_flush(s, rc);
-	/* Drives whose changes were in the lost batch are inconsistent with
-	 * the store now: restart their workers; the queue has all the rest. */
-	for (size_t i = 0; i < s->n_workers; i++)
-		if (s->workers[i]->drive != NULL)
-			child_kill(s, s->workers[i], "store error");
-	s->intake_paused = true;
-	s->probe_at_ms = wire_mono_ms() + (rc == DBS_EMAPFULL ? 0 : 1000);
-	s->in_failure = false;
-}
-
-int
-sup_commit(struct sup *s)
-{
-	struct store_txn *txn = s->txn;
-	size_t changes;
-	int64_t t0;
-	int rc;
-
-	if (txn == NULL) {
-		outbox_flush(s, DBS_OK);
-		return DBS_OK;
-	}
-	changes = store_txn_changes(txn);
-	s->txn = NULL;
-	s->batch_bytes = 0;
-	if (changes == 0) {
-		store_txn_abort(txn);
-		outbox_flush(s, DBS_OK);
-		return DBS_OK;
-	}
-	t0 = metrics_now_us();
-	rc = store_txn_commit(txn);
-	metrics_commit_observe(s, metrics_now_us() - t0);
-	if (rc != DBS_OK) {
-		s->txn = NULL;
-		sup_store_failed(s, rc, "commit");
-		return rc;
-	}
-	s->commits++;
-	outbox_flush(s, DBS_OK);
-	publish(s);
-	return DBS_OK;
-}
-
-/* --------------------------------------------------- status, events */
-
-/* Monotonic times shown as wall-clock times, with an offset fixed at
- * start so that a value does not jitter from one status to the next. */
-static int64_t wall_offset_ms;
-
-static int64_t
-mono_to_wall(int64_t mono)
-{
-	return mono < 0 ? 0 : mono + wall_offset_ms;
-}
-
-void
-sup_fill_worker_info(
-    const struct sup *s, const struct worker *w, Dbs__WorkerInfo *wi)
-{
-	(void)s;
-	dbs__worker_info__init(wi);
-	wi->client = w->def->client;
-	wi->definition = w->def->name;
-	wi->slot = w->slot;
-	wi->pid = w->pid;
-	wi->state = w->state;
-	wi->restarts = w->restarts;
-	wi->last_exit = (char *)w->last_exit;
-	wi->error = (char *)w->error;
-	wi->rss_kib = w->rss_kib;
-	wi->started_ms = w->pid > 0 ? w->started_wall_ms : 0;
-	if (w->state == DBS__WORKER_STATE__WS_BACKOFF)
-		wi->backoff_until_ms = mono_to_wall(w->restart_at_ms);
-}
-
-static char **
-driver_names(const struct cfg_driver *d, size_t n)
-{
-	char **names = calloc(n + 1, sizeof(*names));
-
-	for (size_t i = 0; names != NULL && i < n; i++)
-		names[i] = d[i].name;
-	return names;
-}
-
-void
-sup_fill_definition_info(struct sup *s, const struct worker *w,
-    Dbs__DefinitionInfo *di, Dbs__WorkerInfo *wi)
-{
-	const struct cfg_definition *def = w->def;
-	int64_t next = sched_next_run(s->sched, w->slot);
-	int64_t last = sched_last_run(s->sched, w->slot);
-
-	dbs__definition_info__init(di);
-	sup_fill_worker_info(s, w, wi);
-	di->client = def->client;
-	di->name = def->name;
-	di->sync_period_ms = def->sync_period_ms;
-	di->last_run_ms = last > 0 ? mono_to_wall(last) : 0;
-	di->next_run_ms = next >= 0 ? mono_to_wall(next) : 0;
-	di->driving = w->drive != NULL;
-	di->last_outcome = (char *)w->last_outcome;
-	di->worker = wi;
-	if ((di->pullers = driver_names(def->pullers, def->n_pullers)) != NULL)
-		di->n_pullers = def->n_pullers;
-	if ((di->processors =
-		    driver_names(def->processors, def->n_processors)) != NULL)
-		di->n_processors = def->n_processors;
-	if ((di->pushers = driver_names(def->pushers, def->n_pushers)) != NULL)
-		di->n_pushers = def->n_pushers;
-	metrics_fill_definition(w, di);
-}
-
-void
-sup_clear_definition_info(Dbs__DefinitionInfo *di)
-{
-	free(di->pullers);
-	free(di->processors);
-	free(di->pushers);
-	di->pullers = di->processors = di->pushers = NULL;
-	di->n_pullers = di->n_processors = di->n_pushers = 0;
-}
-
-void
-sup_fill_system_state(const struct sup *s, Dbs__SystemState *ss)
-{
-	dbs__system_state__init(ss);
-	ss->paused = sched_paused(s->sched) && !s->shutting_down;
-	ss->shutting_down = s->shutting_down;
-	ss->intake_paused = s->intake_paused;
-	ss->store_error = s->intake_paused ? (char *)s->store_error : "";
-	ss->system_alias = s->cfg->system_alias;
-	ss->version = SUP_VERSION;
-	ss->started_ms = s->started_wall_ms;
-	ss->pid = getpid();
-	ss->data_dir = s->cfg->data_dir;
-	ss->web_enabled = s->cfg->web_enabled;
-	ss->web_listen = s->cfg->web_listen;
-	ss->web_pid = s->web.pid;
-	ss->web_state = s->web.state;
-	ss->web_restarts = s->web.restarts;
-	ss->web_error = (char *)s->web.error;
-}
-
-void
-sup_event_worker(struct sup *s, const struct worker *w)
-{
-	Dbs__WorkerInfo wi;
-
-	sup_fill_worker_info(s, w, &wi);
-	sup_event_append(s, w->def->client, DBS__RESOURCE__RES_WORKER,
-	    DBS__EVENT_KIND__EV_UPDATE, &wi.base);
-}
-
-void
-sup_event_system(struct sup *s)
-{
-	Dbs__SystemState ss;
-
-	sup_fill_system_state(s, &ss);
-	sup_event_append(s, "", DBS__RESOURCE__RES_SYSTEM,
-	    DBS__EVENT_KIND__EV_UPDATE, &ss.base);
-}
-
-struct worker *
-sup_find_worker(struct sup *s, const char *client, const char *definition)
-{
-	for (size_t i = 0; i < s->n_workers; i++) {
-		struct worker *w = s->workers[i];
-
-		if (!w->removed && strcmp(w->def->client, client) == 0 &&
-		    strcmp(w->def->name, definition) == 0)
-			return w;
-	}
-	return NULL;
-}
-
-/* ------------------------------------------------------------ workers */
-
-static struct worker *
-add_worker(struct sup *s, struct cfg_definition *def)
-{
-	struct worker **ws;
-	struct worker *w;
-
-	ws = realloc(s->workers, (s->n_workers + 1) * sizeof(*ws));
-	if (ws == NULL)
-		return NULL;
-	s->workers = ws;
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return NULL;
-	w->slot = ++s->next_slot;
-	w->def = def;
-	w->recv_fd = -1;
-	w->state = DBS__WORKER_STATE__WS_STOPPED;
-	s->workers[s->n_workers++] = w;
-	sched_add(s->sched, w->slot, def->sync_period_ms, wire_mono_ms());
-	return w;
-}
-
-static void
-free_worker(struct worker *w)
-{
-	if (w == NULL)
-		return;
-	if (w->sock_open)
-		child_close_socket(w->sock);
-	drive_free(w->drive);
-	drive_free_notify(w->renotify);
-	free(w->def_json);
-	free(w);
-}
-
-/* Forget workers removed from the configuration once they stopped. */
-static void
-sweep_removed(struct sup *s)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < s->n_workers; i++) {
-		struct worker *w = s->workers[i];
-
-		if (w->removed && w->pid == 0 && w->drive == NULL) {
-			sup_event_definition_kind(
-			    s, w, DBS__EVENT_KIND__EV_DELETE);
-			sched_remove(s->sched, w->slot);
-			free_worker(w);
-			continue;
-		}
-		s->workers[j++] = w;
-	}
-	s->n_workers = j;
-}
-
-int
-sup_reload(struct sup *s, char *err, size_t errlen)
-{
-	struct config *ncfg = NULL, **olds;
-	int rc;
-
-	if (s->cfg->file == NULL) {
-		snprintf(err, errlen,
-		    "the demo configuration is built in; "
-		    "nothing to reload");
-		return DBS_OK;
-	}
-	if ((rc = config_load(s->cfg->file, &ncfg, err, errlen)) != DBS_OK)
-		return rc;
-	if ((rc = config_check_drivers(ncfg, err, errlen)) != DBS_OK)
-		goto refuse;
-	if (strcmp(ncfg->data_dir, s->cfg->data_dir) != 0) {
-		snprintf(err, errlen,
-		    "%s: $.data_dir: cannot change while "
-		    "running; restart databusd",
-		    ncfg->file);
-		rc = DBS_ECONFIG;
-		goto refuse;
-	}
-	olds = realloc(old_cfgs, (n_old_cfgs + 1) * sizeof(*olds));
-	if (olds == NULL) {
-		rc = DBS_ENOMEM;
-		goto refuse;
-	}
-	old_cfgs = olds;
-	old_cfgs[n_old_cfgs++] = s->cfg;
-	s->cfg = ncfg;
-	(void)users_import(s);
-
-	for (size_t i = 0; i < s->n_workers; i++) {
-		struct worker *w = s->workers[i];
-		struct cfg_definition *nd =
-		    (struct cfg_definition *)config_find(
-			ncfg, w->def->client, w->def->name);
-
-		if (w->removed)
-			continue;
-		if (nd == NULL) {
-			w->removed = true;
-			sup_log("reload: %s/%s removed", w->def->client,
-			    w->def->name);
-			continue;
-		}
-		w->def = nd;
-		sched_set_period(s->sched, w->slot, nd->sync_period_ms);
-		if (w->def_json != NULL && strcmp(nd->json, w->def_json) == 0)
-			continue;
-		sup_log("reload: %s/%s changed; restarting its worker",
-		    nd->client, nd->name);
-		switch (w->state) {
-		case DBS__WORKER_STATE__WS_FAILED:
-		case DBS__WORKER_STATE__WS_BACKOFF:
-		case DBS__WORKER_STATE__WS_STOPPED:
-			memset(&w->rs, 0, sizeof(w->rs));
-			child_spawn(s, w);
-			break;
-		default:
-			w->restart_wanted = true;
-		}
-	}
-	for (size_t c = 0; c < ncfg->n_clients; c++)
-		for (size_t d = 0; d < ncfg->clients[c].n_defs; d++) {
-			struct cfg_definition *def = &ncfg->clients[c].defs[d];
-			struct worker *w;
-
-			if (sup_find_worker(s, def->client, def->name) != NULL)
-				continue;
-			sup_log("reload: %s/%s added", def->client, def->name);
-			if ((w = add_worker(s, def)) != NULL) {
-				sup_event_definition_kind(
-				    s, w, DBS__EVENT_KIND__EV_CREATE);
-				child_spawn(s, w);
-			}
-		}
-	snprintf(err, errlen, "configuration reloaded");
-	return DBS_OK;
-refuse:
-	config_free(ncfg);
-	return rc;
-}
-
 /* ------------------------------------------------------------- loop */
-
-static bool
-slot_blocked(void *ctx, uint32_t slot)
-{
-	struct sup *s = ctx;
-
-	for (size_t i = 0; i < s->n_workers; i++)
-		if (s->workers[i]->slot == slot)
-			return s->workers[i]->state !=
-				   DBS__WORKER_STATE__WS_READY ||
-			       s->workers[i]->restart_wanted ||
-			       s->workers[i]->removed;
-	return true;
-}
-
-static struct worker *
-by_slot(struct sup *s, uint32_t slot)
-{
-	for (size_t i = 0; i < s->n_workers; i++)
-		if (s->workers[i]->slot == slot)
-			return s->workers[i];
-	return NULL;
-}
 
 static void
 begin_shutdown(struct sup *s, const char *why)
@@ -591,6 +84,7 @@ begin_shutdown(struct sup *s, const char *why)
 		return;
 	sup_log("shutting down (%s)", why);
 	s->shutting_down = true;
+	sup_timers_changed(s);
 	s->shutdown_deadline_ms = wire_mono_ms() + s->cfg->shutdown_timeout_ms;
 	web_stop(s, SIGTERM);
 	sched_pause(s->sched, true);
@@ -725,7 +219,8 @@ reap(struct sup *s)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (web_reaped(s, pid, status))
+		if (web_reaped(s, pid, status) ||
+		    dryrun_reaped(s, pid, status))
 			continue;
 		for (size_t i = 0; i < s->n_workers; i++)
 			if (s->workers[i]->pid == pid) {
@@ -754,7 +249,7 @@ handle_signals(struct sup *s, int sigfd)
 			break;
 		case SIGHUP:
 			if (sup_reload(s, err, sizeof(err)) != DBS_OK)
-				sup_log("reload refused: %s", err);
+				sup_warn("reload refused: %s", err);
 			else
 				sup_log("SIGHUP: %s", err);
 			break;
@@ -762,98 +257,163 @@ handle_signals(struct sup *s, int sigfd)
 	}
 }
 
+/* Commit the open batch; the workers a failed commit reported are
+ * restarted at once. */
+static void
+commit(struct sup *s)
+{
+	sup_commit(s);
+	child_restart_reported(s);
+}
+
+/* The deadlines of the running drives (a worker that missed its
+ * heartbeats was killed by child_timers first). */
+static void
+drive_deadlines(struct sup *s, int64_t now, int64_t *wake)
+{
+	/* Backwards: a drive that ends leaves s->driving (its place is
+	 * taken by the last one, already seen). */
+	for (size_t i = s->n_driving; i-- > 0;) {
+		struct worker *w = s->driving[i];
+
+		if ((w->state == DBS__WORKER_STATE__WS_READY ||
+			w->state == DBS__WORKER_STATE__WS_BUSY) &&
+		    w->drive != NULL && !w->killed)
+			drive_timers(s, w, now, wake);
+	}
+}
+
+/* Run every module's timers and start the drives that are due; returns
+ * the time of the next timer (or -1). */
+static int64_t
+timers(struct sup *s, int64_t now)
+{
+	int64_t wake = -1;
+
+	stall_forgive(s, now); /* before any worker is judged */
+	child_timers(s, now, &wake);
+	drive_deadlines(s, now, &wake);
+	web_timers(s, now, &wake);
+	control_timers(s, now, &wake);
+	dryrun_timers(s, now, &wake);
+	sessions_timers(s, now, &wake);
+	history_sup_timers(s, now, &wake);
+	shutdown_timers(s, now, &wake);
+	probe_timers(s, now, &wake);
+	sup_service_timers(s, now, &wake);
+	sup_events_timers(s, now, &wake);
+	sup_system_live_timers(s, now, &wake);
+	child_restart_reported(s);
+	if (!s->shutting_down && !s->intake_paused) {
+		struct worker *w;
+		uint32_t slot;
+		bool pull;
+
+		quota_timers(s);
+		while (sched_next(s->sched, now, &slot, &pull))
+			if (quota_drive_gate(
+				s, w = sup_worker_by_slot(s, slot), &pull))
+				drive_start(s, w, pull);
+	}
+	return wake;
+}
+
+/* How long poll may sleep: until the next timer, at once while a batch
+ * is open, at most a second. */
+static int
+poll_timeout(struct sup *s, int64_t now, int64_t wake)
+{
+	int64_t sw, timeout;
+
+	if ((sw = sched_wakeup(s->sched, now)) >= 0 &&
+	    (wake < 0 || now + sw < wake))
+		wake = now + sw;
+	if (s->txn != NULL)
+		wake = now; /* dispatch again at once */
+	timeout = wake < 0 ? 1000 : wake - now;
+	if (timeout < 0)
+		timeout = 0;
+	if (timeout > 1000)
+		timeout = 1000;
+	return (int)timeout;
+}
+
+/* The keys of the loop's epoll set that are not worker slots (a slot is
+ * a uint32). */
+#define EV_SIGNALS (UINT64_MAX)
+#define EV_CONTROL (UINT64_MAX - 1)
+#define EV_BATCH   256 /* events taken per wait */
+
+/* The epoll set of the loop, with the signalfd and the control socket;
+ * child.c adds and removes the workers' fds as their sockets come and go,
+ * so that a turn costs what is ready, not what exists. */
+static int
+open_loop(struct sup *s, int sigfd)
+{
+	struct epoll_event sig = {.events = EPOLLIN, .data.u64 = EV_SIGNALS};
+	struct epoll_event ctl = {.events = EPOLLIN, .data.u64 = EV_CONTROL};
+
+	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, sigfd, &sig) != 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->ctl_fd, &ctl) != 0) {
+		sup_err("epoll: %s", strerror(errno));
+		return DBS_ETRANSPORT;
+	}
+	return DBS_OK;
+}
+
 static void
 run(struct sup *s, int sigfd)
 {
-	struct pollfd *pfd = NULL;
-	struct worker **pw = NULL;
-	size_t cap = 0;
+	struct epoll_event ev[EV_BATCH];
 
 	for (;;) {
-		int64_t now, wake = -1, sw;
-		size_t n = 0;
-		int timeout;
+		int64_t now, wake;
+		int n;
 
 		/* Commit what the last turn changed, then hand out work
 		 * from the committed queue until nothing more moves. */
 		for (int round = 0; round < 8; round++) {
-			sup_commit(s);
-			for (size_t i = 0; i < s->n_workers; i++)
-				drive_dispatch(s, s->workers[i]);
+			commit(s);
+			for (size_t i = s->n_driving; i-- > 0;)
+				if (i < s->n_driving)
+					drive_dispatch(s, s->driving[i]);
 			if (s->txn == NULL)
 				break;
 		}
 		now = wire_mono_ms();
-		child_timers(s, now, &wake);
-		web_timers(s, now, &wake);
-		control_timers(s, now, &wake);
-		sessions_timers(s, now, &wake);
-		shutdown_timers(s, now, &wake);
-		probe_timers(s, now, &wake);
-		sup_events_timers(s, now, &wake);
-		sup_system_live_timers(s, now, &wake);
-		if (!s->shutting_down && !s->intake_paused) {
-			uint32_t slot;
-			bool pull;
-
-			while (sched_next(
-			    s->sched, now, slot_blocked, s, &slot, &pull))
-				drive_start(s, by_slot(s, slot), pull);
-		}
-		sweep_removed(s);
-		sup_commit(s);
+		wake = timers(s, now);
+		sup_sweep_removed(s);
+		commit(s);
 		if (s->shutting_down && all_stopped(s))
 			break;
 
-		if ((sw = sched_wakeup_unblocked(
-			 s->sched, now, slot_blocked, s)) >= 0 &&
-		    (wake < 0 || now + sw < wake))
-			wake = now + sw;
-		if (s->txn != NULL)
-			wake = now; /* dispatch again at once */
-		timeout = wake < 0 ? 1000 : (int)(wake - now);
-		if (timeout < 0)
-			timeout = 0;
-		if (timeout > 1000)
-			timeout = 1000;
-
-		if (cap < s->n_workers + 2) {
-			cap = s->n_workers + 16;
-			pfd = realloc(pfd, cap * sizeof(*pfd));
-			pw = realloc(pw, cap * sizeof(*pw));
-			if (pfd == NULL || pw == NULL) {
-				sup_log("out of memory");
-				exit(EXIT_TRANSIENT);
-			}
-		}
-		pfd[n].fd = sigfd;
-		pfd[n].events = POLLIN;
-		pw[n++] = NULL;
-		pfd[n].fd = s->ctl_fd;
-		pfd[n].events = POLLIN;
-		pw[n++] = NULL;
-		for (size_t i = 0; i < s->n_workers; i++) {
-			if (!s->workers[i]->sock_open)
-				continue;
-			pfd[n].fd = s->workers[i]->recv_fd;
-			pfd[n].events = POLLIN;
-			pw[n++] = s->workers[i];
-		}
-		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
-			sup_log("poll: %s", strerror(errno));
+		n = epoll_wait(
+		    s->epfd, ev, EV_BATCH, poll_timeout(s, now, wake));
+		if (n < 0 && errno != EINTR) {
+			sup_err("epoll_wait: %s", strerror(errno));
 			exit(EXIT_TRANSIENT);
 		}
-		if (pfd[0].revents & POLLIN)
-			handle_signals(s, sigfd);
-		if (pfd[1].revents & POLLIN)
-			control_handle(s);
-		for (size_t i = 2; i < n; i++)
-			if ((pfd[i].revents & POLLIN) && pw[i]->sock_open &&
-			    pw[i]->recv_fd == pfd[i].fd)
-				child_handle(s, pw[i]);
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.u64 == EV_SIGNALS)
+				handle_signals(s, sigfd);
+			else if (ev[i].data.u64 == EV_CONTROL)
+				control_handle(s);
+			else if (ev[i].data.u64 >= DRYRUN_KEY_BASE &&
+				 ev[i].data.u64 < DRYRUN_KEY_END)
+				dryrun_readable(s, ev[i].data.u64);
+		}
+		child_restart_reported(s);
+		for (int i = 0; i < n; i++) {
+			struct worker *w;
+
+			if (ev[i].data.u64 > UINT32_MAX)
+				continue;
+			w = sup_worker_by_slot(s, (uint32_t)ev[i].data.u64);
+			if (w != NULL && w->sock_open && w->recv_fd >= 0)
+				dispatch_worker(s, w);
+		}
 	}
-	free(pfd);
-	free(pw);
 }
 
 /* ---------------------------------------------------------- start-up */
@@ -895,7 +455,7 @@ open_events(struct sup *s)
 	if ((rc = nng_pub0_open(&s->events)) != 0 ||
 	    (rc = nng_socket_set_int(s->events, NNG_OPT_SENDBUF, 1024)) != 0 ||
 	    (rc = nng_listen(s->events, url, NULL, 0)) != 0) {
-		sup_log("events socket %s: %s", url, nng_strerror(rc));
+		sup_err("events socket %s: %s", url, nng_strerror(rc));
 		return DBS_ETRANSPORT;
 	}
 	return DBS_OK;
@@ -913,12 +473,21 @@ bail(struct sup *s, int code)
 	s->txn = NULL;
 	store_close(s->st);
 	sched_free(s->sched);
+	arena_free(s->msg_arena);
+	quota_free(s->quota);
+	history_free(s->history);
 	config_free(s->cfg);
 	return code;
 }
 
-int
-main(int argc, char **argv)
+struct args {
+	const char *config_file, *data, *listen;
+	bool demo;
+};
+
+/* Parse the command line; -1 to go on, else the exit code. */
+static int
+parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -929,27 +498,21 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config_file = NULL, *data = NULL, *listen = NULL;
-	bool demo = false, wedged = false;
-	struct sup sup = {0}, *s = &sup;
-	struct store_options so = {0};
-	char err[4096], storedir[4200];
-	sigset_t mask;
-	int opt, rc, sigfd;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config_file = optarg;
+			a->config_file = optarg;
 			break;
 		case 'd':
-			demo = true;
+			a->demo = true;
 			break;
 		case 'D':
-			data = optarg;
+			a->data = optarg;
 			break;
 		case 'l':
-			listen = optarg;
+			a->listen = optarg;
 			break;
 		case 'V':
 			printf("databusd %s\n", SUP_VERSION);
@@ -962,21 +525,31 @@ main(int argc, char **argv)
 			return EXIT_PERMANENT;
 		}
 	}
-	if (optind != argc || demo == (config_file != NULL) ||
-	    (!demo && (data != NULL || listen != NULL))) {
+	if (optind != argc || a->demo == (a->config_file != NULL) ||
+	    (!a->demo && (a->data != NULL || a->listen != NULL))) {
 		usage(stderr);
 		return EXIT_PERMANENT;
 	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "databusd: libsodium failed to initialise\n");
-		return EXIT_TRANSIENT;
-	}
-	rc = demo ? config_demo(data, listen, &s->cfg, err, sizeof(err))
-		  : config_load(config_file, &s->cfg, err, sizeof(err));
+	return -1;
+}
+
+/* Load the configuration, create the data dir and open the store and the
+ * scheduler; -1 to go on, else the exit code. */
+static int
+open_state(struct sup *s, const struct args *a)
+{
+	struct store_options so = {0};
+	char err[4096], storedir[4200];
+	int rc;
+
+	rc = a->demo
+		 ? config_demo(a->data, a->listen, &s->cfg, err, sizeof(err))
+		 : config_load(a->config_file, &s->cfg, err, sizeof(err));
 	if (rc == DBS_OK)
 		rc = config_check_drivers(s->cfg, err, sizeof(err));
 	if (rc != DBS_OK) {
-		fprintf(stderr, "databusd: %s\n", err);
+		fprintf(
+		    stderr, "%sdatabusd: %s\n", dbs_log_prefix(LOG_ERR), err);
 		config_free(s->cfg);
 		return rc == DBS_ENOMEM ? EXIT_TRANSIENT : EXIT_PERMANENT;
 	}
@@ -984,14 +557,17 @@ main(int argc, char **argv)
 	snprintf(storedir, sizeof(storedir), "%s/store", s->cfg->data_dir);
 	if (mkdirs(s->cfg->data_dir, 0700) != 0 || mkdirs(s->run_dir, 0700) ||
 	    mkdirs(storedir, 0700) != 0) {
-		fprintf(stderr, "databusd: %s: cannot create: %s\n",
-		    s->cfg->data_dir, strerror(errno));
+		fprintf(stderr, "%sdatabusd: %s: cannot create: %s\n",
+		    dbs_log_prefix(LOG_ERR), s->cfg->data_dir,
+		    strerror(errno));
 		return bail(s, EXIT_PERMANENT);
 	}
 	so.max_size = s->cfg->store_max_size;
 	so.event_keep = s->cfg->event_keep;
+	so.dedup_horizon_ms = s->cfg->dedup_horizon_ms;
 	if ((rc = store_open(storedir, STORE_RDWR, &so, &s->st)) != DBS_OK) {
-		fprintf(stderr, "databusd: %s: %s\n", s->cfg->data_dir,
+		fprintf(stderr, "%sdatabusd: %s: %s\n",
+		    dbs_log_prefix(LOG_ERR), s->cfg->data_dir,
 		    dbs_strerror(rc));
 		return bail(s, rc == DBS_ELOCKED || rc == DBS_ESCHEMA
 				   ? EXIT_PERMANENT
@@ -1000,9 +576,26 @@ main(int argc, char **argv)
 	s->out_tail = &s->out_head;
 	s->web.state = DBS__WORKER_STATE__WS_STOPPED;
 	s->started_wall_ms = wire_now_ms();
-	wall_offset_ms = s->started_wall_ms - wire_mono_ms();
-	if ((s->sched = sched_new()) == NULL)
+	sup_status_start(s, wire_mono_ms());
+	if ((s->sched = sched_new()) == NULL ||
+	    (s->quota = quota_new()) == NULL)
 		return bail(s, EXIT_TRANSIENT);
+#if !defined(__SANITIZE_ADDRESS__)
+	/* Under ASan each field keeps its own malloc, so that a handler
+	 * keeping a pointer into a message is caught. */
+	if ((s->msg_arena = arena_new(MSG_ARENA_CHUNK)) == NULL)
+		return bail(s, EXIT_TRANSIENT);
+#endif
+	history_sup_open(s);
+	return -1;
+}
+
+/* Block the signals the loop reads from a signalfd; the fd or -1. */
+static int
+open_signals(void)
+{
+	sigset_t mask;
+	int sigfd;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -1011,44 +604,49 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-		fprintf(stderr, "databusd: signalfd: %s\n", strerror(errno));
-		return bail(s, EXIT_TRANSIENT);
-	}
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		fprintf(stderr, "%sdatabusd: signalfd: %s\n",
+		    dbs_log_prefix(LOG_ERR), strerror(errno));
+	return sigfd;
+}
 
-	if (users_import(s) != DBS_OK) {
-		fprintf(stderr, "databusd: cannot import users: %s\n",
-		    s->store_error);
-		return bail(s, EXIT_TRANSIENT);
-	}
-	{
-		struct store_txn *t;
-		uint64_t last = 0;
+/* Where the last run left off: the last drive id and the last event. */
+static void
+resume_counters(struct sup *s)
+{
+	struct store_txn *t;
+	uint64_t last = 0;
 
-		if (store_txn_begin(s->st, false, &t) == DBS_OK) {
-			(void)store_meta_get_u64(t, "last_drive_id", &last);
-			(void)store_event_range(
-			    t, &(uint64_t){0}, &s->published_seq);
-			store_txn_abort(t);
-		}
-		s->next_drive_id = last;
+	if (store_txn_begin(s->st, false, &t) == DBS_OK) {
+		(void)store_meta_get_u64(t, "last_drive_id", &last);
+		(void)store_event_range(t, &(uint64_t){0}, &s->published_seq);
+		store_txn_abort(t);
 	}
-	if (control_open(s) != DBS_OK || open_events(s) != DBS_OK)
-		return bail(s, EXIT_TRANSIENT);
+	s->next_drive_id = last;
+}
 
+/* A worker for every definition, and databus-web; false when out of
+ * memory. */
+static bool
+start_children(struct sup *s)
+{
+	dispatch_start();
 	for (size_t c = 0; c < s->cfg->n_clients; c++)
 		for (size_t d = 0; d < s->cfg->clients[c].n_defs; d++) {
 			struct worker *w =
-			    add_worker(s, &s->cfg->clients[c].defs[d]);
+			    sup_add_worker(s, &s->cfg->clients[c].defs[d]);
 
 			if (w == NULL)
-				return bail(s, EXIT_TRANSIENT);
+				return false;
 			child_spawn(s, w);
 		}
 	web_start(s);
-	sup_event_system(s);
-	sup_commit(s);
+	return true;
+}
 
+static void
+say_ready(const struct sup *s, bool demo)
+{
 	printf("databusd: data dir %s\n", s->cfg->data_dir);
 	if (s->cfg->web_enabled)
 		printf("databusd: web %s://%s\n",
@@ -1059,19 +657,40 @@ main(int argc, char **argv)
 	    s->cfg->n_clients, demo ? " (demo)" : "");
 	printf("databusd: ready\n");
 	fflush(stdout);
+}
 
-	run(s, sigfd);
+/* After the loop: free everything and return the exit code. */
+static int
+finish(struct sup *s, int sigfd)
+{
+	bool wedged = false;
 
-	sup_commit(s);
-	for (size_t i = 0; i < s->n_workers; i++)
-		free_worker(s->workers[i]);
+	commit(s);
+	history_sup_close(s); /* while the workers name what is configured */
+	if (s->sockets_left > 0) {
+		/* Shutdown left the workers' sockets to the exit (child.c):
+		 * nng_fini would close them one by one. The store is
+		 * committed: close it and the control and event sockets
+		 * (their closes remove their files from run/), and end. */
+		if (control_socket_stop()) {
+			nng_close(s->ctl);
+			nng_close(s->events);
+		}
+		store_close(s->st);
+		quota_free(s->quota); /* removes the clients' cgroups */
+		sup_log("stopped");
+		fflush(stdout);
+		fflush(stderr);
+		_exit(0);
+	}
+	sup_workers_free(s);
 	/* Close every socket, let nng reap them and free the messages still
 	 * queued on a dead worker's pipe before the process ends — unless a
 	 * worker's socket never finished closing (child.c): nng is wedged
 	 * then, and any further close or nng_fini would wait for ever. */
 	for (int i = 0; i < 200 && child_closing() > 0; i++)
 		(void)nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-	if (child_closing() == 0) {
+	if (child_closing() == 0 && control_socket_stop()) {
 		nng_close(s->ctl);
 		nng_close(s->events);
 		nng_fini();
@@ -1081,14 +700,14 @@ main(int argc, char **argv)
 			"exiting without closing the rest",
 		    child_closing());
 	}
-	free(s->workers);
 	sched_free(s->sched);
+	arena_free(s->msg_arena);
+	quota_free(s->quota);
 	store_close(s->st);
 	config_free(s->cfg);
-	for (size_t i = 0; i < n_old_cfgs; i++)
-		config_free(old_cfgs[i]);
-	free(old_cfgs);
 	close(sigfd);
+	if (s->epfd >= 0)
+		close(s->epfd);
 	sup_log("stopped");
 	if (wedged) {
 		/* nng still holds what the wedged sockets own, and the threads
@@ -1099,4 +718,41 @@ main(int argc, char **argv)
 		_exit(0);
 	}
 	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args args = {0};
+	struct sup sup = {.epfd = -1, .ctl_fd = -1}, *s = &sup;
+	int rc, sigfd;
+
+	if ((rc = parse_args(argc, argv, &args)) >= 0)
+		return rc;
+	if (sodium_init() < 0) {
+		fprintf(stderr, "%sdatabusd: libsodium failed to initialise\n",
+		    dbs_log_prefix(LOG_ERR));
+		return EXIT_TRANSIENT;
+	}
+	sup_service_open();
+	if ((rc = open_state(s, &args)) >= 0)
+		return rc;
+	if ((sigfd = open_signals()) < 0)
+		return bail(s, EXIT_TRANSIENT);
+	if (users_import(s) != DBS_OK) {
+		fprintf(stderr, "%sdatabusd: cannot import users: %s\n",
+		    dbs_log_prefix(LOG_ERR), s->store_error);
+		return bail(s, EXIT_TRANSIENT);
+	}
+	resume_counters(s);
+	if (control_open(s) != DBS_OK || open_events(s) != DBS_OK ||
+	    open_loop(s, sigfd) != DBS_OK)
+		return bail(s, EXIT_TRANSIENT);
+	if (!start_children(s))
+		return bail(s, EXIT_TRANSIENT);
+	sup_event_system(s);
+	commit(s);
+	say_ready(s, args.demo);
+	run(s, sigfd);
+	return finish(s, sigfd);
 }

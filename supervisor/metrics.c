@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "history_sup.h"
 #include "sup.h"
 
 /* Upper bounds in seconds: an fsync'd commit costs ~0.25 ms here, a
@@ -38,6 +39,7 @@ metrics_commit_observe(struct sup *s, int64_t elapsed_us)
 	s->commit_hist.counts[i]++;
 	s->commit_hist.count++;
 	s->commit_hist.sum_s += sec;
+	history_sup_commit(s, elapsed_us);
 }
 
 void

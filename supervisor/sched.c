@@ -4,9 +4,10 @@
  *
  * Nothing here reads a clock or sleeps. The supervisor passes "now" in
  * milliseconds to every call and sleeps itself for sched_wakeup(); tests
- * pass a mocked clock. Slots live in a plain array scanned in O(n): a
- * Databus instance has tens to hundreds of definitions, and a heap would
- * buy nothing but code.
+ * pass a mocked clock. A host may carry a thousand definitions, and the
+ * supervisor asks what is due on every turn of its loop: the slots that
+ * can drive are kept in a heap by due time, so that question costs O(1)
+ * and each change O(log n), not a scan of every definition.
  *
  * A slot has three reasons to be due, and the earliest wins:
  *   - its regular (pulling) drive at next_run, one period after the start
@@ -14,8 +15,10 @@
  *   - an expedite (operator or webhook): a pulling drive now;
  *   - a retry time: the earliest PENDING passenger's next attempt, which
  *     needs only a work-only drive (processors and pushers, no pull).
- * A slot that is driving is never due; what arrives meanwhile (expedite,
- * retry) is kept and becomes due when the drive finishes.
+ * A slot that is driving, or blocked (its worker is not ready:
+ * sched_block), or held (its client has as many drives as its quota
+ * allows: sched_hold), is never due; what arrives meanwhile (expedite, retry)
+ * is kept and becomes due when the drive finishes or the block is lifted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,8 @@ enum offer {
 	OFFER_PULL = 1,
 };
 
+#define NOT_QUEUED SIZE_MAX
+
 struct slot {
 	uint32_t id;
 	int64_t period_ms;
@@ -40,12 +45,23 @@ struct slot {
 	int64_t retry_ms;      /* work-only drive due, -1 if none */
 	bool driving;
 	bool drive_pulls; /* the running drive pulls */
+	bool blocked;     /* its worker cannot drive now (sched_block) */
+	bool held;        /* its client drives all it may (sched_hold) */
 	enum offer offered;
+	size_t queued; /* index in the heap, NOT_QUEUED when not there */
 };
 
+/*
+ * `slots` is sorted by id (binary search); `heap` is a min-heap, by due
+ * time then id, of the slots that can drive (neither driving nor
+ * blocked). So the earliest due slot is heap[0], and each change costs
+ * O(log n) however many definitions there are.
+ */
 struct sched {
-	struct slot *slots;
+	struct slot **slots;
 	size_t n, cap;
+	struct slot **heap;
+	size_t heap_n;
 	bool paused;
 };
 
@@ -60,23 +76,139 @@ sched_free(struct sched *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->slots[i]);
 	free(s->slots);
+	free(s->heap);
 	free(s);
+}
+
+/* Index of the first slot whose id is >= id. */
+static size_t
+lower_bound(const struct sched *s, uint32_t id)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->slots[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static struct slot *
 find(const struct sched *s, uint32_t id)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->slots[i].id == id)
-			return &s->slots[i];
-	return NULL;
+	size_t i = lower_bound(s, id);
+
+	return i < s->n && s->slots[i]->id == id ? s->slots[i] : NULL;
 }
+
+/* When the slot is due, whatever the reason. */
+static int64_t
+due_at(const struct slot *sl)
+{
+	int64_t t = sl->next_run_ms;
+
+	if (sl->expedite_ms >= 0 && sl->expedite_ms < t)
+		t = sl->expedite_ms;
+	if (sl->retry_ms >= 0 && sl->retry_ms < t)
+		t = sl->retry_ms;
+	return t;
+}
+
+/* ------------------------------------------------------------- the heap */
+
+static bool
+earlier(const struct slot *a, const struct slot *b)
+{
+	int64_t da = due_at(a), db = due_at(b);
+
+	return da < db || (da == db && a->id < b->id);
+}
+
+static void
+heap_set(struct sched *s, size_t i, struct slot *sl)
+{
+	s->heap[i] = sl;
+	sl->queued = i;
+}
+
+static void
+sift_up(struct sched *s, size_t i)
+{
+	struct slot *sl = s->heap[i];
+
+	while (i > 0 && earlier(sl, s->heap[(i - 1) / 2])) {
+		heap_set(s, i, s->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(s, i, sl);
+}
+
+static void
+sift_down(struct sched *s, size_t i)
+{
+	struct slot *sl = s->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= s->heap_n)
+			break;
+		if (c + 1 < s->heap_n && earlier(s->heap[c + 1], s->heap[c]))
+			c++;
+		if (!earlier(s->heap[c], sl))
+			break;
+		heap_set(s, i, s->heap[c]);
+		i = c;
+	}
+	heap_set(s, i, sl);
+}
+
+static void
+heap_remove(struct sched *s, struct slot *sl)
+{
+	size_t i = sl->queued;
+	struct slot *last = s->heap[--s->heap_n];
+
+	sl->queued = NOT_QUEUED;
+	if (last == sl)
+		return;
+	heap_set(s, i, last);
+	sift_up(s, i);
+	sift_down(s, last->queued);
+}
+
+/* Put `sl` where its state says, after any change to it (the heap has
+ * room for every slot: sched_add grows it). */
+static void
+requeue(struct sched *s, struct slot *sl)
+{
+	bool can = !sl->driving && !sl->blocked && !sl->held;
+
+	if (!can) {
+		if (sl->queued != NOT_QUEUED)
+			heap_remove(s, sl);
+		return;
+	}
+	if (sl->queued == NOT_QUEUED)
+		heap_set(s, s->heap_n++, sl);
+	sift_up(s, sl->queued);
+	sift_down(s, sl->queued);
+}
+
+/* ------------------------------------------------------------ the slots */
 
 int
 sched_add(struct sched *s, uint32_t slot, int64_t period_ms, int64_t first_ms)
 {
 	struct slot *sl;
+	size_t at;
 
 	if (period_ms <= 0)
 		return DBS_EINVAL;
@@ -84,14 +216,19 @@ sched_add(struct sched *s, uint32_t slot, int64_t period_ms, int64_t first_ms)
 		return DBS_EEXIST;
 	if (s->n == s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 16;
-		struct slot *v = realloc(s->slots, ncap * sizeof(*v));
+		struct slot **v = realloc(s->slots, ncap * sizeof(*v));
+		struct slot **h;
 
 		if (v == NULL)
 			return DBS_ENOMEM;
 		s->slots = v;
+		if ((h = realloc(s->heap, ncap * sizeof(*h))) == NULL)
+			return DBS_ENOMEM;
+		s->heap = h;
 		s->cap = ncap;
 	}
-	sl = &s->slots[s->n++];
+	if ((sl = malloc(sizeof(*sl))) == NULL)
+		return DBS_ENOMEM;
 	*sl = (struct slot){
 	    .id = slot,
 	    .period_ms = period_ms,
@@ -101,18 +238,33 @@ sched_add(struct sched *s, uint32_t slot, int64_t period_ms, int64_t first_ms)
 	    .expedite_ms = -1,
 	    .retry_ms = -1,
 	    .offered = OFFER_NONE,
+	    .queued = NOT_QUEUED,
 	};
+	/* Slots usually come in increasing order: an append. */
+	at = lower_bound(s, slot);
+	memmove(
+	    &s->slots[at + 1], &s->slots[at], (s->n - at) * sizeof(*s->slots));
+	s->slots[at] = sl;
+	s->n++;
+	requeue(s, sl);
 	return DBS_OK;
 }
 
 void
 sched_remove(struct sched *s, uint32_t slot)
 {
-	struct slot *sl = find(s, slot);
+	size_t at = lower_bound(s, slot);
+	struct slot *sl;
 
-	if (sl == NULL)
+	if (at >= s->n || s->slots[at]->id != slot)
 		return;
-	*sl = s->slots[--s->n];
+	sl = s->slots[at];
+	if (sl->queued != NOT_QUEUED)
+		heap_remove(s, sl);
+	memmove(&s->slots[at], &s->slots[at + 1],
+	    (s->n - at - 1) * sizeof(*s->slots));
+	s->n--;
+	free(sl);
 }
 
 /*
@@ -131,6 +283,29 @@ sched_set_period(struct sched *s, uint32_t slot, int64_t period_ms)
 	sl->period_ms = period_ms;
 	if (!sl->driving && sl->pull_start_ms >= 0)
 		sl->next_run_ms = sl->pull_start_ms + period_ms;
+	requeue(s, sl);
+}
+
+void
+sched_block(struct sched *s, uint32_t slot, bool blocked)
+{
+	struct slot *sl = find(s, slot);
+
+	if (sl == NULL || sl->blocked == blocked)
+		return;
+	sl->blocked = blocked;
+	requeue(s, sl);
+}
+
+void
+sched_hold(struct sched *s, uint32_t slot, bool held)
+{
+	struct slot *sl = find(s, slot);
+
+	if (sl == NULL || sl->held == held)
+		return;
+	sl->held = held;
+	requeue(s, sl);
 }
 
 void
@@ -138,8 +313,10 @@ sched_expedite(struct sched *s, uint32_t slot, int64_t now_ms)
 {
 	struct slot *sl = find(s, slot);
 
-	if (sl != NULL && sl->expedite_ms < 0)
+	if (sl != NULL && sl->expedite_ms < 0) {
 		sl->expedite_ms = now_ms;
+		requeue(s, sl);
+	}
 }
 
 void
@@ -147,8 +324,10 @@ sched_retry_at(struct sched *s, uint32_t slot, int64_t at_ms)
 {
 	struct slot *sl = find(s, slot);
 
-	if (sl != NULL && (sl->retry_ms < 0 || at_ms < sl->retry_ms))
+	if (sl != NULL && (sl->retry_ms < 0 || at_ms < sl->retry_ms)) {
 		sl->retry_ms = at_ms;
+		requeue(s, sl);
+	}
 }
 
 void
@@ -195,6 +374,7 @@ sched_started(struct sched *s, uint32_t slot, int64_t now_ms)
 	 * stays for a later drive. */
 	if (sl->retry_ms >= 0 && sl->retry_ms <= now_ms)
 		sl->retry_ms = -1;
+	requeue(s, sl);
 }
 
 void
@@ -210,49 +390,18 @@ sched_finished(struct sched *s, uint32_t slot, int64_t now_ms)
 		if (sl->next_run_ms < now_ms)
 			sl->next_run_ms = now_ms;
 	}
-}
-
-/* When the slot is due, whatever the reason. */
-static int64_t
-due_at(const struct slot *sl)
-{
-	int64_t t = sl->next_run_ms;
-
-	if (sl->expedite_ms >= 0 && sl->expedite_ms < t)
-		t = sl->expedite_ms;
-	if (sl->retry_ms >= 0 && sl->retry_ms < t)
-		t = sl->retry_ms;
-	return t;
+	requeue(s, sl);
 }
 
 bool
-sched_next(struct sched *s, int64_t now_ms,
-    bool (*blocked)(void *ctx, uint32_t slot), void *ctx, uint32_t *slot,
-    bool *pull)
+sched_next(struct sched *s, int64_t now_ms, uint32_t *slot, bool *pull)
 {
-	struct slot *best = NULL;
-	int64_t best_due = 0;
+	struct slot *best;
 
-	if (s->paused)
+	if (s->paused || s->heap_n == 0)
 		return false;
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *sl = &s->slots[i];
-		int64_t due;
-
-		if (sl->driving)
-			continue;
-		due = due_at(sl);
-		if (due > now_ms)
-			continue;
-		if (best != NULL &&
-		    (due > best_due || (due == best_due && sl->id > best->id)))
-			continue;
-		if (blocked != NULL && blocked(ctx, sl->id))
-			continue;
-		best = sl;
-		best_due = due;
-	}
-	if (best == NULL)
+	best = s->heap[0];
+	if (due_at(best) > now_ms)
 		return false;
 	*slot = best->id;
 	*pull = pull_due(best, now_ms);
@@ -261,34 +410,14 @@ sched_next(struct sched *s, int64_t now_ms,
 }
 
 int64_t
-sched_wakeup_unblocked(const struct sched *s, int64_t now_ms,
-    bool (*blocked)(void *ctx, uint32_t slot), void *ctx)
-{
-	int64_t best = -1;
-
-	if (s->paused)
-		return -1;
-	for (size_t i = 0; i < s->n; i++) {
-		const struct slot *sl = &s->slots[i];
-		int64_t due;
-
-		if (sl->driving)
-			continue;
-		if (blocked != NULL && blocked(ctx, sl->id))
-			continue;
-		due = due_at(sl) - now_ms;
-		if (due < 0)
-			due = 0;
-		if (best < 0 || due < best)
-			best = due;
-	}
-	return best;
-}
-
-int64_t
 sched_wakeup(const struct sched *s, int64_t now_ms)
 {
-	return sched_wakeup_unblocked(s, now_ms, NULL, NULL);
+	int64_t due;
+
+	if (s->paused || s->heap_n == 0)
+		return -1;
+	due = due_at(s->heap[0]) - now_ms;
+	return due < 0 ? 0 : due;
 }
 
 int64_t

@@ -39,27 +39,27 @@ bool sched_paused(const struct sched *s);
 void sched_started(struct sched *s, uint32_t slot, int64_t now_ms);
 void sched_finished(struct sched *s, uint32_t slot, int64_t now_ms);
 
-/*
- * A slot due at now_ms that is not driving, earliest due first; *pull is
- * false for a work-only (retry) drive. Returns false when none is due.
- * Slots for which blocked(ctx, slot) is true are passed over (worker not
- * ready).
- */
-bool sched_next(struct sched *s, int64_t now_ms,
-    bool (*blocked)(void *ctx, uint32_t slot), void *ctx, uint32_t *slot,
-    bool *pull);
+/* Whether `slot`'s worker can drive now (it is ready, not being replaced
+ * or removed): a blocked slot is never returned as due and does not count
+ * for sched_wakeup. Slots start unblocked. */
+void sched_block(struct sched *s, uint32_t slot, bool blocked);
 
-/* Milliseconds until the next due time (0 if due now), -1 if none. */
+/* Whether `slot` waits for its client's other drives (quota.c:
+ * max_concurrent_drives): like a block, but kept apart from it, so that
+ * the worker's readiness and the client's quota never undo each other.
+ * What is due stays due. */
+void sched_hold(struct sched *s, uint32_t slot, bool held);
+
+/*
+ * A slot due at now_ms that is neither driving nor blocked, earliest due
+ * first (ties: lowest slot); *pull is false for a work-only (retry)
+ * drive. Returns false when none is due. O(1).
+ */
+bool sched_next(struct sched *s, int64_t now_ms, uint32_t *slot, bool *pull);
+
+/* Milliseconds until the next due time of a slot that is neither driving
+ * nor blocked (0 if due now), -1 if none or paused. O(1). */
 int64_t sched_wakeup(const struct sched *s, int64_t now_ms);
-
-/*
- * The same, passing over slots for which blocked(ctx, slot) is true (as
- * sched_next does), so that a due slot whose worker is not ready does not
- * make the caller's poll timeout 0 until the worker is back. Slots that
- * are driving are never counted; NULL `blocked` = sched_wakeup.
- */
-int64_t sched_wakeup_unblocked(const struct sched *s, int64_t now_ms,
-    bool (*blocked)(void *ctx, uint32_t slot), void *ctx);
 
 /* Next regular run time of a slot (for status), -1 if unknown. */
 int64_t sched_next_run(const struct sched *s, uint32_t slot);

@@ -15,6 +15,7 @@
  */
 #include <stdio.h>
 
+#include "commit.h"
 #include "dbs_error.h"
 #include "sup.h"
 #include "wire.h"

@@ -1,7 +1,7 @@
 /*
  * system_live.c — the system state while the store takes no writes.
  *
- * Live updates are rows of the store's event log (events.c), but a store
+ * Live updates are rows of the store's event log (event_log.c), but a store
  * error (a full disk, an I/O error) pauses intake exactly because nothing
  * commits: the event saying so cannot be written, and the browser would
  * learn of the pause only when space returns. So while intake is paused by
@@ -9,7 +9,7 @@
  * events socket, not stored: a Dbs__Event with resource RES_SYSTEM, kind
  * EV_UPDATE and the SystemState as data (a commit hint carries seq only).
  * databus-web hands it to every open websocket as an event frame without
- * "seq" (webui/events.c; docs/web.md, "Live updates").
+ * "seq" (webui/live.c; docs/web.md, "Live updates").
  *
  * PUB/SUB may drop a message, so the state is sent again every
  * LIVE_REPEAT_MS while intake stays paused, and once more when it resumes
@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 
+#include "status.h"
 #include "sup.h"
 #include "wire.h"
 

@@ -88,11 +88,12 @@ about_answer(h2o_req_t *req, struct web_ctl_job *j)
 }
 
 int
-web_api_about(h2o_req_t *req)
+web_api_about(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct web_ctl_job *j;
 
+	(void)a;
 	if (!web_session_require(req, &s))
 		return 0;
 	if ((j = web_ctl_job_new(req, &s, about_answer)) == NULL)

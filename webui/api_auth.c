@@ -9,13 +9,20 @@
  * usable token. Checking a session is one read-only transaction on the
  * loop thread; Argon2id and control requests run on the pool.
  *
- * Failed logins are throttled per account (client/username) and per peer
- * address, in memory: after THROTTLE_ACCOUNT (resp. THROTTLE_ADDRESS)
- * failures within THROTTLE_WINDOW_MS, further attempts get 429 for
- * THROTTLE_BLOCK_MS, before any password is checked. Unknown clients,
- * unknown users and wrong passwords all get the same 401 and cost the same
- * Argon2id verification, so answers do not tell which accounts exist.
+ * Logins are throttled per account (client/username) and per peer address
+ * (an IPv6 peer by its /64), in memory (throttle.c): every attempt counts
+ * when it is admitted, before its password is checked, so guesses sent at
+ * once meet the same limit as guesses sent one by one. After
+ * THROTTLE_ACCOUNT (resp. THROTTLE_ADDRESS) attempts within
+ * THROTTLE_WINDOW_MS, further ones get 429, and a failure then blocks the
+ * key for THROTTLE_BLOCK_MS; a success clears the account and takes its
+ * attempt back from the address. One account may have ACCOUNT_PENDING and
+ * one address ADDRESS_PENDING verifications waiting at once, so a single
+ * client cannot fill the pool's queue and delay everyone else's login. Unknown
+ * clients, unknown users and wrong passwords all get the same 401 and cost the
+ * same Argon2id verification, so answers do not tell which accounts exist.
  */
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +31,7 @@
 #include "dbs_error.h"
 #include "bodies.h"
 #include "record_json.h"
+#include "throttle.h"
 #include "web.h"
 #include "wire.h"
 
@@ -36,72 +44,18 @@
 #define THROTTLE_ADDRESS   20
 #define THROTTLE_WINDOW_MS (5 * 60 * 1000LL)
 #define THROTTLE_BLOCK_MS  (60 * 1000LL)
-#define THROTTLE_SLOTS     1024
+#define THROTTLE_SLOTS     4096
+#define ACCOUNT_PENDING    2
+#define ADDRESS_PENDING    4
 
 static const char bad_login[] = "invalid client, username or password";
 
 /* ------------------------------------------------------------ throttle */
 
-/* One tracked key ("a:client/user" or "p:address"). The table is small
- * and scanned linearly; when full, the entry seen longest ago is reused,
- * which only ever forgets failures, never invents them. */
-static struct throttle {
-	char key[200];
-	long long first_ms, last_ms, blocked_until_ms;
-	int failures;
-} throttle[THROTTLE_SLOTS];
-
-static struct throttle *
-throttle_find(const char *key, bool create)
-{
-	struct throttle *t, *oldest = &throttle[0];
-
-	for (t = throttle; t < throttle + THROTTLE_SLOTS; t++) {
-		if (t->key[0] != '\0' && strcmp(t->key, key) == 0)
-			return t;
-		if (t->last_ms < oldest->last_ms)
-			oldest = t;
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
-	return oldest;
-}
-
-static bool
-throttle_blocked(const char *key, long long now)
-{
-	struct throttle *t = throttle_find(key, false);
-
-	return t != NULL && t->blocked_until_ms > now;
-}
-
-static void
-throttle_fail(const char *key, int limit, long long now)
-{
-	struct throttle *t = throttle_find(key, true);
-
-	if (now - t->first_ms > THROTTLE_WINDOW_MS) {
-		t->first_ms = now;
-		t->failures = 0;
-	}
-	t->last_ms = now;
-	if (++t->failures >= limit) {
-		t->blocked_until_ms = now + THROTTLE_BLOCK_MS;
-		t->failures = 0;
-		t->first_ms = now;
-	}
-}
-
-static void
-throttle_clear(const char *key)
-{
-	struct throttle *t = throttle_find(key, false);
-
-	if (t != NULL)
-		memset(t, 0, sizeof(*t));
-}
+/* Keys "a:client/user" and "p:address", in one table (throttle.c). */
+static struct web_throttle_slot throttle_slots[THROTTLE_SLOTS];
+static struct web_throttle throttle = {
+    throttle_slots, THROTTLE_SLOTS, THROTTLE_WINDOW_MS, THROTTLE_BLOCK_MS};
 
 /* -------------------------------------------------------------- session */
 
@@ -202,10 +156,11 @@ web_session_sees(const struct web_session *s, const char *client)
 }
 
 int
-web_api_me(h2o_req_t *req)
+web_api_me(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 
+	(void)a;
 	if (!web_session_require(req, &s))
 		return 0;
 	return web_send_json(req, 200,
@@ -225,7 +180,7 @@ struct login_job {
 	int role;
 	bool check;      /* verify password against hash */
 	bool maybe_open; /* no users in the store for this client */
-	bool open;       /* a configured client without users: any login */
+	bool open;       /* an open_access client without users: any login */
 	bool verified;   /* result: password ok */
 	int rc;          /* result: session_create outcome */
 	char token[TOKEN_TEXT];
@@ -264,12 +219,13 @@ create_session(struct login_job *j)
 }
 
 /*
- * Whether databusd runs a definition of `client`: the store cannot tell
- * configured clients from made-up names, the supervisor's status can. Runs
- * on a pool thread.
+ * Whether databusd runs a definition of `client` and its client file says
+ * "open_access": true: the store cannot tell configured clients from
+ * made-up names, the supervisor's status can. Without that flag a client
+ * with no users cannot be logged into. Runs on a pool thread.
  */
 static bool
-client_configured(const char *client)
+client_open(const char *client)
 {
 	Dbs__ControlRequest req = DBS__CONTROL_REQUEST__INIT;
 	Dbs__Empty empty = DBS__EMPTY__INIT;
@@ -285,7 +241,8 @@ client_configured(const char *client)
 	if (reply->code == DBS_OK && reply->status != NULL)
 		for (i = 0; i < reply->status->n_definitions && !found; i++)
 			found = strcmp(reply->status->definitions[i]->client,
-				    client) == 0;
+				    client) == 0 &&
+				reply->status->definitions[i]->open_access;
 	dbs__control_reply__free_unpacked(reply, NULL);
 	return found;
 }
@@ -296,7 +253,13 @@ login_work(struct web_job *job)
 	struct login_job *j = (struct login_job *)job;
 
 	if (j->maybe_open)
-		j->open = client_configured(j->client);
+		j->open = client_open(j->client);
+	if (j->hash[0] == '\0') {
+		const char *dummy = web_dummy_hash(web_of(NULL));
+
+		snprintf(j->hash, sizeof(j->hash), "%s",
+		    dummy != NULL ? dummy : "");
+	}
 	if (j->open)
 		j->verified = true;
 	else
@@ -317,9 +280,12 @@ login_done(struct web_job *job)
 	char cookie[TOKEN_TEXT + 80];
 	json_t *doc;
 
+	web_throttle_done(&throttle, j->account_key, THROTTLE_ACCOUNT,
+	    j->verified ? WEB_THROTTLE_CLEAR : WEB_THROTTLE_FAILED, now);
+	web_throttle_done(&throttle, j->address_key, THROTTLE_ADDRESS,
+	    j->verified ? WEB_THROTTLE_REFUND : WEB_THROTTLE_FAILED, now);
+	web_metrics_login(j->client, j->check || j->open, j->verified);
 	if (!j->verified) {
-		throttle_fail(j->account_key, THROTTLE_ACCOUNT, now);
-		throttle_fail(j->address_key, THROTTLE_ADDRESS, now);
 		if (req != NULL)
 			web_send_error(req, 401, "unauthorized", bad_login);
 		goto out;
@@ -331,7 +297,6 @@ login_done(struct web_job *job)
 		    "databusd could not create the session; try again");
 		goto out;
 	}
-	throttle_clear(j->account_key);
 	snprintf(cookie, sizeof(cookie),
 	    COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/%s", j->token,
 	    web_tls(web_of(req)) ? "; Secure" : "");
@@ -348,19 +313,67 @@ out:
 	free(j);
 }
 
+/* The throttle key of the peer: its address, an IPv6 peer's /64. */
+static void
+address_key(h2o_req_t *req, char *out, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+
+	web_peer_address(req, addr, sizeof(addr));
+	if (strchr(addr, ':') != NULL && strchr(addr, '.') == NULL &&
+	    inet_pton(AF_INET6, addr, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, addr, sizeof(addr));
+		snprintf(out, len, "p:%s/64", addr);
+		return;
+	}
+	snprintf(out, len, "p:%s", addr);
+}
+
+/* Count one attempt on the account and on the address, or answer 429
+ * (blocked) or 503 (too many waiting) and count nothing. */
+static bool
+admit(h2o_req_t *req, struct login_job *j, long long now)
+{
+	enum web_throttle_verdict v;
+
+	v = web_throttle_admit(
+	    &throttle, j->account_key, THROTTLE_ACCOUNT, ACCOUNT_PENDING, now);
+	if (v == WEB_THROTTLE_ADMITTED) {
+		v = web_throttle_admit(&throttle, j->address_key,
+		    THROTTLE_ADDRESS, ADDRESS_PENDING, now);
+		if (v != WEB_THROTTLE_ADMITTED)
+			web_throttle_done(&throttle, j->account_key,
+			    THROTTLE_ACCOUNT, WEB_THROTTLE_REFUND, now);
+	}
+	return web_throttle_answer(
+	    req, v, "too many failed logins", "too many logins in progress");
+}
+
+/* Take back an admitted attempt that was never checked. */
+static void
+unadmit(struct login_job *j, long long now)
+{
+	web_throttle_done(&throttle, j->account_key, THROTTLE_ACCOUNT,
+	    WEB_THROTTLE_REFUND, now);
+	web_throttle_done(&throttle, j->address_key, THROTTLE_ADDRESS,
+	    WEB_THROTTLE_REFUND, now);
+}
+
 int
-web_api_login(h2o_req_t *req)
+web_api_login(h2o_req_t *req, const struct web_args *a)
 {
 	struct web *w = web_of(req);
 	struct login_job *j = NULL;
 	struct store_txn *txn = NULL;
 	Dbs__User *u = NULL;
 	json_t *body = NULL;
-	char addr[64];
 	uint64_t users = 0;
 	long long now = wire_now_ms();
 	int rc;
 
+	(void)a;
 	if (!web_check_mutation(req))
 		return 0;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -373,20 +386,14 @@ web_api_login(h2o_req_t *req)
 		    "non-empty strings");
 		goto out;
 	}
-	web_peer_address(req, addr, sizeof(addr));
 	snprintf(j->account_key, sizeof(j->account_key), "a:%s/%s", j->client,
 	    j->username);
-	snprintf(j->address_key, sizeof(j->address_key), "p:%s", addr);
-	if (throttle_blocked(j->account_key, now) ||
-	    throttle_blocked(j->address_key, now)) {
-		web_add_header(req, "retry-after", "60");
-		web_send_error(req, 429, "too_many_attempts",
-		    "too many failed logins; wait a minute");
+	address_key(req, j->address_key, sizeof(j->address_key));
+	if (!admit(req, j, now))
 		goto out;
-	}
 	if ((rc = store_txn_begin(web_store(w), false, &txn)) != DBS_OK) {
 		web_send_error(req, 503, "store", dbs_strerror(rc));
-		goto out;
+		goto unadmit;
 	}
 	/* A client name outside the allowed set cannot exist: it still
 	 * costs a verification, like any unknown account. */
@@ -396,7 +403,8 @@ web_api_login(h2o_req_t *req)
 		j->role = u->role;
 		j->check = true;
 	} else {
-		snprintf(j->hash, sizeof(j->hash), "%s", web_dummy_hash(w));
+		j->hash[0] =
+		    '\0'; /* the dummy one, taken on the pool thread */
 		if (web_valid_name(j->client, strlen(j->client)) &&
 		    strcmp(j->client, "root") != 0 &&
 		    store_user_count(txn, j->client, &users) == DBS_OK &&
@@ -410,9 +418,12 @@ web_api_login(h2o_req_t *req)
 	j->job.done = login_done;
 	if (!web_pool_submit(web_pool(w), &j->job, req)) {
 		web_send_error(req, 503, "busy", "server busy; try again");
-		goto out;
+		goto unadmit;
 	}
 	j = NULL; /* transferred */
+	goto out;
+unadmit:
+	unadmit(j, now);
 out:
 	if (u != NULL)
 		dbs__user__free_unpacked(u, NULL);
@@ -476,11 +487,12 @@ logout_done(struct web_job *job)
 }
 
 int
-web_api_logout(h2o_req_t *req)
+web_api_logout(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct logout_job *j;
 
+	(void)a;
 	if (!web_check_mutation(req) || !web_session_require(req, &s))
 		return 0;
 	if ((j = calloc(1, sizeof(*j))) == NULL)

@@ -18,8 +18,9 @@
  * them by the node's kind, which only it knows). Operators get 403.
  *
  * Node names arrive percent-encoded in the path ("extra%2Fmapping.json"),
- * so the raw path is split here, not the normalised one. A name is never
- * used as a file name: databusd only compares it with its list of nodes.
+ * so routes.c reads them from the raw path, not the normalised one (its
+ * {node} segment). A name is never used as a file name: databusd only
+ * compares it with its list of nodes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +44,15 @@ enum cfg_op {
 	OP_BACKUP,
 };
 
+/* A configuration request: the control job of control_jobs.c (first, so that
+ * the same path runs and frees it; base.owned is the saved content) with
+ * the ConfigSave it points to. */
 struct cfg_job {
-	struct web_job job;
+	struct web_ctl_job base;
 	enum cfg_op op;
-	Dbs__ControlRequest creq;
 	Dbs__ConfigSave cs;
 	char node[NODE_MAX + 1];
-	char client[65];
 	char version[80];
-	char actor[200];
-	char *content; /* malloc'ed */
-	const char *url;
-	int rc;
-	Dbs__ControlReply *reply;
 };
 
 /* ----------------------------------------------------------- answers */
@@ -114,9 +111,10 @@ answer_error(h2o_req_t *req, const Dbs__ControlReply *r)
 }
 
 static void
-answer(h2o_req_t *req, struct cfg_job *j)
+answer(h2o_req_t *req, struct web_ctl_job *base)
 {
-	const Dbs__ControlReply *r = j->reply;
+	struct cfg_job *j = (struct cfg_job *)base;
+	const Dbs__ControlReply *r = base->reply;
 	json_t *items, *doc;
 	const Dbs__CfgNode *n = r->config_node;
 
@@ -196,101 +194,58 @@ answer(h2o_req_t *req, struct cfg_job *j)
 
 /* ---------------------------------------------------------------- jobs */
 
-static void
-job_work(struct web_job *job)
-{
-	struct cfg_job *j = (struct cfg_job *)job;
-
-	/* A save or a validation runs `databus-worker --check` (and a save
-	 * reloads): give it time. */
-	j->rc = web_control_timeout(j->url, j->actor, &j->creq, &j->reply,
-	    j->op == OP_SAVE || j->op == OP_VALIDATE || j->op == OP_RESTORE
-		? SAVE_TIMEOUT_MS
-		: 10000);
-}
-
-static void
-job_done(struct web_job *job)
-{
-	struct cfg_job *j = (struct cfg_job *)job;
-	h2o_req_t *req = web_job_req(job);
-
-	if (req != NULL) {
-		if (j->rc != DBS_OK)
-			web_send_error(req, 503, "unavailable",
-			    "databusd does not answer on the control socket");
-		else
-			answer(req, j);
-	}
-	if (j->reply != NULL)
-		dbs__control_reply__free_unpacked(j->reply, NULL);
-	free(j->content);
-	free(j);
-}
-
 static struct cfg_job *
 job_new(h2o_req_t *req, const struct web_session *s, enum cfg_op op,
     const char *node)
 {
-	struct cfg_job *j = calloc(1, sizeof(*j));
+	struct cfg_job *j;
+	Dbs__ControlRequest *creq;
 
+	j = (struct cfg_job *)web_ctl_job_alloc(req, s, answer, sizeof(*j));
 	if (j == NULL)
 		return NULL;
+	creq = &j->base.creq;
 	j->op = op;
-	dbs__control_request__init(&j->creq);
+	/* A save or a validation runs `databus-worker --check` (and a save
+	 * reloads): give it time. */
+	if (op == OP_SAVE || op == OP_VALIDATE || op == OP_RESTORE)
+		j->base.reply_timeout_ms = SAVE_TIMEOUT_MS;
 	dbs__config_save__init(&j->cs);
 	snprintf(j->node, sizeof(j->node), "%s", node != NULL ? node : "");
-	snprintf(j->client, sizeof(j->client), "%s", s->client);
-	snprintf(
-	    j->actor, sizeof(j->actor), "web:%s/%s", s->client, s->username);
-	j->url = web_control_url(web_of(req));
+	snprintf(j->base.client, sizeof(j->base.client), "%s", s->client);
 	j->cs.node = j->node;
-	j->cs.author = j->actor;
-	j->cs.scope_client = j->client;
+	j->cs.author = j->base.actor;
+	j->cs.scope_client = j->base.client;
 	j->cs.scope_root = s->role == DBS__ROLE__ROLE_ROOT;
 	j->cs.base_version = j->version;
 	switch (op) {
 	case OP_LIST:
-		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_LIST;
-		j->creq.config_list = &j->cs;
+		creq->verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_LIST;
+		creq->config_list = &j->cs;
 		break;
 	case OP_GET:
-		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_GET;
-		j->creq.config_get = &j->cs;
+		creq->verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_GET;
+		creq->config_get = &j->cs;
 		break;
 	case OP_VALIDATE:
-		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE;
-		j->creq.config_validate = &j->cs;
+		creq->verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_VALIDATE;
+		creq->config_validate = &j->cs;
 		break;
 	case OP_SAVE:
 	case OP_RESTORE:
-		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE;
-		j->creq.config_save = &j->cs;
+		creq->verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_SAVE;
+		creq->config_save = &j->cs;
 		break;
 	case OP_BACKUPS:
-		j->creq.verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS;
-		j->creq.config_backups = &j->cs;
+		creq->verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUPS;
+		creq->config_backups = &j->cs;
 		break;
 	case OP_BACKUP:
-		j->creq.verb_case =
-		    DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET;
-		j->creq.config_backup_get = &j->cs;
+		creq->verb_case = DBS__CONTROL_REQUEST__VERB_CONFIG_BACKUP_GET;
+		creq->config_backup_get = &j->cs;
 		break;
 	}
 	return j;
-}
-
-static int
-submit(h2o_req_t *req, struct cfg_job *j)
-{
-	j->job.work = job_work;
-	j->job.done = job_done;
-	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
-		free(j->content);
-		free(j);
-		return web_send_error(req, 503, "busy", "server busy");
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -301,10 +256,11 @@ static bool
 parse_body(h2o_req_t *req, struct cfg_job *j, bool need_version)
 {
 	const char *msg;
+	char *content = NULL;
 	size_t len;
 	int rc =
 	    web_config_body(req->entity.base, req->entity.len, need_version,
-		j->version, sizeof(j->version), &j->content, &len, &msg);
+		j->version, sizeof(j->version), &content, &len, &msg);
 
 	if (rc == 500) {
 		web_send_error(req, 500, "internal", msg);
@@ -314,7 +270,8 @@ parse_body(h2o_req_t *req, struct cfg_job *j, bool need_version)
 		web_bad_param(req, msg);
 		return false;
 	}
-	j->cs.content.data = (uint8_t *)j->content;
+	j->base.owned = content; /* transferred */
+	j->cs.content.data = (uint8_t *)content;
 	j->cs.content.len = len;
 	return true;
 }
@@ -334,11 +291,11 @@ node_request(h2o_req_t *req, enum cfg_op op, const char *node)
 		return web_send_error(req, 500, "internal", "out of memory");
 	if ((op == OP_SAVE || op == OP_VALIDATE) &&
 	    !parse_body(req, j, op == OP_SAVE)) {
-		free(j->content);
+		free(j->base.owned);
 		free(j);
 		return 0;
 	}
-	return submit(req, j);
+	return web_ctl_submit(req, &j->base);
 }
 
 /* Restore (POST), or list / show backups (GET): `id` is the backup's,
@@ -356,72 +313,50 @@ backup_request(h2o_req_t *req, enum cfg_op op, const char *node, uint64_t id)
 	if ((j = job_new(req, &s, op, node)) == NULL)
 		return web_send_error(req, 500, "internal", "out of memory");
 	j->cs.restore_backup = id;
-	return submit(req, j);
+	return web_ctl_submit(req, &j->base);
 }
 
-/* ------------------------------------------------------------- routing */
+/* -------------------------------------------------------------- handlers */
 
-static bool
-parse_id(const char *s, uint64_t *id)
+int
+web_api_config_list(h2o_req_t *req, const struct web_args *a)
 {
-	return strlen(s) <= 19 && web_parse_u64(s, id) && *id > 0;
+	(void)a;
+	return node_request(req, OP_LIST, NULL);
 }
 
 int
-web_route_config(h2o_req_t *req)
+web_api_config_get(h2o_req_t *req, const struct web_args *a)
 {
-	static const char prefix[] = "/api/v1/config";
-	size_t plen = sizeof(prefix) - 1, len, nseg = 0;
-	const char *path = req->path.base;
-	char seg[4][NODE_MAX + 1];
-	uint64_t id;
-	int n;
+	return node_request(req, OP_GET, a->node);
+}
 
-	len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-	if (len < plen || memcmp(path, prefix, plen) != 0)
-		return web_not_found(req);
-	if (len == plen) {
-		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
-			return web_not_allowed(req, "GET");
-		return node_request(req, OP_LIST, NULL);
-	}
-	if (path[plen] != '/')
-		return web_not_found(req);
-	/* Up to four segments: {node}[/backups[/{id}[/restore]]] or
-	 * {node}/validate. */
-	if ((n = web_path_segments(path + plen + 1, len - plen - 1, seg[0],
-		 sizeof(seg[0]), 4)) < 0)
-		return web_not_found(req);
-	nseg = (size_t)n;
-	if (nseg == 1) {
-		if (web_method_is(req, "GET") || web_method_is(req, "HEAD"))
-			return node_request(req, OP_GET, seg[0]);
-		if (web_method_is(req, "PUT"))
-			return node_request(req, OP_SAVE, seg[0]);
-		return web_not_allowed(req, "GET, PUT");
-	}
-	if (nseg == 2 && strcmp(seg[1], "validate") == 0) {
-		if (!web_method_is(req, "POST"))
-			return web_not_allowed(req, "POST");
-		return node_request(req, OP_VALIDATE, seg[0]);
-	}
-	if (strcmp(seg[1], "backups") != 0)
-		return web_not_found(req);
-	if (nseg == 2) {
-		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
-			return web_not_allowed(req, "GET");
-		return backup_request(req, OP_BACKUPS, seg[0], 0);
-	}
-	if (!parse_id(seg[2], &id))
-		return web_not_found(req);
-	if (nseg == 3) {
-		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
-			return web_not_allowed(req, "GET");
-		return backup_request(req, OP_BACKUP, seg[0], id);
-	}
-	if (strcmp(seg[3], "restore") != 0)
-		return web_not_found(req);
-	if (!web_method_is(req, "POST"))
-		return web_not_allowed(req, "POST");
-	return backup_request(req, OP_RESTORE, seg[0], id);
+int
+web_api_config_save(h2o_req_t *req, const struct web_args *a)
+{
+	return node_request(req, OP_SAVE, a->node);
+}
+
+int
+web_api_config_validate(h2o_req_t *req, const struct web_args *a)
+{
+	return node_request(req, OP_VALIDATE, a->node);
+}
+
+int
+web_api_config_backups(h2o_req_t *req, const struct web_args *a)
+{
+	return backup_request(req, OP_BACKUPS, a->node, 0);
+}
+
+int
+web_api_config_backup(h2o_req_t *req, const struct web_args *a)
+{
+	return backup_request(req, OP_BACKUP, a->node, a->id);
+}
+
+int
+web_api_config_restore(h2o_req_t *req, const struct web_args *a)
+{
+	return backup_request(req, OP_RESTORE, a->node, a->id);
 }

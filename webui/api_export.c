@@ -149,7 +149,8 @@ write_meta(const struct xport *x)
 	char path[4300], tmp[4400];
 	char *text;
 	json_t *doc;
-	FILE *f;
+	FILE *f = NULL;
+	int fd;
 
 	pthread_mutex_lock(&mu);
 	doc = xport_json(x);
@@ -160,7 +161,11 @@ write_meta(const struct xport *x)
 		return;
 	export_path(x->id, ".meta", path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "we")) != NULL) {
+	/* 0600 like the export itself, whatever the umask. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0 && (f = fdopen(fd, "w")) == NULL)
+		close(fd);
+	if (f != NULL) {
 		bool ok = fputs(text, f) >= 0;
 
 		if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
@@ -580,6 +585,32 @@ sync_work(struct web_job *job)
 	    export_to_file(j->st, j->path, &opt, NULL, j->err, sizeof(j->err));
 }
 
+/*
+ * A sync export that failed. The data dir's disk full, an I/O error or a
+ * store that cannot be read are store errors, answered like the others
+ * (docs/web.md): 503 "store" with what failed, and a Retry-After, since
+ * they pass once space returns. Anything else is the export's own failure.
+ */
+static void
+sync_error(h2o_req_t *req, int rc, const char *err)
+{
+	char msg[700];
+
+	switch (rc) {
+	case DBS_ENOSPC:
+	case DBS_EIO:
+	case DBS_EMAPFULL:
+	case DBS_ECORRUPT:
+		snprintf(msg, sizeof(msg), "store error: %s (%s)",
+		    dbs_strerror(rc), err);
+		web_add_header(req, "retry-after", "60");
+		web_send_error(req, 503, "store", msg);
+		break;
+	default:
+		web_send_error(req, 500, "export_failed", err);
+	}
+}
+
 static void
 sync_done(struct web_job *job)
 {
@@ -589,7 +620,7 @@ sync_done(struct web_job *job)
 
 	if (req != NULL) {
 		if (j->rc != DBS_OK) {
-			web_send_error(req, 500, "export_failed", j->err);
+			sync_error(req, j->rc, j->err);
 		} else {
 			download_name(j->client, false, wire_now_ms(),
 			    disposition, sizeof(disposition));
@@ -849,44 +880,36 @@ export_delete(h2o_req_t *req, const char *id, size_t len)
 	    req, 200, json_pack("{s:s%, s:b}", "id", id, len, "deleted", 1));
 }
 
-/* ------------------------------------------------------------- routing */
+/* -------------------------------------------------------------- handlers */
 
 int
-web_route_export(h2o_req_t *req)
+web_api_export_create(h2o_req_t *req, const struct web_args *a)
 {
-	h2o_iovec_t path = req->path_normalized;
-	static const char items[] = "/api/v1/exports/";
-	const char *id, *slash;
-	size_t n = sizeof(items) - 1, idlen;
+	(void)a;
+	return export_post(req);
+}
 
-	if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/export"))) {
-		if (!web_method_is(req, "POST"))
-			return web_not_allowed(req, "POST");
-		return export_post(req);
-	}
-	if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/exports"))) {
-		if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
-			return web_not_allowed(req, "GET");
-		return exports_list(req);
-	}
-	if (path.len <= n || memcmp(path.base, items, n) != 0)
-		return web_not_found(req);
-	id = path.base + n;
-	slash = memchr(id, '/', path.len - n);
-	idlen = slash != NULL ? (size_t)(slash - id) : path.len - n;
-	if (!valid_id(id, idlen))
-		return web_not_found(req);
-	if (slash == NULL) {
-		if (web_method_is(req, "GET") || web_method_is(req, "HEAD"))
-			return export_show(req, id, idlen);
-		if (web_method_is(req, "DELETE"))
-			return export_delete(req, id, idlen);
-		return web_not_allowed(req, "GET, DELETE");
-	}
-	if (!h2o_memis(slash, (size_t)(path.base + path.len - slash),
-		H2O_STRLIT("/download")))
-		return web_not_found(req);
-	if (!web_method_is(req, "GET") && !web_method_is(req, "HEAD"))
-		return web_not_allowed(req, "GET");
-	return export_download(req, id, idlen);
+int
+web_api_exports_list(h2o_req_t *req, const struct web_args *a)
+{
+	(void)a;
+	return exports_list(req);
+}
+
+int
+web_api_export_show(h2o_req_t *req, const struct web_args *a)
+{
+	return export_show(req, a->export_id, strlen(a->export_id));
+}
+
+int
+web_api_export_delete(h2o_req_t *req, const struct web_args *a)
+{
+	return export_delete(req, a->export_id, strlen(a->export_id));
+}
+
+int
+web_api_export_download(h2o_req_t *req, const struct web_args *a)
+{
+	return export_download(req, a->export_id, strlen(a->export_id));
 }

@@ -6,10 +6,11 @@
  * secret; the web never sees it). The handler forwards the raw body and
  * the request headers as a DrvWebhook control request and answers from
  * databusd's reply: 202 once the passenger is durably seated (with
- * "duplicate": true for a redelivery), 401 for a missing or bad signature,
- * 404 for an unknown client, definition or a definition without a webhook
- * puller, 413 over the puller's max_body, 503 while databusd cannot take
- * it.
+ * "duplicate": true for a redelivery), 401 for a missing or bad signature
+ * and, with the same body, for an unknown client, definition or a
+ * definition without a webhook puller (so that nobody without a secret
+ * learns which webhooks exist), 413 over the puller's max_body (once the
+ * signature holds), 503 while databusd cannot take it.
  *
  * Webhooks come in bursts and each one waits for a group commit, so they
  * do not go through the small blocking thread pool: each request is one
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "dbs_error.h"
+#include "dbs_limits.h"
 #include "web.h"
 #include "wire.h"
 
@@ -114,6 +116,24 @@ status_of(int code, const char **name)
 	}
 }
 
+/* 429 for a client over a quota or its webhook rate (databusd's
+ * quota.c), with Retry-After in whole seconds, rounded up. */
+static void
+over_quota(h2o_req_t *req, const Dbs__ControlReply *r)
+{
+	char after[16];
+	uint32_t s = (r->retry_after_ms + 999) / 1000;
+
+	snprintf(after, sizeof(after), "%u", s > 0 ? s : 1);
+	/* The header keeps a pointer: the text must live in the pool. */
+	web_add_header(req, "retry-after",
+	    h2o_strdup(&req->pool, after, strlen(after)).base);
+	web_send_error(req, 429,
+	    strstr(r->message, "webhook_rate") != NULL ? "rate_limited"
+						       : "over_quota",
+	    r->message);
+}
+
 static void
 answer(h2o_req_t *req, struct hook_call *c)
 {
@@ -134,6 +154,11 @@ answer(h2o_req_t *req, struct hook_call *c)
 			dbs__control_reply__free_unpacked(r, NULL);
 		web_send_error(req, 503, "unavailable",
 		    "databusd sent a reply that does not decode");
+		return;
+	}
+	if (r->code == DBS_EQUOTA) {
+		over_quota(req, r);
+		dbs__control_reply__free_unpacked(r, NULL);
 		return;
 	}
 	if (r->code != DBS_OK || r->webhook == NULL) {
@@ -198,13 +223,38 @@ hooks_start(h2o_req_t *req)
 	return DBS_OK;
 }
 
-/* Header text is ASCII; anything else is dropped rather than passed on
- * as a protobuf string. */
+/* A header value as printable ASCII for databusd: bytes outside
+ * 0x20-0x7e, and '%' itself, become %XX, so that two different values
+ * never become one (a delivery id with a non-ASCII byte stays distinct). */
+static char *
+escaped(const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out, *o;
+	size_t i;
+
+	if ((out = malloc(3 * len + 1)) == NULL)
+		return NULL;
+	for (i = 0, o = out; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '%') {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		} else
+			*o++ = (char)c;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Header names are tokens: anything else is dropped. */
 static bool
 printable(const char *s)
 {
 	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
 			return false;
 	return true;
 }
@@ -231,8 +281,8 @@ pack_request(h2o_req_t *req, const char *client, const char *name, uint64_t id)
 			H2O_STRLIT("authorization")))
 			continue;
 		k = strndup(h->name->base, h->name->len);
-		v = strndup(h->value.base, h->value.len);
-		if (k == NULL || v == NULL || !printable(k) || !printable(v)) {
+		v = escaped(h->value.base, h->value.len);
+		if (k == NULL || v == NULL || !printable(k)) {
 			free(k);
 			free(v);
 			continue;
@@ -266,9 +316,10 @@ pack_request(h2o_req_t *req, const char *client, const char *name, uint64_t id)
 }
 
 int
-web_api_hook(h2o_req_t *req, const char *client, size_t clen, const char *name,
-    size_t nlen)
+web_api_hook(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->any[0].base, *name = a->any[1].base;
+	size_t clen = a->any[0].len, nlen = a->any[1].len;
 	char c[65], d[65];
 	struct hook_call *call;
 	struct call_link *l;
@@ -276,12 +327,12 @@ web_api_hook(h2o_req_t *req, const char *client, size_t clen, const char *name,
 
 	if (!web_valid_name(client, clen) || !web_valid_name(name, nlen))
 		return web_send_error(
-		    req, 404, "not_found", "no such webhook");
+		    req, 401, "bad_signature", "missing or bad signature");
 	memcpy(c, client, clen);
 	c[clen] = '\0';
 	memcpy(d, name, nlen);
 	d[nlen] = '\0';
-	if (req->entity.len > WEB_HOOK_MAX_BODY)
+	if (req->entity.len > DBS_WEBHOOK_MAX_BODY)
 		return web_send_error(
 		    req, 413, "too_large", "the body is too large");
 	if (hooks_start(req) != DBS_OK)

@@ -53,12 +53,13 @@ info_answer(h2o_req_t *req, struct web_ctl_job *j)
 }
 
 int
-web_api_info(h2o_req_t *req)
+web_api_info(h2o_req_t *req, const struct web_args *a)
 {
 	static const struct web_session anonymous = {
 	    .client = "", .username = "anonymous", .role = 0};
 	struct web_ctl_job *j;
 
+	(void)a;
 	if (cache.fetched_ms != 0 &&
 	    wire_mono_ms() - cache.fetched_ms < INFO_TTL_MS)
 		return send_info(req);

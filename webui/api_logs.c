@@ -30,7 +30,7 @@ add_log(void *ctx, const Dbs__Log *log)
 }
 
 int
-web_api_logs_list(h2o_req_t *req)
+web_api_logs_list(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct store_txn *txn = NULL;
@@ -41,6 +41,7 @@ web_api_logs_list(h2o_req_t *req)
 	json_t *items;
 	int rc, ret;
 
+	(void)a;
 	if (!web_session_require(req, &s))
 		return 0;
 	if (!web_param_client(req, &s, client, sizeof(client), &which, &ret) ||
@@ -65,25 +66,19 @@ web_api_logs_list(h2o_req_t *req)
 }
 
 int
-web_api_logs_show(h2o_req_t *req, const char *client, size_t clen,
-    const char *id, size_t idlen)
+web_api_logs_show(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct store_txn *txn = NULL;
 	Dbs__Log *log = NULL;
-	char cname[65], idbuf[24];
-	uint64_t lid;
+	const char *cname = a->client;
+	uint64_t lid = a->id;
 	json_t *doc;
 	int rc;
 
 	if (!web_session_require(req, &s))
 		return 0;
-	memcpy(cname, client, clen);
-	cname[clen] = '\0';
-	memcpy(idbuf, id, idlen);
-	idbuf[idlen] = '\0';
-	if (!web_parse_u64(idbuf, &lid) || lid == 0 ||
-	    !web_session_sees(&s, cname))
+	if (lid == 0 || !web_session_sees(&s, cname))
 		return web_not_found(req);
 	if ((rc = store_txn_begin(web_store(web_of(req)), false, &txn)) !=
 	    DBS_OK)

@@ -53,8 +53,9 @@ purge_answer(h2o_req_t *req, struct web_ctl_job *j)
 }
 
 int
-web_api_purge(h2o_req_t *req, bool queue)
+web_api_purge(h2o_req_t *req, const struct web_args *a)
 {
+	bool queue = strcmp(a->arg, "queue") == 0;
 	struct web_session s;
 	struct purge_job *j = NULL;
 	json_t *body = NULL;
@@ -193,8 +194,9 @@ peek_answer(h2o_req_t *req, struct web_ctl_job *j)
 }
 
 int
-web_api_peek(h2o_req_t *req, const char *client, const char *name)
+web_api_peek(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client, *name = a->name;
 	struct web_session s;
 	struct web_ctl_job *j;
 
@@ -228,8 +230,9 @@ system_answer(h2o_req_t *req, struct web_ctl_job *j)
 }
 
 int
-web_api_system(h2o_req_t *req, const char *verb)
+web_api_system(h2o_req_t *req, const struct web_args *a)
 {
+	const char *verb = a->arg;
 	struct web_session s;
 	struct web_ctl_job *j;
 	json_t *body;

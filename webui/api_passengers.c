@@ -10,6 +10,8 @@
  * use them. Users of a client other than root see only their client's
  * definitions, and expediting another client's definition answers 404,
  * the same as one that does not exist, so other tenants cannot be probed.
+ * The list carries the quotas of the clients the user sees ("quotas"), so
+ * that the UI can say which quota pauses a client's intake.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,28 @@
 #include "dbs_error.h"
 #include "record_json.h"
 #include "web.h"
+
+/* The quotas of the clients the session sees (docs/configuration.md
+ * #quotas), for the banner of a client whose intake a quota pauses; the
+ * cgroup's directories are root's to see. */
+static json_t *
+quotas_seen(const struct web_session *s, const Dbs__StatusReply *st)
+{
+	json_t *a = json_array(), *q;
+
+	for (size_t i = 0; a != NULL && i < st->n_quotas; i++) {
+		if (!web_session_sees(s, st->quotas[i]->client))
+			continue;
+		q = rj_client_quota(st->quotas[i]);
+		if (q != NULL && strcmp(s->client, "root") != 0)
+			json_object_del(q, "cgroup");
+		if (q == NULL || json_array_append_new(a, q) != 0) {
+			json_decref(a);
+			return json_array();
+		}
+	}
+	return a != NULL ? a : json_array();
+}
 
 static void
 list_answer(h2o_req_t *req, struct web_ctl_job *j)
@@ -48,15 +72,18 @@ list_answer(h2o_req_t *req, struct web_ctl_job *j)
 			return;
 		}
 	}
-	web_send_json(req, 200, json_pack("{s:o}", "items", items));
+	web_send_json(req, 200,
+	    json_pack("{s:o, s:o}", "items", items, "quotas",
+		quotas_seen(&j->session, st)));
 }
 
 int
-web_api_passengers(h2o_req_t *req)
+web_api_passengers(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct web_ctl_job *j;
 
+	(void)a;
 	if (!web_session_require(req, &s))
 		return 0;
 	if ((j = web_ctl_job_new(req, &s, list_answer)) == NULL)
@@ -91,9 +118,10 @@ expedite_answer(h2o_req_t *req, struct web_ctl_job *j)
 }
 
 int
-web_api_expedite(h2o_req_t *req, const char *client, size_t clen,
-    const char *name, size_t nlen)
+web_api_expedite(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client, *name = a->name;
+	size_t clen = strlen(client), nlen = strlen(name);
 	struct web_session s;
 	struct web_ctl_job *j;
 

@@ -115,7 +115,7 @@ write_item(void *ctx, const Dbs__Passenger *p)
 }
 
 int
-web_api_queue_list(h2o_req_t *req)
+web_api_queue_list(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct store_query q = {0};
@@ -126,6 +126,7 @@ web_api_queue_list(h2o_req_t *req)
 	bool bad;
 	int rc, ret;
 
+	(void)a;
 	if (!web_session_require(req, &s))
 		return 0;
 	q.state = -1;
@@ -195,24 +196,19 @@ add_log(void *ctx, const Dbs__Log *log)
 }
 
 int
-web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
-    const char *id, size_t idlen)
+web_api_queue_show(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct store_txn *txn = NULL;
 	Dbs__Passenger *p = NULL;
-	char cname[65], idbuf[24];
-	uint64_t pid;
+	const char *cname = a->client;
+	uint64_t pid = a->id;
 	json_t *logs = NULL, *doc;
 	int rc;
 
 	if (!web_session_require(req, &s))
 		return 0;
-	memcpy(cname, client, clen);
-	cname[clen] = '\0';
-	memcpy(idbuf, id, idlen);
-	idbuf[idlen] = '\0';
-	if (!web_parse_u64(idbuf, &pid) || pid == 0)
+	if (pid == 0)
 		return web_not_found(req);
 	if (s.role != DBS__ROLE__ROLE_ROOT && strcmp(cname, s.client) != 0)
 		return web_not_found(req);

@@ -130,8 +130,10 @@ steps_body(
 }
 
 int
-web_api_steps(h2o_req_t *req, const char *client, uint64_t id)
+web_api_steps(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client;
+	uint64_t id = a->id;
 	struct web_session s;
 	struct steps_job *j = NULL;
 	Dbs__Passenger *p = NULL;
@@ -176,9 +178,11 @@ out:
 /* ---------------------------------------------------------- attachments */
 
 int
-web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
-    const char *name, size_t nlen)
+web_api_attachment(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client, *name = a->file.base;
+	uint64_t id = a->id;
+	size_t nlen = a->file.len;
 	struct web_session s;
 	struct store_txn *txn = NULL;
 	Dbs__Passenger *p = NULL;
@@ -199,7 +203,15 @@ web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
 		download = strcmp(flag, "1") == 0 || strcmp(flag, "true") == 0;
 	else if (bad)
 		return web_bad_param(req, "invalid download");
-	if (!web_decode_segment(name, nlen, want, sizeof(want)))
+	/* .../attachments/{file}: the name as one %-encoded segment;
+	 * .../attachment?name=: any name, "." and ".." too, which a path
+	 * segment cannot carry (clients resolve them). */
+	if (nlen == 0) {
+		if (!web_query_param(req, "name", want, sizeof(want), &bad) ||
+		    want[0] == '\0')
+			return web_bad_param(
+			    req, "expected ?name=<attachment name>");
+	} else if (!web_decode_segment(name, nlen, want, sizeof(want)))
 		return web_not_found(req);
 	if ((p = passenger_of(req, client, id)) == NULL)
 		return 0;

@@ -25,7 +25,7 @@ add_user(void *ctx, const Dbs__User *u)
 }
 
 int
-web_api_users_list(h2o_req_t *req)
+web_api_users_list(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct store_txn *txn = NULL;
@@ -35,6 +35,7 @@ web_api_users_list(h2o_req_t *req)
 	bool bad;
 	int rc;
 
+	(void)a;
 	if (!web_session_require(req, &s))
 		return 0;
 	if (web_query_param(req, "client", client, sizeof(client), &bad)) {

@@ -6,12 +6,20 @@
  *   POST   /api/v1/users/{client}/{username}/password
  *          {"password", "current_password" (for one's own)}
  *   POST   /api/v1/users/{client}/{username}/revoke               ({})
+ *   POST   /api/v1/users/{client}/{username}/role  {"role"}
  *
  * Administrators manage the users of their own client, root those of every
  * client; only root may add users to client root (whose users all have
  * role root). Another client's user answers 404, an operator 403 — except
  * that every user may change its own password (proving the current one)
  * and end its own sessions. New passwords have 8 to 1024 bytes.
+ *
+ * A role change follows the rules of `databusctl user role` (databusd
+ * checks them, control.c): operator or administrator, the users of client
+ * root are always root and role root is theirs alone. Nobody changes their
+ * own role (another administrator does), so an administrator cannot lock
+ * themselves out by accident. The user's sessions end, since they carry
+ * the old role.
  *
  * Argon2id (hashing a new password, verifying the current one) runs on a
  * pool thread, never on the event loop, and the clear text is wiped as
@@ -27,70 +35,58 @@
 #include "bodies.h"
 #include "dbs_error.h"
 #include "record_json.h"
+#include "throttle.h"
 #include "web.h"
 #include "wire.h"
 
 #define PASSWORD_MAX WEB_PASSWORD_MAX
 
-/* Wrong current passwords are throttled like failed logins: after
- * GUESS_LIMIT within GUESS_WINDOW_MS, that account's changes get 429 for
- * GUESS_BLOCK_MS, so a stolen session cannot guess the password fast. */
+/* Changes of one's own password are throttled like logins (throttle.c):
+ * each one counts when admitted; after GUESS_LIMIT within GUESS_WINDOW_MS
+ * further ones get 429, and a wrong current password then blocks that
+ * account's changes for GUESS_BLOCK_MS, so a stolen session cannot guess
+ * the password fast. One check per account waits at a time. */
 #define GUESS_LIMIT     5
+#define GUESS_PENDING   1
 #define GUESS_WINDOW_MS (5 * 60 * 1000LL)
 #define GUESS_BLOCK_MS  (60 * 1000LL)
-#define GUESS_SLOTS     256
+#define GUESS_SLOTS     1024
 
-static struct guess {
-	char key[140];
-	int64_t first_ms, blocked_until_ms;
-	int failures;
-} guesses[GUESS_SLOTS]; /* loop thread only */
+static struct web_throttle_slot guess_slots[GUESS_SLOTS];
+static struct web_throttle guesses = {
+    guess_slots, GUESS_SLOTS, GUESS_WINDOW_MS, GUESS_BLOCK_MS};
 
-static struct guess *
-guess_slot(const char *client, const char *username, bool create)
+static void
+guess_key(const char *client, const char *username, char key[140])
 {
-	char key[140];
-	struct guess *g, *oldest = &guesses[0];
-
-	snprintf(key, sizeof(key), "%s/%s", client, username);
-	for (g = guesses; g < guesses + GUESS_SLOTS; g++) {
-		if (strcmp(g->key, key) == 0)
-			return g;
-		if (g->first_ms < oldest->first_ms)
-			oldest = g;
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
-	return oldest;
+	snprintf(key, 140, "%s/%s", client, username);
 }
 
+/* Count one check of the current password, or answer 429. */
 static bool
-guess_blocked(const char *client, const char *username)
+guess_admit(h2o_req_t *req, const char *client, const char *username)
 {
-	struct guess *g = guess_slot(client, username, false);
+	char key[140];
 
-	return g != NULL && g->blocked_until_ms > wire_now_ms();
+	guess_key(client, username, key);
+	return web_throttle_answer(req,
+	    web_throttle_admit(
+		&guesses, key, GUESS_LIMIT, GUESS_PENDING, wire_now_ms()),
+	    "too many wrong passwords",
+	    "a password change of this account is in progress");
 }
 
 static void
-guess_failed(const char *client, const char *username)
+guess_done(const char *client, const char *username,
+    enum web_throttle_outcome outcome)
 {
-	struct guess *g = guess_slot(client, username, true);
-	int64_t now = wire_now_ms();
+	char key[140];
 
-	if (now - g->first_ms > GUESS_WINDOW_MS) {
-		g->first_ms = now;
-		g->failures = 0;
-	}
-	if (++g->failures >= GUESS_LIMIT) {
-		g->blocked_until_ms = now + GUESS_BLOCK_MS;
-		g->failures = 0;
-	}
+	guess_key(client, username, key);
+	web_throttle_done(&guesses, key, GUESS_LIMIT, outcome, wire_now_ms());
 }
 
-enum user_op { OP_CREATE, OP_DELETE, OP_PASSWORD, OP_REVOKE };
+enum user_op { OP_CREATE, OP_DELETE, OP_PASSWORD, OP_REVOKE, OP_ROLE };
 
 struct user_job {
 	struct web_job job;
@@ -135,7 +131,14 @@ user_work(struct web_job *job)
 		if (!j->current_ok)
 			goto out;
 	}
-	if (j->op == OP_CREATE || j->op == OP_PASSWORD) {
+	if (j->op == OP_ROLE) {
+		put.client = j->client;
+		put.username = j->username;
+		put.set_role = true;
+		put.role = (Dbs__Role)j->role;
+		req.verb_case = DBS__CONTROL_REQUEST__VERB_USER_PUT;
+		req.user_put = &put;
+	} else if (j->op == OP_CREATE || j->op == OP_PASSWORD) {
 		if (crypto_pwhash_str(hash, j->password, strlen(j->password),
 			crypto_pwhash_OPSLIMIT_INTERACTIVE,
 			crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
@@ -178,13 +181,12 @@ user_done(struct web_job *job)
 	h2o_req_t *req = web_job_req(job);
 	json_t *doc;
 
-	if (req == NULL) {
-		if (j->verify_current && !j->current_ok)
-			guess_failed(j->client, j->username);
+	if (j->verify_current)
+		guess_done(j->client, j->username,
+		    j->current_ok ? WEB_THROTTLE_CLEAR : WEB_THROTTLE_FAILED);
+	if (req == NULL)
 		goto out;
-	}
 	if (j->verify_current && !j->current_ok) {
-		guess_failed(j->client, j->username);
 		web_send_error(req, 403, "wrong_password",
 		    "the current password is not right");
 		goto out;
@@ -206,7 +208,7 @@ user_done(struct web_job *job)
 	doc = json_pack("{s:o, s:o, s:o}", "client", rj_string(j->client),
 	    "username", rj_string(j->username), "message",
 	    rj_string(j->reply->message));
-	if (doc != NULL && j->op == OP_CREATE)
+	if (doc != NULL && (j->op == OP_CREATE || j->op == OP_ROLE))
 		json_object_set_new(
 		    doc, "role", json_string(rj_role_name(j->role)));
 	if (doc != NULL && (j->op == OP_REVOKE || j->op == OP_DELETE))
@@ -253,6 +255,9 @@ submit(h2o_req_t *req, struct user_job *j)
 	j->job.work = user_work;
 	j->job.done = user_done;
 	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
+		if (j->verify_current)
+			guess_done(
+			    j->client, j->username, WEB_THROTTLE_REFUND);
 		wipe_free(j);
 		return web_send_error(req, 503, "busy", "server busy");
 	}
@@ -278,7 +283,7 @@ empty_body(h2o_req_t *req)
 }
 
 int
-web_api_user_create(h2o_req_t *req)
+web_api_user_create(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session s;
 	struct user_job *j = NULL;
@@ -287,6 +292,7 @@ web_api_user_create(h2o_req_t *req)
 	json_t *body = NULL;
 	const char *msg;
 
+	(void)a;
 	if (!web_check_mutation(req) || !web_session_require(req, &s))
 		return 0;
 	if ((body = web_body_object(req)) == NULL)
@@ -344,8 +350,9 @@ may_manage(h2o_req_t *req, const struct web_session *s, const char *client,
 }
 
 int
-web_api_user_delete(h2o_req_t *req, const char *client, const char *username)
+web_api_user_delete(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client, *username = a->user;
 	struct web_session s;
 	struct user_job *j;
 	bool self;
@@ -366,8 +373,9 @@ web_api_user_delete(h2o_req_t *req, const char *client, const char *username)
 }
 
 int
-web_api_user_revoke(h2o_req_t *req, const char *client, const char *username)
+web_api_user_revoke(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client, *username = a->user;
 	struct web_session s;
 	struct user_job *j;
 	bool self;
@@ -385,8 +393,9 @@ web_api_user_revoke(h2o_req_t *req, const char *client, const char *username)
 }
 
 int
-web_api_user_password(h2o_req_t *req, const char *client, const char *username)
+web_api_user_password(h2o_req_t *req, const struct web_args *a)
 {
+	const char *client = a->client, *username = a->user;
 	struct web_session s;
 	struct user_job *j = NULL;
 	struct store_txn *txn = NULL;
@@ -417,12 +426,6 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 	if (self) {
 		/* One's own password needs the current one: a stolen session
 		 * alone must not be able to take the account over. */
-		if (guess_blocked(client, username)) {
-			web_add_header(req, "retry-after", "60");
-			web_send_error(req, 429, "too_many_attempts",
-			    "too many wrong passwords; wait a minute");
-			goto out;
-		}
 		if (!web_body_string(body, "current_password", j->current,
 			sizeof(j->current))) {
 			web_bad_param(req, "changing your own password needs "
@@ -444,6 +447,8 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 		}
 		snprintf(j->current_hash, sizeof(j->current_hash), "%s",
 		    u->password_hash);
+		if (!guess_admit(req, client, username))
+			goto out;
 		j->verify_current = true;
 	}
 	json_decref(body);
@@ -453,6 +458,51 @@ web_api_user_password(h2o_req_t *req, const char *client, const char *username)
 out:
 	if (u != NULL)
 		dbs__user__free_unpacked(u, NULL);
+	wipe_free(j);
+	json_decref(body);
+	return 0;
+}
+
+int
+web_api_user_role(h2o_req_t *req, const struct web_args *a)
+{
+	const char *client = a->client, *username = a->user;
+	static const char *const role_keys[] = {"role", NULL};
+	struct web_session s;
+	struct user_job *j = NULL;
+	json_t *body = NULL;
+	char role[32];
+	bool self;
+
+	if (!web_check_mutation(req) || !web_session_require(req, &s))
+		return 0;
+	if (!may_manage(req, &s, client, username, false, &self))
+		return 0;
+	if ((body = web_body_object(req)) == NULL)
+		return 0;
+	if (!web_body_keys(body, role_keys) ||
+	    !web_body_string(body, "role", role, sizeof(role))) {
+		web_bad_param(req, "expected {\"role\"}");
+		goto out;
+	}
+	if (self) {
+		web_send_error(req, 409, "conflict",
+		    "you cannot change your own role; ask another "
+		    "administrator");
+		goto out;
+	}
+	if ((j = job_new(req, &s, OP_ROLE)) == NULL)
+		goto out;
+	if ((j->role = rj_role_parse(role)) < 0) {
+		web_bad_param(req, "role must be operator or administrator "
+				   "(root for the users of client root)");
+		goto out;
+	}
+	snprintf(j->client, sizeof(j->client), "%s", client);
+	snprintf(j->username, sizeof(j->username), "%s", username);
+	json_decref(body);
+	return submit(req, j);
+out:
 	wipe_free(j);
 	json_decref(body);
 	return 0;

@@ -7,6 +7,7 @@
 
 #include "bodies.h"
 #include "databus.pb-c.h"
+#include "names.h"
 #include "params.h"
 #include "record_json.h"
 
@@ -61,19 +62,7 @@ web_body_string(const json_t *body, const char *key, char *buf, size_t cap)
 bool
 web_valid_username(const char *s)
 {
-	size_t n = strlen(s);
-	bool dots = true;
-
-	if (n == 0 || n > 64)
-		return false;
-	for (; *s != '\0'; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			(*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-			*s == '.' || *s == '@'))
-			return false;
-		dots = dots && *s == '.';
-	}
-	return !dots;
+	return dbs_user_name_ok(s, strlen(s));
 }
 
 bool

@@ -30,7 +30,7 @@ bool web_body_keys(const json_t *body, const char *const *allowed);
 bool web_body_string(
     const json_t *body, const char *key, char *buf, size_t cap);
 
-/* [A-Za-z0-9_.@-]{1,64}, not only dots (databusd's rule for names). */
+/* A user name (the rule of proto/names.h). */
 bool web_valid_username(const char *s);
 
 /* "password": WEB_PASSWORD_MIN..WEB_PASSWORD_MAX bytes, no NUL, into

@@ -16,11 +16,12 @@
  */
 #include <string.h>
 
+#include "dbs_limits.h"
 #include "web.h"
 
 /* What h2o buffers at most per request: the largest limit of any route
  * (webhook deliveries), so that h2o itself refuses anything above it. */
-#define WEB_H2O_MAX_BODY WEB_HOOK_MAX_BODY
+#define WEB_H2O_MAX_BODY DBS_WEBHOOK_MAX_BODY
 
 struct json_error_ostream {
 	h2o_ostream_t super;
@@ -60,7 +61,9 @@ on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 		break;
 	case 400:
 		code = "bad_request";
-		message = "malformed request";
+		/* A request refused for its framing says why. */
+		if ((message = web_framing_reason(req)) == NULL)
+			message = "malformed request";
 		break;
 	default:
 		/* Fixed text: nothing of the request goes into the body. */
@@ -95,20 +98,30 @@ web_limits_install(h2o_globalconf_t *conf, h2o_hostconf_t *host)
 	f->on_setup_ostream = on_setup_ostream;
 }
 
-/* The body limit of a route: webhook deliveries and config saves carry
- * whole documents, every other route small JSON bodies. */
+/* The body limit of a route: webhook deliveries, config saves and dry
+ * runs' samples carry whole documents, every other route small JSON
+ * bodies. */
 static size_t
 body_limit(h2o_req_t *req)
 {
-	static const char hooks[] = "/hooks/", config[] = "/api/v1/config/";
+	static const char hooks[] = "/hooks/", config[] = "/api/v1/config/",
+			  imports[] = "/api/v1/imports/";
+	static const char dry[] = "/dry-run";
 	h2o_iovec_t p = req->path_normalized;
 
+	if (p.len > sizeof(dry) - 1 &&
+	    memcmp(p.base + p.len - (sizeof(dry) - 1), dry, sizeof(dry) - 1) ==
+		0)
+		return WEB_MAX_CONFIG_BODY;
 	if (p.len > sizeof(hooks) - 1 &&
 	    memcmp(p.base, hooks, sizeof(hooks) - 1) == 0)
-		return WEB_HOOK_MAX_BODY;
+		return DBS_WEBHOOK_MAX_BODY;
 	if (p.len > sizeof(config) - 1 &&
 	    memcmp(p.base, config, sizeof(config) - 1) == 0)
 		return WEB_MAX_CONFIG_BODY;
+	if (p.len > sizeof(imports) - 1 &&
+	    memcmp(p.base, imports, sizeof(imports) - 1) == 0)
+		return WEB_IMPORT_CHUNK; /* pieces of an upload */
 	return WEB_MAX_BODY;
 }
 

@@ -1,16 +1,24 @@
 /*
- * metrics.c — GET /metrics in the Prometheus text format (version 0.0.4).
+ * metrics.c — GET /metrics in the Prometheus text format (version 0.0.4),
+ * held to `promtool check metrics` by tests/system/test_metrics.py.
  *
- * Only for peers on a loopback address (a Prometheus agent or an SSH
- * tunnel on the host); anyone else gets 404, as for a path that does not
- * exist, because the figures name every client and definition. There is no
- * session: the endpoint is protected by where it can be reached from.
+ * Who may scrape is metrics_access.c's answer: loopback peers, and the
+ * addresses and bearer token that `web.metrics` in databus.json opens it
+ * to; anyone else gets 404, as for a path that does not exist, because
+ * the figures name every client and definition. There is no session.
  *
- * The figures come from databusd's status reply: passengers by client,
+ * Most figures come from databusd's status reply: passengers by client,
  * definition and state, drives, failed step attempts, passengers gone
  * dead, worker restarts and states, memory, queue depth, store size and
- * record counts, the commit latency histogram recorded around each group
- * commit, and the system switches.
+ * record counts, the commit duration histogram recorded around each group
+ * commit, and the system switches. databus-web adds its own: logins by
+ * client and outcome, and open live-update sockets by client.
+ *
+ * Every label value comes from the configuration or the store, never
+ * from what a request says, so the number of series stays bounded: a
+ * login is counted by client only when the account exists (or the client
+ * is open), others in one series without a client; at most
+ * MAX_LOGIN_CLIENTS clients are told apart.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -65,6 +73,47 @@ label(FILE *f, const char *s)
 		}
 		fputc(*s, f);
 	}
+}
+
+/* ------------------------------------------- databus-web's own counts */
+
+#define MAX_LOGIN_CLIENTS 256
+
+/* Logins by client (loop thread only: login_done runs there). */
+static struct {
+	struct {
+		char client[65];
+		uint64_t ok, failed;
+	} c[MAX_LOGIN_CLIENTS];
+	size_t n;
+	uint64_t unknown; /* no such account, or past MAX_LOGIN_CLIENTS */
+} logins;
+
+void
+web_metrics_login(const char *client, bool known, bool ok)
+{
+	size_t i;
+
+	if (!known) {
+		logins.unknown++;
+		return;
+	}
+	for (i = 0; i < logins.n; i++)
+		if (strcmp(logins.c[i].client, client) == 0)
+			break;
+	if (i == logins.n) {
+		if (logins.n == MAX_LOGIN_CLIENTS) {
+			logins.unknown++;
+			return;
+		}
+		snprintf(logins.c[i].client, sizeof(logins.c[i].client), "%s",
+		    client);
+		logins.n++;
+	}
+	if (ok)
+		logins.c[i].ok++;
+	else
+		logins.c[i].failed++;
 }
 
 static void
@@ -138,17 +187,15 @@ per_def(FILE *f, const Dbs__StatusReply *st, const char *name,
 	}
 }
 
+/* Per definition: passengers by state, the counters and the worker. */
 static void
-render(FILE *f, const Dbs__StatusReply *st)
+render_definitions(FILE *f, const Dbs__StatusReply *st)
 {
 	static const char *const states[] = {"pending", "done", "dead"};
 	static const int wstates[] = {DBS__WORKER_STATE__WS_STARTING,
 	    DBS__WORKER_STATE__WS_READY, DBS__WORKER_STATE__WS_BUSY,
 	    DBS__WORKER_STATE__WS_BACKOFF, DBS__WORKER_STATE__WS_FAILED,
 	    DBS__WORKER_STATE__WS_STOPPING, DBS__WORKER_STATE__WS_STOPPED};
-	const Dbs__SystemState *sys = st->system;
-	const Dbs__StoreStats *ss = st->store;
-	const Dbs__MetricsHistogram *h = st->commit_latency;
 	size_t i, k;
 
 	head(f, "databus_passengers", "gauge",
@@ -170,7 +217,7 @@ render(FILE *f, const Dbs__StatusReply *st)
 	per_def(f, st, "databus_drives_aborted_total", "counter",
 	    "Drives that did not end ok (timeout, crash, store error).",
 	    v_aborted);
-	per_def(f, st, "databus_failures_total", "counter",
+	per_def(f, st, "databus_step_failures_total", "counter",
 	    "Failed work attempts of passengers (retried, or gone dead).",
 	    v_step_failures);
 	per_def(f, st, "databus_passengers_dead_total", "counter",
@@ -180,8 +227,8 @@ render(FILE *f, const Dbs__StatusReply *st)
 	    "1 while the definition drives.", v_driving);
 	per_def(f, st, "databus_worker_restarts_total", "counter",
 	    "Restarts of the definition's worker process.", v_restarts);
-	per_def(f, st, "databus_worker_memory_bytes", "gauge",
-	    "Resident memory of the worker process.", v_rss);
+	per_def(f, st, "databus_worker_resident_memory_bytes", "gauge",
+	    "Resident memory of the worker process, in bytes.", v_rss);
 	head(f, "databus_worker_state", "gauge",
 	    "1 for the state the definition's worker is in, else 0.");
 	for (i = 0; i < st->n_definitions; i++) {
@@ -195,6 +242,11 @@ render(FILE *f, const Dbs__StatusReply *st)
 			    cur == wstates[k]);
 		}
 	}
+}
+
+static void
+render_system(FILE *f, const Dbs__SystemState *sys)
+{
 	if (sys != NULL) {
 		head(f, "databus_paused", "gauge",
 		    "1 while paused by an operator.");
@@ -214,6 +266,11 @@ render(FILE *f, const Dbs__StatusReply *st)
 		fprintf(
 		    f, "databus_web_restarts_total %u\n", sys->web_restarts);
 	}
+}
+
+static void
+render_store(FILE *f, const Dbs__StoreStats *ss)
+{
 	if (ss != NULL) {
 		head(f, "databus_store_map_bytes", "gauge",
 		    "Size of the store's memory map.");
@@ -238,36 +295,124 @@ render(FILE *f, const Dbs__StatusReply *st)
 		    (unsigned long long)ss->users,
 		    (unsigned long long)ss->sessions,
 		    (unsigned long long)ss->events);
-		head(f, "databus_commits_total", "counter",
+		head(f, "databus_store_commits_total", "counter",
 		    "Group commits of the store since databusd started.");
-		fprintf(f, "databus_commits_total %llu\n",
+		fprintf(f, "databus_store_commits_total %llu\n",
 		    (unsigned long long)ss->commits);
 	}
-	head(f, "databus_sessions_expired_total", "counter",
-	    "Expired web sessions removed since databusd started.");
-	fprintf(f, "databus_sessions_expired_total %llu\n",
-	    (unsigned long long)st->sessions_expired);
+}
+
+static void
+render_commit_latency(FILE *f, const Dbs__MetricsHistogram *h)
+{
+	size_t i;
+
 	if (h != NULL && h->n_counts == h->n_bounds + 1) {
 		uint64_t cum = 0;
 
-		head(f, "databus_commit_latency_seconds", "histogram",
-		    "Duration of databusd's group commits (fsync included).");
+		head(f, "databus_store_commit_duration_seconds", "histogram",
+		    "Duration of databusd's group commits of the store (fsync "
+		    "included), in seconds.");
 		for (i = 0; i < h->n_bounds; i++) {
 			cum += h->counts[i];
 			fprintf(f,
-			    "databus_commit_latency_seconds_bucket{le=\"%g\"} "
+			    "databus_store_commit_duration_seconds_bucket{le="
+			    "\"%g\"} "
 			    "%llu\n",
 			    h->bounds[i], (unsigned long long)cum);
 		}
 		cum += h->counts[h->n_bounds];
 		fprintf(f,
-		    "databus_commit_latency_seconds_bucket{le=\"+Inf\"} "
+		    "databus_store_commit_duration_seconds_bucket{le=\"+Inf\"}"
+		    " "
 		    "%llu\n"
-		    "databus_commit_latency_seconds_sum %.6f\n"
-		    "databus_commit_latency_seconds_count %llu\n",
+		    "databus_store_commit_duration_seconds_sum %.6f\n"
+		    "databus_store_commit_duration_seconds_count %llu\n",
 		    (unsigned long long)cum, h->sum,
 		    (unsigned long long)h->count);
 	}
+}
+
+/* Open live-update sockets by client: at most one entry per client with
+ * a session, which the store bounds. */
+struct sock_counts {
+	struct {
+		const char *client;
+		uint64_t n;
+	} c[MAX_LOGIN_CLIENTS];
+	size_t n;
+};
+
+static void
+count_socket(const char *client, void *arg)
+{
+	struct sock_counts *sc = arg;
+	size_t i;
+
+	for (i = 0; i < sc->n; i++)
+		if (strcmp(sc->c[i].client, client) == 0)
+			break;
+	if (i == sc->n) {
+		if (sc->n == MAX_LOGIN_CLIENTS)
+			return;
+		sc->c[sc->n++].client = client;
+	}
+	sc->c[i].n++;
+}
+
+static void
+render_web(FILE *f)
+{
+	static struct sock_counts sc;
+	size_t i;
+
+	head(f, "databus_web_logins_total", "counter",
+	    "Logins to an existing account (or an open client) since "
+	    "databus-web started, by client and outcome.");
+	for (i = 0; i < logins.n; i++) {
+		fputs("databus_web_logins_total{client=\"", f);
+		label(f, logins.c[i].client);
+		fprintf(f, "\",outcome=\"ok\"} %llu\n",
+		    (unsigned long long)logins.c[i].ok);
+		fputs("databus_web_logins_total{client=\"", f);
+		label(f, logins.c[i].client);
+		fprintf(f, "\",outcome=\"failed\"} %llu\n",
+		    (unsigned long long)logins.c[i].failed);
+	}
+	head(f, "databus_web_logins_unknown_account_total", "counter",
+	    "Logins naming no existing account since databus-web started.");
+	fprintf(f, "databus_web_logins_unknown_account_total %llu\n",
+	    (unsigned long long)logins.unknown);
+	memset(&sc, 0, sizeof(sc));
+	web_events_each_socket(count_socket, &sc);
+	head(f, "databus_web_live_sockets", "gauge",
+	    "Open live-update websockets, by the client of their session.");
+	for (i = 0; i < sc.n; i++) {
+		fputs("databus_web_live_sockets{client=\"", f);
+		label(f, sc.c[i].client);
+		fprintf(f, "\"} %llu\n", (unsigned long long)sc.c[i].n);
+	}
+}
+
+static void
+render(FILE *f, const Dbs__StatusReply *st)
+{
+	if (st->system != NULL) {
+		head(f, "databus_build_info", "gauge",
+		    "Always 1; the version of databusd as a label.");
+		fputs("databus_build_info{version=\"", f);
+		label(f, st->system->version);
+		fputs("\"} 1\n", f);
+	}
+	render_definitions(f, st);
+	render_system(f, st->system);
+	render_store(f, st->store);
+	head(f, "databus_sessions_expired_total", "counter",
+	    "Expired web sessions removed since databusd started.");
+	fprintf(f, "databus_sessions_expired_total %llu\n",
+	    (unsigned long long)st->sessions_expired);
+	render_commit_latency(f, st->commit_latency);
+	render_web(f);
 }
 
 static void
@@ -294,19 +439,30 @@ metrics_answer(h2o_req_t *req, struct web_ctl_job *j)
 	req->res.status = 200;
 	req->res.reason = "OK";
 	web_security_headers(req);
-	web_add_header(req, "content-type", "text/plain; version=0.0.4");
+	web_add_header(
+	    req, "content-type", "text/plain; version=0.0.4; charset=utf-8");
 	web_send_inline(req, text, len);
 	free(text);
 }
 
 int
-web_metrics(h2o_req_t *req)
+web_metrics(h2o_req_t *req, const struct web_args *a)
 {
 	struct web_session none;
 	struct web_ctl_job *j;
 
-	if (!web_peer_is_loopback(req))
+	(void)a;
+	switch (web_metrics_admit(req)) {
+	case 0:
+		break;
+	case 401:
+		web_add_header(req, "www-authenticate", "Bearer");
+		return web_send_error(req, 401, "unauthorized",
+		    "/metrics needs the bearer token of "
+		    "web.metrics.token_file");
+	default:
 		return web_not_found(req);
+	}
 	memset(&none, 0, sizeof(none));
 	snprintf(none.username, sizeof(none.username), "metrics");
 	if ((j = web_ctl_job_new(req, &none, metrics_answer)) == NULL)

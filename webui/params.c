@@ -9,23 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "params.h"
 
 bool
 web_valid_name(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len == 0 || len > 64)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return dbs_name_ok(s, len);
 }
 
 bool
@@ -172,7 +162,6 @@ bool
 web_user_segment(const char *s, size_t len, char out[65])
 {
 	size_t i, o = 0;
-	bool dots = true;
 
 	for (i = 0; i < len; i++) {
 		int c = (unsigned char)s[i];
@@ -186,17 +175,12 @@ web_user_segment(const char *s, size_t len, char out[65])
 			c = hi * 16 + lo;
 			i += 2;
 		}
-		if (o >= 64)
+		if (c == 0 || o >= DBS_NAME_MAX)
 			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '-' ||
-			c == '.' || c == '@'))
-			return false;
-		dots = dots && c == '.';
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
-	return o > 0 && !dots;
+	return dbs_user_name_ok(out, o);
 }
 
 bool

@@ -15,7 +15,7 @@
 /* Length of an export id: lower-case hex. */
 #define WEB_EXPORT_ID_LEN 32
 
-/* A name made only of [A-Za-z0-9_-], 1..64 characters. */
+/* A client or definition name (the rule of proto/names.h). */
 bool web_valid_name(const char *s, size_t len);
 
 /* A decimal number (digits only, no sign, no space) that fits 64 bits. */
@@ -45,8 +45,8 @@ bool web_decode_segment(const char *s, size_t len, char *out, size_t cap);
 int web_path_segments(
     const char *p, size_t len, char *segs, size_t segcap, size_t maxseg);
 
-/* A user name path segment, percent-decoded (a browser encodes '@'):
- * [A-Za-z0-9_.@-], 1..64 characters, not only dots. */
+/* A user name path segment, percent-decoded (a browser encodes '@'), that
+ * follows the user name rule of proto/names.h. */
 bool web_user_segment(const char *s, size_t len, char out[65]);
 
 /* A passenger or log id segment: 1..19 digits, not zero. */

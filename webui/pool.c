@@ -15,6 +15,7 @@
  * needed for that hand-off.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "web.h"
@@ -26,6 +27,7 @@ struct web_pool {
 	size_t queued, max_queued;
 	h2o_multithread_queue_t *mq;
 	h2o_multithread_receiver_t back;
+	atomic_size_t in_flight; /* submitted, `done` not yet run */
 };
 
 struct job_link {
@@ -69,9 +71,9 @@ pool_main(void *arg)
 static void
 on_back(h2o_multithread_receiver_t *r, h2o_linklist_t *messages)
 {
+	struct web_pool *p = H2O_STRUCT_FROM_MEMBER(struct web_pool, back, r);
 	struct web_job *job;
 
-	(void)r;
 	while (!h2o_linklist_is_empty(messages)) {
 		job = H2O_STRUCT_FROM_MEMBER(
 		    struct web_job, msg.link, messages->next);
@@ -79,6 +81,7 @@ on_back(h2o_multithread_receiver_t *r, h2o_linklist_t *messages)
 		if (job->link != NULL)
 			((struct job_link *)job->link)->job = NULL;
 		job->done(job);
+		atomic_fetch_sub(&p->in_flight, 1);
 	}
 }
 
@@ -126,11 +129,18 @@ web_pool_submit(struct web_pool *p, struct web_job *job, h2o_req_t *req)
 		job->msg.link.next = job->msg.link.prev = NULL;
 		h2o_linklist_insert(&p->fifo, &job->msg.link);
 		p->queued++;
+		atomic_fetch_add(&p->in_flight, 1);
 		pthread_cond_signal(&p->cv);
 		ok = true;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return ok;
+}
+
+size_t
+web_pool_in_flight(struct web_pool *p)
+{
+	return p != NULL ? atomic_load(&p->in_flight) : 0;
 }
 
 h2o_req_t *

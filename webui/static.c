@@ -178,7 +178,7 @@ send_index(h2o_req_t *req)
 }
 
 int
-web_static(h2o_req_t *req)
+web_static(h2o_req_t *req, const struct web_args *a)
 {
 	h2o_iovec_t path = req->path_normalized;
 	static const char assets[] = "/assets/";
@@ -188,6 +188,7 @@ web_static(h2o_req_t *req)
 	struct stat st;
 	int fd;
 
+	(void)a;
 	if (static_dir[0] == '\0')
 		return web_send_error(req, 404, "not_found",
 		    "the web app is not installed (databus-web --static)");

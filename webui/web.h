@@ -1,9 +1,10 @@
 /*
  * web.h — the parts of databus-web that its handler files share.
  *
- * databus-web is one h2o event loop (server.c) with thin handlers, one file
- * per group of routes (api_auth.c, api_queue.c, api_passengers.c,
- * api_logs.c, api_users.c, api_about.c). The loop thread answers
+ * databus-web is one h2o event loop (main.c) with thin handlers, one file
+ * per group of routes (api_*.c), found through one route table
+ * (routes.c); server.c holds what every answer shares. The loop thread
+ * answers
  * everything that is quick: it reads the store (opened read-only) directly.
  * Anything slow — Argon2id verification and requests to databusd over the
  * control socket — goes to a small bounded thread pool (pool.c), whose
@@ -21,15 +22,27 @@
 #include <jansson.h>
 
 #include "databus.pb-c.h"
+#include "params.h"
 #include "store.h"
+#include "throttle.h"
 
 /* Request bodies larger than this are refused with 413. */
 #define WEB_MAX_BODY (16u * 1024)
 
-struct web;      /* the server: store, control URL, pool, throttle table */
+struct web;      /* the server: store, control URL, pool */
 struct web_pool; /* the thread pool of slow work */
 
 /* ------------------------------------------------------------ server.c */
+
+/* The server's state, set up once by main.c before the loop runs: the
+ * data directory (absolute) and the store opened in it, and the pool.
+ * web_server_init computes the control URL (false when that fails). */
+bool web_server_init(const char *data_dir, struct store *st);
+/* Start making the dummy hash on a thread of its own (web_dummy_hash
+ * waits for it; NULL if it could not be made). */
+void web_server_prepare(void);
+void web_server_set_pool(struct web_pool *pool);
+void web_server_set_tls(bool tls);
 
 /* The store and the URL of databusd's control socket, owned by the
  * server; valid while it runs. */
@@ -44,6 +57,8 @@ void web_send_inline(h2o_req_t *req, const char *body, size_t len);
 /* Send a JSON document (consumed, json_decref'd) with `status`, plus the
  * security headers every response carries. Returns 0 (handled). */
 int web_send_json(h2o_req_t *req, int status, json_t *doc);
+/* Send `text` as text/plain with `status`. Returns 0. */
+int web_send_text(h2o_req_t *req, int status, const char *text);
 /* Send {"error":{"code","message"}} with `status`. Returns 0. */
 int web_send_error(
     h2o_req_t *req, int status, const char *code, const char *message);
@@ -59,6 +74,17 @@ bool web_check_mutation(h2o_req_t *req);
 /* True when the request's Origin is this server's own (scheme://Host). */
 bool web_same_origin(h2o_req_t *req);
 
+/* A throttle's verdict (throttle.h): true when admitted, else answered
+ * 429 with Retry-After (60 s when blocked, with `blocked`; 1 s when too
+ * many wait, with `busy`). */
+bool web_throttle_answer(h2o_req_t *req, enum web_throttle_verdict v,
+    const char *blocked, const char *busy);
+
+/* hosts.c: the Host allow-list (DNS rebinding). */
+bool web_hosts_init(
+    const char *listen, const char *const *extra, size_t n_extra);
+bool web_host_allowed(h2o_req_t *req);
+
 /* The peer's address as text ("127.0.0.1"), into buf. */
 void web_peer_address(h2o_req_t *req, char *buf, size_t len);
 
@@ -67,9 +93,6 @@ void web_peer_address(h2o_req_t *req, char *buf, size_t len);
  * parameter is present but malformed. */
 bool web_query_param(
     h2o_req_t *req, const char *name, char *buf, size_t len, bool *bad);
-
-/* A name made only of [A-Za-z0-9_-], 1..64 characters. */
-bool web_valid_name(const char *s, size_t len);
 
 /* ------------------------------------------------------------- pool.c */
 
@@ -94,8 +117,10 @@ int web_pool_create(h2o_loop_t *loop, unsigned threads, size_t max_queued,
  * full: the caller answers 503 and frees the job itself. */
 bool web_pool_submit(struct web_pool *p, struct web_job *job, h2o_req_t *req);
 h2o_req_t *web_job_req(struct web_job *job);
+/* Jobs submitted whose `done` has not run yet (0 for a NULL pool). */
+size_t web_pool_in_flight(struct web_pool *p);
 
-/* ---------------------------------------------------------- control.c */
+/* ----------------------------------------------------- control_jobs.c */
 
 /*
  * Send `req` to databusd and wait for its reply (blocking: call it on a
@@ -124,7 +149,7 @@ bool web_session_require(h2o_req_t *req, struct web_session *s);
 /* True when the session may see `client`: its own, or any for root. */
 bool web_session_sees(const struct web_session *s, const char *client);
 
-/* ---------------------------------------------------------- control.c */
+/* ----------------------------------------------------- control_jobs.c */
 
 /*
  * A control request run on the pool for a route. Build it with
@@ -132,8 +157,8 @@ bool web_session_sees(const struct web_session *s, const char *client);
  * there to point into), then web_ctl_submit (or web_ctl_submit_status for
  * the status verb), which answers 503 itself when the pool is full.
  * `answer` runs on the loop thread only when databusd replied and the
- * request is still there; it sends the response. The job and its reply
- * are freed afterwards.
+ * request is still there; it sends the response. The job, its reply and
+ * `owned` are freed afterwards.
  */
 struct web_ctl_job {
 	struct web_job job;
@@ -148,6 +173,8 @@ struct web_ctl_job {
 	char actor[200];
 	int rc;                   /* of the transport */
 	Dbs__ControlReply *reply; /* on rc DBS_OK */
+	int reply_timeout_ms;     /* 0: web_control's */
+	void *owned; /* malloc'ed by the route, freed with the job */
 };
 
 struct web_ctl_job *web_ctl_job_new(h2o_req_t *req,
@@ -161,7 +188,6 @@ int web_not_found(h2o_req_t *req);
 int web_forbidden(h2o_req_t *req);
 int web_bad_param(h2o_req_t *req, const char *message);
 bool web_parse_u64(const char *s, uint64_t *out);
-/* dedupe: routing helpers shared by the route files. */
 bool web_method_is(h2o_req_t *req, const char *m);
 /* 405 with the `allow` header. */
 int web_not_allowed(h2o_req_t *req, const char *allow);
@@ -173,30 +199,16 @@ bool web_param_client(h2o_req_t *req, const struct web_session *s, char *buf,
 bool web_param_paging(h2o_req_t *req, uint64_t *cursor, size_t *limit,
     size_t limit_max, int *ret);
 
-/* Route handlers; each returns 0 after sending a response. */
-int web_api_login(h2o_req_t *req);
-int web_api_logout(h2o_req_t *req);
-int web_api_me(h2o_req_t *req);
-/* api_info.c: GET /api/v1/info, public (the login page's alias). */
-int web_api_info(h2o_req_t *req);
-int web_api_queue_list(h2o_req_t *req);
-int web_api_queue_show(h2o_req_t *req, const char *client, size_t clen,
-    const char *id, size_t idlen);
-int web_api_passengers(h2o_req_t *req);
-int web_api_expedite(h2o_req_t *req, const char *client, size_t clen,
-    const char *name, size_t nlen);
-int web_api_logs_list(h2o_req_t *req);
-int web_api_logs_show(h2o_req_t *req, const char *client, size_t clen,
-    const char *id, size_t idlen);
-int web_api_users_list(h2o_req_t *req);
-int web_api_about(h2o_req_t *req);
-int web_readyz(h2o_req_t *req);
-
-/* ------------------------------------------------------------ webcfg */
+/* ------------------------------------------------- configuration, exports */
 
 /* Config bodies carry whole files: up to this much (other mutations:
  * WEB_MAX_BODY). h2o refuses anything larger before a handler runs. */
 #define WEB_MAX_CONFIG_BODY (1u << 20)
+
+/* An uploaded archive (api_import.c) comes in pieces of at most
+ * WEB_IMPORT_CHUNK bytes (h2o's own body limit), WEB_IMPORT_MAX in all. */
+#define WEB_IMPORT_CHUNK (1u << 20)
+#define WEB_IMPORT_MAX   (UINT64_C(1) << 30)
 
 /* web_check_mutation with another body limit. */
 bool web_check_mutation_max(h2o_req_t *req, size_t max_body);
@@ -211,47 +223,49 @@ void web_security_headers(h2o_req_t *req);
 int web_control_timeout(const char *url, const char *actor,
     Dbs__ControlRequest *req, Dbs__ControlReply **out, int reply_timeout_ms);
 
-/* api_config.c: /api/v1/config and /api/v1/config/... */
-int web_route_config(h2o_req_t *req);
-/* api_export.c: /api/v1/export, /api/v1/exports and /api/v1/exports/... */
-int web_route_export(h2o_req_t *req);
+/* ------------------------------------------------------------- live.c */
 
-/* ----------------------------------------------------- events.c (events) */
-
-/* GET /api/v1/events: the live-update websocket (docs/web.md). */
-int web_api_events(h2o_req_t *req);
 /* Subscribe to databusd's events socket in <data_dir>/run and start the
  * fan-out on `loop`; DBS_OK or a dbs_error. */
 int web_events_start(h2o_loop_t *loop, struct store *st, const char *data_dir);
 /* The process is stopping: EV_STOP_DELAY_MS later, every socket gets the
  * events committed until then and is closed with 1001 (going away). */
 void web_events_stop(void);
-/* ---------------------------------------------- drivers: api_hooks.c */
+/* Live sockets still open (0 before web_events_start). */
+size_t web_events_open(void);
+/* Call cb with the client of each open live-update socket's session
+ * (for /metrics). Loop thread. */
+void web_events_each_socket(
+    void (*cb)(const char *client, void *arg), void *arg);
 
-/* Webhook bodies up to this size are read (the per-puller max_body,
- * checked by databusd, is at most this); larger ones get 413 from h2o. */
-#define WEB_HOOK_MAX_BODY (1u << 20)
+/* ------------------------------------------------------------ responses */
 
-/* POST /hooks/{client}/{definition}: HMAC-authenticated webhook intake,
- * no session, no Origin. */
-int web_api_hook(h2o_req_t *req, const char *client, size_t clen,
-    const char *name, size_t nlen);
-/* webperf: JSON text written by the caller (proto/json_writer.h), copied
+/* JSON text written by the caller (proto/json_writer.h), copied
  * into the request's pool, with the headers of web_send_json. Returns 0. */
 int web_send_json_text(
     h2o_req_t *req, int status, const char *text, size_t len);
 
-/* webperf: the status, security headers and content type every answer
+/* The status, security headers and content type every answer
  * carries (what web_send_json sets), for code that writes its own body. */
 void web_response_headers(h2o_req_t *req, int status, const char *type);
 
-/* webperf (limits.c): h2o's body limit, and its own error answers (413
+/* limits.c: h2o's body limit, and its own error answers (413
  * and the like, sent before routing) rewritten as our JSON errors. */
 void web_limits_install(h2o_globalconf_t *conf, h2o_hostconf_t *host);
 /* A body above WEB_MAX_BODY on any route: answers 413 and returns true. */
 bool web_body_too_large(h2o_req_t *req);
 
-/* webperf (tls.c): the TLS context for --tls-cert/--tls-key, or NULL with
+/* framing.c: strict HTTP/1 framing (request smuggling). main.c registers
+ * each accepted socket before h2o_accept; false when out of memory (the
+ * socket must then be closed). web_framing_reason is why h2o's 400 on
+ * this request's connection refused it (NULL: not refused by framing);
+ * web_framing_route, called before routing, ends the connection after
+ * the answer when checking stopped at an Upgrade header. */
+bool web_framing_watch(h2o_socket_t *sock);
+const char *web_framing_reason(h2o_req_t *req);
+void web_framing_route(h2o_req_t *req);
+
+/* tls.c: the TLS context for --tls-cert/--tls-key, or NULL with
  * the reason in err. */
 SSL_CTX *web_tls_context(
     const char *cert, const char *key, char *err, size_t len);
@@ -264,15 +278,8 @@ const char *web_scheme(struct web *w);
 /* The server a request belongs to (set at start-up). */
 struct web *web_of(h2o_req_t *req);
 
-/* ------------------------------------------------- webapi (helper webapi)
- * Management routes: routes_webapi.c dispatches them (called from on_req
- * before the other /api/v1 routes); api_queue_item.c (steps,
- * attachments), api_manage.c (purges, peek, system), api_users_manage.c
- * (users), metrics.c (/metrics), session_touch.c (last-used touch). */
+/* ------------------------------------------- what the handlers share */
 
-/* Routes the request if it is one of webapi's; true with the handler's
- * return value in *ret, false when the request is not one of them. */
-bool web_route_webapi(h2o_req_t *req, h2o_iovec_t path, int *ret);
 /* The request body as a JSON object; NULL after answering 400. */
 json_t *web_body_object(h2o_req_t *req);
 /* Answer a control reply whose code is not DBS_OK with the matching
@@ -291,33 +298,166 @@ struct web_ctl_job *web_ctl_job_alloc(h2o_req_t *req,
 /* True when the peer is on a loopback address. */
 bool web_peer_is_loopback(h2o_req_t *req);
 
-int web_api_steps(h2o_req_t *req, const char *client, uint64_t id);
-int web_api_attachment(h2o_req_t *req, const char *client, uint64_t id,
-    const char *name, size_t nlen);
-int web_api_purge(h2o_req_t *req, bool queue);
-int web_api_peek(h2o_req_t *req, const char *client, const char *name);
-int web_api_system(h2o_req_t *req, const char *verb);
-int web_api_user_create(h2o_req_t *req);
-int web_api_user_delete(
-    h2o_req_t *req, const char *client, const char *username);
-int web_api_user_password(
-    h2o_req_t *req, const char *client, const char *username);
-int web_api_user_revoke(
-    h2o_req_t *req, const char *client, const char *username);
-int web_metrics(h2o_req_t *req);
-
-/* ------------------------------------------------ static.c (spa) */
+/* ------------------------------------------------------------ static.c */
 
 /* Serve the built single-page app from `dir` (resolved now). False when
  * it is not a directory: the API still works, pages answer 404. */
 bool web_static_init(const char *dir);
-/* Answer a GET/HEAD that no API route took: /assets/<name>, a root file
- * of the build, or index.html for the app's own routes. */
-int web_static(h2o_req_t *req);
-
-/* authx: JSON text with '<', '>' and '&' as \u escapes (json_html_safe.c);
+/* JSON text with '<', '>' and '&' as \u escapes (json_html_safe.c);
  * returns text itself when it has none, else a copy in pool. */
 h2o_iovec_t web_json_html_safe(
     h2o_mem_pool_t *pool, const char *text, size_t len);
+
+/* ------------------------------------------------------------ routes.c */
+
+/* Who may use a route: the least role that gets an answer other than
+ * 403 (or 401). The handler itself checks it, after the checks that come
+ * first in its answers (Origin, content type, body); test_routes.c pins
+ * the table, tests/system/test_auth_*.py the answers. */
+enum web_access {
+	WEB_OPEN,     /* anyone: probes, login, the app */
+	WEB_LOOPBACK, /* a peer on a loopback address (/metrics) */
+	WEB_HMAC,     /* the definition's webhook secret, no session */
+	WEB_OPERATOR, /* any session */
+	WEB_ADMIN,    /* an administrator's or root's session */
+	WEB_ROOT,     /* root's session */
+};
+
+/* Methods, as a mask. */
+enum {
+	WEB_GET = 1u << 0,
+	WEB_HEAD = 1u << 1,
+	WEB_POST = 1u << 2,
+	WEB_PUT = 1u << 3,
+	WEB_DELETE = 1u << 4,
+};
+
+/* The parameters of a matched path (routes.c says which pattern segment
+ * fills which field); the rest is zero. */
+struct web_args {
+	char client[65];                       /* {client} */
+	char name[65];                         /* {name}: a definition */
+	char user[65];                         /* {user}, decoded */
+	char node[256];                        /* {node}, decoded */
+	char export_id[WEB_EXPORT_ID_LEN + 1]; /* {export} */
+	uint64_t id;                           /* {seq} or {id} */
+	h2o_iovec_t file;   /* {file}: into the request's raw path */
+	h2o_iovec_t any[2]; /* {any}, in order: into the path */
+	size_t n_any;
+	const char *arg; /* the route's own argument ("queue", "pause") */
+};
+
+/* A handler answers the request (returns 0 after sending a response). */
+typedef int web_handler(h2o_req_t *req, const struct web_args *a);
+
+struct web_route {
+	unsigned methods;     /* WEB_GET | WEB_HEAD, ... */
+	const char *pattern;  /* "/api/v1/queue/{client}/{seq}" */
+	enum web_access role; /* the least role answered */
+	web_handler *handler;
+	const char *arg; /* handed to the handler in web_args.arg */
+};
+
+/* What a method and a path come to: a route (and its arguments), or the
+ * answer without one: 404 with `message`, 405 with `allow`. */
+struct web_match {
+	const struct web_route *route;
+	struct web_args args;
+	int status;          /* 404 or 405 when route is NULL */
+	const char *message; /* of the 404 */
+	char allow[48];      /* of the 405: "GET, PUT" */
+};
+
+/* Match a request line: the method, the normalised path and the raw path
+ * (without the query). Pure: touches no server state. */
+void web_route_match(const char *method, size_t mlen, const char *path,
+    size_t plen, const char *raw, size_t rawlen, struct web_match *m);
+/* Route a request: the body limit, then the match, then the handler or
+ * the 404/405 answer. Returns 0. */
+int web_route(h2o_req_t *req);
+/* The table, for tests and docs; and the web app's route, taken by every
+ * GET or HEAD outside /api that no route matches. */
+const struct web_route *web_routes(size_t *n);
+const struct web_route *web_route_app(void);
+
+/* ----------------------------------------------------------- handlers */
+
+/* probes.c */
+int web_healthz(h2o_req_t *req, const struct web_args *a);
+int web_readyz(h2o_req_t *req, const struct web_args *a);
+/* metrics.c: Prometheus text, for the peers metrics_access.c admits */
+int web_metrics(h2o_req_t *req, const struct web_args *a);
+/* Count a login that named an existing account (or an open client): by
+ * client, ok or failed; and one that named no account. Loop thread. */
+void web_metrics_login(const char *client, bool known, bool ok);
+/* metrics_access.c: --metrics-allow networks and --metrics-token-file;
+ * false with *msg on a malformed network or an unusable token file. */
+bool web_metrics_access_init(const char *const *allow, size_t n_allow,
+    const char *token_file, char *msg, size_t msglen);
+/* 0 when the peer may scrape /metrics, else the status to answer (404
+ * for a peer that may not, 401 for a missing or wrong token). */
+int web_metrics_admit(h2o_req_t *req);
+/* api_auth.c, api_info.c */
+int web_api_login(h2o_req_t *req, const struct web_args *a);
+int web_api_logout(h2o_req_t *req, const struct web_args *a);
+int web_api_me(h2o_req_t *req, const struct web_args *a);
+int web_api_info(h2o_req_t *req, const struct web_args *a);
+/* live.c: the live-update websocket (docs/web.md) */
+int web_api_events(h2o_req_t *req, const struct web_args *a);
+/* api_about.c */
+int web_api_about(h2o_req_t *req, const struct web_args *a);
+/* api_queue.c, api_queue_item.c, api_logs.c */
+int web_api_queue_list(h2o_req_t *req, const struct web_args *a);
+int web_api_queue_show(h2o_req_t *req, const struct web_args *a);
+int web_api_steps(h2o_req_t *req, const struct web_args *a);
+int web_api_attachment(h2o_req_t *req, const struct web_args *a);
+int web_api_logs_list(h2o_req_t *req, const struct web_args *a);
+int web_api_logs_show(h2o_req_t *req, const struct web_args *a);
+/* api_manage.c: purges (arg "queue" or "logs"), peek, system (arg: the
+ * verb) */
+int web_api_purge(h2o_req_t *req, const struct web_args *a);
+int web_api_peek(h2o_req_t *req, const struct web_args *a);
+int web_api_system(h2o_req_t *req, const struct web_args *a);
+/* api_history.c: the charts' history (arg "system", "sum" or
+ * "definition") */
+int web_api_history(h2o_req_t *req, const struct web_args *a);
+/* api_passengers.c */
+int web_api_passengers(h2o_req_t *req, const struct web_args *a);
+int web_api_expedite(h2o_req_t *req, const struct web_args *a);
+/* api_dry_run.c */
+int web_api_dry_run(h2o_req_t *req, const struct web_args *a);
+/* api_users.c, api_users_manage.c */
+int web_api_users_list(h2o_req_t *req, const struct web_args *a);
+int web_api_user_create(h2o_req_t *req, const struct web_args *a);
+int web_api_user_delete(h2o_req_t *req, const struct web_args *a);
+int web_api_user_password(h2o_req_t *req, const struct web_args *a);
+int web_api_user_revoke(h2o_req_t *req, const struct web_args *a);
+int web_api_user_role(h2o_req_t *req, const struct web_args *a);
+/* api_config.c */
+int web_api_config_list(h2o_req_t *req, const struct web_args *a);
+int web_api_config_get(h2o_req_t *req, const struct web_args *a);
+int web_api_config_save(h2o_req_t *req, const struct web_args *a);
+int web_api_config_validate(h2o_req_t *req, const struct web_args *a);
+int web_api_config_backups(h2o_req_t *req, const struct web_args *a);
+int web_api_config_backup(h2o_req_t *req, const struct web_args *a);
+int web_api_config_restore(h2o_req_t *req, const struct web_args *a);
+/* api_export.c */
+int web_api_export_create(h2o_req_t *req, const struct web_args *a);
+int web_api_exports_list(h2o_req_t *req, const struct web_args *a);
+int web_api_export_show(h2o_req_t *req, const struct web_args *a);
+int web_api_export_delete(h2o_req_t *req, const struct web_args *a);
+int web_api_export_download(h2o_req_t *req, const struct web_args *a);
+/* api_import.c: root's import of an uploaded archive. */
+int web_api_import_create(h2o_req_t *req, const struct web_args *a);
+int web_api_import_data(h2o_req_t *req, const struct web_args *a);
+int web_api_import_preview(h2o_req_t *req, const struct web_args *a);
+int web_api_import_apply(h2o_req_t *req, const struct web_args *a);
+int web_api_import_show(h2o_req_t *req, const struct web_args *a);
+int web_api_import_delete(h2o_req_t *req, const struct web_args *a);
+/* api_hooks.c: POST /hooks/{client}/{definition} (any[0], any[1]) */
+int web_api_hook(h2o_req_t *req, const struct web_args *a);
+/* static.c: /assets/<name>, a root file of the build, or index.html for
+ * the app's own routes */
+int web_static(h2o_req_t *req, const struct web_args *a);
 
 #endif

@@ -29,6 +29,31 @@ problem(void *arg, const char *where, const char *message)
 	c->problems++;
 }
 
+/*
+ * Ask every driver that can look at its target (drv_ops.check) whether
+ * its settings work there: a refusal is a problem; a target that could
+ * not be asked (a database down) is only a warning, on stderr, since the
+ * configuration may well be right and the target come back.
+ */
+static void
+check_targets(struct check_ctx *c, const struct definition *d)
+{
+	for (int kind = DRV_PULLER; kind <= DRV_PUSHER; kind++)
+		for (size_t i = 0; i < def_count(d, kind); i++) {
+			char where[64], err[512];
+			int rc = drv_ctx_check(
+			    def_get(d, kind, i), err, sizeof(err));
+
+			snprintf(where, sizeof(where), ".%ss[%zu]",
+			    def_kind_name(kind), i);
+			if (rc == DBS_ECONFIG)
+				problem(c, where, err);
+			else if (rc != DBS_OK)
+				fprintf(stderr, "%s: %s%s: warning: %s\n",
+				    c->file, c->path, where, err);
+		}
+}
+
 static const char *
 string_or(const json_t *obj, const char *key, const char *def)
 {
@@ -77,6 +102,8 @@ check_run(FILE *in, FILE *out)
 			problem(&c, "", dbs_strerror(rc));
 			continue;
 		}
+		if (d != NULL)
+			check_targets(&c, d);
 		def_close(d);
 		/* Entries drivers logged during init have nowhere to go. */
 		drv_log_clear();

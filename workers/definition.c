@@ -105,9 +105,11 @@ open_entry(struct definition *d, const json_t *entry, enum drv_kind kind,
 		return DBS_ECONFIG;
 	}
 	ops = drv_lookup(kind, json_string_value(jtype));
-	if (ops == NULL) {
+	if (ops == NULL && !drv_module_error(kind, json_string_value(jtype),
+			       msg, sizeof(msg)))
 		snprintf(msg, sizeof(msg), "unknown %s type \"%s\"",
 		    def_kind_name(kind), json_string_value(jtype));
+	if (ops == NULL) {
 		report(problem, arg, kind, i, ".type", msg);
 		return DBS_ECONFIG;
 	}

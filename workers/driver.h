@@ -9,8 +9,10 @@
  * items through a sink. Drivers run in the worker's single main thread; a
  * driver may block (the supervisor's drive timeout bounds it).
  *
- * Built-in drivers register in drv_registry (driver.c); plugins (issue 5)
- * will wrap the same vtable behind a stable ABI header.
+ * Built-in drivers register in drv_builtins (drivers/registry.c); those
+ * that need libcurl, GMime or libpq come in family modules loaded on
+ * first use (drivers/module.h). Plugins wrap the same vtable behind a
+ * stable ABI header (databus/plugin.h, drivers/drv_plugin.c).
  */
 #ifndef DBS_DRIVER_H
 #define DBS_DRIVER_H
@@ -138,14 +140,30 @@ struct drv_ops {
 	    const struct drv_passenger *p, const char *idempotency_key,
 	    char *err, size_t errlen);
 	void (*fini)(void *state); /* accepts NULL state */
-	/* Pushers, optional (helper mailsql): called once after the
-	 * passengers of one work batch were pushed, when push() ran at least
-	 * once, so that a pusher can group a batch (one database
-	 * transaction) and complete it here. DRV_OK confirms the batch;
-	 * DRV_RETRY or DRV_FAIL, with `err`, turns every push of the batch
-	 * that returned DRV_OK into that failure. */
+	/* Pushers, optional: called once after the passengers of one work
+	 * batch were pushed, when push() ran at least once, so that a pusher
+	 * can group a batch (one database transaction) and complete it here.
+	 * DRV_OK confirms the batch; DRV_RETRY or DRV_FAIL, with `err`, turns
+	 * every push of the batch that returned DRV_OK into that failure. */
 	enum drv_result (*push_end)(
 	    void *state, struct drv_ctx *ctx, char *err, size_t errlen);
+	/* Optional, `databus-worker --check` only, after init() succeeded:
+	 * look at the target itself (a database's table and columns).
+	 * DBS_OK: fine; DBS_ECONFIG: the settings cannot work there (a
+	 * problem, the configuration is refused); any other error: the
+	 * target could not be asked (unreachable), reported as a warning
+	 * only. `err` says what in either case. Bounded by a few seconds. */
+	int (*check)(
+	    void *state, struct drv_ctx *ctx, char *err, size_t errlen);
+	/* Pushers, optional: the dry mode of `databusctl dry-run --push`.
+	 * Write into `desc` (at most desclen bytes, NUL-terminated) what
+	 * push() would do for `p` — the request it would send, the files
+	 * it would write — and deliver nothing, change nothing outside the
+	 * worker. DRV_OK, or DRV_FAIL with `err` (push() would fail the
+	 * same way). A pusher without it is not run in a dry run. */
+	enum drv_result (*dry_push)(void *state, struct drv_ctx *ctx,
+	    const struct drv_passenger *p, const char *idempotency_key,
+	    char *desc, size_t desclen, char *err, size_t errlen);
 };
 
 /*
@@ -175,10 +193,29 @@ int drv_settings_only(
 /* Whether `s` (of `len` bytes) is well-formed UTF-8. */
 int drv_utf8_valid(const char *s, size_t len);
 
-/* The built-in driver of `kind` named `type`, or NULL. */
+/*
+ * The built-in driver of `kind` named `type`, or NULL. A driver of a
+ * family module (drivers/module.h) loads that module the first time; if
+ * it cannot be loaded the answer is NULL, and drv_module_error says why.
+ */
 const struct drv_ops *drv_lookup(enum drv_kind kind, const char *type);
 
-/* Every built-in driver, NULL-terminated (for docs and validation). */
-extern const struct drv_ops *const drv_registry[];
+/* After drv_lookup(kind, type) returned NULL: 1 with the reason in `err`
+ * when `type` is a built-in whose family module did not load (its path
+ * and dlerror()), 0 when there is no such built-in. */
+int drv_module_error(
+    enum drv_kind kind, const char *type, char *err, size_t errlen);
+
+/* Every built-in driver, by name (for docs and validation), ending with
+ * a NULL type. `ops` is set for the core's drivers, linked into
+ * databus-worker, and NULL for a family module's (drv_lookup loads it). */
+#define DRV_FAMILY_CORE "core"
+struct drv_builtin {
+	enum drv_kind kind;
+	const char *type;
+	const char *family; /* DRV_FAMILY_CORE, "http", "mail" or "pg" */
+	const struct drv_ops *ops;
+};
+extern const struct drv_builtin drv_builtins[];
 
 #endif

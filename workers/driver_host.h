@@ -1,5 +1,8 @@
 /*
- * driver_host.h — the worker's side of the driver interface (driver.c).
+ * driver_host.h — the worker's side of the driver interface, implemented
+ * by concern in driver_instance.c, driver_emit.c, driver_view.c and
+ * driver_log.c (driver_settings.c and drivers/registry.c implement the
+ * rest of driver.h).
  *
  * driver.h is what drivers see; this header is what databus-worker (and
  * the unit tests, which host drivers the same way) uses to run them:
@@ -54,6 +57,17 @@ enum drv_result drv_ctx_push(struct drv_ctx *ctx,
 /* ops->push_end, or DRV_OK when the driver has none. */
 enum drv_result drv_ctx_push_end(
     struct drv_ctx *ctx, char *err, size_t errlen);
+
+/* dry-run: from now on drv_ctx_push runs ops->dry_push instead of push
+ * (a pusher without one is not run: DRV_OK with the description "(not
+ * run: the TYPE pusher has no dry mode)"), and push_end is not called.
+ * drv_ctx_dry_description is what the last dry push said it would do (""
+ * before any), valid until the next push. */
+void drv_ctx_set_dry(struct drv_ctx *ctx);
+const char *drv_ctx_dry_description(const struct drv_ctx *ctx);
+
+/* ops->check (--check only), or DBS_OK when the driver has none. */
+int drv_ctx_check(struct drv_ctx *ctx, char *err, size_t errlen);
 
 /* What the driver asked with drv_retry_after() during the last process
  * or push call (0: nothing). */

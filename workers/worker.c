@@ -14,11 +14,16 @@
  * The worker never opens the store. Everything a driver needs arrives in
  * messages, so a crashing or hostile driver takes down only this process.
  *
+ * SIGUSR1 is Stop by signal: databusd's shutdown tells a thousand idle
+ * workers to stop with a kill(2) each, where a thousand Stop messages
+ * cost seconds of nng hand-offs. It acts between messages, as Stop does.
+ *
  * Exit codes: 0 after Stop; 100 on bad usage or a driver configuration
  * error (after Ready with the error); 111 when the socket or the parent is
  * lost, on a protocol violation, or on SIGTERM/SIGINT without Stop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
@@ -30,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +46,7 @@
 #include "databus.pb-c.h"
 #include "dbs_error.h"
 #include "definition.h"
+#include "log_priority.h"
 #include "driver_host.h"
 #include "wire.h"
 #include "work.h"
@@ -52,9 +60,9 @@
 #define EXIT_PERMANENT  100
 #define EXIT_TRANSIENT  111
 #define SEND_TIMEOUT_MS 10000
-#define RECV_POLL_MS    250  /* how often an idle worker checks its peer */
-#define DIAL_WAIT_MS    5000 /* how long the listener may take to appear */
-#define DRAIN_MS        500  /* lets a last message leave before exit */
+#define PARENT_CHECK_MS 60000 /* a belt to PR_SET_PDEATHSIG's braces */
+#define DIAL_WAIT_MS    5000  /* how long the listener may take to appear */
+#define DRAIN_MS        500   /* lets a last message leave before exit */
 #define PEEK_DEFAULT    20
 #define PEEK_MAX        1000
 
@@ -63,11 +71,17 @@ enum wstate {
 	WS_RUNNING = 1 << 1,
 };
 
-struct worker {
+/* This process as the host of one definition's drivers: its link to the
+ * supervisor, where it is in its life, its heartbeats and the message
+ * being handled. (The supervisor's struct worker is its view of a worker
+ * process from outside.) */
+struct host {
 	nng_socket sock;
+	int recv_fd; /* readable when a message is in (NNG_OPT_RECVFD) */
 	unsigned slot;
 	enum wstate state;
 	bool stop; /* Stop received */
+	bool dry;  /* a dry run's throwaway worker (Init.dry_run) */
 	bool dead; /* a send failed: the supervisor is gone */
 	atomic_bool peer_lost;
 	char *client;
@@ -91,16 +105,33 @@ struct worker {
 };
 
 static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_stop; /* SIGUSR1: Stop */
 
-static void say(const struct worker *w, const char *fmt, ...)
+/* Written when the supervisor's pipe goes away or a signal comes (from an
+ * nng thread or a signal handler, whichever thread it lands on), so that
+ * an idle worker sleeps in poll() with no timeout at all. */
+static int wake_fd = -1;
+
+static void
+wake_loop(void)
+{
+	uint64_t one = 1;
+
+	if (wake_fd >= 0 && write(wake_fd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the loop is awake anyway */
+	}
+}
+
+static void say(const struct host *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-say(const struct worker *w, const char *fmt, ...)
+say(const struct host *h, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "databus-worker[%u]: ", w != NULL ? w->slot : 0);
+	fprintf(stderr, "%sdatabus-worker[%u]: ", dbs_log_prefix(LOG_ERR),
+	    h != NULL ? h->slot : 0);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -109,24 +140,29 @@ say(const struct worker *w, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- exits */
 
-static void hb_stop(struct worker *w);
-static void worker_exit(struct worker *w, int code) __attribute__((noreturn));
+static void hb_stop(struct host *h);
+static void worker_exit(struct host *h, int code) __attribute__((noreturn));
 
 /* Finalise every driver, release everything (so leak checkers see a clean
  * exit whatever the path) and exit with `code`. */
 static void
-worker_exit(struct worker *w, int code)
+worker_exit(struct host *h, int code)
 {
-	hb_stop(w);
-	def_close(w->def); /* fini every driver */
-	w->def = NULL;
+	hb_stop(h);
+	def_close(h->def); /* fini every driver */
+	h->def = NULL;
 	drv_log_set_flush(NULL, NULL);
 	drv_log_clear();
-	batch_free(&w->batch);
-	work_free(&w->work);
-	nng_close(w->sock);
-	free(w->client);
-	free(w->definition);
+	batch_free(&h->batch);
+	work_free(&h->work);
+#if defined(__SANITIZE_ADDRESS__)
+	/* A clean teardown for the leak checker; otherwise the exit closes
+	 * the socket (an nng_close is a millisecond of thread hand-offs, a
+	 * second of CPU when a thousand workers stop together). */
+	nng_close(h->sock);
+#endif
+	free(h->client);
+	free(h->definition);
 	fflush(stderr);
 	exit(code);
 }
@@ -134,11 +170,11 @@ worker_exit(struct worker *w, int code)
 /* Give the last queued message time to reach the supervisor: nng has no
  * linger, and closing the socket drops what is still queued. */
 static void
-drain(struct worker *w)
+drain(struct host *h)
 {
 	long long until = wire_mono_ms() + DRAIN_MS;
 
-	while (!atomic_load(&w->peer_lost) && wire_mono_ms() < until) {
+	while (!atomic_load(&h->peer_lost) && wire_mono_ms() < until) {
 		struct timespec ts = {0, 10 * 1000000L};
 
 		nanosleep(&ts, NULL);
@@ -148,34 +184,34 @@ drain(struct worker *w)
 /* ---------------------------------------------------------------- sends */
 
 static int
-send_msg(struct worker *w, Dbs__WorkerMsg *m)
+send_msg(struct host *h, Dbs__WorkerMsg *m)
 {
 	int rc;
 
-	if (w->dead)
+	if (h->dead)
 		return DBS_ETRANSPORT;
-	rc = wire_send(w->sock, &m->base, 0);
+	rc = wire_send(h->sock, &m->base, 0);
 	if (rc != DBS_OK) {
-		say(w, "cannot send to the supervisor: %s", dbs_strerror(rc));
-		w->dead = true;
+		say(h, "cannot send to the supervisor: %s", dbs_strerror(rc));
+		h->dead = true;
 	}
 	return rc;
 }
 
 static int
-send_nng(struct worker *w, nng_msg *msg)
+send_nng(struct host *h, nng_msg *msg)
 {
 	int rc;
 
-	if (w->dead) {
+	if (h->dead) {
 		nng_msg_free(msg);
 		return DBS_ETRANSPORT;
 	}
-	rc = nng_sendmsg(w->sock, msg, 0);
+	rc = nng_sendmsg(h->sock, msg, 0);
 	if (rc != 0) {
 		nng_msg_free(msg);
-		say(w, "cannot send to the supervisor: %s", nng_strerror(rc));
-		w->dead = true;
+		say(h, "cannot send to the supervisor: %s", nng_strerror(rc));
+		h->dead = true;
 		return DBS_ETRANSPORT;
 	}
 	return DBS_OK; /* msg transferred */
@@ -183,7 +219,7 @@ send_nng(struct worker *w, nng_msg *msg)
 
 /* Send the buffered log entries as a LogBatch (nothing if none). */
 static void
-flush_logs(struct worker *w)
+flush_logs(struct host *h)
 {
 	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
 	Dbs__LogBatch lb = DBS__LOG_BATCH__INIT;
@@ -193,10 +229,10 @@ flush_logs(struct worker *w)
 	if (n == 0)
 		return;
 	lb.n_entries = n;
-	lb.drive_id = w->drive_id;
+	lb.drive_id = h->drive_id;
 	m.body_case = DBS__WORKER_MSG__BODY_LOG;
 	m.log = &lb;
-	(void)send_msg(w, &m);
+	(void)send_msg(h, &m);
 	drv_log_clear();
 }
 
@@ -208,7 +244,7 @@ flush_logs_cb(void *arg)
 
 /* Close the current pulled batch and send it with the buffered logs. */
 static int
-send_pulled(struct worker *w, bool last)
+send_pulled(struct host *h, bool last)
 {
 	Dbs__LogEntry **logs;
 	nng_msg *msg;
@@ -216,113 +252,123 @@ send_pulled(struct worker *w, bool last)
 	int rc;
 
 	logs = drv_log_entries(&n);
-	if (n > 0 && w->batch.len > BATCH_MAX_BYTES) {
+	if (n > 0 && h->batch.len > BATCH_MAX_BYTES) {
 		/* A huge single item: keep the message within bounds. */
-		flush_logs(w);
+		flush_logs(h);
 		logs = drv_log_entries(&n);
 	}
-	rc = batch_finish_pulled(&w->batch, w->drive_id, last, logs, n, &msg);
+	rc = batch_finish_pulled(&h->batch, h->drive_id, last, logs, n, &msg);
 	if (rc != DBS_OK) {
-		say(w, "cannot encode a pulled batch: %s", dbs_strerror(rc));
-		w->dead = true;
+		say(h, "cannot encode a pulled batch: %s", dbs_strerror(rc));
+		h->dead = true;
 		return rc;
 	}
 	drv_log_clear();
-	batch_start(&w->batch, BATCH_PULLED);
-	return send_nng(w, msg);
+	batch_start(&h->batch, BATCH_PULLED);
+	return send_nng(h, msg);
 }
 
 /* ----------------------------------------------------------- heartbeats */
 
+/* The resident size, from /proc/self/statm kept open: one pread per
+ * heartbeat (statm_fd < 0: not known, 0). */
 static uint64_t
-rss_kib(void)
+rss_kib(int statm_fd)
 {
+	static long page_kib;
 	unsigned long long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
+	char buf[128];
+	ssize_t n;
 
-	if (f == NULL)
+	if (statm_fd < 0 ||
+	    (n = pread(statm_fd, buf, sizeof(buf) - 1, 0)) <= 0)
 		return 0;
-	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	if (page_kib == 0)
+		page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	return resident * (uint64_t)page_kib;
 }
 
 static void *
 hb_main(void *arg)
 {
-	struct worker *w = arg;
+	struct host *h = arg;
 	struct timespec deadline;
+	int statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 
-	pthread_mutex_lock(&w->hb_mu);
+	pthread_mutex_lock(&h->hb_mu);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	while (!w->hb_stop) {
-		deadline.tv_sec += w->heartbeat_ms / 1000;
-		deadline.tv_nsec += (long)(w->heartbeat_ms % 1000) * 1000000L;
+	while (!h->hb_stop) {
+		deadline.tv_sec += h->heartbeat_ms / 1000;
+		deadline.tv_nsec += (long)(h->heartbeat_ms % 1000) * 1000000L;
 		if (deadline.tv_nsec >= 1000000000L) {
 			deadline.tv_sec++;
 			deadline.tv_nsec -= 1000000000L;
 		}
-		while (!w->hb_stop && pthread_cond_timedwait(&w->hb_cv,
-					  &w->hb_mu, &deadline) != ETIMEDOUT)
+		while (!h->hb_stop && pthread_cond_timedwait(&h->hb_cv,
+					  &h->hb_mu, &deadline) != ETIMEDOUT)
 			;
-		if (w->hb_stop)
+		if (h->hb_stop)
 			break;
-		pthread_mutex_unlock(&w->hb_mu);
+		pthread_mutex_unlock(&h->hb_mu);
 		{
 			Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
 			Dbs__Heartbeat hb = DBS__HEARTBEAT__INIT;
 
 			hb.time_ms = wire_now_ms();
-			hb.rss_kib = rss_kib();
+			hb.rss_kib = rss_kib(statm_fd);
 			m.body_case = DBS__WORKER_MSG__BODY_HEARTBEAT;
 			m.heartbeat = &hb;
 			/* Never block: a full queue means the supervisor
 			 * is busy reading results, which is liveness too. */
-			(void)wire_send(w->sock, &m.base, NNG_FLAG_NONBLOCK);
+			(void)wire_send(h->sock, &m.base, NNG_FLAG_NONBLOCK);
 		}
-		pthread_mutex_lock(&w->hb_mu);
+		pthread_mutex_lock(&h->hb_mu);
 	}
-	pthread_mutex_unlock(&w->hb_mu);
+	pthread_mutex_unlock(&h->hb_mu);
+	if (statm_fd >= 0)
+		close(statm_fd);
 	return NULL;
 }
 
 static int
-hb_start(struct worker *w)
+hb_start(struct host *h)
 {
 	pthread_condattr_t ca;
 
-	if (w->heartbeat_ms == 0)
+	if (h->heartbeat_ms == 0)
 		return DBS_OK;
-	if (w->heartbeat_ms < 10)
-		w->heartbeat_ms = 10;
+	if (h->heartbeat_ms < 10)
+		h->heartbeat_ms = 10;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->hb_cv, &ca);
+	pthread_cond_init(&h->hb_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&w->hb_mu, NULL);
-	if (pthread_create(&w->hb_thread, NULL, hb_main, w) != 0) {
-		pthread_cond_destroy(&w->hb_cv);
-		pthread_mutex_destroy(&w->hb_mu);
+	pthread_mutex_init(&h->hb_mu, NULL);
+	if (pthread_create(&h->hb_thread, NULL, hb_main, h) != 0) {
+		pthread_cond_destroy(&h->hb_cv);
+		pthread_mutex_destroy(&h->hb_mu);
 		return DBS_ENOMEM;
 	}
-	w->hb_running = true;
+	h->hb_running = true;
 	return DBS_OK;
 }
 
 static void
-hb_stop(struct worker *w)
+hb_stop(struct host *h)
 {
-	if (!w->hb_running)
+	if (!h->hb_running)
 		return;
-	pthread_mutex_lock(&w->hb_mu);
-	w->hb_stop = true;
-	pthread_cond_signal(&w->hb_cv);
-	pthread_mutex_unlock(&w->hb_mu);
-	pthread_join(w->hb_thread, NULL);
-	pthread_cond_destroy(&w->hb_cv);
-	pthread_mutex_destroy(&w->hb_mu);
-	w->hb_running = false;
+	pthread_mutex_lock(&h->hb_mu);
+	h->hb_stop = true;
+	pthread_cond_signal(&h->hb_cv);
+	pthread_mutex_unlock(&h->hb_mu);
+	pthread_join(h->hb_thread, NULL);
+	pthread_cond_destroy(&h->hb_cv);
+	pthread_mutex_destroy(&h->hb_mu);
+	h->hb_running = false;
 }
 
 /* ----------------------------------------------------------------- Init */
@@ -344,7 +390,7 @@ init_problem(void *arg, const char *where, const char *message)
 }
 
 static int
-send_ready(struct worker *w, uint32_t code, const char *message)
+send_ready(struct host *h, uint32_t code, const char *message)
 {
 	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
 	Dbs__Ready r = DBS__READY__INIT;
@@ -355,27 +401,27 @@ send_ready(struct worker *w, uint32_t code, const char *message)
 	r.version = (char *)DBS_VERSION;
 	m.body_case = DBS__WORKER_MSG__BODY_READY;
 	m.ready = &r;
-	return send_msg(w, &m);
+	return send_msg(h, &m);
 }
 
-static void init_failed(struct worker *w, uint32_t code, const char *message)
+static void init_failed(struct host *h, uint32_t code, const char *message)
     __attribute__((noreturn));
 
 /* Answer Init with the error, let it reach the supervisor, and exit:
  * 100 for a configuration error (do not restart), 111 otherwise. */
 static void
-init_failed(struct worker *w, uint32_t code, const char *message)
+init_failed(struct host *h, uint32_t code, const char *message)
 {
-	say(w, "init failed: %s", message);
-	if (send_ready(w, code, message) == DBS_OK) {
-		flush_logs(w);
-		drain(w);
+	say(h, "init failed: %s", message);
+	if (send_ready(h, code, message) == DBS_OK) {
+		flush_logs(h);
+		drain(h);
 	}
-	worker_exit(w, code == DBS_ENOMEM ? EXIT_TRANSIENT : EXIT_PERMANENT);
+	worker_exit(h, code == DBS_ENOMEM ? EXIT_TRANSIENT : EXIT_PERMANENT);
 }
 
 static int
-on_init(struct worker *w, Dbs__WorkerMsg *m)
+on_init(struct host *h, Dbs__WorkerMsg *m)
 {
 	Dbs__Init *in = m->init;
 	struct first_problem fp = {.set = false};
@@ -383,29 +429,33 @@ on_init(struct worker *w, Dbs__WorkerMsg *m)
 	json_t *def;
 	int rc;
 
-	w->client = strdup(in->client);
-	w->definition = strdup(in->definition);
-	if (w->client == NULL || w->definition == NULL)
-		init_failed(w, DBS_ENOMEM, "out of memory");
-	w->heartbeat_ms = in->heartbeat_ms;
+	h->client = strdup(in->client);
+	h->definition = strdup(in->definition);
+	if (h->client == NULL || h->definition == NULL)
+		init_failed(h, DBS_ENOMEM, "out of memory");
+	h->heartbeat_ms = in->heartbeat_ms;
 	def = json_loads(in->config_json, 0, &jerr);
 	if (def == NULL) {
 		snprintf(
 		    fp.msg, sizeof(fp.msg), "$: invalid JSON: %s", jerr.text);
-		init_failed(w, DBS_ECONFIG, fp.msg);
+		init_failed(h, DBS_ECONFIG, fp.msg);
 	}
 	rc = def_open(def, in->client, in->definition,
 	    in->data_dir[0] != '\0' ? in->data_dir : NULL, false, init_problem,
-	    &fp, &w->def);
+	    &fp, &h->def);
 	json_decref(def);
 	if (rc != DBS_OK)
-		init_failed(w, rc, fp.set ? fp.msg : dbs_strerror(rc));
-	if (send_ready(w, DBS_OK, "") != DBS_OK)
+		init_failed(h, rc, fp.set ? fp.msg : dbs_strerror(rc));
+	/* A dry run's pushers only say what they would do. */
+	h->dry = in->dry_run;
+	for (size_t i = 0; h->dry && i < def_count(h->def, DRV_PUSHER); i++)
+		drv_ctx_set_dry(def_get(h->def, DRV_PUSHER, i));
+	if (send_ready(h, DBS_OK, "") != DBS_OK)
 		return DBS_ETRANSPORT;
-	flush_logs(w);
-	if (hb_start(w) != DBS_OK)
-		say(w, "cannot start the heartbeat thread");
-	w->state = WS_RUNNING;
+	flush_logs(h);
+	if (hb_start(h) != DBS_OK)
+		say(h, "cannot start the heartbeat thread");
+	h->state = WS_RUNNING;
 	return DBS_OK;
 }
 
@@ -414,48 +464,48 @@ on_init(struct worker *w, Dbs__WorkerMsg *m)
 static int
 pull_emit(void *arg, const struct drv_item *item)
 {
-	struct worker *w = arg;
+	struct host *h = arg;
 	int rc;
 
-	if (w->dead)
+	if (h->dead)
 		return DBS_ETRANSPORT;
-	rc = batch_add(&w->batch, w->puller, item, wire_now_us());
+	rc = batch_add(&h->batch, h->puller, item, wire_now_us());
 	if (rc == DBS_EBUSY) {
-		if (send_pulled(w, false) != DBS_OK)
+		if (send_pulled(h, false) != DBS_OK)
 			return DBS_ETRANSPORT;
-		rc = batch_add(&w->batch, w->puller, item, wire_now_us());
+		rc = batch_add(&h->batch, h->puller, item, wire_now_us());
 	}
 	return rc;
 }
 
 static int
-on_drive(struct worker *w, Dbs__WorkerMsg *m)
+on_drive(struct host *h, Dbs__WorkerMsg *m)
 {
-	struct drv_sink sink = {pull_emit, w};
+	struct drv_sink sink = {pull_emit, h};
 	size_t i;
 
-	w->drive_id = m->drive->drive_id;
-	batch_start(&w->batch, BATCH_PULLED);
-	for (i = 0; m->drive->pull && i < def_count(w->def, DRV_PULLER); i++) {
-		struct drv_ctx *ctx = def_get(w->def, DRV_PULLER, i);
+	h->drive_id = m->drive->drive_id;
+	batch_start(&h->batch, BATCH_PULLED);
+	for (i = 0; m->drive->pull && i < def_count(h->def, DRV_PULLER); i++) {
+		struct drv_ctx *ctx = def_get(h->def, DRV_PULLER, i);
 		int rc;
 
-		w->puller = drv_name(ctx);
+		h->puller = drv_name(ctx);
 		rc = drv_ctx_pull(ctx, &sink);
-		if (w->dead)
+		if (h->dead)
 			return DBS_ETRANSPORT;
 		if (rc != DBS_OK)
-			drv_log_host(DRV_ERROR, 0, w->puller,
+			drv_log_host(DRV_ERROR, 0, h->puller,
 			    "pull failed: %s", dbs_strerror(rc));
 	}
-	w->puller = NULL;
-	return send_pulled(w, true);
+	h->puller = NULL;
+	return send_pulled(h, true);
 }
 
 /* ----------------------------------------------------------- SeatResult */
 
 static int
-on_seated(struct worker *w, Dbs__WorkerMsg *m)
+on_seated(struct host *h, Dbs__WorkerMsg *m)
 {
 	Dbs__SeatResult *sr = m->seated;
 	Dbs__WorkerMsg out = DBS__WORKER_MSG__INIT;
@@ -465,7 +515,7 @@ on_seated(struct worker *w, Dbs__WorkerMsg *m)
 	size_t i, n_logs;
 	int rc;
 
-	w->drive_id = sr->drive_id;
+	h->drive_id = sr->drive_id;
 	items = calloc(sr->n_items + 1, sizeof(*items));
 	itemp = calloc(sr->n_items + 1, sizeof(*itemp));
 	if (items == NULL || itemp == NULL) {
@@ -475,7 +525,7 @@ on_seated(struct worker *w, Dbs__WorkerMsg *m)
 	}
 	for (i = 0; i < sr->n_items; i++) {
 		Dbs__SeatedItem *si = sr->items[i];
-		struct drv_ctx *ctx = def_find(w->def, DRV_PULLER, si->puller);
+		struct drv_ctx *ctx = def_find(h->def, DRV_PULLER, si->puller);
 		char err[512];
 
 		dbs__notify_outcome__init(&items[i]);
@@ -507,7 +557,7 @@ on_seated(struct worker *w, Dbs__WorkerMsg *m)
 	nf.n_logs = n_logs;
 	out.body_case = DBS__WORKER_MSG__BODY_NOTIFIED;
 	out.notified = &nf;
-	rc = send_msg(w, &out);
+	rc = send_msg(h, &out);
 	drv_log_clear();
 	drv_keep_free(&keep);
 	free(items);
@@ -523,29 +573,48 @@ find_driver(void *arg, enum drv_kind kind, const char *name)
 	return def_find(arg, kind, name);
 }
 
-static int
-on_work(struct worker *w, Dbs__WorkerMsg *m)
+/* dry-run: each pusher step's outcome carries what its pusher said it
+ * would do (the pushers of a dry run push one passenger). */
+static void
+dry_descriptions(struct host *h, Dbs__WorkResult *r)
 {
-	struct work_env env = {w->client, w->definition, find_driver, w->def};
+	for (size_t i = 0; i < r->n_items; i++)
+		for (size_t k = 0; k < r->items[i]->n_steps; k++) {
+			Dbs__StepOutcome *so = r->items[i]->steps[k];
+			struct drv_ctx *ctx =
+			    def_find(h->def, DRV_PUSHER, so->name);
+
+			if (ctx != NULL)
+				so->dry_run =
+				    (char *)drv_ctx_dry_description(ctx);
+		}
+}
+
+static int
+on_work(struct host *h, Dbs__WorkerMsg *m)
+{
+	struct work_env env = {h->client, h->definition, find_driver, h->def};
 	Dbs__WorkerMsg out = DBS__WORKER_MSG__INIT;
 	size_t n_logs;
 	int rc;
 
-	w->drive_id = m->work->drive_id;
-	rc = work_run(&w->work, m->work, &env);
+	h->drive_id = m->work->drive_id;
+	rc = work_run(&h->work, m->work, &env);
 	if (rc == DBS_EPROTO)
-		say(w, "protocol violation: a WorkItem without a passenger");
+		say(h, "protocol violation: a WorkItem without a passenger");
 	if (rc != DBS_OK)
 		return rc;
-	w->work.result.logs = drv_log_entries(&n_logs);
-	w->work.result.n_logs = n_logs;
+	if (h->dry)
+		dry_descriptions(h, &h->work.result);
+	h->work.result.logs = drv_log_entries(&n_logs);
+	h->work.result.n_logs = n_logs;
 	out.body_case = DBS__WORKER_MSG__BODY_WORK_RESULT;
-	out.work_result = &w->work.result;
+	out.work_result = &h->work.result;
 	if (protobuf_c_message_get_packed_size(&out.base) > WIRE_MAX_MSG)
-		work_shrink(&w->work);
-	rc = send_msg(w, &out);
+		work_shrink(&h->work);
+	rc = send_msg(h, &out);
 	drv_log_clear();
-	work_clear(&w->work);
+	work_clear(&h->work);
 	return rc;
 }
 
@@ -554,66 +623,66 @@ on_work(struct worker *w, Dbs__WorkerMsg *m)
 static int
 peek_emit(void *arg, const struct drv_item *item)
 {
-	struct worker *w = arg;
+	struct host *h = arg;
 	int rc;
 
-	if (w->peek_left == 0)
+	if (h->peek_left == 0)
 		return 1;
-	rc = batch_add(&w->batch, w->puller, item, wire_now_us());
+	rc = batch_add(&h->batch, h->puller, item, wire_now_us());
 	if (rc != DBS_OK)
 		return rc;
-	return --w->peek_left == 0 ? 1 : 0;
+	return --h->peek_left == 0 ? 1 : 0;
 }
 
 static int
-on_peek(struct worker *w, Dbs__WorkerMsg *m)
+on_peek(struct host *h, Dbs__WorkerMsg *m)
 {
-	struct drv_sink sink = {peek_emit, w};
+	struct drv_sink sink = {peek_emit, h};
 	char message[600] = "";
 	uint32_t code = DBS_OK;
 	nng_msg *msg;
 	size_t i;
 	int rc;
 
-	w->drive_id = 0;
-	w->peek_left = m->peek->limit != 0 ? m->peek->limit : PEEK_DEFAULT;
-	if (w->peek_left > PEEK_MAX)
-		w->peek_left = PEEK_MAX;
-	batch_start(&w->batch, BATCH_PEEK);
-	for (i = 0; i < def_count(w->def, DRV_PULLER) && w->peek_left > 0;
+	h->drive_id = 0;
+	h->peek_left = m->peek->limit != 0 ? m->peek->limit : PEEK_DEFAULT;
+	if (h->peek_left > PEEK_MAX)
+		h->peek_left = PEEK_MAX;
+	batch_start(&h->batch, BATCH_PEEK);
+	for (i = 0; i < def_count(h->def, DRV_PULLER) && h->peek_left > 0;
 	     i++) {
-		struct drv_ctx *ctx = def_get(w->def, DRV_PULLER, i);
+		struct drv_ctx *ctx = def_get(h->def, DRV_PULLER, i);
 
-		w->puller = drv_name(ctx);
+		h->puller = drv_name(ctx);
 		rc = drv_ctx_peek(ctx, &sink);
 		if (rc == DBS_OK)
 			continue;
-		drv_log_host(DRV_ERROR, 0, w->puller, "peek failed: %s",
+		drv_log_host(DRV_ERROR, 0, h->puller, "peek failed: %s",
 		    dbs_strerror(rc));
 		if (code == DBS_OK) {
 			code = DBS_EDRIVER;
-			snprintf(message, sizeof(message), "%s: %s", w->puller,
+			snprintf(message, sizeof(message), "%s: %s", h->puller,
 			    dbs_strerror(rc));
 		}
 	}
-	w->puller = NULL;
+	h->puller = NULL;
 	rc = batch_finish_peek(
-	    &w->batch, m->peek->peek_id, code, message, &msg);
+	    &h->batch, m->peek->peek_id, code, message, &msg);
 	if (rc != DBS_OK) {
-		say(w, "cannot encode a peek result: %s", dbs_strerror(rc));
+		say(h, "cannot encode a peek result: %s", dbs_strerror(rc));
 		return rc;
 	}
-	rc = send_nng(w, msg);
-	flush_logs(w);
+	rc = send_nng(h, msg);
+	flush_logs(h);
 	return rc;
 }
 
 /* --------------------------------------------------------------- Stop */
 
 static int
-on_stop(struct worker *w, Dbs__WorkerMsg *m)
+on_stop(struct host *h, Dbs__WorkerMsg *m)
 {
-	w->stop = true;
+	h->stop = true;
 	return DBS_OK;
 }
 
@@ -624,7 +693,7 @@ on_stop(struct worker *w, Dbs__WorkerMsg *m)
  * allowed. */
 static const struct {
 	unsigned states;
-	int (*handle)(struct worker *w, Dbs__WorkerMsg *m);
+	int (*handle)(struct host *h, Dbs__WorkerMsg *m);
 } dispatch[] = {
     [DBS__WORKER_MSG__BODY_INIT] = {WS_WAIT_INIT, on_init},
     [DBS__WORKER_MSG__BODY_DRIVE] = {WS_RUNNING, on_drive},
@@ -652,21 +721,21 @@ static const char *const body_names[] = {
 };
 
 static int
-handle(struct worker *w, Dbs__WorkerMsg *m)
+handle(struct host *h, Dbs__WorkerMsg *m)
 {
 	size_t c = (size_t)m->body_case;
 
 	if (c >= sizeof(dispatch) / sizeof(dispatch[0]) ||
 	    dispatch[c].handle == NULL ||
-	    (dispatch[c].states & w->state) == 0) {
-		say(w, "protocol violation: %s while %s",
+	    (dispatch[c].states & h->state) == 0) {
+		say(h, "protocol violation: %s while %s",
 		    c < sizeof(body_names) / sizeof(body_names[0])
 			? body_names[c]
 			: "an unknown message",
-		    w->state == WS_WAIT_INIT ? "waiting for Init" : "running");
+		    h->state == WS_WAIT_INIT ? "waiting for Init" : "running");
 		return DBS_EPROTO;
 	}
-	return dispatch[c].handle(w, m);
+	return dispatch[c].handle(h, m);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -674,25 +743,33 @@ handle(struct worker *w, Dbs__WorkerMsg *m)
 static void
 on_signal(int sig)
 {
-	got_signal = sig;
+	int e = errno;
+
+	if (sig == SIGUSR1)
+		got_stop = 1;
+	else
+		got_signal = sig;
+	wake_loop();
+	errno = e;
 }
 
 static void
 pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	struct worker *w = arg;
+	struct host *h = arg;
 
-	atomic_store(&w->peer_lost, true);
+	atomic_store(&h->peer_lost, true);
+	wake_loop();
 }
 
 static int
-dial(struct worker *w, const char *url)
+dial(struct host *h, const char *url)
 {
 	long long until = wire_mono_ms() + DIAL_WAIT_MS;
 	int rc;
 
 	for (;;) {
-		rc = nng_dial(w->sock, url, NULL, 0);
+		rc = nng_dial(h->sock, url, NULL, 0);
 		if (rc == 0)
 			return EXIT_STOP;
 		if (rc != NNG_ECONNREFUSED && rc != NNG_ENOENT)
@@ -705,7 +782,7 @@ dial(struct worker *w, const char *url)
 			nanosleep(&ts, NULL);
 		}
 	}
-	say(w, "cannot dial %s: %s", url, nng_strerror(rc));
+	say(h, "cannot dial %s: %s", url, nng_strerror(rc));
 	return rc == NNG_EADDRINVAL || rc == NNG_ENOTSUP ? EXIT_PERMANENT
 							 : EXIT_TRANSIENT;
 }
@@ -734,8 +811,19 @@ parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 	       *out <= max;
 }
 
-int
-main(int argc, char **argv)
+/* The command line. */
+struct options {
+	const char *url;
+	const char *limits;
+	unsigned long long parent; /* 0: not watched */
+	bool check;
+	bool have_slot;
+};
+
+/* Read the command line into `o` (and the slot into `h`); -1 to go on, or
+ * the exit code (usage, --version, --help). */
+static int
+parse_args(int argc, char **argv, struct host *h, struct options *o)
 {
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'},
@@ -747,38 +835,34 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	static struct worker w; /* zeroed; reached from callbacks */
-	const char *url = NULL, *limits = NULL;
-	unsigned long long v, parent = 0;
-	bool check = false, have_slot = false;
-	struct sigaction sa;
-	int c, rc;
+	unsigned long long v;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			url = optarg;
+			o->url = optarg;
 			break;
 		case 'n':
 			if (!parse_uint(optarg, 1000000, &v)) {
 				say(NULL, "--slot: expected a number");
 				return EXIT_PERMANENT;
 			}
-			w.slot = (unsigned)v;
-			have_slot = true;
+			h->slot = (unsigned)v;
+			o->have_slot = true;
 			break;
 		case 'p':
-			if (!parse_uint(optarg, 0x7fffffff, &parent) ||
-			    parent == 0) {
+			if (!parse_uint(optarg, 0x7fffffff, &o->parent) ||
+			    o->parent == 0) {
 				say(NULL, "--parent: expected a pid");
 				return EXIT_PERMANENT;
 			}
 			break;
 		case 'c':
-			check = true;
+			o->check = true;
 			break;
 		case 'L':
-			limits = optarg;
+			o->limits = optarg;
 			break;
 		case 'V':
 			printf("databus-worker %s\n", DBS_VERSION);
@@ -795,29 +879,32 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_PERMANENT;
 	}
-	if (check)
-		return check_run(stdin, stdout);
-	if (url == NULL || !have_slot) {
-		usage(stderr);
-		return EXIT_PERMANENT;
-	}
+	return -1;
+}
+
+/* Resource limits, death with the parent and signals, before any driver
+ * is loaded; -1 to go on, or the exit code. */
+static int
+process_setup(struct host *h, const struct options *o)
+{
+	struct sigaction sa;
+
 	/* Before any driver is loaded (faults: workers/worker_limits.c). */
-	if (limits != NULL) {
+	if (o->limits != NULL) {
 		char err[256];
 
-		if (worker_limits_apply(limits, err, sizeof(err)) != 0) {
-			say(&w, "%s", err);
+		if (worker_limits_apply(o->limits, err, sizeof(err)) != 0) {
+			say(h, "%s", err);
 			return EXIT_PERMANENT;
 		}
 	}
-
 	/* Die with the parent; it may have died before prctl took effect. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
-		say(&w, "prctl: %s", strerror(errno));
+		say(h, "prctl: %s", strerror(errno));
 		return EXIT_TRANSIENT;
 	}
-	if (parent != 0 && (unsigned long long)getppid() != parent) {
-		say(&w, "parent %llu is gone", parent);
+	if (o->parent != 0 && (unsigned long long)getppid() != o->parent) {
+		say(h, "parent %llu is gone", o->parent);
 		return EXIT_TRANSIENT;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -825,63 +912,121 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	return -1;
+}
 
-	if (nng_pair1_open(&w.sock) != 0) {
-		say(&w, "cannot open a pair socket");
-		return EXIT_TRANSIENT;
+/* Open the socket and dial the supervisor; exits on failure. */
+static void
+connect_supervisor(struct host *h, const char *url)
+{
+	int rc;
+
+	if (nng_pair1_open(&h->sock) != 0) {
+		say(h, "cannot open a pair socket");
+		exit(EXIT_TRANSIENT);
 	}
-	if (wire_socket_limits(w.sock, SEND_TIMEOUT_MS) != DBS_OK ||
-	    nng_socket_set_ms(w.sock, NNG_OPT_RECVTIMEO, RECV_POLL_MS) != 0 ||
-	    nng_pipe_notify(w.sock, NNG_PIPE_EV_REM_POST, pipe_removed, &w) !=
+	if ((wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    wire_socket_limits(h->sock, SEND_TIMEOUT_MS) != DBS_OK ||
+	    nng_socket_get_int(h->sock, NNG_OPT_RECVFD, &h->recv_fd) != 0 ||
+	    nng_pipe_notify(h->sock, NNG_PIPE_EV_REM_POST, pipe_removed, h) !=
 		0) {
-		say(&w, "cannot set up the socket");
-		worker_exit(&w, EXIT_TRANSIENT);
+		say(h, "cannot set up the socket");
+		worker_exit(h, EXIT_TRANSIENT);
 	}
-	rc = dial(&w, url);
+	rc = dial(h, url);
 	if (rc != EXIT_STOP)
-		worker_exit(&w, rc);
-	w.state = WS_WAIT_INIT;
-	drv_log_set_flush(flush_logs_cb, &w);
+		worker_exit(h, rc);
+}
 
+/*
+ * Sleep until a message may be in, the pipe went away or a signal came:
+ * no timer wakes an idle worker but a rare check that its parent is
+ * still there (PR_SET_PDEATHSIG already kills it when the parent dies).
+ */
+static void
+wait_message(struct host *h, unsigned long long parent)
+{
+	struct pollfd p[2] = {{h->recv_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+
+	if (got_signal != 0) {
+		say(h, "signal %d without Stop", (int)got_signal);
+		worker_exit(h, EXIT_TRANSIENT);
+	}
+	if (got_stop)
+		worker_exit(h, EXIT_STOP);
+	if (atomic_load(&h->peer_lost)) {
+		say(h, "the supervisor closed the socket");
+		worker_exit(h, EXIT_TRANSIENT);
+	}
+	if (poll(p, 2, PARENT_CHECK_MS) == 0 && parent != 0 &&
+	    (unsigned long long)getppid() != parent) {
+		say(h, "parent %llu is gone", parent);
+		worker_exit(h, EXIT_TRANSIENT);
+	}
+}
+
+/* Receive and handle messages, one at a time, until an exit. */
+static void __attribute__((noreturn))
+serve(struct host *h, unsigned long long parent)
+{
 	for (;;) {
 		Dbs__WorkerMsg *m = NULL;
+		int rc;
 
 		if (got_signal != 0) {
-			say(&w, "signal %d without Stop", (int)got_signal);
-			worker_exit(&w, EXIT_TRANSIENT);
+			say(h, "signal %d without Stop", (int)got_signal);
+			worker_exit(h, EXIT_TRANSIENT);
 		}
-		rc = wire_recv_worker(w.sock, &m, 0);
-		if (rc == DBS_ETIMEOUT) {
-			if (atomic_load(&w.peer_lost)) {
-				say(&w, "the supervisor closed the socket");
-				worker_exit(&w, EXIT_TRANSIENT);
-			}
-			if (parent != 0 &&
-			    (unsigned long long)getppid() != parent) {
-				say(&w, "parent %llu is gone", parent);
-				worker_exit(&w, EXIT_TRANSIENT);
-			}
+		if (got_stop)
+			worker_exit(h, EXIT_STOP);
+		rc = wire_recv_worker(h->sock, &m, NNG_FLAG_NONBLOCK);
+		if (rc == DBS_EBUSY) {
+			wait_message(h, parent);
 			continue;
 		}
 		if (rc == DBS_EPROTO) {
-			say(&w, "protocol violation: a message that does not "
-				"decode");
-			worker_exit(&w, EXIT_TRANSIENT);
+			say(h, "protocol violation: a message that does not "
+			       "decode");
+			worker_exit(h, EXIT_TRANSIENT);
 		}
 		if (rc != DBS_OK) {
-			say(&w, "socket lost: %s", dbs_strerror(rc));
-			worker_exit(&w, EXIT_TRANSIENT);
+			say(h, "socket lost: %s", dbs_strerror(rc));
+			worker_exit(h, EXIT_TRANSIENT);
 		}
-		rc = handle(&w, m);
+		rc = handle(h, m);
 		dbs__worker_msg__free_unpacked(m, NULL);
-		if (w.stop)
-			worker_exit(&w, EXIT_STOP);
-		if (rc == DBS_EPROTO || w.dead)
-			worker_exit(&w, EXIT_TRANSIENT);
+		if (h->stop)
+			worker_exit(h, EXIT_STOP);
+		if (rc == DBS_EPROTO || h->dead)
+			worker_exit(h, EXIT_TRANSIENT);
 		if (rc != DBS_OK) {
-			say(&w, "cannot answer: %s", dbs_strerror(rc));
-			worker_exit(&w, EXIT_TRANSIENT);
+			say(h, "cannot answer: %s", dbs_strerror(rc));
+			worker_exit(h, EXIT_TRANSIENT);
 		}
 	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct host h; /* zeroed; reached from callbacks */
+	struct options o = {0};
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &h, &o)) >= 0)
+		return rc;
+	if (o.check)
+		return check_run(stdin, stdout);
+	if (o.url == NULL || !o.have_slot) {
+		usage(stderr);
+		return EXIT_PERMANENT;
+	}
+	if ((rc = process_setup(&h, &o)) >= 0)
+		return rc;
+	connect_supervisor(&h, o.url);
+	h.state = WS_WAIT_INIT;
+	drv_log_set_flush(flush_logs_cb, &h);
+	serve(&h, o.parent);
 }

@@ -59,8 +59,8 @@ export async function waitFor(fn, seconds, what) {
   throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`);
 }
 
-// The built-in demo written out as configuration files (the demo has no
-// files, so the Customizing section needs this to have nodes to edit).
+// The demo as configuration files of the test's own, plus a client
+// "open" without users (open_access), for the tests that need one.
 function writeDemoConfig(dir, port) {
   const w = (path, obj) => {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -86,10 +86,12 @@ function writeDemoConfig(dir, port) {
     ],
     users: [{ username: 'demo', password: 'demo', role: 'administrator' }],
   });
-  // A client without users: any login gets in as operator, with a warning.
+  // A client without users that says open_access: any login gets in as
+  // operator, with a warning.
   mkdirSync(join(dir, 'out/open'), { recursive: true });
   w('clients/open.json', {
     log_life_span: 1,
+    open_access: true,
     passengers: [
       {
         name: 'feed', sync_frequency: 1, queue_life_span: 1,
@@ -219,4 +221,31 @@ export async function shot(page, name) {
 // Wait for the app's live socket (the badge in the top bar says "live").
 export async function waitLive(page) {
   await page.locator('.dbs-live .tag', { hasText: 'live' }).waitFor({ timeout: 10000 * SCALE });
+}
+
+// The whole text of the page's CodeMirror editor (in the shadow root of
+// .dbs-editor, see webui/app/src/editor.jsx). CodeMirror draws only
+// the lines in view, so the text is read from its state: EditorView's
+// findFromDOM, done by hand since the page does not export the class (the
+// content element's tile, cmTile, or cmView before CodeMirror 6.38).
+export function editorText(page) {
+  return page.evaluate(() => {
+    const host = document.querySelector('.dbs-editor');
+    const el = host && host.shadowRoot && host.shadowRoot.querySelector('.cm-content');
+    const t = el && (el.cmTile || el.cmView);
+    const view = t && ((t.root && t.root.view) || t.view);
+    return view ? view.state.doc.toString() : null;
+  });
+}
+
+// Replace the whole text of the page's CodeMirror editor, as one change
+// (typing a whole file key by key would take long; keyboard input into the
+// editor is tested on its own in editor.test.mjs).
+export function setEditorText(page, text) {
+  return page.evaluate((t) => {
+    const el = document.querySelector('.dbs-editor').shadowRoot.querySelector('.cm-content');
+    const tile = el.cmTile || el.cmView;
+    const view = (tile.root && tile.root.view) || tile.view;
+    view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: t } });
+  }, text);
 }

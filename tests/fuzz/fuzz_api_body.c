@@ -2,8 +2,9 @@
  * fuzz_api_body.c — libFuzzer target for the JSON bodies of databus-web's
  * mutations (webui/bodies.c): login, purges of the queue and the logs,
  * queue item steps, user creation and password change, config save and
- * validate, export. The handlers run exactly these functions on the
- * body before they act; here any bytes go to each of them.
+ * validate, export, and a dry run's samples (webui/dry_run_body.c). The
+ * handlers run exactly these functions on the body before they act; here any
+ * bytes go to each of them.
  *
  * Checked besides "no crash, no leak": what a function accepts obeys its
  * contract (names valid, strings NUL-free and within their buffers, days
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "bodies.h"
+#include "dry_run_body.h"
 #include "params.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,6 +72,37 @@ object_bodies(const json_t *body)
 		abort();
 }
 
+/* What web_dry_run_body accepts: one of a passenger and samples, names
+ * that cannot leave a directory, every byte inside the arena. */
+static void
+dry_run_body(const json_t *body, size_t size)
+{
+	static struct web_dry_body b;
+	char *arena = malloc(size + WEB_DRY_ARENA_EXTRA);
+
+	if (arena == NULL)
+		return;
+	b.arena = arena;
+	b.cap = size + WEB_DRY_ARENA_EXTRA;
+	if (web_dry_run_body(body, &b) == NULL) {
+		if ((b.dr.passenger_id != 0) == (b.dr.n_samples != 0) ||
+		    b.dr.n_samples > WEB_DRY_SAMPLES_MAX || b.used > b.cap ||
+		    b.dr.push == NULL)
+			abort();
+		for (size_t i = 0; i < b.dr.n_samples; i++) {
+			const Dbs__Attachment *a = b.dr.samples[i];
+
+			if (a->name[0] == '\0' || strchr(a->name, '/') ||
+			    (a->data.len > 0 &&
+				((char *)a->data.data < arena ||
+				    (char *)a->data.data + a->data.len >
+					arena + b.cap)))
+				abort();
+		}
+	}
+	free(arena);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -91,6 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!json_is_object(body))
 			abort();
 		object_bodies(body);
+		dry_run_body(body, size);
 		json_decref(body);
 	}
 	for (int v = 0; v < 2; v++) {

@@ -1,6 +1,6 @@
 /*
  * fuzz_client_config.c — libFuzzer target for the client file parser
- * (config_parse_client in supervisor/config.c).
+ * (config_parse_client in supervisor/config_parse.c).
  *
  * Client files come from operators and, through config saves, from the
  * web UI: any byte string must give either a complete struct cfg_client or

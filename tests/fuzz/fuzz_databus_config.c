@@ -1,6 +1,6 @@
 /*
  * fuzz_databus_config.c — libFuzzer target for the top-level databus.json
- * parser (config_load_staged in supervisor/config.c, the loader databusd
+ * parser (config_load_staged in supervisor/config_parse.c, the loader databusd
  * and config saves run).
  *
  * The input is staged as the text of <dir>/databus.json, where <dir> is

@@ -1,8 +1,8 @@
 /*
  * fuzz_exec_proto.c — libFuzzer target for what an exec driver's program
- * writes on stdout (workers/exec_proto.c): JSON lines, then each line as
- * drv_exec.c reads it — log lines, items (metadata, attachments in text
- * or base64) and the result's status and edits.
+ * writes on stdout (workers/drivers/exec_proto.c): JSON lines, then each line
+ * as drv_exec.c reads it — log lines, items (metadata, attachments in text or
+ * base64) and the result's status and edits.
  *
  * The input is the program's whole stdout. Checked besides "no crash, no
  * leak": a parse either gives a result line among its lines or an error
@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "dbs_error.h"
-#include "drv_json.h"
-#include "exec_proto.h"
+#include "drivers/drv_json.h"
+#include "drivers/exec_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /*
  * fuzz_http_headers.c — libFuzzer target for the response headers the
- * HTTP drivers act on (workers/http.c): Link (pagination, rel="next") and
- * Retry-After (seconds or an HTTP date). Both come from remote servers.
+ * HTTP drivers act on (workers/drivers/http.c): Link (pagination, rel="next")
+ * and Retry-After (seconds or an HTTP date). Both come from remote servers.
  *
  * The input is one header value. A next URL, when found, must be a
  * substring of the input; a Retry-After is -1 or within a day.
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "drivers/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_imap_response.c — libFuzzer target for the imap puller's reader
- * of server responses (workers/imap_session.c): lines, tagged replies,
+ * of server responses (workers/drivers/imap_session.c): lines, tagged replies,
  * untagged responses and literals of any announced size.
  *
  * The input is what a hostile IMAP server sends. Its first byte picks the
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "dbs_error.h"
-#include "imap_session.h"
+#include "drivers/imap_session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,8 @@
 /*
  * fuzz_worker_msg.c — libFuzzer target for what the supervisor reads from
- * a worker: a packed WorkerMsg, then the permit table (child_permitted in
- * supervisor/permit.c) that decides whether its state accepts it.
+ * a worker: a packed WorkerMsg, then the dispatch table
+ * (dispatch_permitted in supervisor/dispatch.c) that decides whether its
+ * state accepts it.
  *
  * Workers run driver code and are not trusted; a hostile or corrupt
  * message may kill that worker but never the supervisor.
@@ -10,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sup.h"
+#include "dispatch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,10 +29,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * of bounds for any body case or state. */
 	for (st = DBS__WORKER_STATE__WS_STARTING;
 	     st <= DBS__WORKER_STATE__WS_STOPPED + 1; st++) {
-		sink ^=
-		    child_permitted((Dbs__WorkerState)st, true, m->body_case);
-		sink ^=
-		    child_permitted((Dbs__WorkerState)st, false, m->body_case);
+		sink ^= dispatch_permitted(
+		    (Dbs__WorkerState)st, true, m->body_case);
+		sink ^= dispatch_permitted(
+		    (Dbs__WorkerState)st, false, m->body_case);
 	}
 	(void)sink;
 	dbs__worker_msg__free_unpacked(m, NULL);

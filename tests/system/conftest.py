@@ -183,9 +183,11 @@ class Databus:
     in / so that relative paths in the config must be resolved against the
     config file's folder, not the working directory."""
 
-    def __init__(self, root, args, env=None):
+    def __init__(self, root, args, env=None, wrap=()):
         self.root = Path(root)
-        self.args = [str(DATABUSD)] + [str(a) for a in args]
+        # `wrap`: a command that ends by exec'ing its arguments (so that
+        # the process started is databusd itself), e.g. an unshare.
+        self.args = list(wrap) + [str(DATABUSD)] + [str(a) for a in args]
         self.env = dict(os.environ)
         if env:
             self.env.update(env)
@@ -466,14 +468,16 @@ def inject_eio(pid, out="/dev/null", timestamps=False):
 
 
 @pytest.fixture
-def daemons(tmp):
+def daemons(tmp, request):
     """Factory of databusd processes; all are stopped at teardown and the
-    test fails if any process still mentions the temp dir."""
+    test fails if any process still mentions the temp dir. A failing test's
+    report ends with the last lines each databusd wrote to stderr."""
     _check_binaries()
     started = []
+    request.node._databus_daemons = started
 
-    def spawn(args, env=None, ready=True, workers=True, root=None):
-        d = Databus(root or tmp, args, env=env).start()
+    def spawn(args, env=None, ready=True, workers=True, root=None, wrap=()):
+        d = Databus(root or tmp, args, env=env, wrap=wrap).start()
         started.append(d)
         if ready:
             d.wait_ready(workers=workers)
@@ -504,6 +508,23 @@ def daemons(tmp):
             except OSError:
                 pass
     assert not problems, "; ".join(problems)
+
+
+STDERR_TAIL_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, append the tail of every databusd's stderr to the
+    report: CI shows only the report, and the log says why."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed:
+        return
+    for i, d in enumerate(getattr(item, "_databus_daemons", ())):
+        lines = d.stderr().splitlines()[-STDERR_TAIL_LINES:]
+        rep.sections.append(("databusd %d stderr (last %d lines)"
+                             % (i + 1, len(lines)), "\n".join(lines)))
 
 
 @pytest.fixture

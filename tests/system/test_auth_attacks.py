@@ -746,8 +746,8 @@ def test_metrics_loopback_only(attack):
         def get(host, path):
             with socket.create_connection((host, port),
                                           timeout=deadline(10)) as s:
-                s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: "
-                           "close\r\n\r\n" % path).encode())
+                s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: "
+                           "close\r\n\r\n" % (path, host, port)).encode())
                 data = b""
                 while True:
                     c = s.recv(65536)

@@ -7,7 +7,7 @@ tenant's object, 403 for a role too low).
 Adding a route: append a `Route` to ROUTES. `path` (and `body`, a dict or
 a function of the target `t`) may use the placeholders of `Target`:
 {client} {id} {att} {step} {log} {definition} {victim} {uniq} {backup}
-{rbackup} {export} {dexport} {hot}. `who` is the least role allowed
+{rbackup} {export} {dexport} {hot} {imp} {impd} {impx}. `who` is the least role allowed
 ("public": anyone, any session state; "session": any logged-in user,
 "admin": administrator of the client or root, "root": root only,
 "nobody": no 2xx for anyone); `hidden` root-only objects answer 404 to
@@ -76,6 +76,9 @@ class Target:
     rbackup: int = 0      # a backup of __databus
     export: str = ""      # an async export of the client
     dexport: str = ""     # another one, for DELETE
+    imp: str = ""         # root's upload to import, previewed
+    impd: str = ""        # one still uploading
+    impx: str = ""        # one for DELETE
     hot: str = ""         # root's hot copy
     nodes: dict = None    # node: (content, version) as read by root
 
@@ -147,13 +150,15 @@ ROUTES = [
     Route("GET", "/api/v1/users?client={client}", "admin", tenant=True,
           params=("client",)),
     Route("GET", "/api/v1/about", "session"),
-    # webapi: management routes
+    # queue management
     Route("POST", "/api/v1/queue/{client}/{id}/steps", "admin", tenant=True,
           body=lambda t: {"step": t.step, "complete": True},
           params=("client", "id")),
     Route("GET", "/api/v1/queue/{client}/{id}/attachments/{att}?download=1",
           "session", tenant=True, params=("client", "id", "att", "download"),
           free_text=("download",)),
+    Route("GET", "/api/v1/queue/{client}/{id}/attachment?name={att}",
+          "session", tenant=True, params=("client", "id", "att", "name")),
     Route("POST", "/api/v1/queue/purge", "admin", tenant=True,
           body=lambda t: {"client": t.client, "older_than_days": 36500}),
     Route("POST", "/api/v1/logs/purge", "admin", tenant=True,
@@ -164,12 +169,25 @@ ROUTES = [
     Route("POST", "/api/v1/users/{client}/{victim}/password", "admin",
           tenant=True, body={"password": "victim-pw-2"},
           params=("client", "victim")),
+    Route("POST", "/api/v1/users/{client}/{victim}/role", "admin",
+          tenant=True, body={"role": "operator"},
+          params=("client", "victim")),
     Route("POST", "/api/v1/users/{client}/{victim}/revoke", "admin",
           tenant=True, body={}, params=("client", "victim")),
     Route("DELETE", "/api/v1/users/{client}/{victim}", "admin", tenant=True,
           body={}, params=("client", "victim")),
     Route("GET", "/api/v1/peek/{client}/{definition}", "session",
           tenant=True, params=("client", "definition")),
+    Route("GET", "/api/v1/history/{client}/{definition}?range=24h",
+          "session", tenant=True, params=("client", "definition", "range")),
+    Route("GET", "/api/v1/history/system?range=30d", "root",
+          params=("range",)),
+    Route("GET", "/api/v1/history?client={client}&range=24h", "session",
+          tenant=True, params=("client", "range")),
+    Route("POST", "/api/v1/passengers/{client}/{definition}/dry-run",
+          "admin", tenant=True,
+          body={"samples": [{"name": "a.txt", "text": "matrix"}]},
+          params=("client", "definition")),
     Route("POST", "/api/v1/system/pause", "root", body={}),
     Route("POST", "/api/v1/system/resume", "root", body={}),
     Route("POST", "/api/v1/system/shutdown", "root", body={},
@@ -188,7 +206,7 @@ ROUTES = [
     Route("POST", "/hooks/{client}/hook", "nobody", body={"x": 1},
           headers=BAD_SIG, params=("client",), no_origin=True,
           note="HMAC only; nothing stored (checked after the matrix)"),
-    # webcfg: customizing, the client's node (its administrators, root)
+    # customizing: the client's node (its administrators, root)
     Route("GET", "/api/v1/config", "admin", role_first=True),
     Route("GET", "/api/v1/config/{client}", "admin", tenant=True,
           role_first=True, params=("client",)),
@@ -208,7 +226,7 @@ ROUTES = [
           "admin", tenant=True, role_first=True, body={},
           params=("client", "backup")),
 ] + [r for node in ROOT_NODES for r in (
-    # webcfg: the root nodes (non-root administrators: 404)
+    # customizing: the root nodes (non-root administrators: 404)
     Route("GET", "/api/v1/config/" + node, "root", hidden=True,
           role_first=True),
     Route("PUT", "/api/v1/config/" + node, "root", hidden=True,
@@ -223,7 +241,7 @@ ROUTES = [
     Route("POST", "/api/v1/config/__databus/backups/{rbackup}/restore",
           "root", hidden=True, role_first=True, body={},
           params=("rbackup",)),
-    # webcfg: export
+    # export
     Route("POST", "/api/v1/export", "admin", tenant=True, role_first=True,
           body=lambda t: {"client": t.client, "mode": "sync"},
           busy_ok=True),
@@ -244,6 +262,22 @@ ROUTES = [
     Route("DELETE", "/api/v1/exports/{dexport}", "admin", tenant=True,
           role_first=True, body={}, params=("dexport",),
           note="allowed once per client; later ones find nothing (404)"),
+    # import (root; previewed before applied, so preview comes first)
+    Route("POST", "/api/v1/imports", "root", role_first=True,
+          body={"size": 10}, busy_ok=True),
+    Route("GET", "/api/v1/imports/{imp}", "root", role_first=True,
+          params=("imp",)),
+    Route("POST", "/api/v1/imports/{impd}/data?offset=0", "root",
+          role_first=True, body={},
+          headers={"Content-Type": "application/octet-stream"},
+          params=("impd", "offset"),
+          note="the first piece; later ones are at the wrong offset"),
+    Route("POST", "/api/v1/imports/{imp}/preview", "root", role_first=True,
+          body={}, params=("imp",)),
+    Route("POST", "/api/v1/imports/{imp}/apply", "root", role_first=True,
+          body={}, params=("imp",)),
+    Route("DELETE", "/api/v1/imports/{impx}", "root", role_first=True,
+          body={}, params=("impx",)),
 ]
 
 
@@ -266,7 +300,8 @@ def raw_http(port, method, path, cookie=None, body=None, origin=None,
     data = b""
     if body is not None:
         data = json.dumps(body).encode()
-        lines.append("Content-Type: application/json")
+        if "Content-Type" not in (headers or {}):
+            lines.append("Content-Type: application/json")
     lines.append("Content-Length: %d" % len(data))
     req = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
     with socket.create_connection(("127.0.0.1", port),
@@ -374,7 +409,9 @@ def targets(w):
         exports[cl] = [make_export(w, tok, {"client": cl, "mode": "async"})
                        for _ in range(2)]
     hot = make_export(w, tok, {"mode": "hot_copy"})
+    imps = make_imports(w, tok)
     for cl, t in out.items():
+        t.imp, t.impd, t.impx = imps
         t.nodes = nodes
         t.backup = backup[cl]
         t.rbackup = backup["__databus"]
@@ -405,6 +442,31 @@ def make_export(w, tok, body):
     wait_for(lambda: w.json("GET", "/api/v1/exports/" + xid, cookie=tok)[1]
              ["state"] == "done", 60, "export " + xid)
     return xid
+
+
+EMPTY_ARCHIVE = (b'{"format":"databus-export","version":2,"passengers":[],'
+                 b'"logs":[],"users":[]}')
+
+
+def make_imports(w, tok):
+    """Root's uploads: one complete and previewed, one waiting for its
+    bytes, one to delete."""
+    ids = []
+    for size in (len(EMPTY_ARCHIVE), 4, 4):
+        status, doc = w.json("POST", "/api/v1/imports", cookie=tok,
+                             body={"size": size})
+        assert status == 201, doc
+        ids.append(doc["id"])
+    status, doc = w.json("POST", "/api/v1/imports/%s/data?offset=0"
+                         % ids[0], cookie=tok, body=EMPTY_ARCHIVE,
+                         ctype="application/octet-stream")
+    assert status == 200, doc
+    status, doc = w.json("POST", "/api/v1/imports/%s/preview" % ids[0],
+                         cookie=tok, body={})
+    assert status == 202, doc
+    wait_for(lambda: w.json("GET", "/api/v1/imports/" + ids[0], cookie=tok)
+             [1]["state"] == "ready", 30, "import preview")
+    return ids
 
 
 def sessions(w):

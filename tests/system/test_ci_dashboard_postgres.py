@@ -3,7 +3,6 @@
 workflow_run webhooks and an http_poll backfill of the runs API, each
 pushed by five postgres pushers — fills repos, branches, commits,
 workflows and workflowruns of the shipped schema in a real PostgreSQL."""
-import copy
 import hashlib
 import hmac
 import http.client
@@ -12,7 +11,7 @@ import uuid
 
 from conftest import REPO, free_port, wait_for
 from fakehttp import FakeHTTP
-from mailsql_servers import postgres  # noqa: F401 (fixture)
+from driver_servers import postgres  # noqa: F401 (fixture)
 
 EXAMPLE = REPO / "docs" / "examples" / "ci-dashboard"
 SECRET = "dashboard-webhook-secret"
@@ -39,7 +38,18 @@ def run(i, status="completed", conclusion="success", branch="main",
     }
 
 
-def deliver(port, event, payload):
+def event(action, workflow_run):
+    """A workflow_run delivery shaped like GitHub's published examples:
+    the run, and beside it the workflow, the repository and the sender."""
+    return {"action": action, "workflow_run": workflow_run,
+            "workflow": {"id": 161335, "name": "Build and test",
+                         "path": ".github/workflows/build.yml",
+                         "state": "active"},
+            "repository": {"full_name": REPO_NAME},
+            "sender": {"login": "dev1", "type": "User"}}
+
+
+def deliver(port, event, payload, delivery=None):
     body = json.dumps(payload).encode()
     sig = "sha256=" + hmac.new(SECRET.encode(), body,
                                hashlib.sha256).hexdigest()
@@ -47,7 +57,7 @@ def deliver(port, event, payload):
     try:
         c.request("POST", "/hooks/ci/github-events", body=body, headers={
             "Content-Type": "application/json", "X-GitHub-Event": event,
-            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
             "X-Hub-Signature-256": sig})
         r = c.getresponse()
         return r.status, r.read()
@@ -107,29 +117,40 @@ def test_dashboard_tables(tmp, bus, postgres):
                 return False
         wait_for(healthy, 20, "databus-web /healthz")
 
-        # Live: a new run is requested, then completes (an upsert of the
-        # same gitid); a ping has no workflow_run and writes nothing.
-        live = run(7, status="in_progress", conclusion=None,
-                   branch="release", updated="2026-03-02T10:01:00Z")
+        # Live, as GitHub delivers: out of order and twice. The run's own
+        # name is empty in GitHub's example payloads; the workflow's name
+        # is the delivery's /workflow/name. `completed` arrives first, then
+        # the older `requested` and `in_progress`, then a redelivery (same
+        # delivery id) and the same event under a new id: the row stays
+        # completed. A ping has no workflow_run and writes nothing.
+        live = run(7, status="queued", conclusion=None, name="",
+                   branch="release", updated="2026-03-02T10:00:01Z")
+        prog = dict(live, status="in_progress",
+                    updated_at="2026-03-02T10:01:00Z")
+        done = dict(live, status="completed", conclusion="success",
+                    updated_at="2026-03-02T10:10:05Z")
         assert deliver(port, "ping", {"zen": "Keep it simple.",
                                       "hook_id": 1})[0] == 202
-        assert deliver(port, "workflow_run",
-                       {"action": "requested", "workflow_run": live,
-                        "repository": {"full_name": REPO_NAME}})[0] == 202
+        assert deliver(port, "workflow_run", event("completed", done),
+                       delivery="d-done")[0] == 202
         b.wait_counts("ci", "github-events", pending=0, done=2, dead=0)
-        assert pg.sql("SELECT status, conclusion, runtime FROM workflowruns "
-                      "WHERE gitid = 7") == [["in_progress", "", ""]]
-        done = copy.deepcopy(live)
-        done.update(status="completed", conclusion="success",
-                    updated_at="2026-03-02T10:10:05Z")
+        assert deliver(port, "workflow_run", event("requested", live))[0] \
+            == 202
         assert deliver(port, "workflow_run",
-                       {"action": "completed", "workflow_run": done,
-                        "repository": {"full_name": REPO_NAME}})[0] == 202
-        b.wait_counts("ci", "github-events", pending=0, done=3, dead=0)
-        assert pg.sql("SELECT status, conclusion, runtime, author, url "
-                      "FROM workflowruns WHERE gitid = 7") == \
+                       event("in_progress", prog))[0] == 202
+        status, body = deliver(port, "workflow_run",
+                               event("completed", done), delivery="d-done")
+        assert status == 202 and json.loads(body)["duplicate"], body
+        assert deliver(port, "workflow_run", event("completed", done))[0] \
+            == 202
+        b.wait_counts("ci", "github-events", pending=0, done=5, dead=0)
+        assert pg.sql("SELECT status, conclusion, runtime, author, url, "
+                      "workflowname FROM workflowruns WHERE gitid = 7") == \
             [["completed", "success", "600",
-              "dev1", "https://github.com/%s/actions/runs/7" % REPO_NAME]]
+              "dev1", "https://github.com/%s/actions/runs/7" % REPO_NAME,
+              "Build and test"]]
+        assert pg.sql("SELECT name FROM workflows ORDER BY name") == \
+            [["Build and test"], ["CI"], ["Lint"]]
         assert pg.sql("SELECT count(*) FROM workflowruns") == [["4"]]
         assert pg.sql("SELECT name FROM branches ORDER BY name") == \
             [["feature-x"], ["main"], ["release"]]

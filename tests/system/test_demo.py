@@ -2,8 +2,12 @@
 
 Mails pass a require_attachment "*.xlsx" filter: those without an xlsx
 attachment end done without being pushed, those with one are written to
-var/demo/outbox. Invoices are written to var/demo/invoices. Every drive
-leaves a log whose entries link to the passengers they concern.
+var/files/demo/outbox. Invoices are written to var/files/demo/invoices.
+Every drive leaves a log whose entries link to the passengers they concern.
+
+The demo runs from real files that its first start writes into the data
+dir (var/demo-config): they are kept across starts, edits included, and
+`reload` rereads them.
 """
 import fnmatch
 import os
@@ -45,7 +49,7 @@ def test_demo_passengers_flow(tmp, daemons):
     bus.wait_counts("demo", "mails", pending=0, dead=0)
     bus.wait_counts("demo", "invoices", pending=0, dead=0)
 
-    outbox = var / "demo" / "outbox"
+    outbox = var / "files" / "demo" / "outbox"
     out_files = sorted(os.listdir(outbox))
     for p in with_x:
         assert "complete" in _step_states(p, "pusher"), p
@@ -60,7 +64,7 @@ def test_demo_passengers_flow(tmp, daemons):
     invoices = bus.queue("--client", "demo", "--passenger", "invoices",
                          "--state", "done")
     assert invoices
-    inv_files = os.listdir(var / "demo" / "invoices")
+    inv_files = os.listdir(var / "files" / "demo" / "invoices")
     for p in invoices:
         assert any(f.startswith("%s-" % p["id"]) for f in inv_files), \
             (p["id"], inv_files)
@@ -123,3 +127,37 @@ def test_demo_web_is_supervised(tmp, daemons):
     wait_for(lambda: bus.status()["system"]["web"]["pid"] not in
              (0, web["pid"]) and healthy(), 20, "databus-web restarted")
     assert bus.status()["system"]["web"]["restarts"] >= 1
+
+
+def test_demo_runs_from_its_files(tmp, daemons):
+    """The first start writes the demo's configuration; the next keeps an
+    edit and follows --listen; reload rereads the files."""
+    import json
+    var = tmp / "var"
+    conf = var / "demo-config"
+    bus = daemons(["--demo", "--data", var, "--listen",
+                   "127.0.0.1:%d" % free_port()])
+    names = sorted(str(p.relative_to(conf)) for p in conf.rglob("*")
+                   if p.is_file())
+    assert names == ["clients/demo.json", "clients/root.json",
+                     "databus.json", "extra/accounts.json"], names
+    ticket = json.loads((conf / "databus.json").read_text())
+    assert ticket["data_dir"] == ".." and ticket["clients_dir"] == "clients"
+    assert ticket["external_config_files"] == ["extra/accounts.json"]
+    demo = json.loads((conf / "clients" / "demo.json").read_text())
+    assert [d["name"] for d in demo["passengers"]] == ["mails", "invoices"]
+    # An edit on disk, then reload: the definition goes, the rest stays.
+    demo["passengers"] = demo["passengers"][:1]
+    (conf / "clients" / "demo.json").write_text(json.dumps(demo))
+    assert "reloaded" in bus.ctl("reload", json_out=False)
+    wait_for(lambda: ("demo", "invoices") not in bus.defs(), 10,
+             "the invoices definition to go")
+    assert bus.stop() == 0
+    port = free_port()
+    again = daemons(["--demo", "--data", var, "--listen",
+                     "127.0.0.1:%d" % port])
+    kept = json.loads((conf / "clients" / "demo.json").read_text())
+    assert [d["name"] for d in kept["passengers"]] == ["mails"]
+    assert json.loads((conf / "databus.json").read_text())["web"][
+        "listen"] == "127.0.0.1:%d" % port
+    assert again.stop() == 0

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from conftest import REPO, client, definition, wait_for
-from mailsql_servers import dovecot_factory  # noqa: F401 (fixture)
+from driver_servers import dovecot_factory  # noqa: F401 (fixture)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -7,7 +7,7 @@ import json
 
 from conftest import (client, definition, run_databusd, wait_for,
                       write_config)
-from mailsql_servers import postgres  # noqa: F401 (fixture)
+from driver_servers import postgres  # noqa: F401 (fixture)
 
 SCHEMA = """
 CREATE TABLE orders (
@@ -153,16 +153,18 @@ def test_bad_mapping_at_check(tmp, postgres):
 
 
 def test_bad_mapping_at_push(tmp, bus, postgres):
-    """A column the table does not have fails permanently with
-    PostgreSQL's message; nothing is written."""
+    """A column the table no longer has (dropped after --check accepted
+    the mapping) fails permanently with PostgreSQL's message; nothing is
+    written."""
     pg = postgres
-    pg.sql(SCHEMA)
+    pg.sql(SCHEMA + "ALTER TABLE orders ADD COLUMN colour text;")
     inbox = tmp / "in"
     inbox.mkdir()
-    _put(inbox, "a.json", {"id": 1, "customer": {"name": "A"}})
     d = _def(pg, inbox, columns={"id": "/id", "customer": "/customer/name",
                                  "colour": "/colour"})
     b = bus({"acme": client(d)})
+    pg.sql("ALTER TABLE orders DROP COLUMN colour")
+    _put(inbox, "a.json", {"id": 1, "customer": {"name": "A"}})
     b.drive("acme", "orders")
     b.wait_counts("acme", "orders", pending=0, done=0, dead=1)
     dead = b.queue("--client", "acme", "--state", "dead")

@@ -7,7 +7,7 @@ import json
 
 from conftest import client, definition, run_databusd, wait_for, \
     write_config
-from mailsql_servers import SmtpSink, smtp_sink  # noqa: F401 (fixture)
+from driver_servers import SmtpSink, smtp_sink  # noqa: F401 (fixture)
 
 
 def _def(tmp, port, retry=None, **over):
@@ -103,21 +103,7 @@ def test_sink_down_then_up(tmp, bus):
     err = [s["error"] for s in items[0]["steps"] if s.get("error")][0]
     assert "connect" in err.lower(), err
 
-    class Again(SmtpSink):
-        def __init__(self):
-            import socketserver  # noqa: F401
-            from mailsql_servers import _Server, _SmtpHandler
-            import threading
-            self.messages = []
-            self.lock = threading.Lock()
-            self.refuse_rcpt = False
-            self.server = _Server(("127.0.0.1", port), _SmtpHandler)
-            self.server.sink = self
-            self.port = port
-            self.thread = threading.Thread(
-                target=self.server.serve_forever, daemon=True)
-            self.thread.start()
-    again = Again()
+    again = SmtpSink(port=port)
     try:
         b.wait_counts("acme", "notify", pending=0, done=5, dead=0,
                       timeout=60)

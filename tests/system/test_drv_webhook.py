@@ -2,7 +2,8 @@
 HMAC-SHA-256 signed GitHub-style. 202 only once the passenger is durable
 (visible in the queue the moment the answer arrives), pushed at once
 without a schedule, redeliveries deduplicated, bad or missing signatures
-401 with nothing stored, oversized bodies 413, unknown hooks 404."""
+401 with nothing stored, oversized bodies 413, unknown hooks 401 like a bad
+signature."""
 import hashlib
 import hmac
 import http.client
@@ -93,6 +94,56 @@ def test_webhook_intake(tmp, bus):
         t.close()
 
 
+def _md(p):
+    return {m["key"]: m["value"] for m in p["metadata"]} \
+        if isinstance(p["metadata"], list) else p["metadata"]
+
+
+def test_webhook_long_ids_and_events(tmp, bus):
+    """Delivery ids longer than 200 characters are hashed, never dropped:
+    two different ones with the same body are two passengers, the same one
+    twice is a duplicate. Bytes that are not printable ASCII are
+    %-escaped (two ids never become one). An over-long event is kept
+    truncated and marked."""
+    t = FakeHTTP(lambda req: (200, {}, b"ok"))
+    try:
+        b, port = start(bus, tmp, t.url + "/runs")
+        body = b'{"same": "body"}'
+        ids = {"a" * 201 + "-1": None, "a" * 201 + "-2": None,
+               "x" * 4000: None,
+               "caf\u00e9-1".encode().decode("latin-1"): "caf%C3%A9-1",
+               "caf%C3%A9-1": "caf%25C3%25A9-1",
+               "id\twith-tab": "id%09with-tab"}
+        seen = set()
+        for d, want in ids.items():
+            status, doc = deliver(port, body, delivery=d)
+            assert status == 202 and doc["duplicate"] is False, (d, doc)
+            p = b.show("acme", doc["id"])
+            xid = p["external_id"]
+            if want is None:
+                assert xid.startswith("delivery-sha256:") and len(xid) == 80
+            else:
+                assert xid == want
+            assert xid not in seen
+            seen.add(xid)
+            status, again = deliver(port, body, delivery=d)
+            assert status == 202 and again == {"id": doc["id"],
+                                               "duplicate": True}
+        # 200 printable characters are kept as they are.
+        status, doc = deliver(port, body, delivery="k" * 200)
+        assert b.show("acme", doc["id"])["external_id"] == "k" * 200
+        # An over-long event: its start, marked.
+        status, doc = deliver(port, b'{"n": 2}', event="push-" + "e" * 500,
+                              delivery="ev-1")
+        assert status == 202, doc
+        ev = _md(b.show("acme", doc["id"]))["event"]
+        assert ev.startswith("push-eee") and ev.endswith(" [truncated]")
+        assert len(ev) <= 200
+        assert len(b.queue("--client", "acme")) == len(ids) + 2
+    finally:
+        t.close()
+
+
 def test_webhook_refusals(tmp, bus):
     t = FakeHTTP(lambda req: (200, {}, b"ok"))
     try:
@@ -106,8 +157,17 @@ def test_webhook_refusals(tmp, bus):
         assert deliver(port, body, sig=sign(body + b" "))[0] == 401
         status, doc = deliver(port, b"x" * 2000)
         assert status == 413, doc
-        assert deliver(port, body, path="/hooks/acme/nope")[0] == 404
-        assert deliver(port, body, path="/hooks/other/gh")[0] == 404
+        # Unknown names answer like a bad signature (nothing tells which
+        # webhooks exist), whatever the body's size; a malformed path is
+        # no route at all.
+        bad = deliver(port, body, sig=False)
+        for path in ("/hooks/acme/nope", "/hooks/other/gh", "/hooks/n%C3%A9/x",
+                     "/hooks/acme/" + "x" * 300):
+            for payload in (body, b"x" * 2000):
+                got = deliver(port, payload, path=path)
+                assert got == bad, (path, got, bad)
+                got = deliver(port, payload, path=path, sig=False)
+                assert got == bad, (path, got, bad)
         assert deliver(port, body, path="/hooks/acme")[0] == 404
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c.request("GET", "/hooks/acme/gh")
@@ -208,7 +268,7 @@ def test_webhook_concurrent_deliveries(tmp, bus):
 
 def test_webhook_keep_alive(tmp, bus):
     """A stream of deliveries on one keep-alive connection: every answer
-    (202, 401, 404) carries a Content-Length and keeps the connection
+    (202, 401, and 401 for an unknown name) carries a Content-Length and keeps the connection
     open, so a sender does not pay a new connection per delivery."""
     t = FakeHTTP(lambda req: (200, {}, b"ok"))
     try:
@@ -227,7 +287,7 @@ def test_webhook_keep_alive(tmp, bus):
                 h["X-Hub-Signature-256"] = sign(body, "wrong-secret")
                 want = 401
             elif i % 10 == 7:
-                path, want = "/hooks/acme/nope", 404
+                path, want = "/hooks/acme/nope", 401
             c.request("POST", path, body=body, headers=h)
             r = c.getresponse()
             doc = json.loads(r.read())
@@ -284,14 +344,19 @@ def test_webhook_config_errors(tmp):
     from conftest import run_databusd, write_config
     cases = [({}, "secret"),
              ({"secret": "short"}, "too short"),
-             ({"secret": SECRET, "secret_env": "X"}, "exactly one"),
+             ({"secret": SECRET, "secret_env": "X"}, "only one"),
              ({"secret_env": "DBS_NO_SUCH_SECRET_VAR"},
               "DBS_NO_SUCH_SECRET_VAR"),
              ({"secret": SECRET, "max_body": 0}, "max_body"),
              ({"secret": SECRET, "max_body": (1 << 20) + 1}, "max_body"),
              ({"secret": SECRET, "signature_header": "X Sig"},
               "signature_header"),
-             ({"secret": SECRET, "colour": "red"}, "colour")]
+             ({"secret": SECRET, "colour": "red"}, "colour"),
+             ({"token": "short"}, "too short"),
+             ({"token": TOKEN, "token_env": "X"}, "only one"),
+             ({"token_env": "DBS_NO_SUCH_TOKEN_VAR"},
+              "DBS_NO_SUCH_TOKEN_VAR"),
+             ({"token": TOKEN, "token_header": "X Tok"}, "token_header")]
     for settings, word in cases:
         p = {"name": "hook", "type": "webhook"}
         p.update(settings)
@@ -311,3 +376,54 @@ def test_webhook_config_errors(tmp):
     assert r.returncode == 100, r.stderr
     assert "$.passengers[0].pullers[1].type" in r.stderr, r.stderr
     assert "only one webhook puller" in r.stderr, r.stderr
+
+
+TOKEN = "gitlab-shared-token-0123456789"
+
+
+def test_webhook_shared_token(tmp, bus):
+    """GitLab-style: no signature, a shared token in X-Gitlab-Token. The
+    right token is 202; a wrong, a missing, a longer or a shorter one is
+    401 like a bad signature, with nothing stored."""
+    t = FakeHTTP(lambda req: (200, {}, b"ok"))
+    try:
+        b, port = start(bus, tmp, t.url + "/runs", secret=None, token=TOKEN,
+                        event_header="X-Gitlab-Event")
+        body = json.dumps({"object_kind": "pipeline"}).encode()
+
+        def send(token):
+            h = {"Content-Type": "application/json",
+                 "X-Gitlab-Event": "Pipeline Hook",
+                 "X-GitHub-Delivery": str(uuid.uuid4())}
+            if token is not None:
+                h["X-Gitlab-Token"] = token
+            return post(port, "/hooks/acme/gh", body, h)
+        for bad in ("wrong-token-0123456789abcdef", None, TOKEN + "x",
+                    TOKEN[:-1], ""):
+            status, doc = send(bad)
+            assert status == 401, (bad, status, doc)
+        # A signature alone does not replace the token.
+        assert deliver(port, body)[0] == 401
+        status, doc = send(TOKEN)
+        assert status == 202, doc
+        p = b.show("acme", doc["id"])
+        md = {m["key"]: m["value"] for m in p["metadata"]} \
+            if isinstance(p["metadata"], list) else p["metadata"]
+        assert md["event"] == "Pipeline Hook"
+        b.wait_counts("acme", "gh", pending=0, done=1, dead=0)
+    finally:
+        t.close()
+
+
+def test_webhook_token_and_signature(tmp, bus):
+    """Both configured: both must be right."""
+    b, port = start(bus, tmp, "http://127.0.0.1:9/", token=TOKEN)
+    body = b"{}"
+    h = {"Content-Type": "application/json",
+         "X-GitHub-Delivery": str(uuid.uuid4()),
+         "X-Hub-Signature-256": sign(body)}
+    assert post(port, "/hooks/acme/gh", body, h)[0] == 401
+    assert post(port, "/hooks/acme/gh", body,
+                dict(h, **{"X-Gitlab-Token": "x" * 30}))[0] == 401
+    assert post(port, "/hooks/acme/gh", body,
+                dict(h, **{"X-Gitlab-Token": TOKEN}))[0] == 202

@@ -11,10 +11,13 @@ maximum size.
   with EIO (-e inject=fdatasync:error=EIO): intake pauses with
   "input/output error" in log and status; when strace detaches, intake
   resumes and nothing is lost.
+- A sync export on a full disk answers the store-error status (503
+  "store" with what failed), not 500; once space returns it works.
 - MAP_FULL: with store.max_size at the initial map size the map cannot
   grow; intake pauses with "store is full" and nothing committed is lost;
   a databusd restarted with a larger max_size finishes the work.
 """
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +28,9 @@ import pytest
 from conftest import (bench_puller, client, deadline, definition,
                       eio_definition, inject_eio,
                       mount_tmpfs, wait_for)
+from test_fault_disk_live import fill
+from test_web_api import Web
+from test_web_export import sync_export
 
 
 def paused_status(b):
@@ -136,3 +142,38 @@ def test_map_full_pauses_with_clear_error(tmp, bus):
     assert b2.ctl_raw("verify").returncode == 0
     assert os.path.exists(b2.data_dir)
     assert b2.stop() == 0
+
+
+def test_sync_export_on_a_full_disk_is_a_store_error(tmp, bus, tmpfs):
+    """A sync export that cannot write its file for a full data dir
+    answers the documented store error (503 "store", Retry-After), not
+    500 "export_failed"; once space returns it downloads again."""
+    d = definition("orders", [bench_puller(count=20, size=4096)],
+                   [{"name": "sink", "type": "null"}])
+    b = bus({"acme": client(d, users=[{"username": "ann",
+                                       "password": "ann-pw-1",
+                                       "role": "administrator"}])},
+            data_dir=str(tmpfs / "var"))
+    b.wait_counts("acme", "orders", pending=0, done=20, timeout=30)
+    w = Web(b.data_dir)
+    filler = tmpfs / "filler"
+    try:
+        status, doc, token, _ = w.login("acme", "ann", "ann-pw-1")
+        assert status == 200 and token, doc
+        w.tokens = {"ann": token}
+        fill(filler)
+        status, hdrs, data = sync_export(w, "ann", {"mode": "sync"})
+        err = json.loads(data)["error"]
+        assert status == 503, (status, err)
+        assert err["code"] == "store", err
+        assert "no space left on device" in err["message"].lower(), err
+        assert hdrs.get("retry-after"), hdrs
+        assert os.listdir(tmpfs / "var" / "exports") == []
+        filler.unlink()
+        status, _, data = sync_export(w, "ann", {"mode": "sync"})
+        assert status == 200, data
+        assert len(json.loads(data)["passengers"]) == 20
+    finally:
+        if filler.exists():
+            filler.unlink()
+        w.stop()

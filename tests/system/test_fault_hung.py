@@ -16,10 +16,15 @@ import time
 
 import pytest
 
-from conftest import (FAKE_WORKER, WORKER, bench_puller, client, definition,
-                      pid_alive, wait_for)
+from conftest import (FAKE_WORKER, SCALE, WORKER, bench_puller, client,
+                      definition, pid_alive, wait_for)
 
-GOOD_BATCH = 5000
+# One drive of the good client must end well within the drive timeout,
+# which kills a drive however healthy: under ASan and a loaded CI machine
+# 5,000 passengers took ~3 s, the whole timeout. So the batch shrinks and
+# the timeout grows with the timeout scale.
+GOOD_BATCH = int(5000 / SCALE)
+DRIVE_TIMEOUT = "%ds" % int(3 * SCALE)
 
 
 def good_def():
@@ -62,7 +67,7 @@ def test_hung_worker_killed_and_restarted(tmp, bus, how):
                "DBS_FAKE_ONCE": str(tmp / "fake.once")}
     bad = definition("bad", [bench_puller(count=5, prefix="x")], pushers)
     b = bus({"acme": client(bad), "other": client(good_def())}, env=env,
-            workers=False, drive_timeout="3s", heartbeat="300ms")
+            workers=False, drive_timeout=DRIVE_TIMEOUT, heartbeat="300ms")
     b.wait_workers("ready", only={("other", "good")})
     base = [good_rate(b) for _ in range(2)]
 

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import defaultdict
 
-from conftest import client, definition, wait_for
+from conftest import SCALE, client, definition, wait_for
 
 LONG = bool(os.environ.get("DATABUS_LONG"))
 STORM_S = int(os.environ.get("DBS_STORM_S", 60 if LONG else 15))
@@ -133,7 +133,9 @@ def test_kill_storm(tmp, bus):
     print("storm: %d s, %d files written (%.0f/s), %d kills"
           % (STORM_S, total, total / STORM_S, len(kills)))
     assert total >= STORM_S * RATE * 0.5, "the writer fell far behind"
-    assert len(kills) >= STORM_S / KILL_EVERY * 0.3, "too few kills"
+    # Each attempt asks databusctl for the live pids: on a loaded machine
+    # (the ASan build beside other suites) that is slow, hence the scale.
+    assert len(kills) >= STORM_S / KILL_EVERY * 0.3 / SCALE, "too few kills"
 
     # Let everything settle: every file delivered, every passenger done.
     last = [None]

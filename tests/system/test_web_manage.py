@@ -478,6 +478,48 @@ def test_users(m):
                       cookie=t["admin"])[0] == 404, bad
 
 
+def test_user_role(m):
+    """A user's role changes by the rules of `databusctl user role`."""
+    t = m.tokens
+    assert m.json("POST", "/api/v1/users", body={
+        "client": "acme", "username": "rita", "password": "rita-pw-12"},
+        cookie=t["ann"])[0] == 201
+    rita = m.relogin("acme", "rita", "rita-pw-12")
+    path = "/api/v1/users/acme/rita/role"
+    admin = {"role": "administrator"}
+    assert m.json("POST", path, body=admin)[0] == 401
+    assert m.json("POST", path, body=admin, cookie=t["ann"],
+                  origin=None)[0] == 403
+    assert m.json("POST", path, body=admin, cookie=t["alice"])[0] == 403
+    assert m.json("POST", path, body=admin, cookie=t["gina"])[0] == 404
+    assert m.json("POST", "/api/v1/users/acme/nosuch/role", body=admin,
+                  cookie=t["ann"])[0] == 404
+    for body in [{"role": "root"}, {"role": "boss"}, {}, {"role": 1},
+                 dict(admin, extra=1)]:
+        assert m.json("POST", path, body=body, cookie=t["ann"])[0] == 400, \
+            body
+    # Client root's users are always root; nobody changes their own role.
+    assert m.json("POST", "/api/v1/users/root/admin/role", body=admin,
+                  cookie=t["admin"])[0] in (400, 409)
+    assert m.json("POST", "/api/v1/users/acme/ann/role",
+                  body={"role": "operator"}, cookie=t["ann"])[0] == 409
+    assert m.json("GET", "/api/v1/me", cookie=rita)[1]["role"] == "operator"
+    status, doc = m.json("POST", path, body=admin, cookie=t["ann"])
+    assert status == 200 and doc["role"] == "administrator", doc
+    # Her sessions carried the old role: they end.
+    assert m.json("GET", "/api/v1/me", cookie=rita)[0] == 401
+    rita = m.relogin("acme", "rita", "rita-pw-12")
+    assert m.json("GET", "/api/v1/me", cookie=rita)[1]["role"] == \
+        "administrator"
+    users = m.json("GET", "/api/v1/users", cookie=t["ann"])[1]["items"]
+    assert [u["role"] for u in users if u["username"] == "rita"] == \
+        ["administrator"]
+    # Root changes any client's users, and back.
+    status, doc = m.json("POST", path, body={"role": "operator"},
+                         cookie=t["admin"])
+    assert status == 200 and doc["role"] == "operator", doc
+
+
 def test_own_password_guesses_throttled(m):
     """A stolen session cannot guess the current password quickly: after
     5 wrong ones, changes of that account answer 429 for a minute."""
@@ -594,7 +636,7 @@ def parse_metrics(text):
 def test_metrics(m):
     status, h, data = m.raw("GET", "/metrics", origin=False)
     assert status == 200, data
-    assert h["content-type"] == "text/plain; version=0.0.4"
+    assert h["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     v = parse_metrics(data.decode())
     dead = len(FILES)
     assert v['databus_passengers{client="acme",definition="files",'
@@ -605,7 +647,7 @@ def test_metrics(m):
     assert v['databus_drives_total{client="acme",definition="files"}'] >= 1
     assert v['databus_passengers_dead_total{client="acme",'
              'definition="files"}'] == dead
-    assert v['databus_failures_total{client="acme",'
+    assert v['databus_step_failures_total{client="acme",'
              'definition="files"}'] >= dead
     assert v['databus_worker_state{client="acme",definition="files",'
              'state="ready"}'] + v['databus_worker_state{client="acme",'
@@ -614,15 +656,15 @@ def test_metrics(m):
            'definition="files"}' in v
     assert v["databus_store_used_bytes"] > 0
     assert v['databus_store_records{kind="passengers"}'] == dead + 3
-    # The commit latency histogram: cumulative buckets, +Inf == count.
-    buckets = [(k, x) for k, x in v.items()
-               if k.startswith("databus_commit_latency_seconds_bucket")]
+    # The commit duration histogram: cumulative buckets, +Inf == count.
+    buckets = [(k, x) for k, x in v.items() if k.startswith(
+        "databus_store_commit_duration_seconds_bucket")]
     assert len(buckets) >= 5
     counts = [x for _, x in buckets]
     assert counts == sorted(counts)
-    assert v['databus_commit_latency_seconds_bucket{le="+Inf"}'] == \
-        v["databus_commit_latency_seconds_count"] > 0
-    assert v["databus_commit_latency_seconds_sum"] > 0
+    assert v['databus_store_commit_duration_seconds_bucket{le="+Inf"}'] == \
+        v["databus_store_commit_duration_seconds_count"] > 0
+    assert v["databus_store_commit_duration_seconds_sum"] > 0
     assert m.raw("POST", "/metrics", body={})[0] == 405
 
 

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_quota.h"
 #include "dbs_error.h"
 
 /* A fresh temporary directory per test, removed afterwards. */
@@ -151,7 +152,8 @@ static const char full_ticket[] =
     "  \"external_config_files\": [\"extra/mapping.json\"],\n"
     "  \"drive_timeout\": \"2m\", \"shutdown_timeout\": 10,\n"
     "  \"heartbeat\": \"250ms\", \"store\": { \"max_size\": \"512MiB\",\n"
-    "  \"event_keep\": 5000, \"event_max_age\": \"2h\" } }\n";
+    "  \"event_keep\": 5000, \"event_max_age\": \"2h\",\n"
+    "  \"dedup_horizon\": \"3d\" } }\n";
 
 static const char full_acme[] =
     "{ \"log_life_span\": 7,\n"
@@ -222,6 +224,7 @@ test_full_example(void **state)
 	assert_int_equal(cfg->store_max_size, 512ULL << 20);
 	assert_int_equal(cfg->event_keep, 5000);
 	assert_int_equal(cfg->event_max_age_ms, 2 * 3600 * 1000);
+	assert_int_equal(cfg->dedup_horizon_ms, 3 * 24 * 3600 * 1000LL);
 
 	/* databus-worker next to the running program. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -341,6 +344,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->store_max_size, 64ULL << 30);
 	assert_int_equal(cfg->event_keep, 0); /* the store's default */
 	assert_int_equal(cfg->event_max_age_ms, 24 * 3600 * 1000);
+	assert_int_equal(cfg->dedup_horizon_ms, 7 * 24 * 3600 * 1000LL);
 	assert_int_equal(cfg->n_clients, 0);
 	config_free(cfg);
 }
@@ -397,7 +401,8 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"dataa_dir\": \"x\"}",
 	"databus.json: $.dataa_dir: unknown key (expected one of: "
 	"data_dir, system_alias, web, clients_dir, external_config_files, "
-	"drive_timeout, shutdown_timeout, heartbeat, store, limits, restart)"},
+	"drive_timeout, shutdown_timeout, heartbeat, store, limits, restart, "
+	"client_policy, quotas)"},
     {"{\"data_dir\": 5}", "databus.json: $.data_dir: expected a non-empty "
 			  "string"},
     {"{\"data_dir\": \"databus.json\"}", "databus.json: $.data_dir: \""},
@@ -411,7 +416,18 @@ static const struct bad_ticket bad_tickets[] = {
     {"{\"web\": []}", "databus.json: $.web: expected an object"},
     {"{\"web\": {\"lisen\": \"x\"}}",
 	"databus.json: $.web.lisen: unknown key (expected one of: "
-	"enabled, listen, tls, session_idle, session_lifetime)"},
+	"enabled, listen, tls, allowed_hosts, session_idle, "
+	"session_lifetime, metrics)"},
+    {"{\"web\": {\"metrics\": []}}",
+	"databus.json: $.web.metrics: expected an object"},
+    {"{\"web\": {\"metrics\": {\"allow\": [\"10.0.0.1/24\", "
+     "\"fd00::/129\"]}}}",
+	"databus.json: $.web.metrics.allow[1]: expected an IP address or "
+	"network"},
+    {"{\"web\": {\"metrics\": {\"allow\": [\"example.com\"]}}}",
+	"databus.json: $.web.metrics.allow[0]: expected an IP address"},
+    {"{\"web\": {\"metrics\": {\"token_file\": \"nope.token\"}}}",
+	"databus.json: $.web.metrics.token_file: cannot read"},
     {"{\"web\": {\"tls\": 5}}",
 	"databus.json: $.web.tls: expected an object {\"cert\": FILE, "
 	"\"key\": FILE}"},
@@ -498,6 +514,8 @@ static const struct bad_ticket bad_tickets[] = {
 	"1 to 100000000"},
     {"{\"store\": {\"event_keep\": \"10\"}}",
 	"databus.json: $.store.event_keep: expected a number of events"},
+    {"{\"store\": {\"dedup_horizon\": \"soon\"}}",
+	"databus.json: $.store.dedup_horizon: expected a number of days"},
     {"{\"store\": {\"event_max_age\": \"soon\"}}",
 	"databus.json: $.store.event_max_age: expected a number of days"},
     {"{\"store\": {\"max_size\": 1.5}}",
@@ -559,7 +577,9 @@ static const struct bad_client bad_clients[] = {
     {"acme.json", "[]", "clients/acme.json: $: expected an object"},
     {"acme.json", "{\"passenger\": []}",
 	"clients/acme.json: $.passenger: unknown key (expected one of: "
-	"log_life_span, passengers, users)"},
+	"log_life_span, passengers, users, open_access)"},
+    {"acme.json", "{\"open_access\": \"yes\"}",
+	"clients/acme.json: $.open_access: expected true or false"},
     {"acme.json", "{\"passengers\": {}}",
 	"clients/acme.json: $.passengers: expected an array of objects"},
     {"acme.json", "{\"passengers\": [7]}",
@@ -937,21 +957,26 @@ test_demo(void **state)
 	assert_int_equal(chdir(f->dir), 0);
 	assert_int_equal(
 	    config_demo(NULL, NULL, &cfg, err, sizeof(err)), DBS_OK);
-	assert_null(cfg->file);
-	assert_string_equal(cfg->base_dir, f->real);
+	/* The demo runs from the files it wrote into its data dir. */
+	snprintf(
+	    want, sizeof(want), "%s/var/demo-config/databus.json", f->real);
+	assert_string_equal(cfg->file, want);
+	snprintf(want, sizeof(want), "%s/var/demo-config", f->real);
+	assert_string_equal(cfg->base_dir, want);
 	snprintf(want, sizeof(want), "%s/var", f->real);
 	assert_string_equal(cfg->data_dir, want);
-	snprintf(want, sizeof(want), "%s/var/demo/outbox", f->real);
+	snprintf(want, sizeof(want), "%s/var/files/demo/outbox", f->real);
 	assert_true(is_dir(want));
-	snprintf(want, sizeof(want), "%s/var/demo/invoices", f->real);
+	snprintf(want, sizeof(want), "%s/var/files/demo/invoices", f->real);
 	assert_true(is_dir(want));
-	snprintf(want, sizeof(want), "%s/var/demo/clients", f->real);
+	snprintf(want, sizeof(want), "%s/var/demo-config/clients", f->real);
 	assert_string_equal(cfg->clients_dir, want);
-	assert_false(is_dir(want));
+	assert_true(is_dir(want));
 	assert_string_equal(cfg->system_alias, "DEMO");
 	assert_true(cfg->web_enabled);
 	assert_string_equal(cfg->web_listen, "127.0.0.1:5000");
-	assert_int_equal(cfg->n_external_files, 0);
+	assert_int_equal(cfg->n_external_files, 1);
+	assert_string_equal(cfg->external_listed[0], "extra/accounts.json");
 	assert_int_equal(cfg->drive_timeout_ms, 300000);
 	assert_int_equal(cfg->shutdown_timeout_ms, 30000);
 	assert_int_equal(cfg->heartbeat_ms, 1000);
@@ -995,10 +1020,9 @@ test_demo(void **state)
 	assert_int_equal(d->n_pushers, 1);
 	assert_string_equal(d->pushers[0].name, "outbox");
 	assert_string_equal(d->pushers[0].type, "dir");
-	snprintf(want, sizeof(want), "%s/var/demo/outbox", f->real);
 	assert_string_equal(
 	    json_string_value(json_object_get(d->pushers[0].settings, "path")),
-	    want);
+	    "../files/demo/outbox");
 
 	d = config_find(cfg, "demo", "invoices");
 	assert_non_null(d);
@@ -1013,11 +1037,21 @@ test_demo(void **state)
 	assert_string_equal(d->pushers[0].name, "archive");
 	assert_true(json_is_true(
 	    json_object_get(d->pushers[0].settings, "passenger_json")));
-	snprintf(want, sizeof(want), "%s/var/demo/invoices", f->real);
 	assert_string_equal(
 	    json_string_value(json_object_get(d->pushers[0].settings, "path")),
-	    want);
+	    "../files/demo/invoices");
 	assert_non_null(strstr(d->json, "\"passenger_json\":true"));
+	config_free(cfg);
+
+	/* An edit of the files stays: the next start loads it. */
+	put(f, "var/demo-config/clients/demo.json",
+	    "{\"passengers\": [{\"name\": \"only\", \"pullers\": "
+	    "[{\"name\": \"p\", \"type\": \"demo\"}], \"pushers\": "
+	    "[{\"name\": \"n\", \"type\": \"null\"}]}]}");
+	if (config_demo(NULL, NULL, &cfg, err, sizeof(err)) != DBS_OK)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->clients[0].n_defs, 1);
+	assert_string_equal(cfg->clients[0].defs[0].name, "only");
 	config_free(cfg);
 
 	/* An absolute data dir and another address. */
@@ -1329,9 +1363,10 @@ test_docs_example(void **state)
 }
 
 /*
- * config_load_staged (webcfg): the loader reads staged text in place of a
- * file, sees a staged new client, ignores a removed one, reports errors in
- * staged text against the file's name, and writes nothing.
+ * config_load_staged (the customizing section's saves): the loader reads
+ * staged text in place of a file, sees a staged new client, ignores a removed
+ * one, reports errors in staged text against the file's name, and writes
+ * nothing.
  */
 static void
 test_staged(void **state)
@@ -1455,6 +1490,69 @@ test_limits_and_restart(void **state)
 	config_free(cfg);
 }
 
+/* $.quotas: a client's entry over the default, member by member;
+ * errors name the path; a client file may not carry quotas. */
+static void
+test_quotas(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = NULL;
+	struct cfg_quota q;
+	char path[PATH_MAX], err[512];
+
+	put(f, "databus.json",
+	    "{\"quotas\": {\"default\": {\"store_quota\": \"1MiB\", "
+	    "\"max_pending\": 10, \"webhook_rate\": 2.5, \"cpu_weight\": "
+	    "100}, \"clients\": {\"acme\": {\"max_pending\": 99, "
+	    "\"webhook_rate\": {\"rate\": 5, \"burst\": 20}, "
+	    "\"memory_max\": \"64MiB\", \"max_concurrent_drives\": 2}}}}");
+	put(f, "clients/acme.json", "{\"passengers\": []}");
+	make_dir(f, "var");
+	path_of(f, "databus.json", path);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), DBS_OK);
+	q = config_quota_of(cfg->quotas, "acme");
+	assert_int_equal(q.store_quota, 1 << 20);
+	assert_int_equal(q.max_pending, 99);
+	assert_true(q.webhook_rate == 5 && q.webhook_burst == 20);
+	assert_int_equal(q.max_concurrent_drives, 2);
+	assert_int_equal(q.cpu_weight, 100);
+	assert_int_equal(q.memory_max, 64 << 20);
+	q = config_quota_of(cfg->quotas, "other");
+	assert_int_equal(q.max_pending, 10);
+	assert_true(q.webhook_rate == 2.5 && q.webhook_burst == 3);
+	assert_int_equal(q.memory_max, 0);
+	assert_true(config_quotas_want_cgroups(cfg->quotas));
+	config_free(cfg);
+
+	put(f, "databus.json",
+	    "{\"quotas\": {\"clients\": {\"acme\": {\"max_pendin\": 1}}}}");
+	cfg = NULL;
+	assert_int_equal(
+	    config_load(path, &cfg, err, sizeof(err)), DBS_ECONFIG);
+	assert_non_null(strstr(err, "databus.json: "
+				    "$.quotas.clients.acme.max_pendin: "
+				    "unknown key"));
+	put(f, "databus.json",
+	    "{\"quotas\": {\"default\": "
+	    "{\"webhook_rate\": 0}}}");
+	assert_int_equal(
+	    config_load(path, &cfg, err, sizeof(err)), DBS_ECONFIG);
+	assert_non_null(
+	    strstr(err, "$.quotas.default.webhook_rate: expected"));
+	put(f, "databus.json", "{}");
+	put(f, "clients/acme.json", "{\"quotas\": {}, \"passengers\": []}");
+	assert_int_equal(
+	    config_load(path, &cfg, err, sizeof(err)), DBS_ECONFIG);
+	assert_non_null(strstr(err, "acme.json: $.quotas: quotas are set by "
+				    "root in databus.json"));
+	put(f, "clients/acme.json", "{\"passengers\": []}");
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), DBS_OK);
+	assert_null(cfg->quotas);
+	q = config_quota_of(cfg->quotas, "acme");
+	assert_int_equal(q.store_quota, 0);
+	config_free(cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1462,6 +1560,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_full_example),
+	    T(test_quotas),
 	    T(test_defaults),
 	    T(test_relative_paths),
 	    T(test_bad_tickets),

@@ -1,7 +1,7 @@
 /*
  * test_drv_json.c — unit tests of the JSON forms the HTTP and exec drivers
- * exchange (workers/drv_json.c): base64 both ways, attachments as text or
- * base64, the passenger document (deterministic, so a retried push sends
+ * exchange (workers/drivers/drv_json.c): base64 both ways, attachments as text
+ * or base64, the passenger document (deterministic, so a retried push sends
  * the same bytes), and refusals of malformed attachment objects.
  */
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "dbs_error.h"
-#include "drv_json.h"
+#include "drivers/drv_json.h"
 
 static void
 test_base64_roundtrip(void **state)

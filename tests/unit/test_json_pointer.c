@@ -1,6 +1,6 @@
 /*
  * test_json_pointer.c — RFC 6901 JSON Pointer evaluation
- * (workers/json_pointer.c), with the examples of the RFC's section 5.
+ * (workers/drivers/json_pointer.c), with the examples of the RFC's section 5.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "json_pointer.h"
+#include "drivers/json_pointer.h"
 
 static const char *rfc_doc =
     "{\"foo\": [\"bar\", \"baz\"], \"\": 0, \"a/b\": 1, \"c%d\": 2,"

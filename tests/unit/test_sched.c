@@ -36,7 +36,7 @@ expect_next(struct sched *s, int64_t now, uint32_t want, bool want_pull)
 	uint32_t slot = 0;
 	bool pull = !want_pull;
 
-	assert_true(sched_next(s, now, NULL, NULL, &slot, &pull));
+	assert_true(sched_next(s, now, &slot, &pull));
 	assert_int_equal(slot, want);
 	assert_int_equal(pull, want_pull);
 }
@@ -47,7 +47,7 @@ expect_none(struct sched *s, int64_t now)
 	uint32_t slot;
 	bool pull;
 
-	assert_false(sched_next(s, now, NULL, NULL, &slot, &pull));
+	assert_false(sched_next(s, now, &slot, &pull));
 }
 
 static void
@@ -264,22 +264,12 @@ test_pause_resume(void **state)
 	assert_int_equal(sched_next_run(s, 2), 30 + MIN);
 }
 
-static bool
-block_odd(void *ctx, uint32_t slot)
-{
-	int *calls = ctx;
-
-	(*calls)++;
-	return slot % 2 == 1;
-}
-
 static void
 test_blocked_and_order(void **state)
 {
 	struct sched *s = *state;
 	uint32_t slot;
 	bool pull;
-	int calls = 0;
 
 	assert_int_equal(sched_add(s, 5, MIN, 300), DBS_OK);
 	assert_int_equal(sched_add(s, 3, MIN, 100), DBS_OK);
@@ -287,21 +277,115 @@ test_blocked_and_order(void **state)
 	assert_int_equal(sched_add(s, 2, MIN, 200), DBS_OK);
 	/* Earliest due first; ties by slot number. */
 	expect_next(s, 1000, 3, true);
-	assert_true(sched_next(s, 1000, block_odd, &calls, &slot, &pull));
+	sched_block(s, 3, true);
+	sched_block(s, 5, true);
+	assert_true(sched_next(s, 1000, &slot, &pull));
 	assert_int_equal(slot, 2);
-	assert_true(calls > 0);
 	sched_started(s, 2, 1000);
-	assert_true(sched_next(s, 1000, block_odd, &calls, &slot, &pull));
+	assert_true(sched_next(s, 1000, &slot, &pull));
 	assert_int_equal(slot, 4);
 	sched_started(s, 4, 1000);
-	/* Only blocked slots are due. */
-	assert_false(sched_next(s, 1000, block_odd, &calls, &slot, &pull));
-	assert_int_equal(sched_wakeup(s, 1000), 0);
-	assert_int_equal(
-	    sched_wakeup_unblocked(s, 1000, block_odd, &calls), -1);
+	/* Only blocked slots are due: nothing to wake up for. */
+	assert_false(sched_next(s, 1000, &slot, &pull));
+	assert_int_equal(sched_wakeup(s, 1000), -1);
 	sched_finished(s, 4, 1100);
-	assert_int_equal(sched_wakeup_unblocked(s, 1100, block_odd, &calls),
-	    1000 + MIN - 1100);
+	assert_int_equal(sched_wakeup(s, 1100), 1000 + MIN - 1100);
+	/* Lifting a block makes the slot due again, in its place. */
+	sched_block(s, 5, false);
+	assert_int_equal(sched_wakeup(s, 1100), 0);
+	expect_next(s, 1100, 5, true);
+	sched_block(s, 3, false);
+	expect_next(s, 1100, 3, true);
+	/* A removed slot leaves the heap whatever its place. */
+	sched_remove(s, 3);
+	expect_next(s, 1100, 5, true);
+}
+
+/* A held slot (quota.c: its client drives all it may) is not offered
+ * and stays due; a block and a hold are independent. */
+static void
+test_hold(void **state)
+{
+	struct sched *s = *state;
+
+	assert_int_equal(sched_add(s, 1, MIN, 100), DBS_OK);
+	assert_int_equal(sched_add(s, 2, MIN, 200), DBS_OK);
+	sched_hold(s, 1, true);
+	expect_next(s, 1000, 2, true);
+	sched_started(s, 2, 1000);
+	expect_none(s, 1000);
+	assert_int_equal(sched_wakeup(s, 1000), -1);
+	sched_block(s, 1, true);
+	sched_hold(s, 1, false);
+	expect_none(s, 1000);
+	sched_block(s, 1, false);
+	expect_next(s, 1000, 1, true);
+}
+
+/* The heap against a plain scan: random blocks, unblocks, retry times,
+ * removals and re-adds over 200 slots; the due slot is always the
+ * earliest (ties: lowest id) that is not blocked, and sched_wakeup says
+ * when. */
+static void
+test_heap_matches_scan(void **state)
+{
+	struct sched *s = *state;
+	int64_t due[200];
+	bool blocked[200] = {false}, present[200];
+	uint64_t r = 42;
+
+	for (uint32_t i = 0; i < 200; i++) {
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		due[i] = (int64_t)((r >> 33) % 100000);
+		present[i] = true;
+		assert_int_equal(sched_add(s, i, MIN, due[i]), DBS_OK);
+	}
+	for (int step = 0; step < 20000; step++) {
+		uint32_t i, want = UINT32_MAX, got = 0;
+		int64_t at;
+		bool pull;
+
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		i = (uint32_t)((r >> 33) % 200);
+		at = (int64_t)((r >> 13) % 100000);
+		switch ((r >> 7) % 4) {
+		case 0:
+			blocked[i] = !blocked[i];
+			sched_block(s, i, blocked[i]);
+			break;
+		case 1:
+			sched_retry_at(s, i, at);
+			if (at < due[i])
+				due[i] = at;
+			break;
+		case 2:
+			if (present[i]) {
+				sched_remove(s, i);
+			} else {
+				assert_int_equal(
+				    sched_add(s, i, MIN, at), DBS_OK);
+				due[i] = at;
+				blocked[i] = false;
+			}
+			present[i] = !present[i];
+			break;
+		default:
+			sched_set_period(s, i, MIN); /* changes nothing due */
+			break;
+		}
+		for (uint32_t j = 0; j < 200; j++)
+			if (present[j] && !blocked[j] &&
+			    (want == UINT32_MAX || due[j] < due[want]))
+				want = j;
+		if (want == UINT32_MAX) {
+			assert_false(sched_next(s, 200000, &got, &pull));
+			assert_int_equal(sched_wakeup(s, 0), -1);
+			continue;
+		}
+		assert_true(sched_next(s, 200000, &got, &pull));
+		assert_int_equal(got, want);
+		assert_int_equal(sched_wakeup(s, 0), due[want]);
+	}
 }
 
 static void
@@ -346,7 +430,7 @@ test_many_slots(void **state)
 	for (uint32_t i = 0; i < 300; i++)
 		assert_int_equal(sched_add(s, i, MIN, 299 - i), DBS_OK);
 	for (uint32_t i = 0; i < 300; i++) {
-		assert_true(sched_next(s, 1000, NULL, NULL, &slot, &pull));
+		assert_true(sched_next(s, 1000, &slot, &pull));
 		assert_int_equal(slot, 299 - i);
 		sched_started(s, slot, 1000);
 	}
@@ -548,6 +632,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_blocked_and_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
+		test_heap_matches_scan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
 		test_remove_and_period, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_slots, setup, teardown),
 	    cmocka_unit_test(test_backoff_ranges),
@@ -556,6 +642,7 @@ main(void)
 	    cmocka_unit_test(test_restart_jitter_floor),
 	    cmocka_unit_test(test_restart_stable_resets),
 	    cmocka_unit_test(test_restart_failed),
+	    cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 	    cmocka_unit_test(test_restart_window_expires),
 	    cmocka_unit_test(test_restart_custom_policy),
 	};

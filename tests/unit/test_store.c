@@ -10,7 +10,8 @@
  * and store_verify, including that it notices an index corrupted behind
  * the store's back. Tests that need a second process (another writer, a
  * reader holding a snapshot) fork a child that opens its own handle, as
- * databus-web does. Nothing here measures time.
+ * databus-web does. Nothing here measures time; the dedup horizon test
+ * sleeps 20 ms past a 1 ms horizon.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,16 @@
 #include "store.h"
 
 #define MAX_IDS 8192
+
+/* Wall-clock ms, as the store reads it. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct fx {
 	char tmp[128];
@@ -824,6 +835,45 @@ test_state_due_counts(void **state)
 	assert_int_equal(
 	    store_queue_due(t, "c", "d", 10000, 2, collect_due, &due), DBS_OK);
 	assert_int_equal(due.n, 2);
+	{
+		/* Keys only, after a cursor: (100, id[1]) is the cursor's
+		 * own key, so 100/id[3], 300, 500 follow; then at most 2. */
+		uint64_t ids[8];
+		int64_t dues[8];
+		size_t n = 0;
+		uint64_t lo = id[1] < id[3] ? id[1] : id[3];
+		uint64_t hi = id[1] < id[3] ? id[3] : id[1];
+
+		assert_int_equal(store_queue_due_ids(
+				     t, "c", "d", 500, 0, 0, 8, ids, dues, &n),
+		    DBS_OK);
+		assert_int_equal(n, 4);
+		assert_int_equal(ids[0], lo);
+		assert_int_equal(dues[0], 100);
+		assert_int_equal(ids[3], id[0]);
+		assert_int_equal(store_queue_due_ids(t, "c", "d", 500, 100, lo,
+				     8, ids, dues, &n),
+		    DBS_OK);
+		assert_int_equal(n, 3);
+		assert_int_equal(ids[0], hi);
+		assert_int_equal(ids[1], id[2]);
+		assert_int_equal(dues[1], 300);
+		assert_int_equal(store_queue_due_ids(t, "c", "d", 10000, 100,
+				     hi, 2, ids, dues, &n),
+		    DBS_OK);
+		assert_int_equal(n, 2);
+		assert_int_equal(ids[0], id[2]);
+		assert_int_equal(ids[1], id[0]);
+		/* Past the last one, and another definition: nothing. */
+		assert_int_equal(store_queue_due_ids(t, "c", "d", 10000, 900,
+				     id[4], 8, ids, dues, &n),
+		    DBS_OK);
+		assert_int_equal(n, 0);
+		assert_int_equal(store_queue_due_ids(t, "c", "none", 10000, 0,
+				     0, 8, ids, dues, &n),
+		    DBS_OK);
+		assert_int_equal(n, 0);
+	}
 	assert_int_equal(store_queue_next_due(t, "c", "d", &next), DBS_OK);
 	assert_int_equal(next, 100);
 	assert_int_equal(
@@ -932,6 +982,92 @@ test_purge(void **state)
 	commit(t);
 	counts(f, NULL, NULL, 5, 0, 5);
 	assert_int_equal(verify(f), 0);
+}
+
+static uint64_t
+client_bytes(struct fx *f, const char *client)
+{
+	struct store_txn *t = rbegin(f);
+	uint64_t n = 0;
+
+	assert_int_equal(store_client_bytes(t, client, &n), DBS_OK);
+	commit(t);
+	return n;
+}
+
+/* Each client's bytes (usage.c) follow seats with attachments, record
+ * and attachment changes, deletes and purges, commit by commit; an
+ * aborted batch changes nothing; a reopened store keeps them. */
+static void
+test_client_bytes(void **state)
+{
+	struct fx *f = *state;
+	Dbs__Passenger p = DBS__PASSENGER__INIT, *got = NULL;
+	Dbs__Attachment a = DBS__ATTACHMENT__INIT, *ap = &a;
+	static uint8_t body[10000];
+	struct store_txn *t;
+	uint64_t id, id2, n, in_txn;
+	bool dup;
+
+	a.name = "body";
+	a.content_type = "text/plain";
+	a.data.data = body;
+	a.data.len = sizeof(body);
+	p.client = "a";
+	p.definition = "x";
+	p.puller = "in";
+	p.external_id = "e1";
+	assert_int_equal(client_bytes(f, "a"), 0);
+	t = wbegin(f);
+	assert_int_equal(
+	    store_passenger_seat(t, &p, &ap, 1, &id, &dup), DBS_OK);
+	assert_int_equal(store_client_bytes(t, "a", &in_txn), DBS_OK);
+	store_txn_abort(t);
+	assert_true(in_txn > sizeof(body) && in_txn < sizeof(body) + 200);
+	assert_int_equal(client_bytes(f, "a"), 0);
+
+	t = wbegin(f);
+	assert_int_equal(
+	    store_passenger_seat(t, &p, &ap, 1, &id, &dup), DBS_OK);
+	p.external_id = "e2";
+	assert_int_equal(
+	    store_passenger_seat(t, &p, &ap, 1, &id2, &dup), DBS_OK);
+	seat(t, "b", "x", "other");
+	commit(t);
+	n = client_bytes(f, "a");
+	assert_true(n > 2 * sizeof(body) && n < 2 * sizeof(body) + 400);
+	assert_true(client_bytes(f, "b") > 0 && client_bytes(f, "b") < 200);
+
+	/* A record that names a smaller attachment is charged less. */
+	t = wbegin(f);
+	assert_int_equal(store_passenger_get(t, id, &got), DBS_OK);
+	got->attachments[0]->size = 10;
+	got->state = DBS__PASSENGER_STATE__PS_DONE;
+	got->done_ms = 1000;
+	assert_int_equal(store_passenger_put(t, got), DBS_OK);
+	dbs__passenger__free_unpacked(got, NULL);
+	commit(t);
+	assert_true(client_bytes(f, "a") < n - sizeof(body) + 100);
+
+	/* Purge and delete bring it back to nothing. */
+	t = wbegin(f);
+	assert_int_equal(store_queue_purge(t, "a", NULL, 2000, 0, &n), DBS_OK);
+	assert_int_equal(n, 1);
+	commit(t);
+	n = client_bytes(f, "a");
+	assert_true(n > sizeof(body) && n < sizeof(body) + 200);
+	t = wbegin(f);
+	assert_int_equal(store_passenger_delete(t, id2), DBS_OK);
+	commit(t);
+	assert_int_equal(client_bytes(f, "a"), 0);
+
+	/* Kept across a reopen. */
+	n = client_bytes(f, "b");
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(
+	    store_open(f->dir, STORE_RDWR, &f->opt, &f->st), DBS_OK);
+	assert_int_equal(client_bytes(f, "b"), n);
 }
 
 /* Drop from `live` the passengers that are gone (purged). */
@@ -1364,6 +1500,167 @@ test_users_sessions(void **state)
 	assert_int_equal(store_session_get(t, h[3], 32, &gs), DBS_ENOTFOUND);
 	assert_int_equal(store_session_delete(t, h[3], 32), DBS_ENOTFOUND);
 	commit(t);
+	assert_int_equal(verify(f), 0);
+}
+
+/* The mark of an imported user outlives the user, and a reader of a store
+ * that no writer of this version opened yet (no users.imported) sees no
+ * mark instead of failing. */
+static void
+test_users_imported(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	struct store *ro = NULL;
+	Dbs__User u = DBS__USER__INIT;
+	MDB_env *env;
+	MDB_txn *mt;
+	MDB_dbi dbi;
+	bool imported = true;
+
+	u.client = "acme";
+	u.username = "ann";
+	u.password_hash = "$argon2id$v=19$...";
+	t = wbegin(f);
+	assert_int_equal(
+	    store_user_imported(t, "acme", "ann", &imported), DBS_OK);
+	assert_false(imported);
+	assert_int_equal(store_user_put(t, &u), DBS_OK);
+	assert_int_equal(store_user_mark_imported(t, "acme", "ann"), DBS_OK);
+	assert_int_equal(store_user_mark_imported(t, "", "ann"), DBS_EINVAL);
+	commit(t);
+	t = wbegin(f);
+	assert_int_equal(store_user_delete(t, "acme", "ann"), DBS_OK);
+	commit(t);
+	reopen(f);
+	t = rbegin(f);
+	assert_int_equal(
+	    store_user_imported(t, "acme", "ann", &imported), DBS_OK);
+	assert_true(imported);
+	assert_int_equal(
+	    store_user_imported(t, "acme", "bob", &imported), DBS_OK);
+	assert_false(imported);
+	commit(t);
+	assert_int_equal(verify(f), 0);
+
+	/* An older store: the added databases are missing. */
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &mt), 0);
+	assert_int_equal(mdb_dbi_open(mt, "users.imported", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(mt, dbi, 1), 0);
+	assert_int_equal(mdb_dbi_open(mt, "q.dedup.exp", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(mt, dbi, 1), 0);
+	assert_int_equal(mdb_txn_commit(mt), 0);
+	mdb_env_close(env);
+	assert_int_equal(store_open(f->dir, STORE_RDONLY, NULL, &ro), DBS_OK);
+	assert_int_equal(store_txn_begin(ro, false, &t), DBS_OK);
+	assert_int_equal(
+	    store_user_imported(t, "acme", "ann", &imported), DBS_OK);
+	assert_false(imported);
+	commit(t);
+	store_close(ro);
+	open_store(f); /* a writer creates them again */
+	assert_int_equal(verify(f), 0);
+}
+
+/* --------------------------------------------------- dedup horizon */
+
+static bool
+seat_dup(struct fx *f, const char *ext, uint64_t *id)
+{
+	struct store_txn *t = wbegin(f);
+	bool dup = false;
+
+	assert_int_equal(seat_rc(t, "a", "x", "in", ext, id, &dup), DBS_OK);
+	commit(t);
+	return dup;
+}
+
+static uint64_t
+purge_all(struct fx *f)
+{
+	struct store_txn *t = wbegin(f);
+	uint64_t n = 0;
+
+	assert_int_equal(
+	    store_queue_purge(t, NULL, NULL, INT64_MAX, 0, &n), DBS_OK);
+	commit(t);
+	return n;
+}
+
+static uint64_t
+sweep(struct fx *f, int64_t now)
+{
+	struct store_txn *t = wbegin(f);
+	uint64_t n = 9;
+
+	assert_int_equal(store_dedup_sweep(t, now, 0, &n), DBS_OK);
+	commit(t);
+	return n;
+}
+
+/* A purged passenger's key stays a duplicate until the horizon has
+ * passed; then a seat takes it over, or the sweep forgets it. */
+static void
+test_dedup_horizon(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	uint64_t id, id2;
+	const struct timespec ms20 = {0, 20 * 1000 * 1000};
+
+	/* The default horizon (7 days). */
+	assert_false(seat_dup(f, "k1", &id));
+	t = wbegin(f);
+	set_state(t, id, DBS__PASSENGER_STATE__PS_DONE, 0, 1000);
+	commit(t);
+	assert_int_equal(purge_all(f), 1);
+	assert_true(seat_dup(f, "k1", &id2));
+	assert_int_equal(id2, id);
+	assert_int_equal(verify(f), 0);
+	assert_int_equal(sweep(f, now_ms()), 0);
+	assert_true(seat_dup(f, "k1", &id2));
+	/* Deleting a passenger by hand frees its key at once. */
+	assert_false(seat_dup(f, "k2", &id));
+	t = wbegin(f);
+	assert_int_equal(store_passenger_delete(t, id), DBS_OK);
+	commit(t);
+	assert_false(seat_dup(f, "k2", &id2));
+	assert_true(id2 > id);
+
+	/* A short horizon: expired, the key is free again. */
+	store_set_dedup_horizon(f->st, 1);
+	assert_false(seat_dup(f, "k3", &id));
+	t = wbegin(f);
+	set_state(t, id, DBS__PASSENGER_STATE__PS_DONE, 0, 1000);
+	set_state(t, id2, DBS__PASSENGER_STATE__PS_DONE, 0, 1000);
+	commit(t);
+	assert_int_equal(purge_all(f), 2);
+	nanosleep(&ms20, NULL);
+	assert_int_equal(verify(f), 0);
+	assert_false(seat_dup(f, "k3", &id2)); /* taken over */
+	assert_true(id2 > id);
+	assert_int_equal(verify(f), 0);
+	assert_int_equal(sweep(f, now_ms()), 1); /* k2 */
+	assert_true(seat_dup(f, "k3", &id));     /* the live one */
+	assert_int_equal(id, id2);
+	assert_true(seat_dup(f, "k1", &id));          /* 7 days still */
+	assert_int_equal(sweep(f, INT64_MAX / 2), 1); /* k1 */
+	assert_false(seat_dup(f, "k1", &id));
+	assert_int_equal(verify(f), 0);
+
+	/* No horizon: the key goes with the passenger. */
+	store_set_dedup_horizon(f->st, -1);
+	t = wbegin(f);
+	set_state(t, id, DBS__PASSENGER_STATE__PS_DONE, 0, 1000);
+	commit(t);
+	assert_int_equal(purge_all(f), 1);
+	assert_false(seat_dup(f, "k1", &id2));
+	assert_int_equal(sweep(f, INT64_MAX / 2), 0);
 	assert_int_equal(verify(f), 0);
 }
 
@@ -2041,6 +2338,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_state_due_counts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_client_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_dedup_horizon, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_users_imported, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_random_mix_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -56,6 +56,23 @@ export async function request(method, path, body, opts = {}) {
   return type.startsWith('application/json') ? res.json() : res.text();
 }
 
+// A piece of an upload (the import of an archive): raw bytes, same origin,
+// application/octet-stream; answers JSON like request().
+export async function postBytes(path, blob) {
+  let res;
+  try {
+    res = await fetch(path, { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/octet-stream' }, body: blob });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'cannot reach databus-web: ' + e.message);
+  }
+  if (!res.ok) {
+    const err = await errorOf(res);
+    if (res.status === 401) onUnauthorized(err);
+    throw err;
+  }
+  return res.json();
+}
+
 export const get = (path, opts) => request('GET', path, undefined, opts);
 export const post = (path, body, opts) => request('POST', path, body, opts);
 export const put = (path, body, opts) => request('PUT', path, body, opts);

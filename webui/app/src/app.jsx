@@ -1,7 +1,7 @@
 // app.jsx — the frame: top bar (sections, live state, Pause/Resume,
 // Shutdown 🔴, Logout 👋), the system banner, and the page of the route.
 import { useEffect, useState } from 'preact/hooks';
-import { me, about, system, live, loginWarning, loadMe, startLive, stopLive, isRoot, isAdmin, setWarning } from './store.js';
+import { me, about, system, live, lastRetry, retryNow, loginWarning, loadMe, startLive, stopLive, isRoot, isAdmin, setWarning, quotas, pollQuotas } from './store.js';
 import { path, navigate, match } from './router.js';
 import { post } from './api.js';
 import { Link, ErrorBox } from './ui.jsx';
@@ -26,19 +26,59 @@ const sections = [
   ['/about', 'About', () => true],
 ];
 
+// After a Shutdown: Databus has stopped, nothing reconnects by itself;
+// Retry tries once (someone may have started it again).
+function Stopped() {
+  const t = lastRetry.value;
+  return (
+    <div class="notification dbs-banner is-danger" role="alert" id="dbs-stopped">
+      <p>
+        <strong>Databus has stopped.</strong> It was shut down; this page shows what it knew then and
+        nothing on it changes until Databus is started again.
+      </p>
+      {t > 0 && <p class="is-size-7">Tried again at {new Date(t).toLocaleTimeString()}: still not running.</p>}
+      <button type="button" class="button is-small mt-2" onClick={retryNow}>
+        Retry
+      </button>
+    </div>
+  );
+}
+
+const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
+
+// A client whose intake a quota pauses (docs/configuration.md#quotas).
+function quotaText(q) {
+  const what =
+    q.hit === 'store_quota'
+      ? `its store_quota (${mib(q.store_bytes)} of ${mib(q.store_quota)})`
+      : `its max_pending (${q.pending} of ${q.max_pending} passengers pending)`;
+  return (
+    `Intake of client ${q.client} is paused: it is over ${what}. Its webhooks are answered 429 and its ` +
+    'pullers are not driven; intake resumes by itself when its passengers are done or purged.'
+  );
+}
+
 function Banner() {
+  useEffect(() => pollQuotas(), []);
   const s = system.value;
   const msgs = [];
+  if (live.value === 'stopped') return <Stopped />;
   if (s) {
     if (s.shutting_down) msgs.push(['is-danger', 'Databus is shutting down: drives finish, then it stops.']);
     if (s.paused || s.intake_paused) msgs.push(['is-warning', 'Databus is paused: no drive starts until it is resumed.']);
     if (s.store_error) msgs.push(['is-danger', `Store problem (disk full?): ${s.store_error}`]);
   }
+  for (const q of quotas.value) if (q.hit) msgs.push(['is-warning', quotaText(q)]);
   if (loginWarning.value) msgs.push(['is-warning', loginWarning.value]);
-  if (live.value === 'closed') msgs.push(['is-info is-light', 'Live updates are disconnected; reconnecting…']);
-  return msgs.map(([cls, text]) => (
+  if (live.value === 'closed') msgs.push(['is-info is-light', 'Live updates are disconnected; reconnecting…', true]);
+  return msgs.map(([cls, text, retry]) => (
     <div class={`notification dbs-banner ${cls}`} role="status" key={text}>
       {text}
+      {retry && (
+        <button type="button" class="button is-small is-text ml-2" onClick={retryNow}>
+          Retry now
+        </button>
+      )}
     </div>
   ));
 }
@@ -48,6 +88,8 @@ function TopBar() {
   const [err, setErr] = useState(null);
   const m = me.value;
   const s = system.value;
+  // Stopped, or on its way: Pause and Shutdown have nothing to act on.
+  const down = live.value === 'stopped' || (s && s.shutting_down);
   const alias = (about.value && about.value.system_alias) || (s && s.system_alias) || 'Databus';
   const act = async (what, ask) => {
     if (ask && !window.confirm(ask)) return;
@@ -73,8 +115,8 @@ function TopBar() {
     <>
       <nav class="navbar is-dark" aria-label="main navigation">
         <div class="navbar-brand">
-          <Link class="navbar-item has-text-weight-bold" href="/passengers">
-            🚌 {alias}
+          <Link class="navbar-item has-text-weight-bold dbs-brand" href="/passengers" title={alias}>
+            🚌 <span class="dbs-clip">{alias}</span>
           </Link>
           <button
             type="button"
@@ -107,14 +149,16 @@ function TopBar() {
           </div>
           <div class="navbar-end">
             <span class="navbar-item dbs-live" title="live updates">
-              <span class={`tag ${live.value === 'open' ? 'is-success' : 'is-warning'}`}>
+              <span class={`tag ${live.value === 'open' ? 'is-success' : live.value === 'stopped' ? 'is-danger' : 'is-warning'}`}>
                 {live.value === 'open' ? 'live' : live.value}
               </span>
             </span>
-            <span class="navbar-item dbs-nav-user">
-              {m.client}/{m.username} ({m.role})
+            <span class="navbar-item dbs-nav-user" title={`${m.client}/${m.username} (${m.role})`}>
+              <span class="dbs-clip">
+                {m.client}/{m.username} ({m.role})
+              </span>
             </span>
-            {isRoot() && s && (
+            {isRoot() && s && !down && (
               <div class="navbar-item">
                 {s.paused || s.intake_paused ? (
                   <button type="button" class="button is-small is-warning" onClick={() => act('resume')}>
@@ -127,7 +171,7 @@ function TopBar() {
                 )}
               </div>
             )}
-            {isRoot() && (
+            {isRoot() && !down && (
               <div class="navbar-item">
                 <button
                   type="button"

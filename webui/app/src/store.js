@@ -58,10 +58,14 @@ function collection(keyOf, older = () => false) {
 }
 
 export const me = signal(undefined); // undefined: unknown; null: logged out
-export const loginWarning = signal(sessionStorage.getItem('dbs_warning') || '');
+// (sessionStorage is the browser's; the store's tests run without one.)
+export const loginWarning = signal(globalThis.sessionStorage?.getItem('dbs_warning') || '');
 export const about = signal(null);
 export const system = signal(null);
-export const live = signal('off'); // off | connecting | open | closed
+// off | connecting | open | closed | stopped (the socket closed after the
+// system said it was shutting down: nothing reconnects until Retry).
+export const live = signal('off');
+export const lastRetry = signal(0); // when Retry last failed (ms), or 0
 export const lastSeq = signal(0);
 export const generation = signal(0); // bumped when past GETs are forgotten
 export const eventCount = signal(0);
@@ -100,9 +104,60 @@ const byResource = {
   export: exportsColl,
 };
 
-// Time series for the Passengers charts, sampled from the live store.
-export const history = signal([]); // [{t, depth, done}]
-let doneSinceSample = 0;
+// The Passengers charts: the history databusd keeps (GET
+// /api/v1/history, the user's definitions summed, or
+// /api/v1/history/{client}/{name} for one: 1-minute points for 24 h or
+// 1-hour points for 30 days), with the live store adding to its last
+// point (passengers done as their events arrive, the depth now) and a new
+// point when a minute (hour) begins. Each range and definition is
+// fetched once while the socket is connected (fetchOnce), then kept
+// current by the live store.
+export const history = signal(new Map()); // historyKey -> {range, def, step, points: [{t, done, depth}]}
+export const historyKey = (range, def) => `${range} ${def}`;
+// Passengers done since the last sample, by "client/definition".
+let doneSince = new Map();
+
+function historyPoints(doc, seriesA, seriesB) {
+  const a = doc.series[seriesA] || [];
+  const b = doc.series[seriesB] || [];
+  return a.map((v, i) => ({ t: doc.start_ms + i * doc.step_ms, a: v, b: b[i] ?? 0 }));
+}
+
+// def: "client/name" for one definition, '' for all of them.
+export function fetchHistory(range = '24h', def = '') {
+  const key = historyKey(range, def);
+  return fetchOnce('history ' + key, async () => {
+    const [c, n] = def ? def.split('/') : [];
+    const doc = await get(def ? `/api/v1/history/${encodeURIComponent(c)}/${encodeURIComponent(n)}?range=${range}` : `/api/v1/history?range=${range}`);
+    const m = new Map(history.value);
+    m.set(key, {
+      range,
+      def,
+      step: doc.step_ms,
+      points: historyPoints(doc, 'done', 'pending').map((p) => ({ t: p.t, done: p.a, depth: p.b })),
+    });
+    history.value = m;
+  });
+}
+
+// The About page's charts (root): the store's used bytes and the commits'
+// mean latency over time, as databusd keeps them. No event carries these,
+// so the page asks again once a minute (refresh); a visit to the page
+// does not ask again while the socket is connected.
+export const systemHistory = signal(null); // {range, step, points: [{t, used, commit_us}]}
+
+export function fetchSystemHistory(range = '24h', refresh = false) {
+  const load = async () => {
+    const doc = await get(`/api/v1/history/system?range=${range}`);
+    systemHistory.value = {
+      range,
+      step: doc.step_ms,
+      points: historyPoints(doc, 'used_bytes', 'commit_us_mean').map((p) => ({ t: p.t, used: p.a, commit_us: p.b })),
+    };
+  };
+  if (refresh) return load();
+  return fetchOnce('history system ' + range, load);
+}
 
 // ------------------------------------------------------------- GET memory
 
@@ -145,8 +200,36 @@ export function applyAbout(a) {
   });
 }
 
+// The quotas of the clients this user sees ($.quotas of databus.json),
+// with `hit` naming the quota that pauses a client's intake. Not carried
+// by events: refreshed by pollQuotas() while a client the user sees has
+// any quota.
+export const quotas = signal([]);
+
 export const fetchDefs = () =>
-  fetchOnce('defs', async () => defs.upsert((await get('/api/v1/passengers')).items));
+  fetchOnce('defs', async () => {
+    const r = await get('/api/v1/passengers');
+    batch(() => {
+      defs.upsert(r.items);
+      quotas.value = r.quotas || [];
+    });
+  });
+
+const limited = (q) =>
+  q.store_quota || q.max_pending || q.webhook_rate || q.max_concurrent_drives;
+
+// Ask again every `ms` while some quota applies; returns the stopper.
+export function pollQuotas(ms = 3000) {
+  const t = setInterval(async () => {
+    if (!me.value || !quotas.value.some(limited)) return;
+    try {
+      quotas.value = (await get('/api/v1/passengers')).quotas || [];
+    } catch {
+      // the next turn tries again; the live badge says what is wrong
+    }
+  }, ms);
+  return () => clearInterval(t);
+}
 export const fetchAbout = () =>
   fetchOnce('about', async () => applyAbout(await get('/api/v1/about')));
 
@@ -164,6 +247,17 @@ async function initialFetches() {
 
 // ------------------------------------------------------------- the stream
 
+// A system event is the public state (no pids, no data dir, no listen
+// address: webui/live.c sends it to every user), while /api/v1/about gives
+// root the full one. Merge one level deep, so that an event (after any
+// Pause or Resume) keeps what only the full state had: databus-web's pid
+// and address survive next to its new state and restarts.
+export function mergeSystem(prev, next) {
+  const out = { ...(prev || {}), ...next };
+  if (prev && prev.web && next && next.web) out.web = { ...prev.web, ...next.web };
+  return out;
+}
+
 let ws = null;
 let retryMs = 500;
 let retryTimer = null;
@@ -171,7 +265,7 @@ let stopped = true;
 
 function applyEvent(ev) {
   if (ev.resource === 'system') {
-    system.value = { ...(system.value || {}), ...ev.data };
+    system.value = mergeSystem(system.value, ev.data);
     return;
   }
   const coll = byResource[ev.resource];
@@ -216,7 +310,10 @@ function countQueueChanges(kind, list) {
       add(p, (prev || p).state, -1);
       continue;
     }
-    if (p.state === 'done' && (!prev || prev.state !== 'done')) doneSinceSample++;
+    if (p.state === 'done' && (!prev || prev.state !== 'done')) {
+      const k = `${p.client}/${p.definition}`;
+      doneSince.set(k, (doneSince.get(k) || 0) + 1);
+    }
     if (prev) {
       if (prev.state !== p.state) {
         add(p, prev.state, -1);
@@ -248,6 +345,12 @@ function onMessage(msg) {
   } catch {
     return;
   }
+  applyMessage(m);
+}
+
+// One message of the stream (parsed): hello, event, resync or heartbeat.
+// Exported for webui/app/test/store.test.mjs.
+export function applyMessage(m) {
   switch (m.type) {
     case 'hello':
       // A first connection starts after hello.seq. A resume keeps its own
@@ -294,22 +397,47 @@ function connect() {
   }
   ws.onopen = () => {
     opened = true;
+    retrying = false;
+    lastRetry.value = 0;
     retryMs = 500;
     live.value = 'open';
   };
   ws.onmessage = onMessage;
   ws.onclose = (e) => {
     ws = null;
-    live.value = 'closed';
     forgetGets();
     if (e.code === 4401) {
+      live.value = 'closed';
       sessionEnded();
       return;
     }
+    // Databus said it was shutting down, and now its web is gone: it has
+    // stopped, and nothing will answer until someone starts it again.
+    // Say so and wait for the user's Retry instead of a reconnecting that
+    // never ends.
+    if (system.value && system.value.shutting_down) {
+      live.value = 'stopped';
+      if (retrying) lastRetry.value = Date.now();
+      retrying = false;
+      return;
+    }
+    live.value = 'closed';
     // The stream is not there (or refused us): work from plain GETs.
     if (!opened) initialFetches();
     scheduleRetry();
   };
+}
+
+let retrying = false;
+
+// The user's Retry (after a stop, or while reconnecting): connect now.
+export function retryNow() {
+  if (stopped) return;
+  if (retryTimer) clearTimeout(retryTimer);
+  retryTimer = null;
+  retryMs = 500;
+  retrying = live.value === 'stopped';
+  if (!ws) connect();
 }
 
 function scheduleRetry() {
@@ -320,12 +448,32 @@ function scheduleRetry() {
 
 let sampler = null;
 
+// Every 2 s: what the live store saw goes into each fetched history's
+// last point, or a new one once its minute (hour) has passed.
 function sample() {
+  const seen = doneSince;
+  doneSince = new Map();
+  if (!history.value.size) return;
+  const m = new Map();
+  for (const [key, h] of history.value) m.set(key, sampleOne(h, seen));
+  history.value = m;
+}
+
+function sampleOne(h, seen) {
+  if (!h.points.length) return h;
   let depth = 0;
-  for (const d of defs.items.value.values()) depth += d.pending || 0;
-  const h = history.value.concat([{ t: Date.now(), depth, done: doneSinceSample }]);
-  doneSinceSample = 0;
-  history.value = h.length > 150 ? h.slice(h.length - 150) : h;
+  for (const d of defs.items.value.values()) if (!h.def || h.def === `${d.client}/${d.name}`) depth += d.pending || 0;
+  let done = 0;
+  for (const [k, n] of seen) if (!h.def || h.def === k) done += n;
+  const slot = Math.floor(Date.now() / h.step) * h.step;
+  const points = h.points.slice();
+  for (let k = 0; k < h.points.length && points[points.length - 1].t < slot; k++) {
+    points.push({ t: points[points.length - 1].t + h.step, done: 0, depth: points[points.length - 1].depth });
+    points.shift();
+  }
+  const last = points[points.length - 1];
+  points[points.length - 1] = { t: last.t, done: last.done + done, depth };
+  return { ...h, points };
 }
 
 // Start the stream (first) and the initial fetches, after a login.
@@ -356,8 +504,10 @@ export function stopLive() {
     for (const c of Object.values(byResource)) c.clear();
     about.value = null;
     system.value = null;
+    lastRetry.value = 0;
     details.value = new Map();
-    history.value = [];
+    history.value = new Map();
+    systemHistory.value = null;
     lastSeq.value = 0;
     forgetGets();
   });

@@ -124,6 +124,23 @@ export function stateTag(state) {
   return <span class={`tag ${cls}`}>{state}</span>;
 }
 
+// Newer / older pages of a listing walked by cursor: `cursors` holds the
+// cursor of every page seen (the first is 0), `nextCursor` the one after
+// the current page (none: this is the last).
+export function Pager({ cursors, setCursors, nextCursor }) {
+  return (
+    <nav class="buttons" aria-label="pages">
+      <button type="button" class="button is-small" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
+        ← Newer
+      </button>
+      <span class="mx-2 is-size-7">page {cursors.length}</span>
+      <button type="button" class="button is-small" disabled={!nextCursor} onClick={() => setCursors([...cursors, nextCursor])}>
+        Older →
+      </button>
+    </nav>
+  );
+}
+
 export function Page({ title, actions, children }) {
   return (
     <section class="section py-4">

@@ -1,8 +1,39 @@
 // about.jsx — versions, uptime, workers (pid, state, restarts, memory, live)
-// and, for root, the system and the store's size and counts.
+// and, for root, the system, the store's size and counts, and the store's
+// size and the commits' latency over time (the history databusd keeps).
 import { useEffect, useState } from 'preact/hooks';
-import { about, system, workers, fetchAbout, generation } from '../store.js';
+import { about, system, workers, fetchAbout, fetchSystemHistory, systemHistory, generation, live } from '../store.js';
 import { Page, ErrorBox, fmtTime, fmtBytes, fmtDuration, stateTag } from '../ui.jsx';
+import { LineChart, RangeButtons, RANGES, dayHour } from '../chart.jsx';
+
+const fmtLatency = (us) => (us >= 1000 ? `${(us / 1000).toFixed(us >= 10000 ? 0 : 1)} ms` : `${Math.round(us)} µs`);
+
+// Root's charts: store size and commit latency, refreshed once a minute.
+function SystemCharts() {
+  const [range, setRange] = useState(RANGES[0]);
+  const [err, setErr] = useState(null);
+  const stopped = live.value === 'stopped';
+  useEffect(() => {
+    fetchSystemHistory(range.fetch).catch(setErr);
+    if (stopped) return undefined;
+    const t = setInterval(() => fetchSystemHistory(range.fetch, true).catch(setErr), 60000);
+    return () => clearInterval(t);
+  }, [range.fetch, stopped]);
+  const h = systemHistory.value;
+  const pts = h && h.range === range.fetch ? h.points.slice(-range.last) : [];
+  const fmt = range.fetch === '30d' ? dayHour : undefined;
+  return (
+    <>
+      <h2 class="subtitle is-6">Over time</h2>
+      <ErrorBox error={err} onClose={() => setErr(null)} />
+      <RangeButtons range={range} onChange={setRange} />
+      <h3 class="is-size-7 has-text-weight-semibold">Store size used</h3>
+      <LineChart label="store size" points={pts.map((p) => ({ t: p.t, value: p.used }))} fmt={fmt} unit={fmtBytes} />
+      <h3 class="is-size-7 has-text-weight-semibold">Commit latency (mean)</h3>
+      <LineChart label="commit latency" points={pts.map((p) => ({ t: p.t, value: p.commit_us }))} color="#f14668" fmt={fmt} unit={fmtLatency} />
+    </>
+  );
+}
 
 export function About() {
   const [err, setErr] = useState(null);
@@ -10,10 +41,14 @@ export function About() {
   useEffect(() => {
     fetchAbout().catch(setErr);
   }, [generation.value]);
+  // The uptime counts while Databus runs; once it has stopped, it stays
+  // at what it was.
+  const stoppedNow = live.value === 'stopped';
   useEffect(() => {
+    if (stoppedNow) return undefined;
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
-  }, []);
+  }, [stoppedNow]);
   const a = about.value;
   const s = system.value;
   const ws = [...workers.items.value.values()].sort((x, y) => (x.client + x.definition).localeCompare(y.client + y.definition));
@@ -62,6 +97,7 @@ export function About() {
                   )}
                 </tbody>
               </table>
+              <SystemCharts />
             </div>
           )}
         </div>

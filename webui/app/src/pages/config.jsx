@@ -1,22 +1,32 @@
-// config.jsx — Customizing: the nodes the session may edit, an editor that
-// saves through databusd's validation (its error is shown, nothing
-// changes), and the backups of each node with a diff and Restore.
+// config.jsx — Customizing: the nodes the session may edit, a JSON editor
+// (editor.jsx: CodeMirror) that validates and saves through databusd (its
+// error is shown and marked in the text where it points; nothing changes),
+// and the backups of each node with a diff and Restore. Diffs are hunks:
+// only the changed lines with three lines around them, under the line
+// numbers they start at.
 import { useEffect, useState } from 'preact/hooks';
-import { diffLines } from 'diff';
+import { structuredPatch } from 'diff';
 import { get, put, post, enc } from '../api.js';
 import { Page, ErrorBox, Notice, fmtTime, fmtBytes } from '../ui.jsx';
+import { CodeEditor } from '../editor.jsx';
 
-function Diff({ from, to }) {
-  const parts = diffLines(from, to);
+function Diff({ from, to, fromName = 'before', toName = 'after' }) {
+  const { hunks } = structuredPatch(fromName, toName, from, to, '', '', { context: 3 });
   return (
     <div class="dbs-diff box is-size-7" aria-label="Differences">
-      {parts.map((p, i) => (
-        <div key={i} class={p.added ? 'dbs-diff-add' : p.removed ? 'dbs-diff-del' : ''}>
-          {p.value
-            .replace(/\n$/, '')
-            .split('\n')
-            .map((line) => (p.added ? '+ ' : p.removed ? '- ' : '  ') + line)
-            .join('\n')}
+      {hunks.length === 0 && <div>No differences.</div>}
+      {hunks.map((h, i) => (
+        <div key={i} class="dbs-hunk">
+          <div class="dbs-hunk-head">
+            @@ −{h.oldStart},{h.oldLines} +{h.newStart},{h.newLines} @@
+          </div>
+          {h.lines
+            .filter((l) => !l.startsWith('\\'))
+            .map((l, j) => (
+              <div key={j} class={l[0] === '+' ? 'dbs-diff-add' : l[0] === '-' ? 'dbs-diff-del' : ''}>
+                {l[0] === ' ' ? '  ' + l.slice(1) : l[0] + ' ' + l.slice(1)}
+              </div>
+            ))}
         </div>
       ))}
     </div>
@@ -81,7 +91,7 @@ function Backups({ node, current, onRestored }) {
           <p class="is-size-7 mb-1">
             Backup of {fmtTime(shown.time)} (−) against the current version (+):
           </p>
-          <Diff from={shown.content || ''} to={current || ''} />
+          <Diff from={shown.content || ''} to={current || ''} fromName="backup" toName="current" />
         </>
       )}
     </div>
@@ -96,6 +106,8 @@ export function Customizing() {
   const [err, setErr] = useState(null);
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
+  // databusd's refusal of the last save or validation, marked in the text.
+  const problem = err && err.code === 'invalid_config' ? err.message : null;
   useEffect(() => {
     get('/api/v1/config')
       .then((r) => setNodes(r.items || []))
@@ -123,6 +135,19 @@ export function Customizing() {
       const r = await put(`/api/v1/config/${enc(node)}`, { content: text, version: doc.version });
       setDoc({ ...doc, content: text, version: r.version });
       setNote(r.message || 'Saved; databusd reloaded.');
+    } catch (e2) {
+      setErr(e2);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const validate = async () => {
+    setErr(null);
+    setNote('');
+    setBusy(true);
+    try {
+      const r = await post(`/api/v1/config/${enc(node)}/validate`, { content: text });
+      setNote(r.message || 'Valid.');
     } catch (e2) {
       setErr(e2);
     } finally {
@@ -159,12 +184,15 @@ export function Customizing() {
             <>
               <form onSubmit={save} aria-label={`Edit ${node}`}>
                 <div class="field">
-                  <label class="label" for="cfg-editor">
+                  <p class="label">
                     {node} {doc.file && <span class="is-size-7 has-text-grey">({doc.file})</span>}
-                  </label>
-                  <textarea id="cfg-editor" class="textarea dbs-editor" spellcheck={false} value={text} onInput={(e) => setText(e.target.value)} />
+                  </p>
+                  <CodeEditor key={node} value={text} onChange={setText} label={`${node} configuration`} problem={problem} file={doc.file} />
                 </div>
                 <div class="buttons">
+                  <button type="button" class="button" disabled={busy} onClick={validate}>
+                    Validate
+                  </button>
                   <button type="submit" class={`button is-primary ${busy ? 'is-loading' : ''}`} disabled={busy || text === doc.content}>
                     Save
                   </button>
@@ -173,7 +201,7 @@ export function Customizing() {
                   </button>
                 </div>
               </form>
-              {text !== doc.content && <Diff from={doc.content} to={text} />}
+              {text !== doc.content && <Diff from={doc.content} to={text} fromName="saved" toName="edited" />}
               <Backups node={node} current={doc.content} onRestored={restored} />
             </>
           )}

@@ -1,10 +1,12 @@
 // export.jsx — sync export (the archive downloads at once), async export
 // (runs in the background without pausing intake; progress is live) and,
-// for root, a hot copy of the whole store.
+// for root, a hot copy of the whole store and the import of an archive
+// (import.jsx).
 import { useEffect, useState } from 'preact/hooks';
 import { get, request, post, enc, saveResponse } from '../api.js';
 import { exportsColl, fetchOnce, generation, live, isRoot, me, defs, fetchDefs } from '../store.js';
 import { Page, ErrorBox, Notice, fmtTime, fmtBytes, stateTag } from '../ui.jsx';
+import { ImportBox } from './import.jsx';
 
 export function Export() {
   const root = isRoot();
@@ -122,6 +124,7 @@ export function Export() {
           )}
         </tbody>
       </table>
+      {root && <ImportBox clients={clients} />}
     </Page>
   );
 }

@@ -1,9 +1,11 @@
 // logs.jsx — the logs of the drives (level, time, outcome), one log's
-// entries, and Purge.
+// entries, and Purge. One log shows its summary (the entries about no
+// passenger) and, folded, what the drive did passenger by passenger —
+// pulled, processed, pushed where — each linked to its passenger.
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, qs, enc } from '../api.js';
 import { logs, fetchOnce, generation, live, isAdmin, isRoot, me, details, setDetail } from '../store.js';
-import { Page, ErrorBox, Notice, Link, fmtTime, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
+import { Page, Pager, ErrorBox, Notice, Link, fmtTime, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
 import { navigate } from '../router.js';
 
 const LIMIT = 50;
@@ -103,16 +105,58 @@ export function Logs() {
           </tbody>
         </table>
       </div>
-      <nav class="buttons" aria-label="pages">
-        <button type="button" class="button is-small" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-          ← Newer
-        </button>
-        <span class="mx-2 is-size-7">page {cursors.length}</span>
-        <button type="button" class="button is-small" disabled={!nextCursor} onClick={() => setCursors([...cursors, nextCursor])}>
-          Older →
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} nextCursor={nextCursor} />
     </Page>
+  );
+}
+
+// A log's entries: the lines about no passenger (the drive's summary,
+// system happenings) always shown; those about a passenger in a table,
+// folded unless one of them is a warning or an error.
+function Entries({ client, entries }) {
+  const general = entries.filter((e) => !e.passenger_id);
+  const each = entries.filter((e) => e.passenger_id);
+  const trouble = each.some((e) => e.level === 'warning' || e.level === 'error');
+  const passengers = new Set(each.map((e) => e.passenger_id)).size;
+  return (
+    <>
+      <pre class="dbs-pre" aria-label="Log summary">
+        {general.length ? general.map(fmtEntry).join('\n') : 'No summary lines.'}
+      </pre>
+      {each.length > 0 && (
+        <details class="mt-3" id="log-details" open={trouble}>
+          <summary>
+            What the drive did: {each.length} step(s) of {passengers} passenger(s)
+          </summary>
+          <div class="table-container">
+            <table class="table is-narrow is-fullwidth is-size-7" aria-label="Log entries">
+              <thead>
+                <tr>
+                  <th>Time</th>
+                  <th>Level</th>
+                  <th>Passenger</th>
+                  <th>Step</th>
+                  <th>What</th>
+                </tr>
+              </thead>
+              <tbody>
+                {each.map((e, i) => (
+                  <tr key={i}>
+                    <td>{fmtTime(e.time)}</td>
+                    <td>{levelTag(e.level)}</td>
+                    <td>
+                      <Link href={`/queue/${enc(client)}/${e.passenger_id}`}>#{e.passenger_id}</Link>
+                    </td>
+                    <td>{e.step}</td>
+                    <td class="dbs-wrap">{e.message}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </details>
+      )}
+    </>
   );
 }
 
@@ -141,9 +185,7 @@ export function LogItem({ client, id }) {
             {levelTag(l.level)} {l.definition} · drive {l.drive_id} · {fmtTime(l.started)} → {fmtTime(l.finished)} · {stateTag(l.outcome)}
           </p>
           {l.dropped_entries > 0 && <p class="help">{l.dropped_entries} entries were dropped (too many).</p>}
-          <pre class="dbs-pre" aria-label="Log entries">
-            {(log ? log.entries || [] : []).map(fmtEntry).join('\n')}
-          </pre>
+          {log && <Entries client={client} entries={log.entries || []} />}
         </>
       )}
     </Page>

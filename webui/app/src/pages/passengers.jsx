@@ -1,11 +1,15 @@
 // passengers.jsx — definitions with schedule, last/next run and state;
-// Expedite; throughput and queue depth over time from the live store.
+// Expedite; a dry run with sample files (administrators); throughput and
+// queue depth over time: the history databusd keeps (the user's
+// definitions summed), opened at page load, with the live store adding to
+// it (store.js).
 import { useEffect, useState } from 'preact/hooks';
 import { useComputed } from '@preact/signals';
 import { post, enc } from '../api.js';
-import { defs, history, fetchDefs, generation } from '../store.js';
+import { defs, history, historyKey, fetchDefs, fetchHistory, generation, isAdmin } from '../store.js';
+import { DryRunPanel } from '../dryrun.jsx';
 import { Page, ErrorBox, Notice, fmtTime, stateTag } from '../ui.jsx';
-import { LineChart } from '../chart.jsx';
+import { LineChart, RangeButtons, RANGES, dayHour } from '../chart.jsx';
 
 function schedule(d) {
   const ms = d.sync_period_ms;
@@ -17,14 +21,23 @@ function schedule(d) {
 export function Passengers() {
   const [err, setErr] = useState(null);
   const [note, setNote] = useState('');
+  const [range, setRange] = useState(RANGES[0]);
+  const [chartDef, setChartDef] = useState(''); // '' = every definition
+  const [dry, setDry] = useState(null); // the definition of the open dry run
   useEffect(() => {
     fetchDefs().catch(setErr);
   }, [generation.value]);
+  useEffect(() => {
+    fetchHistory(range.fetch, chartDef).catch(setErr);
+  }, [range.fetch, chartDef, generation.value]);
   const list = useComputed(() =>
     [...defs.items.value.values()].sort((a, b) => (a.client + a.name).localeCompare(b.client + b.name)),
   );
-  const depth = useComputed(() => history.value.map((h) => ({ t: h.t, value: h.depth })));
-  const thru = useComputed(() => history.value.map((h) => ({ t: h.t, value: h.done })));
+  const shown = (h) => (h ? h.points.slice(-range.last) : []);
+  const cur = history.value.get(historyKey(range.fetch, chartDef));
+  const depth = shown(cur).map((h) => ({ t: h.t, value: h.depth }));
+  const thru = shown(cur).map((h) => ({ t: h.t, value: h.done }));
+  const per = range.fetch === '30d' ? 'hour' : 'minute';
   const expedite = async (d) => {
     setErr(null);
     setNote('');
@@ -74,7 +87,12 @@ export function Passengers() {
                 <td>
                   <button type="button" class="button is-small is-link" onClick={() => expedite(d)} aria-label={`Expedite ${d.client}/${d.name}`}>
                     Expedite
-                  </button>
+                  </button>{' '}
+                  {isAdmin() && (
+                    <button type="button" class="button is-small" onClick={() => setDry(d)} aria-label={`Dry run ${d.client}/${d.name}`}>
+                      Dry run
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}
@@ -86,14 +104,32 @@ export function Passengers() {
           </tbody>
         </table>
       </div>
+      <div class="field is-grouped is-grouped-multiline">
+        <div class="control">
+          <div class="select is-small">
+            <select aria-label="Chart definition" value={chartDef} onChange={(e) => setChartDef(e.currentTarget.value)}>
+              <option value="">All definitions</option>
+              {list.value.map((d) => (
+                <option key={`${d.client}/${d.name}`} value={`${d.client}/${d.name}`}>
+                  {d.client}/{d.name}
+                </option>
+              ))}
+            </select>
+          </div>
+        </div>
+        <div class="control">
+          <RangeButtons range={range} onChange={setRange} />
+        </div>
+      </div>
+      {dry && <DryRunPanel key={`${dry.client}/${dry.name}`} client={dry.client} name={dry.name} onClose={() => setDry(null)} />}
       <div class="columns">
         <div class="column">
-          <h2 class="subtitle is-6">Throughput (passengers done per 2 s)</h2>
-          <LineChart label="throughput" points={thru.value} color="#48c78e" />
+          <h2 class="subtitle is-6">Throughput (passengers done per {per})</h2>
+          <LineChart label="throughput" points={thru} color="#48c78e" fmt={range.fetch === '30d' ? dayHour : undefined} />
         </div>
         <div class="column">
           <h2 class="subtitle is-6">Queue depth (pending passengers)</h2>
-          <LineChart label="queue depth" points={depth.value} />
+          <LineChart label="queue depth" points={depth} fmt={range.fetch === '30d' ? dayHour : undefined} />
         </div>
       </div>
     </Page>

@@ -94,8 +94,12 @@ export function Peek() {
       <ErrorBox error={err} />
       {result && (
         <>
-          {result.message && <p class="mb-2 is-size-7">{result.message}</p>}
-          <p class="mb-2">{items.length} item(s) waiting.</p>
+          <p class="mb-2" id="peek-count">{items.length} item(s) waiting.</p>
+          {result.message && (
+            <p class="notification is-info is-light mb-2" id="peek-why">
+              {result.message}
+            </p>
+          )}
           {items.map((it, i) => (
             <PeekItem key={i} item={it} />
           ))}

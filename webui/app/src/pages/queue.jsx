@@ -4,8 +4,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, qs, enc } from '../api.js';
 import { queue, fetchOnce, generation, live, me, isAdmin, isRoot, defs, fetchDefs, details, setDetail } from '../store.js';
-import { Page, ErrorBox, Notice, Link, fmtTime, fmtBytes, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
+import { Page, Pager, ErrorBox, Notice, Link, fmtTime, fmtBytes, stateTag, ActionButton, fmtEntry } from '../ui.jsx';
 import { navigate } from '../router.js';
+import { EmailView, isEmail } from '../email.jsx';
+import { DryRunPanel } from '../dryrun.jsx';
 
 const LIMIT = 50;
 
@@ -131,7 +133,7 @@ export function Queue() {
         </div>
       </form>
       <div class="table-container">
-        <table class="table is-fullwidth is-hoverable is-narrow" aria-label="Queue">
+        <table class="table is-fullwidth is-hoverable is-narrow dbs-cards" aria-label="Queue">
           <thead>
             <tr>
               <th>Id</th>
@@ -147,14 +149,14 @@ export function Queue() {
           <tbody>
             {rows.map((p) => (
               <tr key={`${p.client}/${p.id}`} data-id={p.id}>
-                <td>
+                <td data-label="Id">
                   <Link href={`/queue/${enc(p.client)}/${p.id}`}>#{p.id}</Link>
                 </td>
-                <td>{p.client}</td>
-                <td>{p.definition}</td>
-                <td class="is-size-7">{p.external_id}</td>
-                <td>{stateTag(p.state)}</td>
-                <td>
+                <td data-label="Client">{p.client}</td>
+                <td data-label="Definition">{p.definition}</td>
+                <td data-label="External id" class="is-size-7 dbs-wrap q-ext">{p.external_id}</td>
+                <td data-label="State" class="q-state">{stateTag(p.state)}</td>
+                <td data-label="Steps" class="q-steps">
                   <div class="tags">
                     {(p.steps || []).map((s) => (
                       <span key={s.name} class={`tag is-small ${s.state === 'complete' ? 'is-success is-light' : s.state === 'skipped' ? 'is-light' : 'is-warning is-light'}`} title={`${s.kind} ${s.name}: ${s.state}`}>
@@ -163,8 +165,8 @@ export function Queue() {
                     ))}
                   </div>
                 </td>
-                <td class="is-size-7">{fmtTime(p.created)}</td>
-                <td class="is-size-7">{fmtTime(p.updated)}</td>
+                <td data-label="Created" class="is-size-7">{fmtTime(p.created)}</td>
+                <td data-label="Updated" class="is-size-7">{fmtTime(p.updated)}</td>
               </tr>
             ))}
             {rows.length === 0 && (
@@ -175,15 +177,7 @@ export function Queue() {
           </tbody>
         </table>
       </div>
-      <nav class="buttons" aria-label="pages">
-        <button type="button" class="button is-small" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-          ← Newer
-        </button>
-        <span class="mx-2 is-size-7">page {cursors.length}</span>
-        <button type="button" class="button is-small" disabled={!nextCursor} onClick={() => setCursors([...cursors, nextCursor])}>
-          Older →
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} nextCursor={nextCursor} />
     </Page>
   );
 }
@@ -191,13 +185,15 @@ export function Queue() {
 // ---------------------------------------------------------------- detail
 
 function Attachment({ client, id, a }) {
-  const url = `/api/v1/queue/${enc(client)}/${id}/attachments/${enc(a.name)}`;
+  const url = `/api/v1/queue/${enc(client)}/${id}/attachment?name=${enc(a.name)}`;
   const [text, setText] = useState(null);
   const [show, setShow] = useState(false);
   const [err, setErr] = useState(null);
   const type = a.content_type || '';
-  const isText = type.startsWith('text/') || type === 'application/json';
+  const isMail = isEmail(a.name, type);
+  const isText = !isMail && (type.startsWith('text/') || type === 'application/json');
   const isImage = /^image\/(png|jpeg|gif|webp)$/.test(type);
+  const isPdf = type === 'application/pdf' || /\.pdf$/i.test(a.name);
   const view = async () => {
     setErr(null);
     if (show) {
@@ -218,17 +214,28 @@ function Attachment({ client, id, a }) {
   return (
     <li class="mb-2" data-attachment={a.name}>
       <strong>{a.name}</strong> <span class="is-size-7">({type || 'unknown type'}, {fmtBytes(a.size)})</span>{' '}
-      {(isText || isImage) && (
+      {(isText || isImage || isMail || isPdf) && (
         <button type="button" class="button is-small is-text" onClick={view} aria-expanded={show ? 'true' : 'false'}>
           {show ? 'Hide' : 'View'}
         </button>
       )}
-      <a class="button is-small is-text" href={`${url}?download=1`} download={a.name}>
+      <a class="button is-small is-text" href={`${url}&download=1`} download={a.name}>
         Download
       </a>
       <ErrorBox error={err} />
       {show && isText && <pre class="dbs-pre attachment-text">{text}</pre>}
       {show && isImage && <img class="dbs-attachment-img" src={url} alt={a.name} />}
+      {show && isMail && <EmailView url={url} />}
+      {show && isPdf && (
+        <p class="notification is-light mt-2 pdf-note">
+          PDFs are not shown inside Databus: attachments are served in a sandbox (so that nothing stored can run
+          as a page here), and browsers do not open their PDF viewer in one.{' '}
+          <a class="button is-small is-link" href={`${url}&download=1`} download={a.name}>
+            Download {a.name}
+          </a>{' '}
+          to open it with your PDF reader.
+        </p>
+      )}
     </li>
   );
 }
@@ -237,6 +244,7 @@ export function QueueItem({ client, id }) {
   const key = `${client}/${id}`;
   const [err, setErr] = useState(null);
   const [missing, setMissing] = useState(false);
+  const [dry, setDry] = useState(false);
   const url = `/api/v1/queue/${enc(client)}/${enc(id)}`;
   const detailLogs = details.value.get(url) || [];
   const load = async () => {
@@ -290,6 +298,11 @@ export function QueueItem({ client, id }) {
               Requeue
             </ActionButton>
           )}
+          {admin && (
+            <button type="button" class="button" onClick={() => setDry(true)} aria-label="Dry run this passenger">
+              Dry run
+            </button>
+          )}
           <button type="button" class="button" onClick={() => navigate('/queue')}>
             Back to the queue
           </button>
@@ -297,6 +310,7 @@ export function QueueItem({ client, id }) {
       }
     >
       <ErrorBox error={err} onClose={() => setErr(null)} />
+      {dry && <DryRunPanel client={client} name={p.definition} passenger={p.id} onClose={() => setDry(false)} />}
       <div class="columns">
         <div class="column">
           <table class="table is-narrow">

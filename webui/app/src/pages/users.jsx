@@ -1,5 +1,8 @@
-// users.jsx — list, add, remove, change password, Revoke token (ends every
-// session of the user). Administrators manage their client; root every one.
+// users.jsx — list, add, remove, change role or password, Revoke token
+// (ends every session of the user). Administrators manage their client;
+// root every one. A role changes by the rules of `databusctl user role`:
+// operator or administrator, client root's users are always root, and
+// nobody changes their own (the server says so too).
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, del, enc } from '../api.js';
 import { users, fetchOnce, generation, live, isRoot, me } from '../store.js';
@@ -58,6 +61,19 @@ export function Users() {
       setPw({ ...pw, [k]: '', [`${k}#current`]: '' });
     }, `Password of ${u.client}/${u.username} changed; their sessions end.`);
   };
+  const setRole = (u, sel) => {
+    const role = sel.value;
+    if (role === u.role) return;
+    if (!window.confirm(`Make ${u.client}/${u.username} ${role === 'administrator' ? 'an administrator' : 'an operator'}? Their sessions end.`)) {
+      sel.value = u.role; // as it was
+      return;
+    }
+    sel.value = u.role; // until the server says it changed
+    run(async () => {
+      const r = await post(`/api/v1/users/${enc(u.client)}/${enc(u.username)}/role`, { role });
+      if (r && r.role) users.upsert([{ ...u, role: r.role }]);
+    }, `${u.client}/${u.username} is now ${role === 'administrator' ? 'an administrator' : 'an operator'}; their sessions have ended.`);
+  };
   const list = [...users.items.value.entries()].sort(([a], [b]) => a.localeCompare(b));
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   return (
@@ -81,7 +97,18 @@ export function Users() {
               <tr key={k} data-user={k}>
                 <td>{u.client}</td>
                 <td>{u.username}</td>
-                <td>{u.role}</td>
+                <td>
+                  {u.client === 'root' || isMe(u) ? (
+                    u.role
+                  ) : (
+                    <div class="select is-small">
+                      <select aria-label={`Role of ${k}`} value={u.role} onChange={(e) => setRole(u, e.target)}>
+                        <option>operator</option>
+                        <option>administrator</option>
+                      </select>
+                    </div>
+                  )}
+                </td>
                 <td class="is-size-7">{fmtTime(u.created)}</td>
                 <td>
                   <form class="field has-addons" onSubmit={(e) => { e.preventDefault(); setPassword(u, k); }}>
