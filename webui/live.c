@@ -118,6 +118,11 @@ struct ev_conn {
 	int64_t close_by_ms;  /* cut the connection then */
 	int64_t last_sent_ms; /* for heartbeats */
 	bool want_system;     /* gets hub.sys_live when it goes live */
+	bool greeted;         /* its first frame (hello) is written */
+	/* A system state that jumped the queue of a socket behind the hub
+	 * supersedes the stored system events up to this seq: catching up
+	 * skips them rather than show an older state after the newer. */
+	uint64_t sys_seq;
 };
 
 struct hub {
@@ -422,28 +427,58 @@ q_full(const struct ev_conn *c)
 	       (hub.bytes >= EV_TOTAL_BYTES && mine > 0);
 }
 
-/* Queue a reference to f (the caller keeps its own). */
+/* Room for one more frame in the ring. */
 static bool
-q_push(struct ev_conn *c, struct ev_frame *f)
+q_room(struct ev_conn *c)
 {
-	if (c->q_len == c->q_cap) {
-		size_t cap = c->q_cap ? c->q_cap * 2 : 16;
-		struct ev_frame **q = malloc(cap * sizeof(*q));
+	size_t cap;
+	struct ev_frame **q;
 
-		if (q == NULL)
-			return false;
-		for (size_t i = 0; i < c->q_len; i++)
-			q[i] = c->q[(c->q_head + i) % c->q_cap];
-		free(c->q);
-		c->q = q;
-		c->q_cap = cap;
-		c->q_head = 0;
-	}
-	c->q[(c->q_head + c->q_len) % c->q_cap] = f;
+	if (c->q_len < c->q_cap)
+		return true;
+	cap = c->q_cap ? c->q_cap * 2 : 16;
+	if ((q = malloc(cap * sizeof(*q))) == NULL)
+		return false;
+	for (size_t i = 0; i < c->q_len; i++)
+		q[i] = c->q[(c->q_head + i) % c->q_cap];
+	free(c->q);
+	c->q = q;
+	c->q_cap = cap;
+	c->q_head = 0;
+	return true;
+}
+
+static void
+q_count(struct ev_conn *c, struct ev_frame *f)
+{
 	c->q_len++;
 	c->q_bytes += f->len;
 	hub.bytes += f->len;
 	f->refs++;
+}
+
+/* Queue a reference to f (the caller keeps its own). */
+static bool
+q_push(struct ev_conn *c, struct ev_frame *f)
+{
+	if (!q_room(c))
+		return false;
+	c->q[(c->q_head + c->q_len) % c->q_cap] = f;
+	q_count(c, f);
+	return true;
+}
+
+/* Queue f to be written next, ahead of what waits, budget or not: a
+ * system state is small and rare, and a browser that is seconds behind
+ * on passengers' events must still learn at once that intake stopped. */
+static bool
+q_push_front(struct ev_conn *c, struct ev_frame *f)
+{
+	if (!q_room(c))
+		return false;
+	c->q_head = (c->q_head + c->q_cap - 1) % c->q_cap;
+	c->q[c->q_head] = f;
+	q_count(c, f);
 	return true;
 }
 
@@ -607,6 +642,7 @@ kick(struct ev_conn *c)
 			       EV_WRITE_BYTES)) {
 			struct ev_frame *f = q_pop(c);
 
+			c->greeted = true;
 			c->out[c->n_out++] = f;
 			c->out_bytes += f->len;
 			iov[n++] = h2o_iovec_init(f->b, f->len);
@@ -675,7 +711,10 @@ catchup_one(void *arg, const Dbs__Event *ev)
 		k->gap = true;
 		return 1;
 	}
-	if (visible(c, ev) && (f = frame_for(ev)) != NULL) {
+	if (visible(c, ev) &&
+	    !(ev->resource == DBS__RESOURCE__RES_SYSTEM &&
+		ev->seq <= c->sys_seq) &&
+	    (f = frame_for(ev)) != NULL) {
 		bool ok = q_push(c, f);
 
 		frame_unref(f);
@@ -865,8 +904,22 @@ system_offer(struct ev_conn *c)
 	    q_full(c))
 		return;
 	c->want_system = false;
-	if (hub.sys_live != NULL)
+	if (hub.sys_live != NULL) {
 		(void)q_push(c, hub.sys_live);
+	} else if (c->sys_seq != 0 && hub.sys_len > 0) {
+		/* A state jumped its queue and the replay skipped the stored
+		 * ones before it: end on the newest, whatever it says. */
+		Dbs__SystemState *ss =
+		    dbs__system_state__unpack(NULL, hub.sys_len, hub.sys);
+		struct ev_frame *f = ss != NULL ? frame_system(ss) : NULL;
+
+		if (f != NULL)
+			(void)q_push(c, f);
+		frame_unref(f);
+		if (ss != NULL)
+			dbs__system_state__free_unpacked(ss, NULL);
+	}
+	c->sys_seq = 0;
 }
 
 /*
@@ -918,8 +971,13 @@ system_fan_out(void)
 		if (c->closing || c->drain_close != 0)
 			continue;
 		if (!c->live || q_full(c) || !q_push(c, f)) {
-			/* Behind (or about to be): when it is live again. */
+			/* Behind (or about to be): it jumps the queue now, and
+			 * the newest state comes again when it is live. */
 			c->want_system = true;
+			if (c->greeted && q_push_front(c, f)) {
+				c->sys_seq = hub.seq;
+				kick(c);
+			}
 			continue;
 		}
 		c->want_system = false;

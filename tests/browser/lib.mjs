@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../..');
 export const build = resolve(repo, process.env.DATABUS_BUILD || 'build');
-export const SCALE = Number(process.env.SCALE || 1);
+export const SCALE = Number(process.env.SCALE || process.env.DATABUS_TIMEOUT_SCALE || 1);
 // Screenshots go under build/ so that a test run leaves the tree clean;
 // DATABUS_SCREENSHOTS=docs/img refreshes the ones docs/web.md shows.
 export const imgDir = resolve(repo, process.env.DATABUS_SCREENSHOTS || 'build/screenshots');

@@ -264,3 +264,77 @@ def test_eio_reaches_the_websocket_without_the_store(tmp, bus):
     finally:
         web.stop()
     assert b.stop() == 0
+
+
+def test_a_slow_socket_learns_of_the_pause_before_its_backlog(
+        tmp, bus, tmpfs):
+    """A browser seconds behind on passengers' events (its queue past the
+    budget, catching up from the store) still gets the unstored pause
+    frame at once: it jumps the queue, stored events follow it. Once it
+    has caught up, its last system frame is the newest state (the
+    resume), not an older stored one replayed after it."""
+    count = 40000
+    d = definition("load", [bench_puller(count=count, size=16,
+                                         per_drive=4000)],
+                   [{"name": "sink", "type": "null"}], sync="200ms")
+    b = bus({"acme": client(d),
+             "root": {"users": [{"username": "admin",
+                                 "password": "root-pw-1"}]}},
+            data_dir=str(tmpfs / "var"))
+    web = Web(b.data_dir)
+    filler = tmpfs / "filler"
+    try:
+        token = login(web, "root", "admin", "root-pw-1")
+        # A small receive buffer, and it reads nothing after hello until
+        # the pause: megabytes of events wait for it.
+        slow = Stream(web, token, rcvbuf=4096)
+        hello = slow.recv()
+        assert hello["type"] == "hello", hello
+        wait_for(lambda: b.counts("acme", "load")[1] >= 16000, 120,
+                 "intake running")
+        assert b.counts("acme", "load")[1] < count, "intake ended too soon"
+        fill(filler)
+        wait_for(lambda: b.status()["system"]["intake_paused"], 10,
+                 "intake paused")
+        got = slow.until(lambda f: is_pause(f) and "seq" not in f, 60,
+                         "the unstored pause frame")
+        behind = [f for f in events(got) if "seq" in f]
+        after = []
+        t = time.monotonic()
+        while time.monotonic() - t < deadline(5):
+            try:
+                f = slow.recv(0.5)
+            except websocket.WebSocketTimeoutException:
+                break
+            after.append(f)
+        stored_after = [f for f in events(after) if "seq" in f]
+        print("slow socket: %d stored frames before the pause frame, %d "
+              "after it" % (len(behind), len(stored_after)))
+        assert stored_after, "the pause frame came after the whole backlog"
+        assert max(f["seq"] for f in stored_after) > \
+            max([f["seq"] for f in behind] or [0])
+
+        filler.unlink()
+        wait_for(lambda: not b.status()["system"]["intake_paused"], 20,
+                 "intake resumed")
+        slow.until(lambda f: is_resume(f), 60, "the resume")
+        b.wait_counts("acme", "load", pending=0, done=count, dead=0,
+                      timeout=180)
+        # Drain what it still replays (drives every 200 ms keep adding
+        # events, so for a while): it ends on the newest state.
+        t = time.monotonic()
+        while time.monotonic() - t < deadline(5):
+            try:
+                slow.recv(0.5)
+            except websocket.WebSocketTimeoutException:
+                pass
+        system = [f for f in slow.frames if f.get("type") == "event" and
+                  f.get("resource") == "system"]
+        assert is_resume(system[-1]), system[-3:]
+        slow.close()
+        assert b.ctl_raw("verify").returncode == 0
+    finally:
+        if filler.exists():
+            filler.unlink()
+        web.stop()
+    assert b.stop() == 0
