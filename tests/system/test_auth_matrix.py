@@ -100,6 +100,9 @@ class Route:
     busy_ok: bool = False
     no_origin: bool = False
     note: str = ""
+    # Called as ready(w, target, cookie) before a request the auth layer
+    # should let through, to wait for what the route needs.
+    ready: Callable = None
 
 
 def info_only(body):
@@ -275,7 +278,9 @@ ROUTES = [
     Route("POST", "/api/v1/imports/{imp}/preview", "root", role_first=True,
           body={}, params=("imp",)),
     Route("POST", "/api/v1/imports/{imp}/apply", "root", role_first=True,
-          body={}, params=("imp",)),
+          body={}, params=("imp",), ready=lambda w, t, c: import_ready(
+              w, t.imp, c),
+          note="once the preview route's new preview has ended"),
     Route("DELETE", "/api/v1/imports/{impx}", "root", role_first=True,
           body={}, params=("impx",)),
 ]
@@ -469,6 +474,15 @@ def make_imports(w, tok):
     return ids
 
 
+def import_ready(w, imp, cookie):
+    """Wait until no preview or import of it is running (a preview the
+    matrix started just before may still be checking)."""
+    tok = cookie.split("=", 1)[1]
+    wait_for(lambda: w.json("GET", "/api/v1/imports/" + imp, cookie=tok)[1]
+             .get("state") not in ("checking", "importing"), 30,
+             "import %s idle" % imp)
+
+
 def sessions(w):
     """{role: {state: cookie header value or None}}."""
     s = {"anonymous": {"none": None}}
@@ -547,6 +561,8 @@ def test_auth_matrix(world):
                     ok = allowed(route, role, state, cl, user_client)
                     if ok and route.destructive:
                         continue
+                    if ok and route.ready is not None:
+                        route.ready(w, tg[cl], cookie)
                     path, body = fill(route, tg[cl], "%d" % n)
                     status, data = raw_http(w.port, route.method, path,
                                             cookie=cookie, body=body,
