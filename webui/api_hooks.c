@@ -34,6 +34,12 @@
 #define HOOK_TIMEOUT_MS   10000
 #define HOOK_MAX_HEADERS  100
 #define HOOK_MAX_INFLIGHT 4096
+/* A 429 for a client over a quota is held this long before it goes out,
+ * for at most HOOK_TARPIT_MAX deliveries at once (then at once): a
+ * sender that resends as soon as it is refused then costs a few requests
+ * a second, not thousands, and the other clients keep the machine. */
+#define HOOK_TARPIT_MS  250
+#define HOOK_TARPIT_MAX 1024
 
 /* One delivery in flight. */
 struct hook_call {
@@ -52,12 +58,22 @@ struct call_link {
 	struct hook_call *call;
 };
 
+/* A 429 being held (in the request's pool). */
+struct tarpit {
+	h2o_timeout_entry_t entry;
+	h2o_req_t *req;
+	const char *code, *message;
+	bool done; /* sent, or the request went first */
+};
+
 static struct {
 	bool ready;
 	nng_socket sock;
 	h2o_multithread_queue_t *mq;
 	h2o_multithread_receiver_t back;
 	size_t inflight;
+	h2o_timeout_t tarpit_timeout;
+	size_t tarpitted;
 } hooks;
 
 /* nng thread: the send finished (then receive), or the receive did. */
@@ -116,22 +132,64 @@ status_of(int code, const char **name)
 	}
 }
 
+static void
+tarpit_end(struct tarpit *t)
+{
+	if (t->done)
+		return;
+	t->done = true;
+	if (h2o_timeout_is_linked(&t->entry))
+		h2o_timeout_unlink(&t->entry);
+	hooks.tarpitted--;
+}
+
+static void
+tarpit_fire(h2o_timeout_entry_t *e)
+{
+	struct tarpit *t = H2O_STRUCT_FROM_MEMBER(struct tarpit, entry, e);
+	h2o_req_t *req = t->req;
+
+	tarpit_end(t);
+	web_send_error(req, 429, t->code, t->message);
+}
+
+/* The client went before its 429 did. */
+static void
+tarpit_disposed(void *p)
+{
+	tarpit_end(p);
+}
+
 /* 429 for a client over a quota or its webhook rate (databusd's
- * quota.c), with Retry-After in whole seconds, rounded up. */
+ * quota.c), with Retry-After in whole seconds, rounded up; held for
+ * HOOK_TARPIT_MS while fewer than HOOK_TARPIT_MAX are. */
 static void
 over_quota(h2o_req_t *req, const Dbs__ControlReply *r)
 {
 	char after[16];
 	uint32_t s = (r->retry_after_ms + 999) / 1000;
+	const char *code = strstr(r->message, "webhook_rate") != NULL
+			       ? "rate_limited"
+			       : "over_quota";
+	struct tarpit *t;
 
 	snprintf(after, sizeof(after), "%u", s > 0 ? s : 1);
 	/* The header keeps a pointer: the text must live in the pool. */
 	web_add_header(req, "retry-after",
 	    h2o_strdup(&req->pool, after, strlen(after)).base);
-	web_send_error(req, 429,
-	    strstr(r->message, "webhook_rate") != NULL ? "rate_limited"
-						       : "over_quota",
-	    r->message);
+	if (hooks.tarpitted >= HOOK_TARPIT_MAX) {
+		web_send_error(req, 429, code, r->message);
+		return;
+	}
+	t = h2o_mem_alloc_shared(&req->pool, sizeof(*t), tarpit_disposed);
+	memset(t, 0, sizeof(*t));
+	t->req = req;
+	t->code = code;
+	t->message = h2o_strdup(&req->pool, r->message, SIZE_MAX).base;
+	t->entry.cb = tarpit_fire;
+	hooks.tarpitted++;
+	h2o_timeout_link(
+	    req->conn->ctx->loop, &hooks.tarpit_timeout, &t->entry);
 }
 
 static void
@@ -217,6 +275,8 @@ hooks_start(h2o_req_t *req)
 		nng_close(hooks.sock);
 		return DBS_ETRANSPORT;
 	}
+	h2o_timeout_init(
+	    req->conn->ctx->loop, &hooks.tarpit_timeout, HOOK_TARPIT_MS);
 	hooks.mq = h2o_multithread_create_queue(req->conn->ctx->loop);
 	h2o_multithread_register_receiver(hooks.mq, &hooks.back, on_back);
 	hooks.ready = true;
