@@ -51,6 +51,43 @@ add_link(struct store_txn *t, const char *client, uint64_t pid, uint64_t lid)
 	return sti_put_key(t, DB_LOG_PIDS, &k);
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Link the log to each passenger it names, in `ids` or in its entries,
+ * once (a drive's passengers usually appear in both, some in several
+ * entries) and in id order, so that the index pages fill in order. */
+static int
+add_links(struct store_txn *t, const Dbs__Log *log, const uint64_t *ids,
+    size_t n_ids)
+{
+	size_t n = 0, cap = n_ids + log->n_entries;
+	uint64_t *all;
+	int rc = DBS_OK;
+
+	if (cap == 0)
+		return DBS_OK;
+	if ((all = malloc(cap * sizeof(*all))) == NULL)
+		return DBS_ENOMEM;
+	for (size_t i = 0; i < n_ids; i++)
+		if (ids[i] != 0)
+			all[n++] = ids[i];
+	for (size_t i = 0; i < log->n_entries; i++)
+		if (log->entries[i]->passenger_id != 0)
+			all[n++] = log->entries[i]->passenger_id;
+	qsort(all, n, sizeof(*all), cmp_u64);
+	for (size_t i = 0; i < n && rc == DBS_OK; i++)
+		if (i == 0 || all[i] != all[i - 1])
+			rc = add_link(t, log->client, all[i], log->id);
+	free(all);
+	return rc;
+}
+
 int
 store_log_put(struct store_txn *txn, Dbs__Log *log,
     const uint64_t *passenger_ids, size_t n_ids)
@@ -120,15 +157,8 @@ store_log_put(struct store_txn *txn, Dbs__Log *log,
 	    &k, log->client, strlen(log->client), log->finished_ms, log->id);
 	if ((rc = sti_put_key(txn, DB_LOGS_TIME, &k)) != DBS_OK)
 		goto out;
-	for (size_t i = 0; i < n_ids; i++)
-		if (passenger_ids[i] != 0 && (rc = add_link(txn, log->client,
-						  passenger_ids[i], log->id)))
-			goto out;
-	for (size_t i = 0; i < log->n_entries; i++)
-		if (log->entries[i]->passenger_id != 0 &&
-		    (rc = add_link(txn, log->client,
-			 log->entries[i]->passenger_id, log->id)))
-			goto out;
+	if ((rc = add_links(txn, log, passenger_ids, n_ids)) != DBS_OK)
+		goto out;
 	/* New logs go into the client's create list; a replaced one is an
 	 * update, after the lists collected so far (which may hold its
 	 * create). */
