@@ -273,7 +273,7 @@ def test_a_slow_socket_learns_of_the_pause_before_its_backlog(
     frame at once: it jumps the queue, stored events follow it. Once it
     has caught up, its last system frame is the newest state (the
     resume), not an older stored one replayed after it."""
-    count = 40000
+    count = 24000
     d = definition("load", [bench_puller(count=count, size=16,
                                          per_drive=4000)],
                    [{"name": "sink", "type": "null"}], sync="200ms")
