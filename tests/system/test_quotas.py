@@ -12,6 +12,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import socket
 import statistics
 import threading
 import time
@@ -266,6 +267,45 @@ def test_flood_fills_its_quota_while_another_client_goes_on(tmp, bus):
     p.close()
     steady.close()
     assert st == 202, doc
+
+
+def test_held_refusals_of_senders_that_hang_up(tmp, bus):
+    """A refusal is held 250 ms: senders that hang up meanwhile (hundreds
+    at once, some mid-body) cost nothing that lasts; the web keeps
+    answering, and a sender that waits gets its 429 with Retry-After."""
+    stuck = hook_def("gh", {"name": "out", "type": "null",
+                            "fail_every": 1},
+                     retry={"max_attempts": 1000, "backoff": "60s"})
+    b, port = start(bus, {"capped": client(stuck)},
+                    {"clients": {"capped": {"max_pending": 1}}})
+    p = Poster(port, "/hooks/capped/gh")
+    assert p.post(b'{"i": 0}')[0] == 202
+    body = b'{"i": 1}'
+    head = ("POST /hooks/capped/gh HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            "Content-Type: application/json\r\nX-GitHub-Event: push\r\n"
+            "X-Hub-Signature-256: %s\r\nContent-Length: %d\r\n\r\n"
+            % (port, sign(body), len(body))).encode()
+    for round_ in range(3):
+        socks = []
+        for i in range(300):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(head + (body if i % 3 else body[:3]))
+            socks.append(s)
+        time.sleep(0.05 * round_)
+        for s in socks:
+            s.close()
+    t0 = time.monotonic()
+    st, doc, after = p.post(body)
+    held = time.monotonic() - t0
+    p.close()
+    print("a refusal answered after %.3f s" % held)
+    assert st == 429 and doc["error"]["code"] == "over_quota", doc
+    assert int(after) >= 1
+    assert held >= 0.2, held  # held, not answered at once
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/healthz")
+    assert c.getresponse().status == 200
+    assert b.alive()
 
 
 def test_webhook_rate_and_max_pending(tmp, bus):
