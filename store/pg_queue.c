@@ -756,8 +756,10 @@ stpg_queue_list(struct store_txn *txn, const struct store_query *q,
 	}
 	if (!q->newest_first && q->cursor == UINT64_MAX)
 		return DBS_OK;
-	/* $1 the cursor, $2 the row limit, then the filters. */
-	pgp_u64(&a, q->cursor);
+	/* $1 the cursor (newest first from the start: past every id), $2
+	 * the row limit, then the filters. */
+	pgp_u64(
+	    &a, q->newest_first && q->cursor == 0 ? UINT64_MAX : q->cursor);
 	if (text != NULL)
 		lim = STORE_SCAN_MAX + 1;
 	else
@@ -765,7 +767,7 @@ stpg_queue_list(struct store_txn *txn, const struct store_query *q,
 	pgp_u64(&a, lim);
 	if (!q->newest_first)
 		strcat(where, " AND id > $1::int8");
-	else if (q->cursor != 0)
+	else
 		strcat(where, " AND id < $1::int8");
 	if (q->client != NULL) {
 		pgp_text(&a, q->client);

@@ -888,22 +888,80 @@ check_rows(struct vctx *v, const char *sql)
 	return DBS_OK;
 }
 
+/* The attachment rows (passenger, name, size) of passenger `id`, from
+ * *next on in `a` (ordered by passenger, name): its metas must name them
+ * all, with their sizes. Rows of passengers that do not exist are
+ * check_rows' (stpg_verify). */
+static void
+check_bodies(
+    struct vctx *v, const Dbs__Passenger *p, const PGresult *a, int *next)
+{
+	int from, to;
+
+	while (*next < PQntuples(a) && (uint64_t)pg_i64(a, *next, 0) < p->id)
+		(*next)++;
+	from = *next;
+	while (*next < PQntuples(a) && (uint64_t)pg_i64(a, *next, 0) == p->id)
+		(*next)++;
+	to = *next;
+	for (size_t i = 0; i < p->n_attachments; i++) {
+		const Dbs__AttachmentMeta *m = p->attachments[i];
+		int j = from;
+
+		while (j < to && strcmp(PQgetvalue(a, j, 1), m->name) != 0)
+			j++;
+		if (j == to)
+			problem(v,
+			    "Attachment \"%s\" of passenger %llu has no "
+			    "body.",
+			    m->name, (unsigned long long)p->id);
+		else if ((uint64_t)pg_i64(a, j, 2) != m->size)
+			problem(v,
+			    "Attachment \"%s\" of passenger %llu has %llu "
+			    "bytes, its meta says %llu.",
+			    m->name, (unsigned long long)p->id,
+			    (unsigned long long)pg_i64(a, j, 2),
+			    (unsigned long long)m->size);
+	}
+	for (int j = from; j < to; j++) {
+		bool found = false;
+
+		for (size_t i = 0; i < p->n_attachments && !found; i++)
+			found = strcmp(p->attachments[i]->name,
+				    PQgetvalue(a, j, 1)) == 0;
+		if (!found)
+			problem(v,
+			    "Attachment \"%s\" of passenger %llu is not in "
+			    "its record.",
+			    PQgetvalue(a, j, 1), (unsigned long long)p->id);
+	}
+}
+
 /* Each record decodes and agrees with the columns beside it, its dedup
- * key and its client bytes. */
+ * key and its attachment bodies. */
 static int
 check_passengers(struct vctx *v)
 {
-	PGresult *r;
+	PGresult *r, *a;
 	struct key dk;
-	int rc;
+	int rc, next = 0;
+
+	rc = pg_exec(v->t,
+	    "SELECT passenger, name, length(body)::int8 FROM attachments"
+	    " ORDER BY passenger, name",
+	    NULL, &a);
+	if (rc != DBS_OK)
+		return rc;
 
 	rc = pg_exec(v->t,
 	    "SELECT id, client, definition, puller, external_id,"
 	    " state::int8, next_attempt_ms, done_ms, dedup_key, record FROM"
 	    " passengers ORDER BY id",
 	    NULL, &r);
-	if (rc != DBS_OK)
+	if (rc != DBS_OK) {
+		PQclear(a);
 		return rc;
+	}
 	for (int i = 0; i < PQntuples(r); i++) {
 		uint64_t id = (uint64_t)pg_i64(r, i, 0);
 		Dbs__Passenger *p;
@@ -941,9 +999,11 @@ check_passengers(struct vctx *v)
 		    memcmp(PQgetvalue(r, i, 8), dk.b, dk.n) != 0)
 			problem(v, "passenger %llu: wrong dedup key column",
 			    (unsigned long long)id);
+		check_bodies(v, p, a, &next);
 		dbs__passenger__free_unpacked(p, NULL);
 	}
 	PQclear(r);
+	PQclear(a);
 	return DBS_OK;
 }
 

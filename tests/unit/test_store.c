@@ -12,6 +12,13 @@
  * reader holding a snapshot) fork a child that opens its own handle, as
  * databus-web does. Nothing here measures time; the dedup horizon test
  * sleeps 20 ms past a 1 ms horizon.
+ *
+ * With DBS_TEST_PG set to a libpq conninfo, every test runs on the
+ * PostgreSQL engine instead, each in a fresh schema of that database
+ * (dropped at teardown): the same test code, the same contract. Tests of
+ * what only LMDB has (its files, map, writer lock, corrupting it behind
+ * its back) are skipped there with the reason printed, and some get a
+ * PostgreSQL counterpart (a newer schema refused, snapshots).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +30,7 @@
 
 #include <cmocka.h>
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,9 +55,80 @@ now_ms(void)
 struct fx {
 	char tmp[128];
 	char dir[160];
+	char schema[64]; /* on PostgreSQL */
 	struct store *st;
 	struct store_options opt;
 };
+
+/* The conninfo of DBS_TEST_PG: run on PostgreSQL (NULL: on LMDB). */
+static const char *pg_conninfo;
+
+/* Skip the rest of a test that is about LMDB alone, saying why. */
+#define LMDB_ONLY(why)                                                        \
+	do {                                                                  \
+		if (pg_conninfo != NULL) {                                    \
+			print_message("skipped on PostgreSQL: %s\n", why);    \
+			skip();                                               \
+		}                                                             \
+	} while (0)
+
+/* `opt` (NULL: the defaults) for the store of f on its engine. */
+static struct store_options
+fx_opt(const struct fx *f, const struct store_options *opt)
+{
+	struct store_options o = {0};
+
+	if (opt != NULL)
+		o = *opt;
+	if (pg_conninfo != NULL) {
+		o.backend = STORE_BACKEND_POSTGRES;
+		o.pg_conninfo = pg_conninfo;
+		o.pg_schema = f->schema;
+	}
+	return o;
+}
+
+/* store_open of f's store (its directory, or its schema). */
+static int
+fx_open(const struct fx *f, enum store_mode mode,
+    const struct store_options *opt, struct store **out)
+{
+	struct store_options o = fx_opt(f, opt);
+
+	return store_open(f->dir, mode, opt || pg_conninfo ? &o : NULL, out);
+}
+
+/* Run SQL in f's schema (PostgreSQL only): the test's hand behind the
+ * store's back. */
+static void pg_sql(const struct fx *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+pg_sql(const struct fx *f, const char *fmt, ...)
+{
+	char sql[1024];
+	PGconn *c = PQconnectdb(pg_conninfo);
+	PGresult *r;
+	va_list ap;
+	int n;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	n = snprintf(sql, sizeof(sql),
+	    "SET client_min_messages = warning;"
+	    " SET search_path TO \"%s\"; ",
+	    f->schema);
+	va_start(ap, fmt);
+	vsnprintf(sql + n, sizeof(sql) - (size_t)n, fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		print_message("%s: %s\n", sql, PQerrorMessage(c));
+	assert_true(PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    PQresultStatus(r) == PGRES_TUPLES_OK);
+	PQclear(r);
+	PQfinish(c);
+}
 
 struct ids {
 	uint64_t v[MAX_IDS];
@@ -70,7 +149,7 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 open_store(struct fx *f)
 {
-	int rc = store_open(f->dir, STORE_RDWR, &f->opt, &f->st);
+	int rc = fx_open(f, STORE_RDWR, &f->opt, &f->st);
 
 	if (rc != DBS_OK)
 		print_message("store_open: %s: %s\n", dbs_strerror(rc),
@@ -95,6 +174,8 @@ setup(void **state)
 	strcpy(f->tmp, "/tmp/test_store.XXXXXX");
 	assert_non_null(mkdtemp(f->tmp));
 	snprintf(f->dir, sizeof(f->dir), "%s/store", f->tmp);
+	/* A fresh schema per test: the name of its temp dir. */
+	snprintf(f->schema, sizeof(f->schema), "dbs_%s", f->tmp + 16);
 	f->opt.no_sync = true;
 	open_store(f);
 	*state = f;
@@ -107,6 +188,8 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	store_close(f->st);
+	if (pg_conninfo != NULL)
+		pg_sql(f, "DROP SCHEMA \"%s\" CASCADE", f->schema);
 	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -308,9 +391,33 @@ test_open_meta_schema(void **state)
 	assert_int_equal(v, 0);
 	assert_int_equal(store_stats(t, &stats), DBS_OK);
 	assert_int_equal(stats.schema_version, STORE_SCHEMA_VERSION);
-	assert_int_equal(stats.map_size, 256u << 20);
+	assert_int_equal(stats.map_size, pg_conninfo ? 0 : 256u << 20);
 	assert_true(stats.commits >= 1);
 	commit(t);
+	if (pg_conninfo != NULL) {
+		/* PostgreSQL: no reader slots; a newer schema is refused, a
+		 * missing one is not created by a reader. */
+		struct store_options o = fx_opt(f, &f->opt);
+
+		assert_int_equal(store_reader_check(f->st), -1);
+		store_close(f->st);
+		f->st = NULL;
+		pg_sql(f, "UPDATE meta SET value = 9 WHERE name ="
+			  " 'store.schema_version'");
+		assert_int_equal(
+		    fx_open(f, STORE_RDWR, &f->opt, &other), DBS_ESCHEMA);
+		assert_null(other);
+		assert_int_equal(
+		    fx_open(f, STORE_RDONLY, NULL, &other), DBS_ESCHEMA);
+		o.pg_schema = "dbs_missing_schema";
+		assert_int_equal(
+		    store_open(NULL, STORE_RDONLY, &o, &other), DBS_ENOTFOUND);
+		assert_null(other);
+		pg_sql(f, "UPDATE meta SET value = 1 WHERE name ="
+			  " 'store.schema_version'");
+		open_store(f);
+		return;
+	}
 	assert_true(store_reader_check(f->st) >= 0);
 
 	/* A store from a newer version is refused. */
@@ -383,8 +490,7 @@ test_txn_rules(void **state)
 	/* A read-only store refuses write transactions. */
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(
-	    store_open(f->dir, STORE_RDONLY, NULL, &f->st), DBS_OK);
+	assert_int_equal(fx_open(f, STORE_RDONLY, NULL, &f->st), DBS_OK);
 	assert_int_equal(store_txn_begin(f->st, true, &t2), DBS_EPERM);
 	r = rbegin(f);
 	assert_int_equal(
@@ -1065,8 +1171,7 @@ test_client_bytes(void **state)
 	n = client_bytes(f, "b");
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(
-	    store_open(f->dir, STORE_RDWR, &f->opt, &f->st), DBS_OK);
+	assert_int_equal(fx_open(f, STORE_RDWR, &f->opt, &f->st), DBS_OK);
 	assert_int_equal(client_bytes(f, "b"), n);
 }
 
@@ -1219,6 +1324,17 @@ test_verify_detects_corruption(void **state)
 	}
 	commit(t);
 	assert_int_equal(verify(f), 0);
+	if (pg_conninfo != NULL) {
+		/* A dedup row lost, a count wrong, behind the store's back. */
+		pg_sql(f, "DELETE FROM dedup WHERE passenger = 1;"
+			  " UPDATE counts SET pending = 7");
+		t = rbegin(f);
+		assert_int_equal(
+		    store_verify(t, print_problem, NULL, &problems), DBS_OK);
+		commit(t);
+		assert_int_equal(problems, 2);
+		return;
+	}
 	store_close(f->st);
 	f->st = NULL;
 
@@ -1544,6 +1660,7 @@ test_users_imported(void **state)
 	assert_int_equal(verify(f), 0);
 
 	/* An older store: the added databases are missing. */
+	LMDB_ONLY("an LMDB store made before users.imported existed");
 	store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(mdb_env_create(&env), 0);
@@ -1939,6 +2056,7 @@ test_event_trim_bytes(void **state)
 	char ext[32];
 	bool dup;
 
+	LMDB_ONLY("the event log's byte budget is a share of the LMDB map");
 	memset(big, 'm', sizeof(big) - 1);
 	kv.key = "big";
 	kv.value = big;
@@ -2102,6 +2220,32 @@ test_lock_and_snapshot(void **state)
 	int up[2], down[2], status;
 	pid_t pid;
 
+	if (pg_conninfo != NULL) {
+		/* PostgreSQL: a read transaction is a snapshot, on its own
+		 * connection, while the writer commits. */
+		struct store_txn *r;
+		Dbs__StoreStats stats;
+
+		t = wbegin(f);
+		seat(t, "c", "d", "1");
+		commit(t);
+		r = rbegin(f);
+		t = wbegin(f);
+		for (int i = 0; i < 5; i++) {
+			char ext[16];
+
+			snprintf(ext, sizeof(ext), "x%d", i);
+			seat(t, "c", "d", ext);
+		}
+		assert_int_equal(store_stats(r, &stats), DBS_OK);
+		assert_int_equal(stats.passengers, 1);
+		commit(t);
+		assert_int_equal(store_stats(r, &stats), DBS_OK);
+		assert_int_equal(stats.passengers, 1);
+		commit(r);
+		assert_int_equal(passengers_now(f->st), 6);
+		LMDB_ONLY("the writer lock file and a second process");
+	}
 	/* In this process: a second writer is locked out, and a second
 	 * handle on the same environment is refused (LMDB forbids it). */
 	assert_int_equal(
@@ -2216,6 +2360,7 @@ test_map_full(void **state)
 	bool at_max = false;
 	pid_t pid;
 
+	LMDB_ONLY("the LMDB map and its growth");
 	store_close(f->st);
 	f->st = NULL;
 	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -2306,6 +2451,26 @@ test_copy_and_stats(void **state)
 	}
 	put_log(t, "c", 1, 1);
 	commit(t);
+	if (pg_conninfo != NULL) {
+		uint64_t a = 1, b = 1;
+
+		/* The LMDB-file tools say they are LMDB's. */
+		assert_int_equal(store_copy(f->st, f->tmp), DBS_EINVAL);
+		assert_non_null(strstr(store_last_error(f->st), "LMDB"));
+		assert_int_equal(
+		    store_backup(f->st, "/tmp/x.mdb", NULL), DBS_EINVAL);
+		assert_int_equal(store_room(f->st, &a, &b), DBS_EINVAL);
+		assert_int_equal(store_reader_check(f->st), -1);
+		t = rbegin(f);
+		assert_int_equal(store_stats(t, &stats), DBS_OK);
+		assert_int_equal(stats.passengers, 50);
+		assert_int_equal(stats.logs, 1);
+		assert_int_equal(stats.events, 2); /* one list, one log */
+		assert_int_equal(stats.last_seq, 2);
+		assert_true(stats.used_bytes > 0);
+		commit(t);
+		return;
+	}
 	snprintf(dir, sizeof(dir), "%s/copy", f->tmp);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	assert_int_equal(store_copy(f->st, dir), DBS_OK);
@@ -2324,6 +2489,11 @@ test_copy_and_stats(void **state)
 int
 main(void)
 {
+	pg_conninfo = getenv("DBS_TEST_PG");
+	if (pg_conninfo != NULL && *pg_conninfo == '\0')
+		pg_conninfo = NULL;
+	if (pg_conninfo != NULL)
+		print_message("test_store: on PostgreSQL (DBS_TEST_PG)\n");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 		test_open_meta_schema, setup, teardown),
