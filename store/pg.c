@@ -122,10 +122,14 @@ set_error(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(st->err, sizeof(st->err), fmt, ap);
 	va_end(ap);
-	/* libpq's messages end with a newline. */
+	/* libpq's messages end with a newline and may hold more: one line
+	 * for the logs. */
 	n = strlen(st->err);
 	while (n > 0 && (st->err[n - 1] == '\n' || st->err[n - 1] == ' '))
 		st->err[--n] = '\0';
+	for (char *p = st->err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 }
 
 /* The dbs_error of a failed statement. */

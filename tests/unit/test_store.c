@@ -56,6 +56,10 @@ struct fx {
 	char tmp[128];
 	char dir[160];
 	char schema[64]; /* on PostgreSQL */
+	/* DBS_TEST_PG (key=value form) naming the schema as the
+	 * application_name of the store's connections, so that a test can
+	 * find them in pg_stat_activity. */
+	char conninfo[1024];
 	struct store *st;
 	struct store_options opt;
 };
@@ -82,7 +86,7 @@ fx_opt(const struct fx *f, const struct store_options *opt)
 		o = *opt;
 	if (pg_conninfo != NULL) {
 		o.backend = STORE_BACKEND_POSTGRES;
-		o.pg_conninfo = pg_conninfo;
+		o.pg_conninfo = f->conninfo;
 		o.pg_schema = f->schema;
 	}
 	return o;
@@ -176,6 +180,9 @@ setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "%s/store", f->tmp);
 	/* A fresh schema per test: the name of its temp dir. */
 	snprintf(f->schema, sizeof(f->schema), "dbs_%s", f->tmp + 16);
+	if (pg_conninfo != NULL)
+		snprintf(f->conninfo, sizeof(f->conninfo),
+		    "%s application_name=%s", pg_conninfo, f->schema);
 	f->opt.no_sync = true;
 	open_store(f);
 	*state = f;
@@ -2287,6 +2294,40 @@ test_lock_and_snapshot(void **state)
 	    store_open(f->dir, STORE_RDWR, &f->opt, &f->st), DBS_OK);
 }
 
+/* PostgreSQL: the connection of the writer dies mid-batch (a restarted
+ * server, a cut link). The commit fails with DBS_EIO and PostgreSQL's
+ * words, nothing of the batch is kept, and the next transaction
+ * reconnects. */
+static void
+test_pg_connection_lost(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+
+	if (pg_conninfo == NULL) {
+		print_message("skipped on LMDB: a PostgreSQL connection\n");
+		skip();
+	}
+	t = wbegin(f);
+	seat(t, "c", "d", "kept");
+	commit(t);
+	t = wbegin(f);
+	seat(t, "c", "d", "lost");
+	pg_sql(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+	    " application_name = '%s' AND pid <> pg_backend_pid()",
+	    f->schema);
+	seat_rc(t, "c", "d", "p", "lost2", &(uint64_t){0}, &(bool){false});
+	assert_int_equal(store_txn_commit(t), DBS_EIO);
+	print_message("store_last_error: %s\n", store_last_error(f->st));
+	assert_non_null(strstr(store_last_error(f->st), "PostgreSQL"));
+	t = wbegin(f);
+	seat(t, "c", "d", "again");
+	commit(t);
+	counts(f, "c", "d", 2, 0, 0);
+	assert_int_equal(verify(f), 0);
+}
+
 /* ------------------------------------------------------------- full map */
 
 /* Seat `n` passengers with 1 KiB bodies in one transaction. */
@@ -2537,6 +2578,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_lock_and_snapshot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_pg_connection_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_copy_and_stats, setup, teardown),
 	};

@@ -1,0 +1,59 @@
+"""The store contract on PostgreSQL: the store unit tests (the built
+tests/unit/test_store) run against a real PostgreSQL 15 started in the
+test's temp dir on loopback (driver_servers.py), with DBS_TEST_PG naming
+it, and must pass; only the tests about LMDB alone may skip, and they
+must say so. Afterwards no schema of theirs is left behind."""
+import os
+import re
+import subprocess
+
+from conftest import BUILD, deadline
+from driver_servers import postgres  # noqa: F401 (fixture)
+
+TEST_STORE = BUILD / "tests" / "unit" / "test_store"
+
+# The tests about LMDB alone (its files, map and writer lock).
+LMDB_ONLY = {"test_users_imported", "test_event_trim_bytes",
+             "test_lock_and_snapshot", "test_map_full"}
+
+
+def _run(env_pg):
+    env = dict(os.environ)
+    env.pop("DBS_TEST_PG", None)
+    if env_pg is not None:
+        env["DBS_TEST_PG"] = env_pg
+    return subprocess.run([str(TEST_STORE)], capture_output=True, text=True,
+                          env=env, timeout=deadline(600))
+
+
+def _tally(out):
+    ran = re.search(r"\[=+\] (\d+) test\(s\) run", out)
+    passed = re.search(r"\[  PASSED  \] (\d+) test\(s\)", out)
+    skipped = set(re.findall(r"\[  SKIPPED \] (test_\w+)\n", out))
+    return (int(ran.group(1)) if ran else 0,
+            int(passed.group(1)) if passed else 0, skipped)
+
+
+def test_store_unit_tests_pass_on_postgres(postgres):  # noqa: F811
+    r = _run(postgres.conninfo)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "on PostgreSQL (DBS_TEST_PG)" in out, out
+    ran, passed, skipped = _tally(out)
+    assert skipped == LMDB_ONLY, out
+    assert ran >= 26 and passed == ran - len(LMDB_ONLY), out
+    for name in LMDB_ONLY:
+        assert re.search(r"\[ RUN      \] %s\nskipped on PostgreSQL: "
+                         % name, out), name
+    # Each test dropped its schema.
+    assert postgres.sql("SELECT nspname FROM pg_namespace"
+                        " WHERE nspname LIKE 'dbs\\_%'") == []
+
+
+def test_store_unit_tests_still_pass_on_lmdb():
+    r = _run(None)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    ran, passed, skipped = _tally(out)
+    assert skipped == {"test_pg_connection_lost"}, out
+    assert passed == ran - 1, out
