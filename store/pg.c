@@ -194,6 +194,12 @@ pg_exec(
 
 	if (res != NULL)
 		*res = NULL;
+	if (t->pg->pipe) {
+		/* A statement whose rows matter cannot wait in a pipeline. */
+		set_error(t->st, "a query inside the commit's pipeline");
+		return pg_poison(t, DBS_EPROTO);
+	}
+	pg_trip(t->st->pg);
 	r = PQexecParams(c, sql, q != NULL ? q->n : 0, NULL,
 	    q != NULL ? q->v : NULL, q != NULL ? q->len : NULL,
 	    q != NULL ? q->fmt : NULL, 1);
@@ -223,6 +229,18 @@ pg_run(
 
 	if (rows != NULL)
 		*rows = 0;
+	if (t->pg->pipe) {
+		if (!PQsendQueryParams(t->pg->conn, sql, q != NULL ? q->n : 0,
+			NULL, q != NULL ? q->v : NULL,
+			q != NULL ? q->len : NULL, q != NULL ? q->fmt : NULL,
+			1)) {
+			set_error(t->st, "PostgreSQL: %s",
+			    PQerrorMessage(t->pg->conn));
+			return pg_poison(t, DBS_EIO);
+		}
+		t->pg->piped++;
+		return DBS_OK;
+	}
 	if ((rc = pg_exec(t, sql, q, &r)) != DBS_OK)
 		return rc;
 	if (rows != NULL)
@@ -304,10 +322,13 @@ keep_clear(struct stpg_txn *x)
 static int
 exec_plain(struct store *st, PGconn *c, const char *sql, PGresult **res)
 {
-	PGresult *r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 1);
-	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	PGresult *r;
+	ExecStatusType s;
 	int rc;
 
+	pg_trip(st->pg);
+	r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 1);
+	s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (res != NULL)
 		*res = NULL;
 	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
@@ -332,6 +353,7 @@ exec_simple(struct store *st, PGconn *c, const char *sql)
 	PGresult *r;
 	int rc = DBS_OK;
 
+	pg_trip(st->pg);
 	if (!PQsendQuery(c, sql)) {
 		set_error(st, "PostgreSQL: %s", PQerrorMessage(c));
 		return DBS_EIO;
@@ -676,38 +698,59 @@ begin_read(struct store *st, struct store_txn **out)
 	return DBS_OK;
 }
 
-/* Lock the counters and read them into the transaction. */
+/* BEGIN, lock the counters and read them into the transaction: one round
+ * trip (the simple query protocol, so the values come as text). */
 static int
 begin_write(struct store *st, struct store_txn *t)
 {
+	PGconn *c = st->pg->wconn;
 	PGresult *r;
-	int rc;
+	int rc = DBS_OK, rows = 0;
 
-	if ((rc = ensure_conn(st, st->pg->wconn)) != DBS_OK)
+	if ((rc = ensure_conn(st, c)) != DBS_OK)
 		return rc;
-	if ((rc = exec_simple(st, st->pg->wconn, "BEGIN")) != DBS_OK)
-		return rc;
-	rc = pg_exec(t,
-	    "SELECT name, value FROM meta WHERE name IN ('" META_NEXT_PID
-	    "', '" META_NEXT_LOG "', '" META_NEXT_SEQ "', '" META_COMMITS
-	    "') ORDER BY name FOR UPDATE",
-	    NULL, &r);
+	pg_trip(st->pg);
+	if (!PQsendQuery(c,
+		"BEGIN; SELECT name, value FROM meta WHERE name IN"
+		" ('" META_NEXT_PID "', '" META_NEXT_LOG "', '" META_NEXT_SEQ
+		"', '" META_COMMITS "') ORDER BY name FOR UPDATE")) {
+		set_error(st, "PostgreSQL: %s", PQerrorMessage(c));
+		return DBS_EIO;
+	}
+	while ((r = PQgetResult(c)) != NULL) {
+		ExecStatusType s = PQresultStatus(r);
+
+		if (rc == DBS_OK && s != PGRES_COMMAND_OK &&
+		    s != PGRES_TUPLES_OK) {
+			rc = from_pg(c, r);
+			set_error(st, "PostgreSQL: %s",
+			    *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+						     : PQerrorMessage(c));
+		}
+		for (int i = 0; s == PGRES_TUPLES_OK && i < PQntuples(r);
+		     i++) {
+			const char *name = PQgetvalue(r, i, 0);
+			uint64_t v = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+
+			rows++;
+			if (strcmp(name, META_NEXT_PID) == 0)
+				t->next_pid = v;
+			else if (strcmp(name, META_NEXT_LOG) == 0)
+				t->next_log = v;
+			else if (strcmp(name, META_NEXT_SEQ) == 0)
+				t->next_seq = v;
+		}
+		PQclear(r);
+	}
+	if (rc == DBS_OK && rows != 4) {
+		set_error(st, "the counters of schema %s are missing",
+		    st->pg->schema);
+		rc = DBS_ECORRUPT;
+	}
 	if (rc != DBS_OK) {
-		(void)exec_simple(st, st->pg->wconn, "ROLLBACK");
+		(void)exec_simple(st, c, "ROLLBACK");
 		return rc;
 	}
-	for (int i = 0; i < PQntuples(r); i++) {
-		const char *name = PQgetvalue(r, i, 0);
-		uint64_t v = (uint64_t)pg_i64(r, i, 1);
-
-		if (strcmp(name, META_NEXT_PID) == 0)
-			t->next_pid = v;
-		else if (strcmp(name, META_NEXT_LOG) == 0)
-			t->next_log = v;
-		else if (strcmp(name, META_NEXT_SEQ) == 0)
-			t->next_seq = v;
-	}
-	PQclear(r);
 	/* What this transaction started from, to write back changes. */
 	st->next_pid = t->next_pid;
 	st->next_log = t->next_log;
@@ -795,37 +838,95 @@ commit_meta(struct store_txn *t)
 
 /* Keep event_keep events (and a slack of a sixteenth, as on LMDB). The
  * seqs kept are consecutive (trims take the oldest), so their number is
- * last - first + 1, read through the primary key. */
+ * last - first + 1, read through the primary key; the statement checks
+ * it itself, so that it can wait in the commit's pipeline. */
 static int
 autotrim(struct store_txn *t)
 {
 	struct store *st = t->st;
-	uint64_t slack = st->event_keep / 16, n;
+	uint64_t slack = st->event_keep / 16;
+	struct pgp q = {0};
 
 	if (slack < 64)
 		slack = 64;
-	if (t->next_seq - 1 < st->event_keep + slack)
+	if (t->next_seq - 1 <= st->event_keep + slack)
 		return DBS_OK; /* never that many */
-	{
-		PGresult *r;
-		struct pgp q = {0};
-		int rc = pg_exec(
-		    t, "SELECT min(seq), max(seq) FROM events", NULL, &r);
+	pgp_u64(&q, st->event_keep);
+	pgp_u64(&q, st->event_keep + slack);
+	return pg_run(t,
+	    "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) -"
+	    " $1::int8 AND (SELECT max(seq) - min(seq) + 1 FROM events) >"
+	    " $2::int8",
+	    &q, NULL);
+}
 
-		if (rc != DBS_OK)
-			return rc;
-		n = pg_null(r, 0, 0)
-			? 0
-			: (uint64_t)(pg_i64(r, 0, 1) - pg_i64(r, 0, 0) + 1);
-		PQclear(r);
-		if (n <= st->event_keep + slack)
-			return DBS_OK;
-		pgp_u64(&q, st->event_keep);
-		return pg_run(t,
-		    "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM "
-		    "events) - $1::int8",
-		    &q, NULL);
+/* From here pg_run queues its statements (the commit's). */
+static int
+pipe_start(struct store_txn *t)
+{
+	if (!PQenterPipelineMode(t->pg->conn)) {
+		set_error(
+		    t->st, "PostgreSQL: %s", PQerrorMessage(t->pg->conn));
+		return pg_poison(t, DBS_EIO);
 	}
+	t->pg->pipe = true;
+	t->pg->piped = 0;
+	return DBS_OK;
+}
+
+/* Send the queued statements, read their results (the first failure is
+ * the answer; those after it are aborted by PostgreSQL) and leave
+ * pipeline mode: one round trip. */
+static int
+pipe_finish(struct store_txn *t, int rc)
+{
+	PGconn *c = t->pg->conn;
+	PGresult *r;
+	bool bad = false;
+
+	if (!t->pg->pipe)
+		return rc;
+	t->pg->pipe = false;
+	pg_trip(t->st->pg);
+	if (!PQpipelineSync(c)) {
+		if (rc == DBS_OK)
+			set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
+		rc = rc != DBS_OK ? rc : DBS_EIO;
+		bad = true;
+	}
+	for (int i = 0; !bad && i < t->pg->piped; i++) {
+		if ((r = PQgetResult(c)) == NULL) {
+			bad = true;
+			break;
+		}
+		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+		    PQresultStatus(r) != PGRES_TUPLES_OK && rc == DBS_OK) {
+			rc = from_pg(c, r);
+			set_error(t->st, "PostgreSQL: %s",
+			    *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+						     : PQerrorMessage(c));
+		}
+		PQclear(r);
+		while ((r = PQgetResult(c)) != NULL)
+			PQclear(r);
+	}
+	/* The sync's own result ends the pipeline. */
+	while (!bad && (r = PQgetResult(c)) != NULL) {
+		bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+
+		PQclear(r);
+		if (sync)
+			break;
+	}
+	if (bad && rc == DBS_OK) {
+		set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
+		rc = DBS_EIO;
+	}
+	if (!PQexitPipelineMode(c) && rc == DBS_OK) {
+		set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
+		rc = DBS_EIO;
+	}
+	return pg_poison(t, rc);
 }
 
 int
@@ -838,7 +939,11 @@ stpg_txn_commit(struct store_txn *txn)
 		txn_end(t, true);
 		return DBS_OK;
 	}
+	/* Everything the commit writes goes in one pipeline with the
+	 * COMMIT: one round trip. */
 	rc = pg_usable(t, true);
+	if (rc == DBS_OK)
+		rc = pipe_start(t);
 	if (rc == DBS_OK)
 		rc = pg_counts_flush(t);
 	if (rc == DBS_OK)
@@ -851,6 +956,7 @@ stpg_txn_commit(struct store_txn *txn)
 		rc = commit_meta(t);
 	if (rc == DBS_OK)
 		rc = pg_run(t, "COMMIT", NULL, NULL);
+	rc = pipe_finish(t, rc);
 	txn_end(t, rc != DBS_OK);
 	return rc;
 }
@@ -1135,6 +1241,8 @@ stpg_stats(struct store_txn *txn, Dbs__StoreStats *stats)
 	stats->commits = (uint64_t)pg_i64(r, 0, 8);
 	stats->schema_version = (uint32_t)pg_i64(r, 0, 9);
 	stats->used_bytes = (uint64_t)pg_i64(r, 0, 10);
+	stats->pg_round_trips =
+	    __atomic_load_n(&txn->st->pg->round_trips, __ATOMIC_RELAXED);
 	PQclear(r);
 	return DBS_OK;
 }

@@ -30,6 +30,10 @@
 
 struct stpg_txn {
 	PGconn *conn;
+	/* At commit: statements are sent in one pipeline (pg_run queues
+	 * them; pg_exec is not allowed), their results read at the end. */
+	bool pipe;
+	int piped;
 	/* Results whose bytes the caller may still hold (attachment
 	 * bodies): cleared when the transaction ends. */
 	PGresult **keep;
@@ -44,8 +48,9 @@ struct stpg {
 	struct stpg_txn wt;        /* the write transaction's */
 	PGconn *idle[PG_POOL_MAX]; /* guarded by st->mu */
 	size_t n_idle;
-	struct sbuf rec; /* packing of records */
-	struct sbuf ev;  /* packing of events */
+	uint64_t round_trips; /* relaxed atomic: readers count too */
+	struct sbuf rec;      /* packing of records */
+	struct sbuf ev;       /* packing of events */
 };
 
 /* The parameters of one statement. */
@@ -86,13 +91,21 @@ pgp_u64(struct pgp *q, uint64_t v)
 	pgp_i64(q, v > INT64_MAX ? INT64_MAX : (int64_t)v);
 }
 
+/* One more round trip to PostgreSQL. */
+static inline void
+pg_trip(struct stpg *pg)
+{
+	__atomic_fetch_add(&pg->round_trips, 1, __ATOMIC_RELAXED);
+}
+
 /* Run `sql` with `q` (may be NULL) in t's transaction: DBS_OK with *res
  * (may be NULL: cleared at once) for the caller to PQclear, or an error
  * that poisons t. */
 int pg_exec(
     struct store_txn *t, const char *sql, const struct pgp *q, PGresult **res);
 /* The same, for the statements whose rows do not matter: *rows (may be
- * NULL) gets how many rows they touched. */
+ * NULL) gets how many rows they touched. In a commit's pipeline the
+ * statement is only queued (*rows is 0). */
 int pg_run(
     struct store_txn *t, const char *sql, const struct pgp *q, uint64_t *rows);
 

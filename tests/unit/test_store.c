@@ -2328,6 +2328,47 @@ test_pg_connection_lost(void **state)
 	assert_int_equal(verify(f), 0);
 }
 
+/* What a batch of seats costs in round trips to PostgreSQL: one per seat,
+ * and two for the transaction (BEGIN with the counter lock, and the
+ * commit's pipeline). LMDB makes none. */
+static void
+test_round_trips(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	Dbs__StoreStats stats;
+	uint64_t before, after;
+	const int n = 200;
+
+	t = rbegin(f);
+	assert_int_equal(store_stats(t, &stats), DBS_OK);
+	commit(t);
+	before = stats.pg_round_trips;
+	t = wbegin(f);
+	for (int i = 0; i < n; i++) {
+		char ext[16];
+
+		snprintf(ext, sizeof(ext), "rt%d", i);
+		seat(t, i % 2 ? "a" : "b", "d", ext);
+	}
+	commit(t);
+	t = rbegin(f);
+	assert_int_equal(store_stats(t, &stats), DBS_OK);
+	commit(t);
+	after = stats.pg_round_trips;
+	if (pg_conninfo == NULL) {
+		assert_int_equal(after, 0);
+		return;
+	}
+	/* The read transactions around it: its end (1), the next one's
+	 * begin (1) and the stats query (1). */
+	print_message("%d seats in one transaction: %llu round trips "
+		      "(%.3f per passenger)\n",
+	    n, (unsigned long long)(after - before - 3),
+	    (double)(after - before - 3) / n);
+	assert_int_equal(after - before - 3, n + 2);
+}
+
 /* ------------------------------------------------------------- full map */
 
 /* Seat `n` passengers with 1 KiB bodies in one transaction. */
@@ -2580,6 +2621,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_pg_connection_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_copy_and_stats, setup, teardown),
 	};
