@@ -31,6 +31,7 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -2328,6 +2329,81 @@ test_pg_connection_lost(void **state)
 	assert_int_equal(verify(f), 0);
 }
 
+/* A second writer of the same PostgreSQL schema (another handle: later,
+ * another node), on a thread of its own. */
+struct writer2 {
+	struct fx *f;
+	int committing; /* set (atomically) by the first writer */
+	int saw_committing;
+	uint64_t seq;
+	int rc;
+};
+
+static void *
+writer2_run(void *arg)
+{
+	struct writer2 *w = arg;
+	struct store *st = NULL;
+	struct store_txn *t = NULL;
+
+	w->rc = fx_open(w->f, STORE_RDWR, &w->f->opt, &st);
+	if (w->rc == DBS_OK)
+		w->rc = store_txn_begin(st, true, &t); /* waits for the lock */
+	w->saw_committing = __atomic_load_n(&w->committing, __ATOMIC_SEQ_CST);
+	if (w->rc == DBS_OK)
+		w->rc = store_event_append(t, "B", DBS__RESOURCE__RES_SYSTEM,
+		    DBS__EVENT_KIND__EV_UPDATE, "b", 1, &w->seq);
+	if (w->rc == DBS_OK)
+		w->rc = store_txn_commit(t);
+	store_close(st);
+	return NULL;
+}
+
+/* PostgreSQL: writers of one schema take turns (the counter lock taken
+ * at begin), so ids and event seqs are shared, gap-free and in commit
+ * order across handles. */
+static void
+test_pg_two_writers(void **state)
+{
+	struct fx *f = *state;
+	struct writer2 w = {.f = f};
+	struct store_txn *t;
+	struct timespec pause = {0, 100 * 1000 * 1000};
+	uint64_t seq = 0, first, last, id1, id2;
+	pthread_t th;
+
+	if (pg_conninfo == NULL) {
+		print_message("skipped on LMDB: one writer per store\n");
+		skip();
+	}
+	t = wbegin(f);
+	id1 = seat(t, "c", "d", "a");
+	assert_int_equal(store_event_append(t, "A", DBS__RESOURCE__RES_SYSTEM,
+			     DBS__EVENT_KIND__EV_UPDATE, "a", 1, &seq),
+	    DBS_OK);
+	assert_int_equal(pthread_create(&th, NULL, writer2_run, &w), 0);
+	/* Give the other writer time to reach its begin and wait there. */
+	nanosleep(&pause, NULL);
+	__atomic_store_n(&w.committing, 1, __ATOMIC_SEQ_CST);
+	commit(t);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(w.rc, DBS_OK);
+	assert_true(w.saw_committing);
+	/* Our create list came at commit, after our explicit event. */
+	assert_int_equal(w.seq, seq + 2);
+	/* This handle reads the counters afresh: no id or seq reused. */
+	t = wbegin(f);
+	id2 = seat(t, "c", "d", "b");
+	commit(t);
+	assert_int_equal(id2, id1 + 1);
+	t = rbegin(f);
+	assert_int_equal(store_event_range(t, &first, &last), DBS_OK);
+	commit(t);
+	assert_int_equal(first, 1);
+	assert_int_equal(last, w.seq + 1);
+	assert_int_equal(verify(f), 0);
+}
+
 /* What a batch of seats costs in round trips to PostgreSQL: one per seat,
  * and two for the transaction (BEGIN with the counter lock, and the
  * commit's pipeline). LMDB makes none. */
@@ -2622,6 +2698,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_pg_connection_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_pg_two_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_copy_and_stats, setup, teardown),
 	};
