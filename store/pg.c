@@ -183,6 +183,109 @@ pg_usable(struct store_txn *t, bool write)
 
 /* ---------------------------------------------------------- statements */
 
+/* ----------------------------------------------------- the pipeline */
+
+/* Queue a statement in the write transaction's pipeline. */
+static int
+pipe_send(struct store_txn *t, const char *sql, const struct pgp *q)
+{
+	if (!PQsendQueryParams(t->pg->conn, sql, q != NULL ? q->n : 0, NULL,
+		q != NULL ? q->v : NULL, q != NULL ? q->len : NULL,
+		q != NULL ? q->fmt : NULL, 1)) {
+		set_error(
+		    t->st, "PostgreSQL: %s", PQerrorMessage(t->pg->conn));
+		return pg_poison(t, DBS_EIO);
+	}
+	t->pg->piped++;
+	return DBS_OK;
+}
+
+/* The result of the next queued statement: *res (may be NULL) gets it
+ * on success. The first failure sets the last error (`first`); the
+ * statements after it come back aborted. *lost when nothing comes. */
+static int
+pipe_result(struct store_txn *t, PGresult **res, bool first, bool *lost)
+{
+	PGconn *c = t->pg->conn;
+	PGresult *r = PQgetResult(c), *x;
+	ExecStatusType s;
+	int rc = DBS_OK;
+
+	if (r == NULL) {
+		*lost = true;
+		return DBS_EIO;
+	}
+	s = PQresultStatus(r);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		rc = s == PGRES_PIPELINE_ABORTED ? DBS_EIO : from_pg(c, r);
+		if (first)
+			set_error(t->st, "PostgreSQL: %s",
+			    *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+						     : PQerrorMessage(c));
+	}
+	while ((x = PQgetResult(c)) != NULL)
+		PQclear(x);
+	if (rc == DBS_OK && res != NULL)
+		*res = r;
+	else
+		PQclear(r);
+	return rc;
+}
+
+/* Send the pipeline (one round trip) and read the results of every
+ * statement queued: the last one's into *res (may be NULL). */
+static int
+pipe_sync(struct store_txn *t, PGresult **res)
+{
+	PGconn *c = t->pg->conn;
+	int rc = DBS_OK, n = t->pg->piped;
+	bool lost = false;
+	PGresult *r;
+
+	t->pg->piped = 0;
+	pg_trip(t->st->pg);
+	if (!PQpipelineSync(c))
+		lost = true;
+	for (int i = 0; i < n && !lost; i++) {
+		PGresult *mine = NULL;
+		int x =
+		    pipe_result(t, res != NULL && i == n - 1 ? &mine : NULL,
+			rc == DBS_OK, &lost);
+
+		if (x != DBS_OK && rc == DBS_OK)
+			rc = x;
+		if (mine != NULL)
+			*res = mine;
+	}
+	/* The sync point's own result. */
+	if (!lost && (r = PQgetResult(c)) != NULL)
+		PQclear(r);
+	if (lost) {
+		if (rc == DBS_OK)
+			set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
+		rc = DBS_EIO;
+	}
+	if (rc != DBS_OK && res != NULL && *res != NULL) {
+		PQclear(*res);
+		*res = NULL;
+	}
+	return rc != DBS_OK ? pg_poison(t, rc) : DBS_OK;
+}
+
+/* Leave pipeline mode (at the end of the write transaction). */
+static void
+pipe_leave(struct store_txn *t)
+{
+	if (!t->pg->pipe)
+		return;
+	if (t->pg->piped > 0)
+		(void)pipe_sync(t, NULL);
+	t->pg->pipe = false;
+	(void)PQexitPipelineMode(t->pg->conn);
+}
+
+/* ---------------------------------------------------------- statements */
+
 int
 pg_exec(
     struct store_txn *t, const char *sql, const struct pgp *q, PGresult **res)
@@ -195,9 +298,10 @@ pg_exec(
 	if (res != NULL)
 		*res = NULL;
 	if (t->pg->pipe) {
-		/* A statement whose rows matter cannot wait in a pipeline. */
-		set_error(t->st, "a query inside the commit's pipeline");
-		return pg_poison(t, DBS_EPROTO);
+		/* The writes queued so far go with it: one round trip. */
+		if ((rc = pipe_send(t, sql, q)) != DBS_OK)
+			return rc;
+		return pipe_sync(t, res);
 	}
 	pg_trip(t->st->pg);
 	r = PQexecParams(c, sql, q != NULL ? q->n : 0, NULL,
@@ -229,17 +333,14 @@ pg_run(
 
 	if (rows != NULL)
 		*rows = 0;
-	if (t->pg->pipe) {
-		if (!PQsendQueryParams(t->pg->conn, sql, q != NULL ? q->n : 0,
-			NULL, q != NULL ? q->v : NULL,
-			q != NULL ? q->len : NULL, q != NULL ? q->fmt : NULL,
-			1)) {
-			set_error(t->st, "PostgreSQL: %s",
-			    PQerrorMessage(t->pg->conn));
-			return pg_poison(t, DBS_EIO);
-		}
-		t->pg->piped++;
-		return DBS_OK;
+	if (t->pg->pipe && rows == NULL) {
+		/* A pure write waits for the next read or the commit, or
+		 * until PG_PIPE_MAX are queued (so that the results the
+		 * server holds for us stay small: no deadlock). */
+		if ((rc = pipe_send(t, sql, q)) != DBS_OK)
+			return rc;
+		return t->pg->piped >= PG_PIPE_MAX ? pipe_sync(t, NULL)
+						   : DBS_OK;
 	}
 	if ((rc = pg_exec(t, sql, q, &r)) != DBS_OK)
 		return rc;
@@ -421,27 +522,21 @@ connect_pg(struct store *st, PGconn **out)
 	return DBS_OK;
 }
 
-/* The connection is fine, or reset (a restarted server, a lost link). */
+/* The connection *c is fine, or replaced by a new one (a restarted
+ * server, a lost link). */
 static int
-ensure_conn(struct store *st, PGconn *c)
+ensure_conn(struct store *st, PGconn **c)
 {
-	char sql[512], *id;
+	PGconn *n;
+	int rc;
 
-	if (PQstatus(c) == CONNECTION_OK)
+	if (PQstatus(*c) == CONNECTION_OK)
 		return DBS_OK;
-	PQreset(c);
-	if (PQstatus(c) != CONNECTION_OK) {
-		set_error(
-		    st, "PostgreSQL: reconnecting: %s", PQerrorMessage(c));
-		return DBS_EIO;
-	}
-	if ((id = PQescapeIdentifier(
-		 c, st->pg->schema, strlen(st->pg->schema))) == NULL)
-		return DBS_ENOMEM;
-	snprintf(sql, sizeof(sql), "SET search_path TO %s;%s", id,
-	    st->pg->no_sync ? "SET synchronous_commit TO off;" : "");
-	PQfreemem(id);
-	return exec_simple(st, c, sql);
+	if ((rc = connect_pg(st, &n)) != DBS_OK)
+		return rc;
+	PQfinish(*c);
+	*c = n;
+	return DBS_OK;
 }
 
 /* The schema version, or 0 when the schema has no meta table. */
@@ -670,7 +765,7 @@ begin_read(struct store *st, struct store_txn **out)
 
 	if (c == NULL && (rc = connect_pg(st, &c)) != DBS_OK)
 		return rc;
-	if ((rc = ensure_conn(st, c)) != DBS_OK) {
+	if ((rc = ensure_conn(st, &c)) != DBS_OK) {
 		PQfinish(c);
 		return rc;
 	}
@@ -703,12 +798,13 @@ begin_read(struct store *st, struct store_txn **out)
 static int
 begin_write(struct store *st, struct store_txn *t)
 {
-	PGconn *c = st->pg->wconn;
+	PGconn *c;
 	PGresult *r;
 	int rc = DBS_OK, rows = 0;
 
-	if ((rc = ensure_conn(st, c)) != DBS_OK)
+	if ((rc = ensure_conn(st, &st->pg->wconn)) != DBS_OK)
 		return rc;
+	c = t->pg->conn = st->pg->wconn;
 	pg_trip(st->pg);
 	if (!PQsendQuery(c,
 		"BEGIN; SELECT name, value FROM meta WHERE name IN"
@@ -751,6 +847,15 @@ begin_write(struct store *st, struct store_txn *t)
 		(void)exec_simple(st, c, "ROLLBACK");
 		return rc;
 	}
+	/* Every statement of the transaction goes through a pipeline:
+	 * pure writes wait there for the next read or the commit. */
+	if (!PQenterPipelineMode(c)) {
+		set_error(st, "PostgreSQL: %s", PQerrorMessage(c));
+		(void)exec_simple(st, c, "ROLLBACK");
+		return DBS_EIO;
+	}
+	t->pg->pipe = true;
+	t->pg->piped = 0;
 	/* What this transaction started from, to write back changes. */
 	st->next_pid = t->next_pid;
 	st->next_log = t->next_log;
@@ -799,6 +904,7 @@ txn_end(struct store_txn *t, bool rollback)
 	struct store *st = t->st;
 	PGconn *c = t->pg->conn;
 
+	pipe_leave(t);
 	if (rollback && PQstatus(c) == CONNECTION_OK)
 		(void)exec_simple(st, c, "ROLLBACK");
 	keep_clear(t->pg);
@@ -860,75 +966,6 @@ autotrim(struct store_txn *t)
 	    &q, NULL);
 }
 
-/* From here pg_run queues its statements (the commit's). */
-static int
-pipe_start(struct store_txn *t)
-{
-	if (!PQenterPipelineMode(t->pg->conn)) {
-		set_error(
-		    t->st, "PostgreSQL: %s", PQerrorMessage(t->pg->conn));
-		return pg_poison(t, DBS_EIO);
-	}
-	t->pg->pipe = true;
-	t->pg->piped = 0;
-	return DBS_OK;
-}
-
-/* Send the queued statements, read their results (the first failure is
- * the answer; those after it are aborted by PostgreSQL) and leave
- * pipeline mode: one round trip. */
-static int
-pipe_finish(struct store_txn *t, int rc)
-{
-	PGconn *c = t->pg->conn;
-	PGresult *r;
-	bool bad = false;
-
-	if (!t->pg->pipe)
-		return rc;
-	t->pg->pipe = false;
-	pg_trip(t->st->pg);
-	if (!PQpipelineSync(c)) {
-		if (rc == DBS_OK)
-			set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
-		rc = rc != DBS_OK ? rc : DBS_EIO;
-		bad = true;
-	}
-	for (int i = 0; !bad && i < t->pg->piped; i++) {
-		if ((r = PQgetResult(c)) == NULL) {
-			bad = true;
-			break;
-		}
-		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-		    PQresultStatus(r) != PGRES_TUPLES_OK && rc == DBS_OK) {
-			rc = from_pg(c, r);
-			set_error(t->st, "PostgreSQL: %s",
-			    *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
-						     : PQerrorMessage(c));
-		}
-		PQclear(r);
-		while ((r = PQgetResult(c)) != NULL)
-			PQclear(r);
-	}
-	/* The sync's own result ends the pipeline. */
-	while (!bad && (r = PQgetResult(c)) != NULL) {
-		bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-
-		PQclear(r);
-		if (sync)
-			break;
-	}
-	if (bad && rc == DBS_OK) {
-		set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
-		rc = DBS_EIO;
-	}
-	if (!PQexitPipelineMode(c) && rc == DBS_OK) {
-		set_error(t->st, "PostgreSQL: %s", PQerrorMessage(c));
-		rc = DBS_EIO;
-	}
-	return pg_poison(t, rc);
-}
-
 int
 stpg_txn_commit(struct store_txn *txn)
 {
@@ -939,11 +976,9 @@ stpg_txn_commit(struct store_txn *txn)
 		txn_end(t, true);
 		return DBS_OK;
 	}
-	/* Everything the commit writes goes in one pipeline with the
-	 * COMMIT: one round trip. */
+	/* Everything the commit writes goes into the pipeline with the
+	 * COMMIT, behind the writes still queued: one round trip. */
 	rc = pg_usable(t, true);
-	if (rc == DBS_OK)
-		rc = pipe_start(t);
 	if (rc == DBS_OK)
 		rc = pg_counts_flush(t);
 	if (rc == DBS_OK)
@@ -956,7 +991,8 @@ stpg_txn_commit(struct store_txn *txn)
 		rc = commit_meta(t);
 	if (rc == DBS_OK)
 		rc = pg_run(t, "COMMIT", NULL, NULL);
-	rc = pipe_finish(t, rc);
+	if (rc == DBS_OK)
+		rc = pipe_sync(t, NULL);
 	txn_end(t, rc != DBS_OK);
 	return rc;
 }

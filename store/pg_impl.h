@@ -25,15 +25,18 @@
 
 /* Read connections kept open for the next read transaction. */
 #define PG_POOL_MAX 8
+/* Pure writes queued at most before the pipeline is sent anyway. */
+#define PG_PIPE_MAX 256
 /* Parameters of one statement at most. */
 #define PGP_MAX 16
 
 struct stpg_txn {
 	PGconn *conn;
-	/* At commit: statements are sent in one pipeline (pg_run queues
-	 * them; pg_exec is not allowed), their results read at the end. */
+	/* A write transaction keeps its connection in pipeline mode: a
+	 * pure write (pg_run without *rows) is queued, and goes with the
+	 * next statement whose result is needed, or with the COMMIT. */
 	bool pipe;
-	int piped;
+	int piped; /* statements queued, results not read */
 	/* Results whose bytes the caller may still hold (attachment
 	 * bodies): cleared when the transaction ends. */
 	PGresult **keep;
