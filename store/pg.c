@@ -718,6 +718,7 @@ stpg_close(struct store *st)
 	free(pg->schema);
 	free(pg->rec.p);
 	free(pg->ev.p);
+	pg_cache_free(pg);
 	free(pg);
 	sti_ev_free(st);
 	sti_count_free(st);
@@ -860,6 +861,7 @@ begin_write(struct store *st, struct store_txn *t)
 	st->next_pid = t->next_pid;
 	st->next_log = t->next_log;
 	st->next_seq = t->next_seq;
+	pg_cache_reset(st->pg);
 	sti_ev_reset(st);
 	sti_count_reset(st);
 	sti_usage_reset(st);

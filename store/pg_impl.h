@@ -54,6 +54,7 @@ struct stpg {
 	uint64_t round_trips; /* relaxed atomic: readers count too */
 	struct sbuf rec;      /* packing of records */
 	struct sbuf ev;       /* packing of events */
+	struct pg_cache *cache; /* pg_queue.c: records of the write txn */
 };
 
 /* The parameters of one statement. */
@@ -134,6 +135,12 @@ int pg_usable(struct store_txn *t, bool write);
 /* Poison t with rc (unless it is DBS_OK / ENOTFOUND / EEXIST / EINVAL);
  * returns rc. */
 int pg_poison(struct store_txn *t, int rc);
+
+/* pg_queue.c: the passenger records the write transaction has seen or
+ * written (its own view of them), so that a get costs no round trip and a
+ * put can wait in the pipeline. Emptied at each begin; freed at close. */
+void pg_cache_reset(struct stpg *pg);
+void pg_cache_free(struct stpg *pg);
 
 /* pg_queue.c: at commit, the queue counts and client bytes that the
  * transaction changed. */

@@ -9,7 +9,12 @@
  * Each change is one statement, a round trip: a seat checks its dedup key
  * and writes the passenger and its dedup row in one (data-modifying CTEs),
  * a delete or a whole purge batch removes passengers, attachments and
- * dedup rows in one. Counts, client bytes and queue item events are
+ * dedup rows in one. The write transaction keeps the records it has
+ * seen or written (a small hash by id): a get of one of them costs no
+ * round trip, and a put of one is a pure write that waits in the
+ * pipeline (pg.c) for the next read or the commit — the drive's get and
+ * put of a passenger it seated cost nothing more. Counts, client bytes
+ * and queue item events are
  * queued in memory with the LMDB engine's own code (queue.c, usage.c,
  * events.c) and written at commit, so they come out the same.
  */
@@ -18,6 +23,130 @@
 #include <string.h>
 
 #include "pg_impl.h"
+
+/* ------------------------------------------------------ record cache */
+
+/* Records kept at most per transaction (past it, gets and puts ask). */
+#define CACHE_MAX 65536
+
+struct pg_slot {
+	uint64_t id; /* 0: empty */
+	bool live;   /* false: the passenger is gone (a tombstone) */
+	struct sbuf b;
+};
+
+struct pg_cache {
+	struct pg_slot *v;
+	size_t cap, n; /* cap: a power of two */
+};
+
+static size_t
+slot_of(const struct pg_cache *c, uint64_t id)
+{
+	size_t i = (size_t)(id * UINT64_C(0x9e3779b97f4a7c15)) & (c->cap - 1);
+
+	while (c->v[i].id != 0 && c->v[i].id != id)
+		i = (i + 1) & (c->cap - 1);
+	return i;
+}
+
+static int
+cache_grow(struct pg_cache *c)
+{
+	struct pg_cache n = {NULL, c->cap ? 2 * c->cap : 1024, 0};
+
+	if ((n.v = calloc(n.cap, sizeof(*n.v))) == NULL)
+		return DBS_ENOMEM;
+	for (size_t i = 0; i < c->cap; i++) {
+		if (c->v[i].id != 0)
+			n.v[slot_of(&n, c->v[i].id)] = c->v[i];
+		else
+			free(c->v[i].b.p);
+	}
+	n.n = c->n;
+	free(c->v);
+	*c = n;
+	return DBS_OK;
+}
+
+/* Keep `rec` as the record of passenger `id` (NULL: it is gone). A
+ * record that does not fit is simply not kept (the next get asks). */
+static void
+cache_put(struct store_txn *t, uint64_t id, const void *rec, size_t len)
+{
+	struct stpg *pg = t->st->pg;
+	struct pg_cache *c = pg->cache;
+	struct pg_slot *sl;
+
+	if (!t->write)
+		return;
+	if (c == NULL && (c = pg->cache = calloc(1, sizeof(*c))) == NULL)
+		return;
+	if ((c->n + 1) * 2 > c->cap &&
+	    (c->n >= CACHE_MAX || cache_grow(c) != DBS_OK)) {
+		/* Full: forget this id rather than keep a stale record. */
+		if (c->cap > 0 && c->v[slot_of(c, id)].id == id)
+			c->v[slot_of(c, id)].live = false;
+		return;
+	}
+	sl = &c->v[slot_of(c, id)];
+	if (sl->id == 0) {
+		sl->id = id;
+		c->n++;
+	}
+	sl->live = false;
+	if (rec == NULL)
+		return;
+	sl->b.len = 0;
+	if (sti_sbuf_add(&sl->b, rec, len) == DBS_OK)
+		sl->live = true;
+}
+
+/* The kept record of `id`, or NULL. */
+static const struct sbuf *
+cache_get(struct store_txn *t, uint64_t id)
+{
+	struct pg_cache *c = t->st->pg->cache;
+	struct pg_slot *sl;
+
+	if (!t->write || c == NULL || c->cap == 0)
+		return NULL;
+	sl = &c->v[slot_of(c, id)];
+	return sl->id == id && sl->live ? &sl->b : NULL;
+}
+
+void
+pg_cache_reset(struct stpg *pg)
+{
+	struct pg_cache *c = pg->cache;
+
+	if (c == NULL)
+		return;
+	if (c->cap > 4096) {
+		/* Let go of what a huge transaction left behind. */
+		pg_cache_free(pg);
+		return;
+	}
+	for (size_t i = 0; i < c->cap; i++)
+		c->v[i].id = 0;
+	c->n = 0;
+}
+
+void
+pg_cache_free(struct stpg *pg)
+{
+	struct pg_cache *c = pg->cache;
+
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->cap; i++)
+		free(c->v[i].b.p);
+	free(c->v);
+	free(c);
+	pg->cache = NULL;
+}
+
+/* ------------------------------------------------------------ records */
 
 /* The columns of passengers that follow its id, from a record. */
 static void
@@ -181,6 +310,7 @@ write_new(struct store_txn *txn, const Dbs__Passenger *rec,
 			txn->poison = rc;
 		return rc;
 	}
+	cache_put(txn, rec->id, b->p, b->len);
 	txn->next_pid = rec->id + 1;
 	txn->changes++;
 	*id = rec->id;
@@ -297,9 +427,33 @@ get_record(struct store_txn *txn, const char *sql, uint64_t id,
 int
 stpg_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 {
-	return get_record(txn,
-	    "SELECT record FROM passengers WHERE id = $1::int8", id,
-	    &dbs__passenger__descriptor, out);
+	const struct sbuf *kept;
+	struct pgp q = {0};
+	PGresult *r;
+	int rc;
+
+	if (out == NULL)
+		return DBS_EINVAL;
+	*out = NULL;
+	if ((rc = pg_usable(txn, false)) != DBS_OK)
+		return rc;
+	if ((kept = cache_get(txn, id)) != NULL) {
+		*out = dbs__passenger__unpack(NULL, kept->len, kept->p);
+		return *out != NULL ? DBS_OK : DBS_ECORRUPT;
+	}
+	pgp_u64(&q, id);
+	rc = pg_exec(
+	    txn, "SELECT record FROM passengers WHERE id = $1::int8", &q, &r);
+	if (rc != DBS_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? pg_unpack(txn, &dbs__passenger__descriptor, r,
+				     0, 0, NULL, out)
+			       : DBS_ENOTFOUND;
+	if (rc == DBS_OK)
+		cache_put(txn, id, PQgetvalue(r, 0, 0),
+		    (size_t)PQgetlength(r, 0, 0));
+	PQclear(r);
+	return rc;
 }
 
 int
@@ -315,26 +469,47 @@ stpg_log_get(struct store_txn *txn, uint64_t id, Dbs__Log **out)
  * are made of); the old record comes back for the counts, bytes and
  * events.
  */
-int
-stpg_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
+/* Its kept record: the put is a pure write, checked here. */
+static int
+put_kept(struct store_txn *txn, const Dbs__Passenger *p,
+    const struct sbuf *kept, const struct sbuf *b, unsigned *os,
+    int64_t *ocharge)
 {
-	struct sbuf *b = &txn->st->pg->rec;
-	struct pfields nf;
 	struct pgp q = {0};
 	struct pbv pv;
-	PGresult *r = NULL;
-	unsigned os;
-	int64_t ocharge;
+
+	if (sti_pbv(&pv, kept->p, kept->len) != DBS_OK)
+		return pg_poison(txn, DBS_ECORRUPT);
+	if (!pbv_eq(&pv, PF_CLIENT, p->client) ||
+	    !pbv_eq(&pv, PF_DEF, p->definition) ||
+	    !pbv_eq(&pv, PF_PULLER, p->puller) ||
+	    !pbv_eq(&pv, PF_EXT, p->external_id))
+		return DBS_EINVAL;
+	*os = (unsigned)pv.v[PF_STATE];
+	*ocharge = sti_usage_of(kept->p, kept->len);
+	pgp_u64(&q, p->id);
+	pgp_i64(&q, p->state);
+	pgp_i64(&q, p->next_attempt_ms);
+	pgp_i64(&q, p->done_ms);
+	pgp_bytes(&q, b->p, b->len);
+	return pg_run(txn,
+	    "UPDATE passengers SET state = $2::int8, next_attempt_ms ="
+	    " $3::int8, done_ms = $4::int8, record = $5::bytea WHERE id ="
+	    " $1::int8",
+	    &q, NULL);
+}
+
+/* Not kept: one statement checks that the passenger is there with the
+ * same identity, replaces it and returns the old record. */
+static int
+put_asked(struct store_txn *txn, const Dbs__Passenger *p, const struct sbuf *b,
+    unsigned *os, int64_t *ocharge)
+{
+	struct pgp q = {0};
+	struct pbv pv;
+	PGresult *r;
 	int rc;
 
-	if (p == NULL || p->id == 0)
-		return DBS_EINVAL;
-	if ((rc = pg_usable(txn, true)) != DBS_OK)
-		return rc;
-	if ((rc = sti_check_identity(p)) != DBS_OK)
-		return rc;
-	if ((rc = pg_pack(b, &p->base)) != DBS_OK)
-		return rc;
 	pgp_u64(&q, p->id);
 	pgp_text(&q, p->client);
 	pgp_text(&q, p->definition);
@@ -355,22 +530,45 @@ stpg_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 	    &q, &r);
 	if (rc != DBS_OK)
 		return rc;
-	if (PQntuples(r) != 1) {
+	if (PQntuples(r) != 1)
 		rc = DBS_ENOTFOUND;
-		goto out;
-	}
-	if (PQgetlength(r, 0, 1) != 1 || PQgetvalue(r, 0, 1)[0] == 0) {
+	else if (PQgetlength(r, 0, 1) != 1 || PQgetvalue(r, 0, 1)[0] == 0)
 		rc = DBS_EINVAL;
-		goto out;
-	}
-	if (sti_pbv(&pv, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) !=
-	    DBS_OK) {
+	else if (sti_pbv(&pv, PQgetvalue(r, 0, 0),
+		     (size_t)PQgetlength(r, 0, 0)) != DBS_OK)
 		rc = pg_poison(txn, DBS_ECORRUPT);
-		goto out;
+	if (rc == DBS_OK) {
+		*os = (unsigned)pv.v[PF_STATE];
+		*ocharge = sti_usage_of(
+		    PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
 	}
-	os = (unsigned)pv.v[PF_STATE];
-	ocharge =
-	    sti_usage_of(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+int
+stpg_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
+{
+	struct sbuf *b = &txn->st->pg->rec;
+	const struct sbuf *kept;
+	struct pfields nf;
+	unsigned os = 0;
+	int64_t ocharge = 0;
+	int rc;
+
+	if (p == NULL || p->id == 0)
+		return DBS_EINVAL;
+	if ((rc = pg_usable(txn, true)) != DBS_OK)
+		return rc;
+	if ((rc = sti_check_identity(p)) != DBS_OK)
+		return rc;
+	if ((rc = pg_pack(b, &p->base)) != DBS_OK)
+		return rc;
+	kept = cache_get(txn, p->id);
+	rc = kept != NULL ? put_kept(txn, p, kept, b, &os, &ocharge)
+			  : put_asked(txn, p, b, &os, &ocharge);
+	if (rc != DBS_OK)
+		return rc;
 	pf_of(&nf, p);
 	rc = sti_usage_add(
 	    txn, nf.client, nf.clen, sti_usage_of(b->p, b->len) - ocharge);
@@ -382,14 +580,11 @@ stpg_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 		 txn, nf.client, nf.clen, nf.def, nf.dlen, os, -1)) == DBS_OK)
 		rc = sti_count_add(
 		    txn, nf.client, nf.clen, nf.def, nf.dlen, nf.state, 1);
-	if (rc != DBS_OK) {
-		rc = pg_poison(txn, rc == DBS_EINVAL ? DBS_EIO : rc);
-		goto out;
-	}
+	if (rc != DBS_OK)
+		return pg_poison(txn, rc == DBS_EINVAL ? DBS_EIO : rc);
+	cache_put(txn, p->id, b->p, b->len);
 	txn->changes++;
-out:
-	PQclear(r);
-	return rc;
+	return DBS_OK;
 }
 
 /* ------------------------------------------------------------ removing */
@@ -444,6 +639,7 @@ remove_where(struct store_txn *t, const char *sel, struct pgp *q, bool keep,
 			break;
 		}
 		sti_pf_from_pbv(&f, &pv);
+		cache_put(t, (uint64_t)pg_i64(r, i, 0), NULL, 0);
 		rc = sti_ev_item_delete(
 		    t, f.client, f.clen, (uint64_t)pg_i64(r, i, 0));
 		if (rc == DBS_OK)
