@@ -233,9 +233,11 @@ pipe_result(struct store_txn *t, PGresult **res, bool first, bool *lost)
 }
 
 /* Send the pipeline (one round trip) and read the results of every
- * statement queued: the last one's into *res (may be NULL). */
+ * statement queued: the last one's into *res (may be NULL), each one to
+ * cb (may be NULL; a failed one as NULL). */
 static int
-pipe_sync(struct store_txn *t, PGresult **res)
+pipe_sync_each(struct store_txn *t, PGresult **res,
+    void (*cb)(void *ctx, int i, const PGresult *r), void *ctx)
 {
 	PGconn *c = t->pg->conn;
 	int rc = DBS_OK, n = t->pg->piped;
@@ -248,14 +250,18 @@ pipe_sync(struct store_txn *t, PGresult **res)
 		lost = true;
 	for (int i = 0; i < n && !lost; i++) {
 		PGresult *mine = NULL;
+		bool want = cb != NULL || (res != NULL && i == n - 1);
 		int x =
-		    pipe_result(t, res != NULL && i == n - 1 ? &mine : NULL,
-			rc == DBS_OK, &lost);
+		    pipe_result(t, want ? &mine : NULL, rc == DBS_OK, &lost);
 
 		if (x != DBS_OK && rc == DBS_OK)
 			rc = x;
-		if (mine != NULL)
+		if (cb != NULL)
+			cb(ctx, i, mine);
+		if (mine != NULL && res != NULL && i == n - 1)
 			*res = mine;
+		else
+			PQclear(mine);
 	}
 	/* The sync point's own result. */
 	if (!lost && (r = PQgetResult(c)) != NULL)
@@ -270,6 +276,35 @@ pipe_sync(struct store_txn *t, PGresult **res)
 		*res = NULL;
 	}
 	return rc != DBS_OK ? pg_poison(t, rc) : DBS_OK;
+}
+
+static int
+pipe_sync(struct store_txn *t, PGresult **res)
+{
+	return pipe_sync_each(t, res, NULL, NULL);
+}
+
+int
+pg_send(struct store_txn *t, const char *sql, const struct pgp *q)
+{
+	if (!t->pg->pipe) {
+		set_error(t->st, "a pipeline outside a write transaction");
+		return pg_poison(t, DBS_EPROTO);
+	}
+	return pipe_send(t, sql, q);
+}
+
+int
+pg_sync(struct store_txn *t, void (*cb)(void *ctx, int i, const PGresult *r),
+    void *ctx)
+{
+	return pipe_sync_each(t, NULL, cb, ctx);
+}
+
+int
+pg_queued(const struct store_txn *t)
+{
+	return t->pg->piped;
 }
 
 /* Leave pipeline mode (at the end of the write transaction). */

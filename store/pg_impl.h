@@ -113,6 +113,16 @@ int pg_exec(
 int pg_run(
     struct store_txn *t, const char *sql, const struct pgp *q, uint64_t *rows);
 
+/* Queue a statement in the write transaction's pipeline, and send the
+ * pipeline, handing each queued statement's result to cb (its index in
+ * the queue; NULL for one that failed or was aborted after a failure):
+ * the first failure is the answer, and poisons the transaction. */
+int pg_send(struct store_txn *t, const char *sql, const struct pgp *q);
+int pg_sync(struct store_txn *t,
+    void (*cb)(void *ctx, int i, const PGresult *r), void *ctx);
+/* Statements queued and not yet sent (their results unread). */
+int pg_queued(const struct store_txn *t);
+
 /* Column `col` of row `row` as an int8 (0 when NULL). */
 int64_t pg_i64(const PGresult *r, int row, int col);
 static inline bool

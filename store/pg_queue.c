@@ -241,51 +241,92 @@ att_put(struct store_txn *t, uint64_t id, const char *name, const void *data,
 	    &q, NULL);
 }
 
-/*
- * Write `rec` (its id is the transaction's next or past it) unless its
- * dedup key is held: one statement checks the key and writes the row and
- * the dedup entry (taking over the key of a purged passenger past its
- * horizon). *dup and *id as store_passenger_seat.
- */
+/* A seat in one statement: check the dedup key ($1, live or within its
+ * horizon at $2) and, unless it is held (then its holder's id comes
+ * back), write the passenger and its dedup row, taking over the key of a
+ * purged passenger past its horizon. */
+static const char seat_sql[] =
+    "WITH old AS (SELECT passenger FROM dedup WHERE key = $1::bytea"
+    " AND (expires_ms IS NULL OR expires_ms > $2::int8)),"
+    " ins AS (INSERT INTO passengers SELECT $3::int8, $4::text,"
+    " $5::text, $6::text, $7::text, $8::int8, $9::int8, $10::int8,"
+    " $1::bytea, $11::bytea WHERE NOT EXISTS (SELECT 1 FROM old)),"
+    " dd AS (INSERT INTO dedup SELECT $1::bytea, $3::int8, NULL::int8"
+    " WHERE NOT EXISTS (SELECT 1 FROM old) ON CONFLICT (key) DO UPDATE"
+    " SET passenger = EXCLUDED.passenger, expires_ms = NULL)"
+    " SELECT passenger FROM old";
+
+/* The parameters of seat_sql for `rec` packed in `b`. */
+static int
+seat_params(
+    struct pgp *q, struct key *dk, const Dbs__Passenger *rec, struct sbuf *b)
+{
+	struct pfields f;
+	int rc;
+
+	pf_of(&f, rec);
+	if ((rc = dedup_key(dk, &f)) != DBS_OK)
+		return rc;
+	if ((rc = pg_pack(b, &rec->base)) != DBS_OK)
+		return rc;
+	pgp_bytes(q, dk->b, dk->n);
+	pgp_i64(q, sti_now_ms());
+	pgp_u64(q, rec->id);
+	pgp_text(q, rec->client);
+	pgp_text(q, rec->definition);
+	pgp_text(q, rec->puller);
+	pgp_text(q, rec->external_id);
+	pgp_i64(q, rec->state);
+	pgp_i64(q, rec->next_attempt_ms);
+	pgp_i64(q, rec->done_ms);
+	pgp_bytes(q, b->p, b->len);
+	return DBS_OK;
+}
+
+/* `rec` (packed in `b`) was written: queue its bytes, event and count,
+ * keep its record, move the next id past it. */
+static int
+seated(struct store_txn *txn, const Dbs__Passenger *rec, const struct sbuf *b)
+{
+	struct pfields f;
+	int rc;
+
+	pf_of(&f, rec);
+	rc = sti_usage_add(txn, f.client, f.clen, sti_usage_of(b->p, b->len));
+	if (rc == DBS_OK)
+		rc = sti_ev_item(
+		    txn, f.client, f.clen, EVB_ITEM_CREATE, b->p, b->len);
+	if (rc == DBS_OK)
+		rc = sti_count_add(
+		    txn, f.client, f.clen, f.def, f.dlen, f.state, 1);
+	if (rc != DBS_OK) {
+		/* Half a passenger: poison. */
+		if (txn->poison == 0)
+			txn->poison = rc;
+		return rc;
+	}
+	cache_put(txn, rec->id, b->p, b->len);
+	if (rec->id >= txn->next_pid)
+		txn->next_pid = rec->id + 1;
+	txn->changes++;
+	return DBS_OK;
+}
+
+/* Write `rec` (its id the transaction's next or past it) unless its
+ * dedup key is held: *dup and *id as store_passenger_seat. */
 static int
 write_new(struct store_txn *txn, const Dbs__Passenger *rec,
     Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
 {
 	struct sbuf *b = &txn->st->pg->rec;
-	struct pfields f;
 	struct key dk;
 	struct pgp q = {0};
 	PGresult *r;
 	int rc;
 
-	pf_of(&f, rec);
-	if ((rc = dedup_key(&dk, &f)) != DBS_OK)
+	if ((rc = seat_params(&q, &dk, rec, b)) != DBS_OK)
 		return rc;
-	if ((rc = pg_pack(b, &rec->base)) != DBS_OK)
-		return rc;
-	pgp_bytes(&q, dk.b, dk.n);
-	pgp_i64(&q, sti_now_ms());
-	pgp_u64(&q, rec->id);
-	pgp_text(&q, rec->client);
-	pgp_text(&q, rec->definition);
-	pgp_text(&q, rec->puller);
-	pgp_text(&q, rec->external_id);
-	pgp_i64(&q, rec->state);
-	pgp_i64(&q, rec->next_attempt_ms);
-	pgp_i64(&q, rec->done_ms);
-	pgp_bytes(&q, b->p, b->len);
-	rc = pg_exec(txn,
-	    "WITH old AS (SELECT passenger FROM dedup WHERE key = $1::bytea"
-	    " AND (expires_ms IS NULL OR expires_ms > $2::int8)),"
-	    " ins AS (INSERT INTO passengers SELECT $3::int8, $4::text,"
-	    " $5::text, $6::text, $7::text, $8::int8, $9::int8, $10::int8,"
-	    " $1::bytea, $11::bytea WHERE NOT EXISTS (SELECT 1 FROM old)),"
-	    " dd AS (INSERT INTO dedup SELECT $1::bytea, $3::int8, NULL::int8"
-	    " WHERE NOT EXISTS (SELECT 1 FROM old) ON CONFLICT (key) DO UPDATE"
-	    " SET passenger = EXCLUDED.passenger, expires_ms = NULL)"
-	    " SELECT passenger FROM old",
-	    &q, &r);
-	if (rc != DBS_OK)
+	if ((rc = pg_exec(txn, seat_sql, &q, &r)) != DBS_OK)
 		return rc;
 	if (PQntuples(r) > 0) {
 		*id = (uint64_t)pg_i64(r, 0, 0);
@@ -294,27 +335,163 @@ write_new(struct store_txn *txn, const Dbs__Passenger *rec,
 		return DBS_OK;
 	}
 	PQclear(r);
-	/* From here on a failure leaves half a passenger: poison. */
-	rc = sti_usage_add(txn, f.client, f.clen, sti_usage_of(b->p, b->len));
-	if (rc == DBS_OK)
-		rc = sti_ev_item(
-		    txn, f.client, f.clen, EVB_ITEM_CREATE, b->p, b->len);
 	for (size_t i = 0; rc == DBS_OK && i < n_atts; i++)
 		rc = att_put(txn, rec->id, atts[i]->name, atts[i]->data.data,
 		    atts[i]->data.len);
 	if (rc == DBS_OK)
-		rc = sti_count_add(
-		    txn, f.client, f.clen, f.def, f.dlen, f.state, 1);
-	if (rc != DBS_OK) {
-		if (txn->poison == 0)
-			txn->poison = rc;
-		return rc;
-	}
-	cache_put(txn, rec->id, b->p, b->len);
-	txn->next_pid = rec->id + 1;
-	txn->changes++;
+		rc = seated(txn, rec, b);
+	if (rc != DBS_OK)
+		return pg_poison(txn, rc == DBS_EINVAL ? DBS_EIO : rc);
 	*id = rec->id;
 	return DBS_OK;
+}
+
+/* A new passenger's record as store_passenger_seat makes it. */
+static int
+new_record(struct store_txn *txn, const Dbs__Passenger *p,
+    Dbs__Attachment *const *atts, size_t n_atts, uint64_t id, int64_t now,
+    Dbs__Passenger *rec)
+{
+	*rec = *p;
+	rec->id = id;
+	rec->state = DBS__PASSENGER_STATE__PS_PENDING;
+	rec->created_ms = now;
+	rec->updated_ms = now;
+	rec->next_attempt_ms = now;
+	rec->done_ms = 0;
+	rec->attempts = 0;
+	return fill_metas(txn->st, rec, atts, n_atts);
+}
+
+/* ----------------------------------------------------- seating a batch */
+
+struct many {
+	int *tag; /* per queued statement: its seat, or -1 */
+	bool *dups;
+	uint64_t *ids;
+};
+
+static void
+many_result(void *ctx, int i, const PGresult *r)
+{
+	struct many *m = ctx;
+	int k = m->tag[i];
+
+	if (k < 0 || r == NULL || PQntuples(r) == 0)
+		return;
+	m->dups[k] = true;
+	m->ids[k] = (uint64_t)pg_i64(r, 0, 0);
+}
+
+/* Queue the seats from *i on (each with its attachments, inserted only if
+ * its passenger was) while the pipeline has room. */
+static int
+many_queue(struct store_txn *txn, const Dbs__Passenger *const *ps,
+    Dbs__Attachment *const *const *atts, const size_t *n_atts, size_t n,
+    int64_t now, size_t *i, struct many *m, int *rcs)
+{
+	struct sbuf *b = &txn->st->pg->rec;
+	int rc;
+
+	for (; *i < n && pg_queued(txn) < PG_PIPE_MAX; (*i)++) {
+		size_t k = *i, na = n_atts != NULL ? n_atts[k] : 0;
+		Dbs__Attachment *const *a = atts != NULL ? atts[k] : NULL;
+		Dbs__Passenger rec;
+		struct key dk;
+		struct pgp q = {0};
+
+		m->dups[k] = false;
+		m->ids[k] = 0;
+		rcs[k] = ps[k] == NULL || (na > 0 && a == NULL) ? DBS_EINVAL
+								: DBS_OK;
+		if (rcs[k] == DBS_OK &&
+		    ((rcs[k] = sti_check_identity(ps[k])) != DBS_OK ||
+			(rcs[k] = sti_check_attachments(a, na)) != DBS_OK))
+			continue;
+		if (rcs[k] != DBS_OK)
+			continue;
+		if ((rc = new_record(txn, ps[k], a, na, txn->next_pid, now,
+			 &rec)) != DBS_OK)
+			return rc;
+		if ((rcs[k] = seat_params(&q, &dk, &rec, b)) != DBS_OK) {
+			if (rcs[k] != DBS_ETOOBIG && rcs[k] != DBS_EINVAL)
+				return rcs[k];
+			continue;
+		}
+		m->tag[pg_queued(txn)] = (int)k;
+		if ((rc = pg_send(txn, seat_sql, &q)) != DBS_OK)
+			return rc;
+		m->ids[k] = txn->next_pid++; /* a duplicate's is never used */
+		for (size_t j = 0; j < na; j++) {
+			struct pgp aq = {0};
+
+			pgp_u64(&aq, m->ids[k]);
+			pgp_text(&aq, a[j]->name);
+			pgp_bytes(&aq, a[j]->data.data, a[j]->data.len);
+			m->tag[pg_queued(txn)] = -1;
+			rc = pg_send(txn,
+			    "INSERT INTO attachments SELECT $1::int8, "
+			    "$2::text,"
+			    " $3::bytea WHERE EXISTS (SELECT 1 FROM passengers"
+			    " WHERE id = $1::int8)",
+			    &aq);
+			if (rc != DBS_OK)
+				return rc;
+		}
+	}
+	return DBS_OK;
+}
+
+int
+stpg_passenger_seat_many(struct store_txn *txn,
+    const Dbs__Passenger *const *ps, Dbs__Attachment *const *const *atts,
+    const size_t *n_atts, size_t n, uint64_t *ids, bool *dups, int *rcs)
+{
+	struct sbuf *b = &txn->st->pg->rec;
+	struct many m = {NULL, dups, ids};
+	int64_t now = sti_now_ms();
+	size_t i = 0, from, most = 0;
+	int rc;
+
+	if (n > 0 &&
+	    (ps == NULL || ids == NULL || dups == NULL || rcs == NULL))
+		return DBS_EINVAL;
+	if ((rc = pg_usable(txn, true)) != DBS_OK)
+		return rc;
+	/* One tag per queued statement: what is queued already, then the
+	 * seats and attachments of a round. */
+	for (size_t k = 0; k < n; k++)
+		most += 1 + (n_atts != NULL ? n_atts[k] : 0);
+	most += (size_t)pg_queued(txn) + 1;
+	if ((m.tag = malloc(most * sizeof(*m.tag))) == NULL)
+		return DBS_ENOMEM;
+	for (int k = 0; k < pg_queued(txn); k++)
+		m.tag[k] = -1;
+	while (rc == DBS_OK && i < n) {
+		from = i;
+		rc = many_queue(txn, ps, atts, n_atts, n, now, &i, &m, rcs);
+		if (rc == DBS_OK && pg_queued(txn) > 0)
+			rc = pg_sync(txn, many_result, &m);
+		/* What the commit needs of the seats that wrote, in order. */
+		for (size_t k = from; rc == DBS_OK && k < i; k++) {
+			size_t na = n_atts != NULL ? n_atts[k] : 0;
+			Dbs__Passenger rec;
+
+			if (rcs[k] != DBS_OK || dups[k])
+				continue;
+			rc = new_record(txn, ps[k],
+			    atts != NULL ? atts[k] : NULL, na, ids[k], now,
+			    &rec);
+			if (rc == DBS_OK)
+				rc = pg_pack(b, &rec.base);
+			if (rc == DBS_OK)
+				rc = seated(txn, &rec, b);
+		}
+		for (int k = 0; k < PG_PIPE_MAX + 1 && (size_t)k < most; k++)
+			m.tag[k] = -1;
+	}
+	free(m.tag);
+	return rc != DBS_OK ? pg_poison(txn, rc) : DBS_OK;
 }
 
 int
@@ -328,15 +505,8 @@ stpg_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 	if ((rc = admit(txn, p, atts, n_atts, id, dup)) != DBS_OK)
 		return rc;
 	now = sti_now_ms();
-	rec = *p;
-	rec.id = txn->next_pid;
-	rec.state = DBS__PASSENGER_STATE__PS_PENDING;
-	rec.created_ms = now;
-	rec.updated_ms = now;
-	rec.next_attempt_ms = now;
-	rec.done_ms = 0;
-	rec.attempts = 0;
-	if ((rc = fill_metas(txn->st, &rec, atts, n_atts)) != DBS_OK)
+	rc = new_record(txn, p, atts, n_atts, txn->next_pid, now, &rec);
+	if (rc != DBS_OK)
 		return rc;
 	return write_new(txn, &rec, atts, n_atts, id, dup);
 }

@@ -542,6 +542,32 @@ store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
 	return DBS_OK;
 }
 
+/* LMDB: one seat after the other (a seat costs no round trip here). */
+int
+store_passenger_seat_many(struct store_txn *txn,
+    const Dbs__Passenger *const *ps, Dbs__Attachment *const *const *atts,
+    const size_t *n_atts, size_t n, uint64_t *ids, bool *dups, int *rcs)
+{
+	int rc;
+
+	if (sti_pg(txn))
+		return stpg_passenger_seat_many(
+		    txn, ps, atts, n_atts, n, ids, dups, rcs);
+	if (n > 0 && (ps == NULL || ids == NULL || dups == NULL || rcs == NULL))
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = store_passenger_seat(txn, ps[i],
+		    atts != NULL ? atts[i] : NULL,
+		    n_atts != NULL ? n_atts[i] : 0, &ids[i], &dups[i]);
+		if (rcs[i] != DBS_OK && rcs[i] != DBS_EINVAL &&
+		    rcs[i] != DBS_ETOOBIG)
+			return rcs[i];
+	}
+	return DBS_OK;
+}
+
 int
 store_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
     uint64_t *id, uint64_t *next_id)

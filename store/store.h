@@ -147,6 +147,22 @@ int store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
 int store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
     Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup);
 
+/*
+ * Seat n passengers at once: as n store_passenger_seat calls in order (a
+ * key seated twice in the batch is a duplicate of its first seat), with
+ * each passenger's answer in ids[i], dups[i] and rcs[i]: DBS_OK (seated,
+ * or a duplicate), or DBS_EINVAL / DBS_ETOOBIG for a passenger that
+ * cannot be seated (nothing of it written; the others are). atts (may be
+ * NULL) and n_atts (may be NULL) give each passenger's attachments. The
+ * return value is DBS_OK or a store error (the transaction is then
+ * poisoned, as after a failed seat). On PostgreSQL the whole batch costs
+ * one round trip (a pipeline); the ids of its duplicates are not handed
+ * to anyone, so the ids of a batch may skip numbers there.
+ */
+int store_passenger_seat_many(struct store_txn *txn,
+    const Dbs__Passenger *const *ps, Dbs__Attachment *const *const *atts,
+    const size_t *n_atts, size_t n, uint64_t *ids, bool *dups, int *rcs);
+
 /* Who holds the dedup key of `p` (client, definition, puller,
  * external_id): DBS_OK with *id, or DBS_ENOTFOUND. *next_id (may be NULL)
  * gets the id the next seat would get. Works in a read transaction. */

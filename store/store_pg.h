@@ -23,7 +23,11 @@ int stpg_lmdb_only(struct store *st, const char *what);
 int stpg_ev_append(struct store_txn *t, const char *client, Dbs__Resource res,
     Dbs__EventKind kind, const void *data, size_t len, uint64_t *seq);
 
-/* The twins of store.h, in its order. */
+int stpg_passenger_seat_many(struct store_txn *txn,
+    const Dbs__Passenger *const *ps, Dbs__Attachment *const *const *atts,
+    const size_t *n_atts, size_t n, uint64_t *ids, bool *dups, int *rcs);
+
+/* The twins of the other public functions that take a transaction. */
 int stpg_meta_get_u64(struct store_txn *txn, const char *key, uint64_t *value);
 int stpg_meta_put_u64(struct store_txn *txn, const char *key, uint64_t value);
 int stpg_txn_commit(struct store_txn *txn);

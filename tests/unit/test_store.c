@@ -2329,6 +2329,122 @@ test_pg_connection_lost(void **state)
 	assert_int_equal(verify(f), 0);
 }
 
+/* The round trips this store made so far (a read transaction of its own
+ * costs three: begin, the stats query, end). */
+static uint64_t
+round_trips(struct fx *f)
+{
+	struct store_txn *t = rbegin(f);
+	Dbs__StoreStats stats;
+
+	assert_int_equal(store_stats(t, &stats), DBS_OK);
+	commit(t);
+	return stats.pg_round_trips;
+}
+
+/* A batch of seats: the same answers as one seat after the other
+ * (duplicates of a passenger there before and of one earlier in the
+ * batch, an invalid passenger refused alone), attachments only for the
+ * seated; on PostgreSQL a batch of 300 costs a few round trips. */
+static void
+test_seat_many(void **state)
+{
+	struct fx *f = *state;
+	static const char *ext[] = {"x1", "x0", "x2", "x1", "", "x3"};
+	Dbs__Passenger p[6], *pp[6];
+	Dbs__Attachment a = DBS__ATTACHMENT__INIT, *ap[1] = {&a};
+	Dbs__Attachment *const *atts[6] = {ap, ap, NULL, ap, NULL, NULL};
+	size_t n_atts[6] = {1, 1, 0, 1, 0, 0};
+	uint64_t ids[300], x0, before, after;
+	bool dups[300];
+	int rcs[300];
+	struct store_txn *t;
+	const void *data;
+	size_t len;
+
+	a.name = "a";
+	a.data.data = (uint8_t *)"body";
+	a.data.len = 4;
+	for (int i = 0; i < 6; i++) {
+		dbs__passenger__init(&p[i]);
+		p[i].client = "c";
+		p[i].definition = "d";
+		p[i].puller = "in"; /* seat()'s */
+		p[i].external_id = (char *)ext[i];
+		pp[i] = &p[i];
+	}
+	t = wbegin(f);
+	x0 = seat(t, "c", "d", "x0");
+	assert_int_equal(
+	    store_passenger_seat_many(t, (const Dbs__Passenger *const *)pp,
+		atts, n_atts, 6, ids, dups, rcs),
+	    DBS_OK);
+	commit(t);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(rcs[i], i == 4 ? DBS_EINVAL : DBS_OK);
+	assert_false(dups[0]);
+	assert_true(dups[1]);
+	assert_int_equal(ids[1], x0);
+	assert_false(dups[2]);
+	assert_true(dups[3]);
+	assert_int_equal(ids[3], ids[0]);
+	assert_false(dups[5]);
+	assert_true(x0 < ids[0] && ids[0] < ids[2] && ids[2] < ids[5]);
+	counts(f, "c", "d", 4, 0, 0);
+	t = rbegin(f);
+	assert_int_equal(
+	    store_attachment_get(t, ids[0], "a", &data, &len), DBS_OK);
+	assert_int_equal(len, 4);
+	/* The duplicate's attachment went nowhere. */
+	assert_int_equal(
+	    store_attachment_get(t, x0, "a", &data, &len), DBS_ENOTFOUND);
+	commit(t);
+	assert_int_equal(verify(f), 0);
+
+	/* 300 at once, each with an attachment. */
+	{
+		static Dbs__Passenger q[300];
+		static const Dbs__Passenger *qp[300];
+		static Dbs__Attachment *const *qa[300];
+		static size_t qn[300];
+		static char qext[300][16];
+
+		for (int i = 0; i < 300; i++) {
+			dbs__passenger__init(&q[i]);
+			q[i].client = "c";
+			q[i].definition = "e";
+			q[i].puller = "p";
+			snprintf(qext[i], sizeof(qext[i]), "m%d", i);
+			q[i].external_id = qext[i];
+			qp[i] = &q[i];
+			qa[i] = ap;
+			qn[i] = 1;
+		}
+		before = round_trips(f);
+		t = wbegin(f);
+		assert_int_equal(store_passenger_seat_many(
+				     t, qp, qa, qn, 300, ids, dups, rcs),
+		    DBS_OK);
+		commit(t);
+		after = round_trips(f);
+		for (int i = 0; i < 300; i++)
+			assert_true(rcs[i] == DBS_OK && !dups[i]);
+		counts(f, "c", "e", 300, 0, 0);
+		assert_int_equal(verify(f), 0);
+		if (pg_conninfo != NULL) {
+			print_message(
+			    "300 seats with attachments in one batch: "
+			    "%llu round trips (%.3f per "
+			    "passenger)\n",
+			    (unsigned long long)(after - before - 3),
+			    (double)(after - before - 3) / 300);
+			/* 600 statements, 256 at most per round trip, and
+			 * the transaction's two. */
+			assert_int_equal(after - before - 3, 3 + 2);
+		}
+	}
+}
+
 /* A second writer of the same PostgreSQL schema (another handle: later,
  * another node), on a thread of its own. */
 struct writer2 {
@@ -2402,19 +2518,6 @@ test_pg_two_writers(void **state)
 	assert_int_equal(first, 1);
 	assert_int_equal(last, w.seq + 1);
 	assert_int_equal(verify(f), 0);
-}
-
-/* The round trips this store made so far (a read transaction of its own
- * costs three: begin, the stats query, end). */
-static uint64_t
-round_trips(struct fx *f)
-{
-	struct store_txn *t = rbegin(f);
-	Dbs__StoreStats stats;
-
-	assert_int_equal(store_stats(t, &stats), DBS_OK);
-	commit(t);
-	return stats.pg_round_trips;
 }
 
 /*
@@ -2715,6 +2818,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_pg_connection_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seat_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_pg_two_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
