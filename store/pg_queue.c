@@ -571,29 +571,6 @@ stpg_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
 	return rc;
 }
 
-/* A record by id (passengers, logs): the whole of a *_get. */
-static int
-get_record(struct store_txn *txn, const char *sql, uint64_t id,
-    const ProtobufCMessageDescriptor *d, void *out)
-{
-	struct pgp q = {0};
-	PGresult *r;
-	int rc;
-
-	if (out == NULL)
-		return DBS_EINVAL;
-	*(void **)out = NULL;
-	if ((rc = pg_usable(txn, false)) != DBS_OK)
-		return rc;
-	pgp_u64(&q, id);
-	if ((rc = pg_exec(txn, sql, &q, &r)) != DBS_OK)
-		return rc;
-	rc = PQntuples(r) == 1 ? pg_unpack(txn, d, r, 0, 0, NULL, out)
-			       : DBS_ENOTFOUND;
-	PQclear(r);
-	return rc;
-}
-
 int
 stpg_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 {
@@ -624,13 +601,6 @@ stpg_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 		    (size_t)PQgetlength(r, 0, 0));
 	PQclear(r);
 	return rc;
-}
-
-int
-stpg_log_get(struct store_txn *txn, uint64_t id, Dbs__Log **out)
-{
-	return get_record(txn, "SELECT record FROM logs WHERE id = $1::int8",
-	    id, &dbs__log__descriptor, out);
 }
 
 /*

@@ -126,6 +126,36 @@ out:
 	return rc;
 }
 
+/* A record by id: the whole of a *_get. */
+static int
+get_record(struct store_txn *txn, const char *sql, uint64_t id,
+    const ProtobufCMessageDescriptor *d, void *out)
+{
+	struct pgp q = {0};
+	PGresult *r;
+	int rc;
+
+	if (out == NULL)
+		return DBS_EINVAL;
+	*(void **)out = NULL;
+	if ((rc = pg_usable(txn, false)) != DBS_OK)
+		return rc;
+	pgp_u64(&q, id);
+	if ((rc = pg_exec(txn, sql, &q, &r)) != DBS_OK)
+		return rc;
+	rc = PQntuples(r) == 1 ? pg_unpack(txn, d, r, 0, 0, NULL, out)
+			       : DBS_ENOTFOUND;
+	PQclear(r);
+	return rc;
+}
+
+int
+stpg_log_get(struct store_txn *txn, uint64_t id, Dbs__Log **out)
+{
+	return get_record(txn, "SELECT record FROM logs WHERE id = $1::int8",
+	    id, &dbs__log__descriptor, out);
+}
+
 /* Hand the logs of column 1 (ids in column 0) to cb, at most `limit`
  * (0: all; one row past it says the listing goes on). */
 static int

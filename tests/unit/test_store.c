@@ -57,7 +57,7 @@ struct fx {
 	char tmp[128];
 	char dir[160];
 	char schema[64]; /* on PostgreSQL */
-	/* DBS_TEST_PG (key=value form) naming the schema as the
+	/* DBS_TEST_PG (key=value or URI form) naming the schema as the
 	 * application_name of the store's connections, so that a test can
 	 * find them in pg_stat_activity. */
 	char conninfo[1024];
@@ -181,7 +181,11 @@ setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "%s/store", f->tmp);
 	/* A fresh schema per test: the name of its temp dir. */
 	snprintf(f->schema, sizeof(f->schema), "dbs_%s", f->tmp + 16);
-	if (pg_conninfo != NULL)
+	if (pg_conninfo != NULL && strstr(pg_conninfo, "://") != NULL)
+		snprintf(f->conninfo, sizeof(f->conninfo),
+		    "%s%sapplication_name=%s", pg_conninfo,
+		    strchr(pg_conninfo, '?') ? "&" : "?", f->schema);
+	else if (pg_conninfo != NULL)
 		snprintf(f->conninfo, sizeof(f->conninfo),
 		    "%s application_name=%s", pg_conninfo, f->schema);
 	f->opt.no_sync = true;
