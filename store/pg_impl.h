@@ -2,11 +2,14 @@
  * pg_impl.h — private to the PostgreSQL engine (store/pg*.c): its handles,
  * the one way it sends a statement, and the helpers its files share.
  *
- * Every statement goes through pg_exec: parameters in binary (integers as
- * big-endian int8, texts and byteas as their bytes, each cast in the SQL so
- * that PostgreSQL never guesses a type), results in binary too, so that a
- * record (a packed protobuf in a bytea) comes back as the very bytes that
- * were stored and an int8 as eight big-endian bytes. A failed statement
+ * Every statement goes through pg_exec (its result needed) or pg_run (a
+ * pure write, which in a write transaction waits in the connection's
+ * pipeline for the next pg_exec or the commit): parameters in binary
+ * (integers as big-endian int8, texts and byteas as their bytes, each
+ * cast in the SQL so that PostgreSQL never guesses a type), results in
+ * binary too, so that a record (a packed protobuf in a bytea) comes back
+ * as the very bytes that were stored and an int8 as eight big-endian
+ * bytes. A failed statement
  * poisons its transaction (PostgreSQL has aborted it anyway) and leaves
  * PostgreSQL's words in the store's last error.
  *
@@ -51,9 +54,9 @@ struct stpg {
 	struct stpg_txn wt;        /* the write transaction's */
 	PGconn *idle[PG_POOL_MAX]; /* guarded by st->mu */
 	size_t n_idle;
-	uint64_t round_trips; /* relaxed atomic: readers count too */
-	struct sbuf rec;      /* packing of records */
-	struct sbuf ev;       /* packing of events */
+	uint64_t round_trips;   /* relaxed atomic: readers count too */
+	struct sbuf rec;        /* packing of records */
+	struct sbuf ev;         /* packing of events */
 	struct pg_cache *cache; /* pg_queue.c: records of the write txn */
 };
 
