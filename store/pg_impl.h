@@ -9,9 +9,9 @@
  * cast in the SQL so that PostgreSQL never guesses a type), results in
  * binary too, so that a record (a packed protobuf in a bytea) comes back
  * as the very bytes that were stored and an int8 as eight big-endian
- * bytes. A failed statement
- * poisons its transaction (PostgreSQL has aborted it anyway) and leaves
- * PostgreSQL's words in the store's last error.
+ * bytes. A failed statement poisons its transaction (PostgreSQL has
+ * aborted it anyway) and leaves PostgreSQL's words in the store's last
+ * error.
  *
  * The tables (pg.c, schema_sql) mirror the LMDB databases of
  * store_impl.h, with PostgreSQL indexes for what LMDB keeps as index
