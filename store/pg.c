@@ -805,9 +805,16 @@ begin_read(struct store *st, struct store_txn **out)
 		PQfinish(c);
 		return rc;
 	}
-	/* The snapshot is taken by the first statement: take it now. */
+	/* The snapshot is taken by the first statement: take it now. An
+	 * idle connection the server closed (a restart) is found dead
+	 * only now: once more on a new one. */
 	rc = exec_simple(st, c,
 	    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
+	if (rc != DBS_OK && PQstatus(c) != CONNECTION_OK &&
+	    (rc = ensure_conn(st, &c)) == DBS_OK)
+		rc = exec_simple(st, c,
+		    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT "
+		    "1");
 	if (rc != DBS_OK) {
 		(void)exec_simple(st, c, "ROLLBACK");
 		pool_give(st, c);
@@ -832,7 +839,7 @@ begin_read(struct store *st, struct store_txn **out)
 /* BEGIN, lock the counters and read them into the transaction: one round
  * trip (the simple query protocol, so the values come as text). */
 static int
-begin_write(struct store *st, struct store_txn *t)
+lock_counters(struct store *st, struct store_txn *t)
 {
 	PGconn *c;
 	PGresult *r;
@@ -901,6 +908,19 @@ begin_write(struct store *st, struct store_txn *t)
 	sti_count_reset(st);
 	sti_usage_reset(st);
 	return DBS_OK;
+}
+
+/* lock_counters, once more on a new connection when the writer's was
+ * found dead by it (an idle connection the server closed): nothing of
+ * the transaction was done yet. */
+static int
+begin_write(struct store *st, struct store_txn *t)
+{
+	int rc = lock_counters(st, t);
+
+	if (rc != DBS_OK && PQstatus(st->pg->wconn) != CONNECTION_OK)
+		rc = lock_counters(st, t);
+	return rc;
 }
 
 int

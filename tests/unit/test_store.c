@@ -2308,6 +2308,8 @@ test_pg_connection_lost(void **state)
 {
 	struct fx *f = *state;
 	struct store_txn *t;
+	Dbs__Passenger gone = DBS__PASSENGER__INIT;
+	uint64_t id;
 
 	if (pg_conninfo == NULL) {
 		print_message("skipped on LMDB: a PostgreSQL connection\n");
@@ -2331,6 +2333,43 @@ test_pg_connection_lost(void **state)
 	commit(t);
 	counts(f, "c", "d", 2, 0, 0);
 	assert_int_equal(verify(f), 0);
+
+	/* Lost at the commit itself, with writes waiting to go with it:
+	 * the batch is gone as a whole. */
+	t = wbegin(f);
+	set_state(t, seat(t, "c", "d", "at-commit"), 1, 0, 9);
+	assert_int_equal(store_event_append(t, "c", DBS__RESOURCE__RES_SYSTEM,
+			     DBS__EVENT_KIND__EV_UPDATE, "x", 1, NULL),
+	    DBS_OK);
+	pg_sql(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+	    " application_name = '%s' AND pid <> pg_backend_pid()",
+	    f->schema);
+	assert_int_equal(store_txn_commit(t), DBS_EIO);
+	counts(f, "c", "d", 2, 0, 0);
+	assert_int_equal(verify(f), 0);
+	t = rbegin(f);
+	gone.client = "c";
+	gone.definition = "d";
+	gone.puller = "in";
+	gone.external_id = "at-commit";
+	assert_int_equal(
+	    store_passenger_lookup(t, &gone, &id, NULL), DBS_ENOTFOUND);
+	commit(t);
+
+	/* Connections the server closed while idle (a restart) are found
+	 * dead at the next begin and replaced there, without an error. */
+	t = wbegin(f);
+	seat(t, "c", "d", "healthy");
+	commit(t);
+	pg_sql(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+	    " application_name = '%s' AND pid <> pg_backend_pid()",
+	    f->schema);
+	t = wbegin(f);
+	seat(t, "c", "d", "after-restart");
+	commit(t);
+	counts(f, "c", "d", 4, 0, 0);
 }
 
 /* The round trips this store made so far (a read transaction of its own
