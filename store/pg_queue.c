@@ -1020,6 +1020,9 @@ deliver(struct store_txn *t, const PGresult *r, int i, int col,
 	return rc;
 }
 
+/* Rows of a listing fetched at a time. */
+#define LIST_CHUNK 256
+
 /* The `q` of a query is an id: that passenger alone, on the first page. */
 static int
 list_one(struct store_txn *t, const struct store_query *q, uint64_t id,
@@ -1066,8 +1069,8 @@ stpg_queue_list(struct store_txn *txn, const struct store_query *q,
 	char sql[1024], where[512] = "", match[160] = "true";
 	const char *text = NULL;
 	size_t n = 0, scanned = 0;
-	uint64_t id, last = 0, num, lim;
-	bool called;
+	uint64_t id, last = 0, num, lim, from;
+	bool called, done = false;
 	PGresult *r;
 	int rc;
 
@@ -1133,32 +1136,51 @@ stpg_queue_list(struct store_txn *txn, const struct store_query *q,
 	    "SELECT id, CASE WHEN %s THEN record END, %s FROM passengers"
 	    " WHERE true%s ORDER BY id %s LIMIT $2::int8",
 	    match, match, where, q->newest_first ? "DESC" : "ASC");
-	if ((rc = pg_exec(txn, sql, &a, &r)) != DBS_OK)
-		return rc;
-	for (int i = 0; i < PQntuples(r); i++) {
-		id = (uint64_t)pg_i64(r, i, 0);
-		if (text != NULL && ++scanned > STORE_SCAN_MAX) {
-			if (next_cursor != NULL)
-				*next_cursor = last;
-			break;
-		}
-		if (PQgetlength(r, i, 2) == 1 && PQgetvalue(r, i, 2)[0]) {
-			if (q->limit != 0 && n == q->limit) {
+	/* In chunks of LIST_CHUNK rows, each from the last one's id: a long
+	 * listing never holds more in memory. */
+	from = q->newest_first && q->cursor == 0 ? UINT64_MAX : q->cursor;
+	while (!done) {
+		uint64_t want = lim < LIST_CHUNK ? lim : LIST_CHUNK;
+		int rows;
+
+		sti_put_be64(a.num[0], from > INT64_MAX ? INT64_MAX : from);
+		sti_put_be64(a.num[1], want);
+		if ((rc = pg_exec(txn, sql, &a, &r)) != DBS_OK)
+			return rc;
+		rows = PQntuples(r);
+		for (int i = 0; i < rows && !done; i++) {
+			id = (uint64_t)pg_i64(r, i, 0);
+			if (text != NULL && ++scanned > STORE_SCAN_MAX) {
 				if (next_cursor != NULL)
 					*next_cursor = last;
+				done = true;
 				break;
 			}
-			rc = deliver(txn, r, i, 1, q->alloc, cb, ctx, &called);
-			if (rc != DBS_OK) {
-				if (called && next_cursor != NULL)
-					*next_cursor = id;
-				break;
+			if (PQgetlength(r, i, 2) == 1 &&
+			    PQgetvalue(r, i, 2)[0]) {
+				if (q->limit != 0 && n == q->limit) {
+					if (next_cursor != NULL)
+						*next_cursor = last;
+					done = true;
+					break;
+				}
+				rc = deliver(
+				    txn, r, i, 1, q->alloc, cb, ctx, &called);
+				if (rc != DBS_OK) {
+					if (called && next_cursor != NULL)
+						*next_cursor = id;
+					done = true;
+					break;
+				}
+				n++;
 			}
-			n++;
+			last = id;
 		}
-		last = id;
+		PQclear(r);
+		if (!done && ((uint64_t)rows < want || (lim -= want) == 0))
+			done = true;
+		from = last;
 	}
-	PQclear(r);
 	return rc;
 }
 

@@ -2473,6 +2473,27 @@ test_seat_many(void **state)
 		for (int i = 0; i < 300; i++)
 			assert_true(rcs[i] == DBS_OK && !dups[i]);
 		counts(f, "c", "e", 300, 0, 0);
+		/* Listed whole, both ways, and paged by 7. */
+		{
+			struct store_query lq = {
+			    .client = "c", .definition = "e", .state = -1};
+			static struct ids got;
+
+			list_all(f, lq, 0, &got);
+			assert_int_equal(got.n, 300);
+			for (int i = 0; i < 300; i++)
+				assert_int_equal(got.v[i], ids[i]);
+			lq.newest_first = true;
+			list_all(f, lq, 0, &got);
+			assert_int_equal(got.n, 300);
+			assert_int_equal(got.v[0], ids[299]);
+			list_all(f, lq, 7, &got);
+			assert_int_equal(got.n, 300);
+			assert_int_equal(got.v[299], ids[0]);
+			lq.q = "m29";
+			list_all(f, lq, 0, &got);
+			assert_int_equal(got.n, 11); /* m29, m290..m299 */
+		}
 		assert_int_equal(verify(f), 0);
 		if (pg_conninfo != NULL) {
 			print_message(
