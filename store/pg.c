@@ -1174,11 +1174,15 @@ stpg_event_append(struct store_txn *txn, const char *client,
 	return DBS_OK;
 }
 
+/* Events fetched at a time (a list event holds up to a MiB). */
+#define EVENT_CHUNK 64
+
 int
 stpg_event_list(struct store_txn *txn, uint64_t since, size_t limit,
     int (*cb)(void *ctx, const Dbs__Event *ev), void *ctx)
 {
-	struct pgp q = {0};
+	uint64_t left = limit ? limit : UINT64_MAX;
+	bool done = false;
 	PGresult *r;
 	int rc;
 
@@ -1186,27 +1190,36 @@ stpg_event_list(struct store_txn *txn, uint64_t since, size_t limit,
 		return DBS_EINVAL;
 	if ((rc = pg_usable(txn, false)) != DBS_OK)
 		return rc;
-	if (since >= INT64_MAX)
-		return DBS_OK;
-	pgp_u64(&q, since);
-	pgp_u64(&q, limit ? limit : INT64_MAX);
-	rc = pg_exec(txn,
-	    "SELECT record FROM events WHERE seq > $1::int8 ORDER BY seq"
-	    " LIMIT $2::int8",
-	    &q, &r);
-	if (rc != DBS_OK)
-		return rc;
-	for (int i = 0; i < PQntuples(r) && rc == DBS_OK; i++) {
-		Dbs__Event *ev;
+	while (!done && since < INT64_MAX) {
+		uint64_t want = left < EVENT_CHUNK ? left : EVENT_CHUNK;
+		struct pgp q = {0};
+		int rows;
 
-		rc = pg_unpack(
-		    txn, &dbs__event__descriptor, r, i, 0, NULL, &ev);
+		pgp_u64(&q, since);
+		pgp_u64(&q, want);
+		rc = pg_exec(txn,
+		    "SELECT seq, record FROM events WHERE seq > $1::int8"
+		    " ORDER BY seq LIMIT $2::int8",
+		    &q, &r);
 		if (rc != DBS_OK)
-			break;
-		rc = cb(ctx, ev);
-		dbs__event__free_unpacked(ev, NULL);
+			return rc;
+		rows = PQntuples(r);
+		for (int i = 0; i < rows && !done; i++) {
+			Dbs__Event *ev;
+
+			since = (uint64_t)pg_i64(r, i, 0);
+			rc = pg_unpack(
+			    txn, &dbs__event__descriptor, r, i, 1, NULL, &ev);
+			if (rc == DBS_OK) {
+				rc = cb(ctx, ev);
+				dbs__event__free_unpacked(ev, NULL);
+			}
+			done = rc != DBS_OK;
+		}
+		PQclear(r);
+		if (!done && ((uint64_t)rows < want || (left -= want) == 0))
+			done = true;
 	}
-	PQclear(r);
 	return rc;
 }
 

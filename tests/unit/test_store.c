@@ -2053,6 +2053,37 @@ test_event_autotrim(void **state)
 	commit(t);
 }
 
+/* A long replay (more events than a page of the engine) comes whole and
+ * in order, and a limit holds. */
+static void
+test_event_replay(void **state)
+{
+	struct fx *f = *state;
+	struct evs *e = calloc(1, sizeof(*e));
+	struct store_txn *t;
+
+	assert_non_null(e);
+	t = wbegin(f);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(
+		    store_event_append(t, "", DBS__RESOURCE__RES_SYSTEM,
+			DBS__EVENT_KIND__EV_UPDATE, "", 0, NULL),
+		    DBS_OK);
+	commit(t);
+	t = rbegin(f);
+	assert_int_equal(store_event_list(t, 3, 0, collect_event, e), DBS_OK);
+	assert_int_equal(e->n, 197);
+	for (size_t i = 0; i < e->n; i++)
+		assert_int_equal(e->seq[i], i + 4);
+	e->n = 0;
+	assert_int_equal(
+	    store_event_list(t, 10, 150, collect_event, e), DBS_OK);
+	assert_int_equal(e->n, 150);
+	assert_int_equal(e->seq[149], 160);
+	commit(t);
+	free(e);
+}
+
 /* Queue item lists hold whole records: the log is bounded in bytes too
  * (a quarter of max_size here), whatever event_keep says. */
 static void
@@ -2883,6 +2914,8 @@ main(void)
 		test_pg_connection_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seat_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_event_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_pg_two_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
