@@ -967,73 +967,90 @@ check_bodies(
 	}
 }
 
-/* Each record decodes and agrees with the columns beside it, its dedup
- * key and its attachment bodies. */
+/* Row i of `r` (a passenger) decodes and agrees with the columns beside
+ * it, its dedup key and its attachment bodies (`a`, from *next on). */
+static void
+check_one(
+    struct vctx *v, const PGresult *r, int i, const PGresult *a, int *next)
+{
+	uint64_t id = (uint64_t)pg_i64(r, i, 0);
+	Dbs__Passenger *p;
+	struct key dk;
+
+	if (pg_unpack(v->t, &dbs__passenger__descriptor, r, i, 9, NULL, &p) !=
+	    DBS_OK) {
+		problem(v, "passenger %llu: its record does not decode",
+		    (unsigned long long)id);
+		return;
+	}
+	if (p->id != id || strcmp(p->client, PQgetvalue(r, i, 1)) ||
+	    strcmp(p->definition, PQgetvalue(r, i, 2)) ||
+	    strcmp(p->puller, PQgetvalue(r, i, 3)) ||
+	    strcmp(p->external_id, PQgetvalue(r, i, 4)) ||
+	    (int64_t)p->state != pg_i64(r, i, 5) ||
+	    p->next_attempt_ms != pg_i64(r, i, 6) ||
+	    p->done_ms != pg_i64(r, i, 7))
+		problem(v,
+		    "passenger %llu: its columns differ from its record",
+		    (unsigned long long)id);
+	sti_key_dedup(&dk, p->client, strlen(p->client), p->definition,
+	    strlen(p->definition), p->puller, strlen(p->puller),
+	    p->external_id, strlen(p->external_id));
+	if (dk.over || (size_t)PQgetlength(r, i, 8) != dk.n ||
+	    memcmp(PQgetvalue(r, i, 8), dk.b, dk.n) != 0)
+		problem(v, "passenger %llu: wrong dedup key column",
+		    (unsigned long long)id);
+	check_bodies(v, p, a, next);
+	dbs__passenger__free_unpacked(p, NULL);
+}
+
+/* Passengers checked at a time. */
+#define VERIFY_CHUNK 256
+
+/* Every passenger by check_one, a chunk of ids at a time with the
+ * attachments of those ids. */
 static int
 check_passengers(struct vctx *v)
 {
-	PGresult *r, *a;
-	struct key dk;
-	int rc, next = 0;
+	uint64_t after = 0;
+	int rc, rows;
 
-	rc = pg_exec(v->t,
-	    "SELECT passenger, name, length(body)::int8 FROM attachments"
-	    " ORDER BY passenger, name",
-	    NULL, &a);
-	if (rc != DBS_OK)
-		return rc;
+	do {
+		struct pgp q = {0};
+		PGresult *r, *a;
+		int next = 0;
 
-	rc = pg_exec(v->t,
-	    "SELECT id, client, definition, puller, external_id,"
-	    " state::int8, next_attempt_ms, done_ms, dedup_key, record FROM"
-	    " passengers ORDER BY id",
-	    NULL, &r);
-	if (rc != DBS_OK) {
-		PQclear(a);
-		return rc;
-	}
-	for (int i = 0; i < PQntuples(r); i++) {
-		uint64_t id = (uint64_t)pg_i64(r, i, 0);
-		Dbs__Passenger *p;
-		struct pfields f;
-
-		if (pg_unpack(v->t, &dbs__passenger__descriptor, r, i, 9, NULL,
-			&p) != DBS_OK) {
-			problem(v,
-			    "passenger %llu: its record does not decode",
-			    (unsigned long long)id);
-			continue;
+		pgp_u64(&q, after);
+		pgp_i64(&q, VERIFY_CHUNK);
+		rc = pg_exec(v->t,
+		    "SELECT id, client, definition, puller, external_id,"
+		    " state::int8, next_attempt_ms, done_ms, dedup_key, record"
+		    " FROM passengers WHERE id > $1::int8 ORDER BY id"
+		    " LIMIT $2::int8",
+		    &q, &r);
+		if (rc != DBS_OK)
+			return rc;
+		if ((rows = PQntuples(r)) == 0) {
+			PQclear(r);
+			break;
 		}
-		if (p->id != id || strcmp(p->client, PQgetvalue(r, i, 1)) ||
-		    strcmp(p->definition, PQgetvalue(r, i, 2)) ||
-		    strcmp(p->puller, PQgetvalue(r, i, 3)) ||
-		    strcmp(p->external_id, PQgetvalue(r, i, 4)) ||
-		    (int64_t)p->state != pg_i64(r, i, 5) ||
-		    p->next_attempt_ms != pg_i64(r, i, 6) ||
-		    p->done_ms != pg_i64(r, i, 7))
-			problem(v,
-			    "passenger %llu: its columns differ from its "
-			    "record",
-			    (unsigned long long)id);
-		f.client = p->client;
-		f.clen = strlen(p->client);
-		f.def = p->definition;
-		f.dlen = strlen(p->definition);
-		f.puller = p->puller;
-		f.plen = strlen(p->puller);
-		f.ext = p->external_id;
-		f.elen = strlen(p->external_id);
-		sti_key_dedup(&dk, f.client, f.clen, f.def, f.dlen, f.puller,
-		    f.plen, f.ext, f.elen);
-		if (dk.over || (size_t)PQgetlength(r, i, 8) != dk.n ||
-		    memcmp(PQgetvalue(r, i, 8), dk.b, dk.n) != 0)
-			problem(v, "passenger %llu: wrong dedup key column",
-			    (unsigned long long)id);
-		check_bodies(v, p, a, &next);
-		dbs__passenger__free_unpacked(p, NULL);
-	}
-	PQclear(r);
-	PQclear(a);
+		q.n = 1;
+		pgp_u64(&q, (uint64_t)pg_i64(r, rows - 1, 0));
+		rc = pg_exec(v->t,
+		    "SELECT passenger, name, length(body)::int8 FROM"
+		    " attachments WHERE passenger > $1::int8 AND passenger <="
+		    " $2::int8 ORDER BY passenger, name",
+		    &q, &a);
+		if (rc != DBS_OK) {
+			PQclear(r);
+			return rc;
+		}
+		for (int i = 0; i < rows; i++)
+			check_one(v, r, i, a, &next);
+		after = (uint64_t)pg_i64(r, rows - 1, 0);
+		PQclear(a);
+		PQclear(r);
+	} while (rows == VERIFY_CHUNK);
 	return DBS_OK;
 }
 
