@@ -2536,6 +2536,12 @@ test_seat_many(void **state)
 			/* 600 statements, 256 at most per round trip, and
 			 * the transaction's two. */
 			assert_int_equal(after - before - 3, 3 + 2);
+			/* verify reads them in chunks: the last one is
+			 * checked too. */
+			pg_sql(f,
+			    "UPDATE passengers SET done_ms = 1 WHERE id ="
+			    " (SELECT max(id) FROM passengers)");
+			assert_int_equal(verify(f), 1);
 		}
 	}
 }
