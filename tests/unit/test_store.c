@@ -2403,6 +2403,86 @@ test_pg_connection_lost(void **state)
 	counts(f, "c", "d", 4, 0, 0);
 }
 
+/* Import (store/import.c's calls): a passenger and a log keep their ids
+ * when this store never handed them out, get the next ones otherwise,
+ * and are found again as duplicates. */
+static void
+test_imports(void **state)
+{
+	struct fx *f = *state;
+	Dbs__Passenger p = DBS__PASSENGER__INIT, *g = NULL;
+	Dbs__Log log = DBS__LOG__INIT;
+	struct store_txn *t;
+	uint64_t id = 0, next = 0, first, lid = 0;
+	bool dup = true;
+
+	t = wbegin(f);
+	first = seat(t, "c", "d", "live");
+	p.client = "c";
+	p.definition = "d";
+	p.puller = "in";
+	p.external_id = "old";
+	p.id = 500;
+	p.state = DBS__PASSENGER_STATE__PS_DONE;
+	p.done_ms = 77;
+	p.attempts = 3;
+	assert_int_equal(
+	    store_passenger_import(t, &p, NULL, 0, &id, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(id, 500);
+	p.external_id = "older";
+	p.id = first; /* handed out here: remapped */
+	assert_int_equal(
+	    store_passenger_import(t, &p, NULL, 0, &id, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(id, 501);
+	p.external_id = "old";
+	assert_int_equal(
+	    store_passenger_import(t, &p, NULL, 0, &id, &dup), DBS_OK);
+	assert_true(dup);
+	assert_int_equal(id, 500);
+	log.client = "c";
+	log.definition = "d";
+	log.finished_ms = 1000;
+	log.started_ms = 900;
+	log.drive_id = 4;
+	log.id = 40;
+	assert_int_equal(store_log_import(t, &log, &lid, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(lid, 40);
+	commit(t);
+	counts(f, "c", "d", 1, 2, 0);
+
+	t = rbegin(f);
+	assert_int_equal(store_passenger_get(t, 500, &g), DBS_OK);
+	assert_int_equal(g->attempts, 3);
+	assert_int_equal(g->done_ms, 77);
+	dbs__passenger__free_unpacked(g, NULL);
+	p.external_id = "older";
+	assert_int_equal(store_passenger_lookup(t, &p, &id, &next), DBS_OK);
+	assert_int_equal(id, 501);
+	assert_int_equal(next, 502);
+	log.id = 0;
+	assert_int_equal(store_log_lookup(t, &log, &lid), DBS_OK);
+	assert_int_equal(lid, 40);
+	log.drive_id = 5;
+	assert_int_equal(store_log_lookup(t, &log, &lid), DBS_ENOTFOUND);
+	commit(t);
+	t = wbegin(f);
+	log.drive_id = 4;
+	log.id = 7;
+	assert_int_equal(store_log_import(t, &log, &lid, &dup), DBS_OK);
+	assert_true(dup);
+	assert_int_equal(lid, 40);
+	log.drive_id = 6;
+	log.id = 7; /* handed out here (below 41): the next id */
+	assert_int_equal(store_log_import(t, &log, &lid, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(lid, 41);
+	commit(t);
+	assert_int_equal(verify(f), 0);
+}
+
 /* The round trips this store made so far (a read transaction of its own
  * costs three: begin, the stats query, end). */
 static uint64_t
@@ -2920,6 +3000,7 @@ main(void)
 		test_pg_connection_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seat_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_imports, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_event_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
