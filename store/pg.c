@@ -675,6 +675,16 @@ check_schema(struct store *st, PGconn *c)
 	return DBS_OK;
 }
 
+/* Why the last stpg_open of this thread failed (store_last_error(NULL)):
+ * the store it made is gone by then. */
+static __thread char open_error[256];
+
+const char *
+stpg_open_error(void)
+{
+	return open_error;
+}
+
 int
 stpg_open(
     enum store_mode mode, const struct store_options *opt, struct store **out)
@@ -687,6 +697,7 @@ stpg_open(
 	if (out == NULL || opt->pg_conninfo == NULL ||
 	    (mode != STORE_RDONLY && mode != STORE_RDWR))
 		return DBS_EINVAL;
+	open_error[0] = '\0';
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return DBS_ENOMEM;
 	pthread_mutex_init(&st->mu, NULL);
@@ -734,6 +745,8 @@ stpg_open(
 fail:
 	if (c != NULL)
 		PQfinish(c);
+	snprintf(open_error, sizeof(open_error), "%s",
+	    st->err[0] ? st->err : dbs_strerror(rc));
 	store_close(st);
 	return rc;
 }

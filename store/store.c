@@ -1577,7 +1577,7 @@ const char *
 store_last_error(const struct store *st)
 {
 	if (st == NULL)
-		return "no store";
+		return *stpg_open_error() ? stpg_open_error() : "no store";
 	return st->err;
 }
 

@@ -421,7 +421,9 @@ int store_compact(const char *dir, uint64_t *before, uint64_t *after,
 int store_room(struct store *st, uint64_t *disk_bytes, uint64_t *map_bytes);
 
 /* Human text of the last error of this store (e.g. "mdb_txn_commit:
- * MDB_MAP_FULL" or the strerror of EIO), for logs. */
+ * MDB_MAP_FULL" or the strerror of EIO), for logs. With st NULL: why the
+ * last PostgreSQL store_open of this thread failed (PostgreSQL's words;
+ * never the conninfo), else "no store". */
 const char *store_last_error(const struct store *st);
 
 #endif

@@ -15,6 +15,8 @@
 int stpg_open(
     enum store_mode mode, const struct store_options *opt, struct store **out);
 void stpg_close(struct store *st);
+/* Why the last stpg_open of this thread failed ("" if it did not). */
+const char *stpg_open_error(void);
 int stpg_txn_begin(struct store *st, bool write, struct store_txn **out);
 /* DBS_EINVAL, with a sentence in the store's last error: `what` is about
  * LMDB files and has no meaning on PostgreSQL. */

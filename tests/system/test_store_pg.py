@@ -58,3 +58,54 @@ def test_store_unit_tests_still_pass_on_lmdb():
     # Only the tests about PostgreSQL alone skip on LMDB.
     assert skipped and all(n.startswith("test_pg_") for n in skipped), out
     assert passed == ran - len(skipped), out
+
+
+def test_databusd_runs_on_postgres(tmp, bus, postgres):  # noqa: F811
+    """databus.json's "store": {"backend": "postgres"}: databusd keeps its
+    queue in the schema it names (created at start), files flow dir to
+    dir, and a restarted databusd finds them there; its data dir holds no
+    LMDB store."""
+    from conftest import client, definition
+
+    inbox, outbox = tmp / "in", tmp / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    for i in range(12):
+        (inbox / ("o%02d.xml" % i)).write_text("<o n='%d'/>" % i)
+    d = definition("orders",
+                   [{"name": "inbox", "type": "dir", "path": str(inbox),
+                     "pattern": "*.xml"}],
+                   [{"name": "out", "type": "dir", "path": str(outbox)}])
+    store = {"backend": "postgres",
+             "postgres": {"conninfo": postgres.conninfo, "schema": "bus"}}
+    b = bus({"acme": client(d)}, store=store)
+    b.drive("acme", "orders")
+    b.wait_counts("acme", "orders", pending=0, done=12, dead=0)
+    assert len(os.listdir(outbox)) == 12
+    assert postgres.sql("SELECT count(*), count(*) FILTER (WHERE state = 1)"
+                        " FROM bus.passengers") == [["12", "12"]]
+    assert postgres.sql("SELECT value FROM bus.meta WHERE name ="
+                        " 'store.schema_version'") == [["1"]]
+    assert int(postgres.sql("SELECT count(*) FROM bus.events")[0][0]) > 0
+    assert not (tmp / "var" / "store" / "data.mdb").exists()
+
+    b.stop()
+    b = bus({"acme": client(d)}, store=store)
+    b.wait_counts("acme", "orders", pending=0, done=12, dead=0)
+
+
+def test_databusd_says_why_postgres_is_unreachable(tmp, postgres):  # noqa
+    """A PostgreSQL that refuses the connection stops databusd at start
+    with libpq's words, never the password of the conninfo."""
+    from conftest import run_databusd, write_config
+
+    bad = "host=127.0.0.1 port=%d user=nobody password=s3cret" \
+        " connect_timeout=5" % postgres.port
+    cfg = write_config(tmp, {}, store={"backend": "postgres",
+                                       "postgres": {"conninfo": bad}})
+    r = run_databusd(["--config", cfg], cwd=tmp)
+    assert r.returncode != 0, r.stderr
+    assert "the PostgreSQL store: PostgreSQL: connecting:" in r.stderr, \
+        r.stderr
+    assert "nobody" in r.stderr, r.stderr
+    assert "s3cret" not in r.stderr + r.stdout
