@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 #define SESSION_BATCH 128
 
@@ -72,6 +73,8 @@ user_kv(struct store_txn *txn, bool write, const char *client,
 int
 store_user_put(struct store_txn *txn, const Dbs__User *u)
 {
+	if (sti_pg(txn))
+		return stpg_user_put(txn, u);
 	struct key k;
 	MDB_val kv, v;
 	bool exists;
@@ -119,6 +122,8 @@ int
 store_user_get(struct store_txn *txn, const char *client, const char *username,
     Dbs__User **out)
 {
+	if (sti_pg(txn))
+		return stpg_user_get(txn, client, username, out);
 	MDB_val v;
 	int rc;
 
@@ -138,6 +143,8 @@ int
 store_user_delete(
     struct store_txn *txn, const char *client, const char *username)
 {
+	if (sti_pg(txn))
+		return stpg_user_delete(txn, client, username);
 	Dbs__User u = DBS__USER__INIT;
 	uint64_t n;
 	struct key k;
@@ -166,6 +173,8 @@ int
 store_user_list(struct store_txn *txn, const char *client,
     int (*cb)(void *ctx, const Dbs__User *u), void *ctx)
 {
+	if (sti_pg(txn))
+		return stpg_user_list(txn, client, cb, ctx);
 	struct key prefix;
 	struct iter it;
 	Dbs__User *u;
@@ -201,6 +210,8 @@ store_user_list(struct store_txn *txn, const char *client,
 int
 store_user_count(struct store_txn *txn, const char *client, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_user_count(txn, client, count);
 	struct key prefix;
 	struct iter it;
 	uint64_t n = 0;
@@ -233,6 +244,8 @@ int
 store_user_imported(struct store_txn *txn, const char *client,
     const char *username, bool *imported)
 {
+	if (sti_pg(txn))
+		return stpg_user_imported(txn, client, username, imported);
 	MDB_val v;
 	int rc;
 
@@ -252,6 +265,8 @@ int
 store_user_mark_imported(
     struct store_txn *txn, const char *client, const char *username)
 {
+	if (sti_pg(txn))
+		return stpg_user_mark_imported(txn, client, username);
 	uint8_t when[8];
 	struct key k;
 	MDB_val kv, v = {sizeof(when), when};
@@ -312,6 +327,8 @@ session_delete(struct store_txn *t, const uint8_t *hash, size_t len)
 int
 store_session_put(struct store_txn *txn, const Dbs__Session *s)
 {
+	if (sti_pg(txn))
+		return stpg_session_put(txn, s);
 	struct key k;
 	MDB_val kv, v;
 	int rc;
@@ -356,6 +373,8 @@ int
 store_session_get(struct store_txn *txn, const uint8_t *hash, size_t hash_len,
     Dbs__Session **out)
 {
+	if (sti_pg(txn))
+		return stpg_session_get(txn, hash, hash_len, out);
 	MDB_val kv = {hash_len, (void *)hash}, v;
 	int rc;
 
@@ -377,6 +396,8 @@ int
 store_session_delete(
     struct store_txn *txn, const uint8_t *hash, size_t hash_len)
 {
+	if (sti_pg(txn))
+		return stpg_session_delete(txn, hash, hash_len);
 	int rc;
 
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
@@ -471,6 +492,8 @@ int
 store_session_revoke_user(struct store_txn *txn, const char *client,
     const char *username, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_session_revoke_user(txn, client, username, count);
 	uint64_t n = 0;
 	int rc;
 
@@ -496,6 +519,8 @@ store_session_revoke_user(struct store_txn *txn, const char *client,
 int
 store_session_expire(struct store_txn *txn, int64_t now_ms, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_session_expire(txn, now_ms, count);
 	struct hashes *hs;
 	struct key from;
 	struct iter it;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 static int
 node_prefix(struct key *k, const char *node)
@@ -50,6 +51,9 @@ store_config_backup_put(struct store_txn *txn, const char *node,
     const char *author, const void *content, size_t len, int64_t time_ms,
     uint64_t *version)
 {
+	if (sti_pg(txn))
+		return stpg_config_backup_put(
+		    txn, node, author, content, len, time_ms, version);
 	Dbs__ConfigBackup b = DBS__CONFIG_BACKUP__INIT;
 	struct key k;
 	MDB_val kv;
@@ -87,6 +91,8 @@ int
 store_config_backup_get(struct store_txn *txn, const char *node,
     uint64_t version, Dbs__ConfigBackup **out)
 {
+	if (sti_pg(txn))
+		return stpg_config_backup_get(txn, node, version, out);
 	struct key k;
 	MDB_val kv, v;
 	int rc;
@@ -116,6 +122,8 @@ int
 store_config_backup_list(struct store_txn *txn, const char *node,
     int (*cb)(void *ctx, const Dbs__ConfigBackup *b), void *ctx)
 {
+	if (sti_pg(txn))
+		return stpg_config_backup_list(txn, node, cb, ctx);
 	Dbs__ConfigBackup *b;
 	struct key k;
 	struct iter it;

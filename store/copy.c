@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 static int
 errno_rc(int e)
@@ -96,6 +97,8 @@ store_backup(struct store *st, const char *path, uint64_t *bytes)
 		*bytes = 0;
 	if (st == NULL || path == NULL || *path == '\0')
 		return DBS_EINVAL;
+	if (st->pg != NULL)
+		return stpg_lmdb_only(st, "store_backup");
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) >=
 	    (int)sizeof(tmp))
 		return DBS_ETOOBIG;

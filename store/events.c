@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 static struct ev_bucket *
 bucket(struct store *st, const char *client, size_t clen)
@@ -205,6 +206,8 @@ sti_ev_append(struct store_txn *t, const char *client, Dbs__Resource res,
 	MDB_val kv;
 	int rc;
 
+	if (sti_pg(t))
+		return stpg_ev_append(t, client, res, kind, data, len, seq);
 	ev.seq = t->next_seq;
 	ev.client = (char *)(client != NULL ? client : "");
 	ev.resource = res;
@@ -259,6 +262,19 @@ trim(struct store_txn *t, uint64_t keep, uint64_t *removed)
 }
 
 int
+sti_ev_flush_lists(struct store_txn *t)
+{
+	struct store *st = t->st;
+	int rc;
+
+	for (size_t i = 0; i < st->n_evb; i++)
+		if ((rc = flush_bucket(t, &st->evb[i])) != DBS_OK)
+			return rc;
+	st->n_evb = 0;
+	return DBS_OK;
+}
+
+int
 sti_ev_flush(struct store_txn *t)
 {
 	struct store *st = t->st;
@@ -266,10 +282,8 @@ sti_ev_flush(struct store_txn *t)
 	MDB_stat ms;
 	int rc, mrc;
 
-	for (size_t i = 0; i < st->n_evb; i++)
-		if ((rc = flush_bucket(t, &st->evb[i])) != DBS_OK)
-			return rc;
-	st->n_evb = 0;
+	if ((rc = sti_ev_flush_lists(t)) != DBS_OK)
+		return rc;
 	if (slack < 64)
 		slack = 64;
 	if ((mrc = mdb_stat(t->mt, st->dbi[DB_EVENTS], &ms)) != 0)
@@ -332,6 +346,9 @@ store_event_append(struct store_txn *txn, const char *client,
     Dbs__Resource resource, Dbs__EventKind kind, const void *data, size_t len,
     uint64_t *seq)
 {
+	if (sti_pg(txn))
+		return stpg_event_append(
+		    txn, client, resource, kind, data, len, seq);
 	int rc;
 
 	if (seq != NULL)
@@ -356,6 +373,8 @@ int
 store_event_list(struct store_txn *txn, uint64_t since, size_t limit,
     int (*cb)(void *ctx, const Dbs__Event *ev), void *ctx)
 {
+	if (sti_pg(txn))
+		return stpg_event_list(txn, since, limit, cb, ctx);
 	struct key from;
 	struct iter it;
 	Dbs__Event *ev;
@@ -413,6 +432,8 @@ edge(struct store_txn *t, bool last, uint64_t *seq)
 int
 store_event_range(struct store_txn *txn, uint64_t *first, uint64_t *last)
 {
+	if (sti_pg(txn))
+		return stpg_event_range(txn, first, last);
 	uint64_t f = 0, l = 0;
 	int rc;
 
@@ -479,6 +500,8 @@ int
 store_event_trim_before(
     struct store_txn *txn, int64_t before_ms, size_t max, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_event_trim_before(txn, before_ms, max, count);
 	MDB_cursor *c;
 	MDB_stat ms;
 	MDB_val k, v;
@@ -521,6 +544,8 @@ store_event_trim_before(
 int
 store_event_trim(struct store_txn *txn, uint64_t keep, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_event_trim(txn, keep, count);
 	uint64_t removed = 0;
 	int rc;
 

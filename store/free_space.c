@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 /* Below this much free disk space an EIO at commit is called ENOSPC. */
 #define NEARLY_FULL (4u << 20)
@@ -61,6 +62,8 @@ store_room(struct store *st, uint64_t *disk_bytes, uint64_t *map_bytes)
 	int rc;
 
 	*disk_bytes = *map_bytes = 0;
+	if (st != NULL && st->pg != NULL)
+		return stpg_lmdb_only(st, "store_room");
 	if (st == NULL || st->env == NULL)
 		return DBS_EINVAL;
 	if ((rc = disk_free(st, disk_bytes)) != DBS_OK)

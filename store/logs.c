@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 #define LOG_BATCH 256
 
@@ -92,6 +93,8 @@ int
 store_log_put(struct store_txn *txn, Dbs__Log *log,
     const uint64_t *passenger_ids, size_t n_ids)
 {
+	if (sti_pg(txn))
+		return stpg_log_put(txn, log, passenger_ids, n_ids);
 	struct store *st;
 	bool replaced = false, assigned = false, wrote = false;
 	uint8_t idb[8];
@@ -186,6 +189,8 @@ out:
 int
 store_log_get(struct store_txn *txn, uint64_t id, Dbs__Log **out)
 {
+	if (sti_pg(txn))
+		return stpg_log_get(txn, id, out);
 	return sti_get_by_id(txn, DB_LOGS, id, &dbs__log__descriptor, out);
 }
 
@@ -218,6 +223,9 @@ store_log_list(struct store_txn *txn, const char *client, uint64_t cursor,
     size_t limit, int (*cb)(void *ctx, const Dbs__Log *log), void *ctx,
     uint64_t *next_cursor)
 {
+	if (sti_pg(txn))
+		return stpg_log_list(
+		    txn, client, cursor, limit, cb, ctx, next_cursor);
 	struct key prefix, from;
 	struct iter it;
 	uint64_t lid, last = 0;
@@ -283,6 +291,9 @@ store_log_list_for_passenger(struct store_txn *txn, const char *client,
     uint64_t passenger_id, int (*cb)(void *ctx, const Dbs__Log *log),
     void *ctx)
 {
+	if (sti_pg(txn))
+		return stpg_log_list_for_passenger(
+		    txn, client, passenger_id, cb, ctx);
 	struct key prefix;
 	struct iter it;
 	bool called, stopped = false;
@@ -393,6 +404,8 @@ int
 store_log_purge(struct store_txn *txn, const char *client, int64_t before_ms,
     uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_log_purge(txn, client, before_ms, count);
 	struct key prefix;
 	uint64_t total;
 	int rc;

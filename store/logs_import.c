@@ -12,10 +12,13 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 int
 store_log_lookup(struct store_txn *txn, const Dbs__Log *log, uint64_t *id)
 {
+	if (sti_pg(txn))
+		return stpg_log_lookup(txn, log, id);
 	struct key prefix;
 	struct iter it;
 	Dbs__Log *old;

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 static const int q_indexes[] = {DB_Q_CLIENT, DB_Q_DEF, DB_Q_CLIENT_STATE,
     DB_Q_DEF_STATE, DB_Q_DUE, DB_Q_DONE};
@@ -142,9 +143,8 @@ idx_del(struct store_txn *t, int db, const struct pfields *f, uint64_t id)
 	return sti_del_key(t, db, &k);
 }
 
-/* Check the names a passenger is keyed by. */
-static int
-check_identity(const Dbs__Passenger *p)
+int
+sti_check_identity(const Dbs__Passenger *p)
 {
 	int rc;
 
@@ -309,8 +309,8 @@ metas_reserve(struct store *st, size_t n)
 	return DBS_OK;
 }
 
-static int
-check_attachments(Dbs__Attachment *const *atts, size_t n)
+int
+sti_check_attachments(Dbs__Attachment *const *atts, size_t n)
 {
 	int rc;
 
@@ -472,8 +472,8 @@ admit(struct store_txn *txn, const Dbs__Passenger *p,
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
-	if ((rc = check_identity(p)) != DBS_OK ||
-	    (rc = check_attachments(atts, n_atts)) != DBS_OK)
+	if ((rc = sti_check_identity(p)) != DBS_OK ||
+	    (rc = sti_check_attachments(atts, n_atts)) != DBS_OK)
 		return rc;
 	pf_from_msg(&f, p);
 	return dedup_check(txn, &f, dk, xk, expired, id, dup);
@@ -483,6 +483,8 @@ int
 store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
     Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
 {
+	if (sti_pg(txn))
+		return stpg_passenger_seat(txn, p, atts, n_atts, id, dup);
 	Dbs__Passenger rec;
 	struct key dk, xk;
 	int64_t now;
@@ -514,6 +516,8 @@ int
 store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
     Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup)
 {
+	if (sti_pg(txn))
+		return stpg_passenger_import(txn, p, atts, n_atts, id, dup);
 	Dbs__Passenger rec;
 	struct key dk, xk;
 	bool expired = false;
@@ -538,10 +542,38 @@ store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
 	return DBS_OK;
 }
 
+/* LMDB: one seat after the other (a seat costs no round trip here). */
+int
+store_passenger_seat_many(struct store_txn *txn,
+    const Dbs__Passenger *const *ps, Dbs__Attachment *const *const *atts,
+    const size_t *n_atts, size_t n, uint64_t *ids, bool *dups, int *rcs)
+{
+	int rc;
+
+	if (sti_pg(txn))
+		return stpg_passenger_seat_many(
+		    txn, ps, atts, n_atts, n, ids, dups, rcs);
+	if (n > 0 && (ps == NULL || ids == NULL || dups == NULL || rcs == NULL))
+		return DBS_EINVAL;
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		rcs[i] = store_passenger_seat(txn, ps[i],
+		    atts != NULL ? atts[i] : NULL,
+		    n_atts != NULL ? n_atts[i] : 0, &ids[i], &dups[i]);
+		if (rcs[i] != DBS_OK && rcs[i] != DBS_EINVAL &&
+		    rcs[i] != DBS_ETOOBIG)
+			return rcs[i];
+	}
+	return DBS_OK;
+}
+
 int
 store_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
     uint64_t *id, uint64_t *next_id)
 {
+	if (sti_pg(txn))
+		return stpg_passenger_lookup(txn, p, id, next_id);
 	struct pfields f;
 	struct key dk, xk;
 	bool expired = false, dup = false;
@@ -550,7 +582,7 @@ store_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
 	*id = 0;
 	if ((rc = sti_usable(txn, false)) != DBS_OK)
 		return rc;
-	if ((rc = check_identity(p)) != DBS_OK)
+	if ((rc = sti_check_identity(p)) != DBS_OK)
 		return rc;
 	if (next_id != NULL &&
 	    (rc = sti_next_passenger_id(txn, next_id)) != DBS_OK)
@@ -565,6 +597,8 @@ store_passenger_lookup(struct store_txn *txn, const Dbs__Passenger *p,
 int
 store_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 {
+	if (sti_pg(txn))
+		return stpg_passenger_get(txn, id, out);
 	return sti_get_by_id(
 	    txn, DB_PASSENGERS, id, &dbs__passenger__descriptor, out);
 }
@@ -572,6 +606,8 @@ store_passenger_get(struct store_txn *txn, uint64_t id, Dbs__Passenger **out)
 int
 store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 {
+	if (sti_pg(txn))
+		return stpg_passenger_put(txn, p);
 	struct pfields nf;
 	struct pbv pv;
 	uint8_t idb[8];
@@ -584,7 +620,7 @@ store_passenger_put(struct store_txn *txn, const Dbs__Passenger *p)
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
-	if ((rc = check_identity(p)) != DBS_OK)
+	if ((rc = sti_check_identity(p)) != DBS_OK)
 		return rc;
 	k = sti_id_val(idb, p->id);
 	if ((rc = sti_get(txn, DB_PASSENGERS, &k, &v)) != DBS_OK)
@@ -783,6 +819,8 @@ sti_passenger_retire(struct store_txn *t, uint64_t id)
 int
 store_passenger_delete(struct store_txn *txn, uint64_t id)
 {
+	if (sti_pg(txn))
+		return stpg_passenger_delete(txn, id);
 	int rc;
 
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
@@ -812,6 +850,8 @@ int
 store_attachment_get(struct store_txn *txn, uint64_t id, const char *name,
     const void **data, size_t *len)
 {
+	if (sti_pg(txn))
+		return stpg_attachment_get(txn, id, name, data, len);
 	struct key k;
 	MDB_val kv, v;
 	int rc;
@@ -838,6 +878,8 @@ int
 store_attachment_put(struct store_txn *txn, uint64_t id, const char *name,
     const void *data, size_t len)
 {
+	if (sti_pg(txn))
+		return stpg_attachment_put(txn, id, name, data, len);
 	uint8_t idb[8];
 	struct key k;
 	MDB_val kv, v;
@@ -862,6 +904,8 @@ store_attachment_put(struct store_txn *txn, uint64_t id, const char *name,
 int
 store_attachment_delete(struct store_txn *txn, uint64_t id, const char *name)
 {
+	if (sti_pg(txn))
+		return stpg_attachment_delete(txn, id, name);
 	struct key k;
 	MDB_val kv;
 	int rc;
@@ -971,6 +1015,8 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
     int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx,
     uint64_t *next_cursor)
 {
+	if (sti_pg(txn))
+		return stpg_queue_list(txn, q, cb, ctx, next_cursor);
 	struct key prefix, from;
 	struct iter it;
 	struct pbv pv;
@@ -1106,6 +1152,9 @@ store_queue_due(struct store_txn *txn, const char *client,
     const char *definition, int64_t due_ms, size_t limit,
     int (*cb)(void *ctx, const Dbs__Passenger *p), void *ctx)
 {
+	if (sti_pg(txn))
+		return stpg_queue_due(
+		    txn, client, definition, due_ms, limit, cb, ctx);
 	struct key prefix;
 	struct iter it;
 	size_t n = 0;
@@ -1155,6 +1204,9 @@ store_queue_due_ids(struct store_txn *txn, const char *client,
     const char *definition, int64_t due_ms, int64_t after_due,
     uint64_t after_id, size_t max, uint64_t *ids, int64_t *dues, size_t *n)
 {
+	if (sti_pg(txn))
+		return stpg_queue_due_ids(txn, client, definition, due_ms,
+		    after_due, after_id, max, ids, dues, n);
 	struct key prefix, from;
 	struct iter it;
 	int rc;
@@ -1198,6 +1250,8 @@ int
 store_queue_next_due(struct store_txn *txn, const char *client,
     const char *definition, int64_t *due_ms)
 {
+	if (sti_pg(txn))
+		return stpg_queue_next_due(txn, client, definition, due_ms);
 	struct key prefix;
 	struct iter it;
 	int rc;
@@ -1229,6 +1283,9 @@ int
 store_queue_counts(struct store_txn *txn, const char *client,
     const char *definition, uint64_t *pending, uint64_t *done, uint64_t *dead)
 {
+	if (sti_pg(txn))
+		return stpg_queue_counts(
+		    txn, client, definition, pending, done, dead);
 	uint64_t *out[3] = {pending, done, dead};
 	int64_t sum[3] = {0, 0, 0};
 	struct key prefix;
@@ -1270,6 +1327,9 @@ int
 store_queue_purge(struct store_txn *txn, const char *client,
     const char *definition, int64_t before_ms, size_t max, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_queue_purge(
+		    txn, client, definition, before_ms, max, count);
 	struct key prefix;
 	uint64_t total;
 	int rc;
@@ -1302,6 +1362,8 @@ int
 store_dedup_sweep(
     struct store_txn *txn, int64_t now_ms, size_t max, uint64_t *count)
 {
+	if (sti_pg(txn))
+		return stpg_dedup_sweep(txn, now_ms, max, count);
 	uint64_t n = 0;
 	struct iter it;
 	struct key xk;

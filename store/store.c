@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 #include "wire.h"
 
 #define DEFAULT_MAP_SIZE   (UINT64_C(256) << 20)
@@ -214,7 +215,7 @@ sti_usable(struct store_txn *t, bool write)
 		return DBS_EINVAL;
 	if (t->poison != 0)
 		return t->poison;
-	if (t->mt == NULL)
+	if (t->mt == NULL && t->pg == NULL)
 		return DBS_EINVAL;
 	return DBS_OK;
 }
@@ -754,6 +755,8 @@ meta_put(struct store_txn *t, const char *name, uint64_t v)
 int
 store_meta_get_u64(struct store_txn *txn, const char *key, uint64_t *value)
 {
+	if (sti_pg(txn))
+		return stpg_meta_get_u64(txn, key, value);
 	int rc;
 
 	if (value != NULL)
@@ -770,6 +773,8 @@ store_meta_get_u64(struct store_txn *txn, const char *key, uint64_t *value)
 int
 store_meta_put_u64(struct store_txn *txn, const char *key, uint64_t value)
 {
+	if (sti_pg(txn))
+		return stpg_meta_put_u64(txn, key, value);
 	int rc;
 
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
@@ -1029,6 +1034,8 @@ store_open(const char *dir, enum store_mode mode,
 
 	if (out != NULL)
 		*out = NULL;
+	if (opt != NULL && opt->backend == STORE_BACKEND_POSTGRES)
+		return stpg_open(mode, opt, out);
 	if (dir == NULL || out == NULL ||
 	    (mode != STORE_RDONLY && mode != STORE_RDWR))
 		return DBS_EINVAL;
@@ -1202,6 +1209,10 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	if (st->pg != NULL) {
+		stpg_close(st);
+		return;
+	}
 	if (st->wtxn.mt != NULL)
 		mdb_txn_abort(st->wtxn.mt);
 	if (st->env != NULL)
@@ -1226,7 +1237,7 @@ store_reader_check(struct store *st)
 	int dead = 0;
 
 	if (st == NULL || st->env == NULL)
-		return -1;
+		return -1; /* also PostgreSQL's: it has no reader slots */
 	if (mdb_reader_check(st->env, &dead) != 0)
 		return -1;
 	return dead;
@@ -1317,6 +1328,8 @@ store_txn_begin(struct store *st, bool write, struct store_txn **out)
 		*out = NULL;
 	if (st == NULL || out == NULL)
 		return DBS_EINVAL;
+	if (st->pg != NULL)
+		return stpg_txn_begin(st, write, out);
 	if (!write) {
 		if ((t = calloc(1, sizeof(*t))) == NULL)
 			return DBS_ENOMEM;
@@ -1397,6 +1410,8 @@ commit_meta(struct store_txn *t)
 int
 store_txn_commit(struct store_txn *txn)
 {
+	if (sti_pg(txn))
+		return stpg_txn_commit(txn);
 	struct store_txn *t = txn;
 	struct store *st;
 	int rc, mrc;
@@ -1436,6 +1451,10 @@ store_txn_commit(struct store_txn *txn)
 void
 store_txn_abort(struct store_txn *txn)
 {
+	if (sti_pg(txn)) {
+		stpg_txn_abort(txn);
+		return;
+	}
 	if (txn != NULL)
 		txn_end(txn);
 }
@@ -1475,6 +1494,8 @@ load_op(struct store *st, int op)
 int
 store_stats(struct store_txn *txn, Dbs__StoreStats *stats)
 {
+	if (sti_pg(txn))
+		return stpg_stats(txn, stats);
 	MDB_envinfo info;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
@@ -1528,6 +1549,8 @@ store_copy(struct store *st, const char *dir)
 
 	if (st == NULL || dir == NULL)
 		return DBS_EINVAL;
+	if (st->pg != NULL)
+		return stpg_lmdb_only(st, "store_copy");
 	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
 	    (int)sizeof(path))
 		return DBS_ETOOBIG;
@@ -1554,7 +1577,7 @@ const char *
 store_last_error(const struct store *st)
 {
 	if (st == NULL)
-		return "no store";
+		return *stpg_open_error() ? stpg_open_error() : "no store";
 	return st->err;
 }
 

@@ -50,6 +50,13 @@ enum store_mode {
 	STORE_RDWR = 1,
 };
 
+/* The engine behind the contract: LMDB (embedded, the default) or
+ * PostgreSQL (libpq; store/pg*.c), for deployments that outgrow one host. */
+enum store_backend {
+	STORE_BACKEND_LMDB = 0,
+	STORE_BACKEND_POSTGRES = 1,
+};
+
 struct store_options {
 	uint64_t map_size;   /* initial map size; 0 = 256 MiB */
 	uint64_t max_size;   /* the map never grows past this; 0 = 64 GiB */
@@ -59,12 +66,30 @@ struct store_options {
 	 * (the key goes with the passenger). */
 	int64_t dedup_horizon_ms;
 	bool no_sync; /* tests only: skip fsync (never in production) */
+	/* STORE_BACKEND_POSTGRES: the libpq conninfo string (may name a
+	 * password: never log it) and the schema that holds the tables
+	 * (NULL: "databus"). `dir` of store_open is then not used. The map
+	 * sizes and no_sync do not apply. */
+	enum store_backend backend;
+	const char *pg_conninfo;
+	const char *pg_schema;
 };
 
 /*
  * Open (creating for STORE_RDWR) the store in directory `dir`. RDWR also
  * runs schema migrations, clears stale reader slots and takes the writer
  * lock. `opt` may be NULL for defaults. *out is set only on success.
+ *
+ * With opt->backend STORE_BACKEND_POSTGRES the store lives in the schema
+ * opt->pg_schema of the database opt->pg_conninfo names (dir may be NULL):
+ * RDWR creates or migrates the schema (DBS_ESCHEMA for a newer one), RDONLY
+ * finds it (DBS_ENOTFOUND when it is missing). PostgreSQL takes no writer
+ * lock: writers of the same schema serialise on its id counters. The
+ * functions about LMDB files (store_open_file, store_reader_check,
+ * store_copy, store_backup, store_compact, and the map part of store_room)
+ * answer DBS_EINVAL (-1 for store_reader_check) on such a store. A lost
+ * connection is DBS_EIO with PostgreSQL's words in store_last_error; a
+ * failed commit leaves nothing of the transaction behind.
  */
 int store_open(const char *dir, enum store_mode mode,
     const struct store_options *opt, struct store **out);
@@ -121,6 +146,22 @@ int store_passenger_seat(struct store_txn *txn, const Dbs__Passenger *p,
  */
 int store_passenger_import(struct store_txn *txn, const Dbs__Passenger *p,
     Dbs__Attachment *const *atts, size_t n_atts, uint64_t *id, bool *dup);
+
+/*
+ * Seat n passengers at once: as n store_passenger_seat calls in order (a
+ * key seated twice in the batch is a duplicate of its first seat), with
+ * each passenger's answer in ids[i], dups[i] and rcs[i]: DBS_OK (seated,
+ * or a duplicate), or DBS_EINVAL / DBS_ETOOBIG for a passenger that
+ * cannot be seated (nothing of it written; the others are). atts (may be
+ * NULL) and n_atts (may be NULL) give each passenger's attachments. The
+ * return value is DBS_OK or a store error (the transaction is then
+ * poisoned, as after a failed seat). On PostgreSQL the whole batch costs
+ * one round trip (a pipeline); the ids of its duplicates are not handed
+ * to anyone, so the ids of a batch may skip numbers there.
+ */
+int store_passenger_seat_many(struct store_txn *txn,
+    const Dbs__Passenger *const *ps, Dbs__Attachment *const *const *atts,
+    const size_t *n_atts, size_t n, uint64_t *ids, bool *dups, int *rcs);
 
 /* Who holds the dedup key of `p` (client, definition, puller,
  * external_id): DBS_OK with *id, or DBS_ENOTFOUND. *next_id (may be NULL)
@@ -380,7 +421,9 @@ int store_compact(const char *dir, uint64_t *before, uint64_t *after,
 int store_room(struct store *st, uint64_t *disk_bytes, uint64_t *map_bytes);
 
 /* Human text of the last error of this store (e.g. "mdb_txn_commit:
- * MDB_MAP_FULL" or the strerror of EIO), for logs. */
+ * MDB_MAP_FULL" or the strerror of EIO), for logs. With st NULL: why the
+ * last PostgreSQL store_open of this thread failed (PostgreSQL's words;
+ * never the conninfo), else "no store". */
 const char *store_last_error(const struct store *st);
 
 #endif

@@ -158,9 +158,12 @@ struct count_delta {
 	int64_t d[3]; /* by state */
 };
 
+struct stpg_txn; /* store_pg.h */
+
 struct store_txn {
 	struct store *st;
-	MDB_txn *mt; /* NULL once a full map aborted it */
+	MDB_txn *mt;         /* NULL once a full map aborted it */
+	struct stpg_txn *pg; /* the PostgreSQL engine's, else NULL */
 	bool write;
 	bool dirty;        /* something was written */
 	int poison;        /* first fatal error; every later call returns it */
@@ -170,7 +173,10 @@ struct store_txn {
 	uint64_t next_seq;
 };
 
+struct stpg; /* store_pg.h */
+
 struct store {
+	struct stpg *pg; /* the PostgreSQL engine (store/pg.c), else NULL */
 	MDB_env *env;
 	enum store_mode mode;
 	MDB_dbi dbi[DB__COUNT];
@@ -216,6 +222,14 @@ struct store {
 	 * Relaxed atomics: readers on other threads count too. */
 	uint64_t ops[STORE_OP__COUNT];
 };
+
+/* Is `t` a transaction of the PostgreSQL engine? The public functions
+ * of store.h hand those to their stpg_ twin (store_pg.h). */
+static inline bool
+sti_pg(const struct store_txn *t)
+{
+	return t != NULL && t->pg != NULL;
+}
 
 /* Count one LMDB operation of kind `op` (enum store_op, store.h). */
 static inline void
@@ -511,6 +525,8 @@ int sti_ev_item_delete(
     struct store_txn *t, const char *client, size_t clen, uint64_t id);
 /* At commit: append the queued lists, then trim the log if due. */
 int sti_ev_flush(struct store_txn *t);
+/* The first half of that: append every queued list. */
+int sti_ev_flush_lists(struct store_txn *t);
 /* Append the lists collected for one client now, so that an event
  * appended next for it comes after them. */
 int sti_ev_flush_client(struct store_txn *t, const char *client, size_t clen);
@@ -532,6 +548,12 @@ int sti_usage_add(
     struct store_txn *t, const char *client, size_t clen, int64_t delta);
 int sti_usage_flush(struct store_txn *t);
 void sti_usage_reset(struct store *st);
+/* The queued changes: fn for each client whose bytes changed (the
+ * PostgreSQL engine writes them at commit), and the change of `client`
+ * queued in the write transaction t (0 in a read transaction). */
+int sti_usage_each(struct store *st,
+    int (*fn)(void *ctx, const char *client, int64_t delta), void *ctx);
+int64_t sti_usage_pending(struct store_txn *t, const char *client);
 void sti_usage_free(struct store *st);
 int sti_usage_init(struct store_txn *t);
 void sti_count_reset(struct store *st);
@@ -556,6 +578,11 @@ void sti_pf_from_pbv(struct pfields *f, const struct pbv *pv);
 bool sti_q_indexed(int db, unsigned state);
 /* The key of passenger `id` in index `db` (DB_Q_CLIENT .. DB_Q_DONE). */
 void sti_qkey(struct key *k, int db, const struct pfields *f, uint64_t id);
+
+/* Check the names a passenger is keyed by, and a seat's attachments
+ * (named, no name twice): DBS_OK, DBS_EINVAL or DBS_ETOOBIG. */
+int sti_check_identity(const Dbs__Passenger *p);
+int sti_check_attachments(Dbs__Attachment *const *atts, size_t n);
 
 /* Delete passenger `id`: record, attachments, indexes, dedup entry. */
 int sti_passenger_delete(struct store_txn *t, uint64_t id);

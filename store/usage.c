@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 #define USAGE_KEY     "usage.bytes."
 #define USAGE_READY   "usage.ready"
@@ -268,6 +269,8 @@ sti_usage_init(struct store_txn *t)
 int
 store_client_bytes(struct store_txn *txn, const char *client, uint64_t *out)
 {
+	if (sti_pg(txn))
+		return stpg_client_bytes(txn, client, out);
 	struct usage_deltas *u;
 	uint64_t cur;
 	int64_t x;
@@ -288,4 +291,31 @@ store_client_bytes(struct store_txn *txn, const char *client, uint64_t *out)
 				x += u->v[i].d;
 	*out = x > 0 ? (uint64_t)x : 0;
 	return DBS_OK;
+}
+
+int
+sti_usage_each(struct store *st,
+    int (*fn)(void *ctx, const char *client, int64_t delta), void *ctx)
+{
+	struct usage_deltas *u = st->usage;
+	int rc;
+
+	for (size_t i = 0; u != NULL && i < u->n; i++)
+		if (u->v[i].d != 0 &&
+		    (rc = fn(ctx, u->v[i].client, u->v[i].d)) != DBS_OK)
+			return rc;
+	return DBS_OK;
+}
+
+int64_t
+sti_usage_pending(struct store_txn *t, const char *client)
+{
+	struct usage_deltas *u = t->st->usage;
+	int64_t x = 0;
+
+	if (t->write && u != NULL)
+		for (size_t i = 0; i < u->n; i++)
+			if (strcmp(u->v[i].client, client) == 0)
+				x += u->v[i].d;
+	return x;
 }

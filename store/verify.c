@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "store_impl.h"
+#include "store_pg.h"
 
 struct vctx {
 	struct store_txn *t;
@@ -887,6 +888,8 @@ store_verify(struct store_txn *txn,
     void (*report)(void *ctx, const char *problem), void *ctx,
     uint64_t *problems)
 {
+	if (sti_pg(txn))
+		return stpg_verify(txn, report, ctx, problems);
 	struct vctx vc = {txn, report, ctx, 0};
 	int rc;
 

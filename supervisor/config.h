@@ -135,6 +135,13 @@ struct config {
 	/* "store": {"dedup_horizon": "7d"}: how long a purged passenger's
 	 * dedup key is kept (store_options.dedup_horizon_ms). */
 	int64_t dedup_horizon_ms;
+	/* "store": {"backend": "postgres", "postgres": {"conninfo": "...",
+	 * "schema": "databus"}}: the store's engine (an enum store_backend,
+	 * 0 = LMDB) and, for PostgreSQL, the libpq conninfo (it may hold a
+	 * password: never log it) and schema (NULL: the store's default). */
+	int store_backend;
+	char *pg_conninfo;
+	char *pg_schema;
 	struct cfg_limits limits;   /* default worker limits */
 	struct cfg_restart restart; /* worker restart policy */
 	struct cfg_client *clients; /* sorted by name */

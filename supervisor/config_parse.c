@@ -1429,11 +1429,75 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 	return cfg->web_listen == NULL ? config_nomem(p) : DBS_OK;
 }
 
+/*
+ * "backend": "lmdb" (the default) or "postgres", with "postgres":
+ * {"conninfo": "...", "schema": "databus"}. Messages name the field,
+ * never the conninfo (it may hold a password). databus-web and databusctl
+ * read LMDB only so far, so PostgreSQL needs web.enabled false.
+ */
+static int
+parse_store_backend(struct pctx *p, json_t *store, struct config *cfg)
+{
+	static const char *const keys[] = {"conninfo", "schema", NULL};
+	json_t *v = json_object_get(store, "backend"), *pg, *s;
+	int rc;
+
+	if (v != NULL) {
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), "lmdb") == 0)
+			cfg->store_backend = 0;
+		else if (json_is_string(v) &&
+			 strcmp(json_string_value(v), "postgres") == 0)
+			cfg->store_backend = 1;
+		else
+			return config_fail(p, "$.store.backend",
+			    "expected \"lmdb\" or \"postgres\"");
+	}
+	pg = json_object_get(store, "postgres");
+	if (pg != NULL) {
+		if (!json_is_object(pg))
+			return config_fail(
+			    p, "$.store.postgres", "expected an object");
+		if ((rc = check_keys(p, "$.store.postgres", pg, keys, NULL)) !=
+		    0)
+			return rc;
+		s = json_object_get(pg, "conninfo");
+		if (s != NULL &&
+		    (!json_is_string(s) || json_string_length(s) == 0 ||
+			json_string_length(s) > 4096))
+			return config_fail(p, "$.store.postgres.conninfo",
+			    "expected a libpq connection string, e.g. "
+			    "\"host=db1 dbname=databus user=databus\"");
+		if (s != NULL &&
+		    (cfg->pg_conninfo = strdup(json_string_value(s))) == NULL)
+			return config_nomem(p);
+		s = json_object_get(pg, "schema");
+		if (s != NULL &&
+		    (!json_is_string(s) || json_string_length(s) == 0 ||
+			json_string_length(s) > 63))
+			return config_fail(p, "$.store.postgres.schema",
+			    "expected a schema name of 1 to 63 bytes");
+		if (s != NULL &&
+		    (cfg->pg_schema = strdup(json_string_value(s))) == NULL)
+			return config_nomem(p);
+	}
+	if (cfg->store_backend != 1)
+		return 0;
+	if (cfg->pg_conninfo == NULL)
+		return config_fail(p, "$.store.postgres.conninfo",
+		    "required with \"backend\": \"postgres\"");
+	if (cfg->web_enabled)
+		return config_fail(p, "$.store.backend",
+		    "databus-web cannot read a PostgreSQL store yet: set "
+		    "web.enabled to false");
+	return 0;
+}
+
 static int
 parse_store(struct pctx *p, json_t *root, struct config *cfg)
 {
-	static const char *const keys[] = {
-	    "max_size", "event_keep", "event_max_age", "dedup_horizon", NULL};
+	static const char *const keys[] = {"max_size", "event_keep",
+	    "event_max_age", "dedup_horizon", "backend", "postgres", NULL};
 	json_t *store = json_object_get(root, "store"), *v;
 	int rc;
 
@@ -1461,6 +1525,8 @@ parse_store(struct pctx *p, json_t *root, struct config *cfg)
 			    "100000000");
 		cfg->event_keep = (uint64_t)json_integer_value(v);
 	}
+	if ((rc = parse_store_backend(p, store, cfg)) != 0)
+		return rc;
 	v = json_object_get(store, "max_size");
 	if (v == NULL)
 		return DBS_OK;
@@ -1660,6 +1726,8 @@ config_free(struct config *cfg)
 	free(cfg->file);
 	free(cfg->base_dir);
 	free(cfg->data_dir);
+	free(cfg->pg_conninfo);
+	free(cfg->pg_schema);
 	free(cfg->system_alias);
 	free(cfg->web_listen);
 	for (size_t i = 0; i < cfg->n_web_allowed_hosts; i++)

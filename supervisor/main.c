@@ -565,7 +565,14 @@ open_state(struct sup *s, const struct args *a)
 	so.max_size = s->cfg->store_max_size;
 	so.event_keep = s->cfg->event_keep;
 	so.dedup_horizon_ms = s->cfg->dedup_horizon_ms;
+	so.backend = (enum store_backend)s->cfg->store_backend;
+	so.pg_conninfo = s->cfg->pg_conninfo;
+	so.pg_schema = s->cfg->pg_schema;
 	if ((rc = store_open(storedir, STORE_RDWR, &so, &s->st)) != DBS_OK) {
+		if (so.backend == STORE_BACKEND_POSTGRES)
+			fprintf(stderr,
+			    "%sdatabusd: the PostgreSQL store: %s\n",
+			    dbs_log_prefix(LOG_ERR), store_last_error(NULL));
 		fprintf(stderr, "%sdatabusd: %s: %s\n",
 		    dbs_log_prefix(LOG_ERR), s->cfg->data_dir,
 		    dbs_strerror(rc));

@@ -81,6 +81,13 @@ sup_add_worker(struct sup *s, struct cfg_definition *def)
 	return w;
 }
 
+/* Two optional texts are the same (both NULL, or equal). */
+static bool
+same_text(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static void
 free_worker(struct worker *w)
 {
@@ -219,6 +226,16 @@ reload(struct sup *s, char *err, size_t errlen)
 		snprintf(err, errlen,
 		    "%s: $.data_dir: cannot change while "
 		    "running; restart databusd",
+		    ncfg->file);
+		rc = DBS_ECONFIG;
+		goto refuse;
+	}
+	if (ncfg->store_backend != s->cfg->store_backend ||
+	    !same_text(ncfg->pg_conninfo, s->cfg->pg_conninfo) ||
+	    !same_text(ncfg->pg_schema, s->cfg->pg_schema)) {
+		snprintf(err, errlen,
+		    "%s: $.store: the backend and its connection cannot "
+		    "change while running; restart databusd",
 		    ncfg->file);
 		rc = DBS_ECONFIG;
 		goto refuse;

@@ -76,6 +76,9 @@ reopen(struct sup *s, const char *dir)
 	so.max_size = s->cfg->store_max_size;
 	so.event_keep = s->cfg->event_keep;
 	so.dedup_horizon_ms = s->cfg->dedup_horizon_ms;
+	so.backend = (enum store_backend)s->cfg->store_backend;
+	so.pg_conninfo = s->cfg->pg_conninfo;
+	so.pg_schema = s->cfg->pg_schema;
 	return store_open(dir, STORE_RDWR, &so, &s->st);
 }
 

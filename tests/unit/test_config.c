@@ -380,6 +380,21 @@ test_relative_paths(void **state)
 	assert_string_equal(cfg->clients_dir, want);
 	assert_int_equal(cfg->store_max_size, 1048576);
 	assert_string_equal(cfg->clients[0].file, "etc/../c/acme.json");
+	assert_int_equal(cfg->store_backend, 0); /* LMDB */
+	assert_null(cfg->pg_conninfo);
+	config_free(cfg);
+
+	/* The PostgreSQL store: its conninfo and schema. */
+	put(f, "etc/databus.json",
+	    "{\"clients_dir\": \"../c\", \"web\": {\"enabled\": false},"
+	    " \"store\": {\"backend\": \"postgres\", \"postgres\":"
+	    " {\"conninfo\": \"host=db1 dbname=databus\", \"schema\":"
+	    " \"bus\"}}}");
+	assert_int_equal(
+	    config_load("etc/databus.json", &cfg, err, sizeof(err)), DBS_OK);
+	assert_int_equal(cfg->store_backend, 1);
+	assert_string_equal(cfg->pg_conninfo, "host=db1 dbname=databus");
+	assert_string_equal(cfg->pg_schema, "bus");
 	config_free(cfg);
 
 	/* Next to databus.json: "clients/acme.json". */
@@ -518,6 +533,25 @@ static const struct bad_ticket bad_tickets[] = {
 	"databus.json: $.store.dedup_horizon: expected a number of days"},
     {"{\"store\": {\"event_max_age\": \"soon\"}}",
 	"databus.json: $.store.event_max_age: expected a number of days"},
+    {"{\"store\": {\"backend\": \"mysql\"}}",
+	"databus.json: $.store.backend: expected \"lmdb\" or \"postgres\""},
+    {"{\"web\": {\"enabled\": false}, \"store\": {\"backend\": "
+     "\"postgres\"}}",
+	"databus.json: $.store.postgres.conninfo: required with \"backend\": "
+	"\"postgres\""},
+    {"{\"store\": {\"backend\": \"postgres\", \"postgres\": "
+     "{\"conninfo\": \"host=db password=s3cret\"}}}",
+	"databus.json: $.store.backend: databus-web cannot read a PostgreSQL "
+	"store yet: set web.enabled to false"},
+    {"{\"store\": {\"postgres\": {\"conninfo\": 5}}}",
+	"databus.json: $.store.postgres.conninfo: expected a libpq "
+	"connection string"},
+    {"{\"store\": {\"postgres\": {\"conninfo\": \"x\", \"schema\": "
+     "\"\"}}}",
+	"databus.json: $.store.postgres.schema: expected a schema name of 1 "
+	"to 63 bytes"},
+    {"{\"store\": {\"postgres\": {\"host\": \"db\"}}}",
+	"databus.json: $.store.postgres.host: unknown key"},
     {"{\"store\": {\"max_size\": 1.5}}",
 	"databus.json: $.store.max_size: expected a number of bytes"},
     {"{\"store\": {\"max_size\": \"4096TiB\"}}",
@@ -553,6 +587,8 @@ test_bad_tickets(void **state)
 		/* The file as given, then the path and the problem. */
 		assert_memory_equal(err, path, strlen(path));
 		expect_contains(what, err, bad_tickets[i].want);
+		/* A password in a conninfo is never repeated. */
+		assert_null(strstr(err, "s3cret"));
 	}
 }
 

@@ -12,6 +12,13 @@
  * reader holding a snapshot) fork a child that opens its own handle, as
  * databus-web does. Nothing here measures time; the dedup horizon test
  * sleeps 20 ms past a 1 ms horizon.
+ *
+ * With DBS_TEST_PG set to a libpq conninfo, every test runs on the
+ * PostgreSQL engine instead, each in a fresh schema of that database
+ * (dropped at teardown): the same test code, the same contract. Tests of
+ * what only LMDB has (its files, map, writer lock, corrupting it behind
+ * its back) are skipped there with the reason printed, and some get a
+ * PostgreSQL counterpart (a newer schema refused, snapshots).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +30,8 @@
 
 #include <cmocka.h>
 #include <ftw.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,9 +56,84 @@ now_ms(void)
 struct fx {
 	char tmp[128];
 	char dir[160];
+	char schema[64]; /* on PostgreSQL */
+	/* DBS_TEST_PG (key=value or URI form) naming the schema as the
+	 * application_name of the store's connections, so that a test can
+	 * find them in pg_stat_activity. */
+	char conninfo[1024];
 	struct store *st;
 	struct store_options opt;
 };
+
+/* The conninfo of DBS_TEST_PG: run on PostgreSQL (NULL: on LMDB). */
+static const char *pg_conninfo;
+
+/* Skip the rest of a test that is about LMDB alone, saying why. */
+#define LMDB_ONLY(why)                                                        \
+	do {                                                                  \
+		if (pg_conninfo != NULL) {                                    \
+			print_message("skipped on PostgreSQL: %s\n", why);    \
+			skip();                                               \
+		}                                                             \
+	} while (0)
+
+/* `opt` (NULL: the defaults) for the store of f on its engine. */
+static struct store_options
+fx_opt(const struct fx *f, const struct store_options *opt)
+{
+	struct store_options o = {0};
+
+	if (opt != NULL)
+		o = *opt;
+	if (pg_conninfo != NULL) {
+		o.backend = STORE_BACKEND_POSTGRES;
+		o.pg_conninfo = f->conninfo;
+		o.pg_schema = f->schema;
+	}
+	return o;
+}
+
+/* store_open of f's store (its directory, or its schema). */
+static int
+fx_open(const struct fx *f, enum store_mode mode,
+    const struct store_options *opt, struct store **out)
+{
+	struct store_options o = fx_opt(f, opt);
+
+	return store_open(f->dir, mode, opt || pg_conninfo ? &o : NULL, out);
+}
+
+/* Run SQL in f's schema (PostgreSQL only): the test's hand behind the
+ * store's back. */
+static void pg_sql(const struct fx *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+pg_sql(const struct fx *f, const char *fmt, ...)
+{
+	char sql[1024];
+	PGconn *c = PQconnectdb(pg_conninfo);
+	PGresult *r;
+	va_list ap;
+	int n;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	n = snprintf(sql, sizeof(sql),
+	    "SET client_min_messages = warning;"
+	    " SET search_path TO \"%s\"; ",
+	    f->schema);
+	va_start(ap, fmt);
+	vsnprintf(sql + n, sizeof(sql) - (size_t)n, fmt, ap);
+	va_end(ap);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		print_message("%s: %s\n", sql, PQerrorMessage(c));
+	assert_true(PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    PQresultStatus(r) == PGRES_TUPLES_OK);
+	PQclear(r);
+	PQfinish(c);
+}
 
 struct ids {
 	uint64_t v[MAX_IDS];
@@ -70,7 +154,7 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 open_store(struct fx *f)
 {
-	int rc = store_open(f->dir, STORE_RDWR, &f->opt, &f->st);
+	int rc = fx_open(f, STORE_RDWR, &f->opt, &f->st);
 
 	if (rc != DBS_OK)
 		print_message("store_open: %s: %s\n", dbs_strerror(rc),
@@ -95,6 +179,15 @@ setup(void **state)
 	strcpy(f->tmp, "/tmp/test_store.XXXXXX");
 	assert_non_null(mkdtemp(f->tmp));
 	snprintf(f->dir, sizeof(f->dir), "%s/store", f->tmp);
+	/* A fresh schema per test: the name of its temp dir. */
+	snprintf(f->schema, sizeof(f->schema), "dbs_%s", f->tmp + 16);
+	if (pg_conninfo != NULL && strstr(pg_conninfo, "://") != NULL)
+		snprintf(f->conninfo, sizeof(f->conninfo),
+		    "%s%sapplication_name=%s", pg_conninfo,
+		    strchr(pg_conninfo, '?') ? "&" : "?", f->schema);
+	else if (pg_conninfo != NULL)
+		snprintf(f->conninfo, sizeof(f->conninfo),
+		    "%s application_name=%s", pg_conninfo, f->schema);
 	f->opt.no_sync = true;
 	open_store(f);
 	*state = f;
@@ -107,6 +200,8 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	store_close(f->st);
+	if (pg_conninfo != NULL)
+		pg_sql(f, "DROP SCHEMA \"%s\" CASCADE", f->schema);
 	nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -308,9 +403,33 @@ test_open_meta_schema(void **state)
 	assert_int_equal(v, 0);
 	assert_int_equal(store_stats(t, &stats), DBS_OK);
 	assert_int_equal(stats.schema_version, STORE_SCHEMA_VERSION);
-	assert_int_equal(stats.map_size, 256u << 20);
+	assert_int_equal(stats.map_size, pg_conninfo ? 0 : 256u << 20);
 	assert_true(stats.commits >= 1);
 	commit(t);
+	if (pg_conninfo != NULL) {
+		/* PostgreSQL: no reader slots; a newer schema is refused, a
+		 * missing one is not created by a reader. */
+		struct store_options o = fx_opt(f, &f->opt);
+
+		assert_int_equal(store_reader_check(f->st), -1);
+		store_close(f->st);
+		f->st = NULL;
+		pg_sql(f, "UPDATE meta SET value = 9 WHERE name ="
+			  " 'store.schema_version'");
+		assert_int_equal(
+		    fx_open(f, STORE_RDWR, &f->opt, &other), DBS_ESCHEMA);
+		assert_null(other);
+		assert_int_equal(
+		    fx_open(f, STORE_RDONLY, NULL, &other), DBS_ESCHEMA);
+		o.pg_schema = "dbs_missing_schema";
+		assert_int_equal(
+		    store_open(NULL, STORE_RDONLY, &o, &other), DBS_ENOTFOUND);
+		assert_null(other);
+		pg_sql(f, "UPDATE meta SET value = 1 WHERE name ="
+			  " 'store.schema_version'");
+		open_store(f);
+		return;
+	}
 	assert_true(store_reader_check(f->st) >= 0);
 
 	/* A store from a newer version is refused. */
@@ -383,8 +502,7 @@ test_txn_rules(void **state)
 	/* A read-only store refuses write transactions. */
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(
-	    store_open(f->dir, STORE_RDONLY, NULL, &f->st), DBS_OK);
+	assert_int_equal(fx_open(f, STORE_RDONLY, NULL, &f->st), DBS_OK);
 	assert_int_equal(store_txn_begin(f->st, true, &t2), DBS_EPERM);
 	r = rbegin(f);
 	assert_int_equal(
@@ -1065,8 +1183,7 @@ test_client_bytes(void **state)
 	n = client_bytes(f, "b");
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(
-	    store_open(f->dir, STORE_RDWR, &f->opt, &f->st), DBS_OK);
+	assert_int_equal(fx_open(f, STORE_RDWR, &f->opt, &f->st), DBS_OK);
 	assert_int_equal(client_bytes(f, "b"), n);
 }
 
@@ -1219,6 +1336,17 @@ test_verify_detects_corruption(void **state)
 	}
 	commit(t);
 	assert_int_equal(verify(f), 0);
+	if (pg_conninfo != NULL) {
+		/* A dedup row lost, a count wrong, behind the store's back. */
+		pg_sql(f, "DELETE FROM dedup WHERE passenger = 1;"
+			  " UPDATE counts SET pending = 7");
+		t = rbegin(f);
+		assert_int_equal(
+		    store_verify(t, print_problem, NULL, &problems), DBS_OK);
+		commit(t);
+		assert_int_equal(problems, 2);
+		return;
+	}
 	store_close(f->st);
 	f->st = NULL;
 
@@ -1544,6 +1672,7 @@ test_users_imported(void **state)
 	assert_int_equal(verify(f), 0);
 
 	/* An older store: the added databases are missing. */
+	LMDB_ONLY("an LMDB store made before users.imported existed");
 	store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(mdb_env_create(&env), 0);
@@ -1924,6 +2053,37 @@ test_event_autotrim(void **state)
 	commit(t);
 }
 
+/* A long replay (more events than a page of the engine) comes whole and
+ * in order, and a limit holds. */
+static void
+test_event_replay(void **state)
+{
+	struct fx *f = *state;
+	struct evs *e = calloc(1, sizeof(*e));
+	struct store_txn *t;
+
+	assert_non_null(e);
+	t = wbegin(f);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(
+		    store_event_append(t, "", DBS__RESOURCE__RES_SYSTEM,
+			DBS__EVENT_KIND__EV_UPDATE, "", 0, NULL),
+		    DBS_OK);
+	commit(t);
+	t = rbegin(f);
+	assert_int_equal(store_event_list(t, 3, 0, collect_event, e), DBS_OK);
+	assert_int_equal(e->n, 197);
+	for (size_t i = 0; i < e->n; i++)
+		assert_int_equal(e->seq[i], i + 4);
+	e->n = 0;
+	assert_int_equal(
+	    store_event_list(t, 10, 150, collect_event, e), DBS_OK);
+	assert_int_equal(e->n, 150);
+	assert_int_equal(e->seq[149], 160);
+	commit(t);
+	free(e);
+}
+
 /* Queue item lists hold whole records: the log is bounded in bytes too
  * (a quarter of max_size here), whatever event_keep says. */
 static void
@@ -1939,6 +2099,7 @@ test_event_trim_bytes(void **state)
 	char ext[32];
 	bool dup;
 
+	LMDB_ONLY("the event log's byte budget is a share of the LMDB map");
 	memset(big, 'm', sizeof(big) - 1);
 	kv.key = "big";
 	kv.value = big;
@@ -2102,6 +2263,32 @@ test_lock_and_snapshot(void **state)
 	int up[2], down[2], status;
 	pid_t pid;
 
+	if (pg_conninfo != NULL) {
+		/* PostgreSQL: a read transaction is a snapshot, on its own
+		 * connection, while the writer commits. */
+		struct store_txn *r;
+		Dbs__StoreStats stats;
+
+		t = wbegin(f);
+		seat(t, "c", "d", "1");
+		commit(t);
+		r = rbegin(f);
+		t = wbegin(f);
+		for (int i = 0; i < 5; i++) {
+			char ext[16];
+
+			snprintf(ext, sizeof(ext), "x%d", i);
+			seat(t, "c", "d", ext);
+		}
+		assert_int_equal(store_stats(r, &stats), DBS_OK);
+		assert_int_equal(stats.passengers, 1);
+		commit(t);
+		assert_int_equal(store_stats(r, &stats), DBS_OK);
+		assert_int_equal(stats.passengers, 1);
+		commit(r);
+		assert_int_equal(passengers_now(f->st), 6);
+		LMDB_ONLY("the writer lock file and a second process");
+	}
 	/* In this process: a second writer is locked out, and a second
 	 * handle on the same environment is refused (LMDB forbids it). */
 	assert_int_equal(
@@ -2141,6 +2328,422 @@ test_lock_and_snapshot(void **state)
 	f->st = NULL;
 	assert_int_equal(
 	    store_open(f->dir, STORE_RDWR, &f->opt, &f->st), DBS_OK);
+}
+
+/* PostgreSQL: the connection of the writer dies mid-batch (a restarted
+ * server, a cut link). The commit fails with DBS_EIO and PostgreSQL's
+ * words, nothing of the batch is kept, and the next transaction
+ * reconnects. */
+static void
+test_pg_connection_lost(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	Dbs__Passenger gone = DBS__PASSENGER__INIT;
+	uint64_t id;
+
+	if (pg_conninfo == NULL) {
+		print_message("skipped on LMDB: a PostgreSQL connection\n");
+		skip();
+	}
+	t = wbegin(f);
+	seat(t, "c", "d", "kept");
+	commit(t);
+	t = wbegin(f);
+	seat(t, "c", "d", "lost");
+	pg_sql(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+	    " application_name = '%s' AND pid <> pg_backend_pid()",
+	    f->schema);
+	seat_rc(t, "c", "d", "p", "lost2", &(uint64_t){0}, &(bool){false});
+	assert_int_equal(store_txn_commit(t), DBS_EIO);
+	print_message("store_last_error: %s\n", store_last_error(f->st));
+	assert_non_null(strstr(store_last_error(f->st), "PostgreSQL"));
+	t = wbegin(f);
+	seat(t, "c", "d", "again");
+	commit(t);
+	counts(f, "c", "d", 2, 0, 0);
+	assert_int_equal(verify(f), 0);
+
+	/* Lost at the commit itself, with writes waiting to go with it:
+	 * the batch is gone as a whole. */
+	t = wbegin(f);
+	set_state(t, seat(t, "c", "d", "at-commit"), 1, 0, 9);
+	assert_int_equal(store_event_append(t, "c", DBS__RESOURCE__RES_SYSTEM,
+			     DBS__EVENT_KIND__EV_UPDATE, "x", 1, NULL),
+	    DBS_OK);
+	pg_sql(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+	    " application_name = '%s' AND pid <> pg_backend_pid()",
+	    f->schema);
+	assert_int_equal(store_txn_commit(t), DBS_EIO);
+	counts(f, "c", "d", 2, 0, 0);
+	assert_int_equal(verify(f), 0);
+	t = rbegin(f);
+	gone.client = "c";
+	gone.definition = "d";
+	gone.puller = "in";
+	gone.external_id = "at-commit";
+	assert_int_equal(
+	    store_passenger_lookup(t, &gone, &id, NULL), DBS_ENOTFOUND);
+	commit(t);
+
+	/* Connections the server closed while idle (a restart) are found
+	 * dead at the next begin and replaced there, without an error. */
+	t = wbegin(f);
+	seat(t, "c", "d", "healthy");
+	commit(t);
+	pg_sql(f,
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE"
+	    " application_name = '%s' AND pid <> pg_backend_pid()",
+	    f->schema);
+	t = wbegin(f);
+	seat(t, "c", "d", "after-restart");
+	commit(t);
+	counts(f, "c", "d", 4, 0, 0);
+}
+
+/* Import (store/import.c's calls): a passenger and a log keep their ids
+ * when this store never handed them out, get the next ones otherwise,
+ * and are found again as duplicates. */
+static void
+test_imports(void **state)
+{
+	struct fx *f = *state;
+	Dbs__Passenger p = DBS__PASSENGER__INIT, *g = NULL;
+	Dbs__Log log = DBS__LOG__INIT;
+	struct store_txn *t;
+	uint64_t id = 0, next = 0, first, lid = 0;
+	bool dup = true;
+
+	t = wbegin(f);
+	first = seat(t, "c", "d", "live");
+	p.client = "c";
+	p.definition = "d";
+	p.puller = "in";
+	p.external_id = "old";
+	p.id = 500;
+	p.state = DBS__PASSENGER_STATE__PS_DONE;
+	p.done_ms = 77;
+	p.attempts = 3;
+	assert_int_equal(
+	    store_passenger_import(t, &p, NULL, 0, &id, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(id, 500);
+	p.external_id = "older";
+	p.id = first; /* handed out here: remapped */
+	assert_int_equal(
+	    store_passenger_import(t, &p, NULL, 0, &id, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(id, 501);
+	p.external_id = "old";
+	assert_int_equal(
+	    store_passenger_import(t, &p, NULL, 0, &id, &dup), DBS_OK);
+	assert_true(dup);
+	assert_int_equal(id, 500);
+	log.client = "c";
+	log.definition = "d";
+	log.finished_ms = 1000;
+	log.started_ms = 900;
+	log.drive_id = 4;
+	log.id = 40;
+	assert_int_equal(store_log_import(t, &log, &lid, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(lid, 40);
+	commit(t);
+	counts(f, "c", "d", 1, 2, 0);
+
+	t = rbegin(f);
+	assert_int_equal(store_passenger_get(t, 500, &g), DBS_OK);
+	assert_int_equal(g->attempts, 3);
+	assert_int_equal(g->done_ms, 77);
+	dbs__passenger__free_unpacked(g, NULL);
+	p.external_id = "older";
+	assert_int_equal(store_passenger_lookup(t, &p, &id, &next), DBS_OK);
+	assert_int_equal(id, 501);
+	assert_int_equal(next, 502);
+	log.id = 0;
+	assert_int_equal(store_log_lookup(t, &log, &lid), DBS_OK);
+	assert_int_equal(lid, 40);
+	log.drive_id = 5;
+	assert_int_equal(store_log_lookup(t, &log, &lid), DBS_ENOTFOUND);
+	commit(t);
+	t = wbegin(f);
+	log.drive_id = 4;
+	log.id = 7;
+	assert_int_equal(store_log_import(t, &log, &lid, &dup), DBS_OK);
+	assert_true(dup);
+	assert_int_equal(lid, 40);
+	log.drive_id = 6;
+	log.id = 7; /* handed out here (below 41): the next id */
+	assert_int_equal(store_log_import(t, &log, &lid, &dup), DBS_OK);
+	assert_false(dup);
+	assert_int_equal(lid, 41);
+	commit(t);
+	assert_int_equal(verify(f), 0);
+}
+
+/* The round trips this store made so far (a read transaction of its own
+ * costs three: begin, the stats query, end). */
+static uint64_t
+round_trips(struct fx *f)
+{
+	struct store_txn *t = rbegin(f);
+	Dbs__StoreStats stats;
+
+	assert_int_equal(store_stats(t, &stats), DBS_OK);
+	commit(t);
+	return stats.pg_round_trips;
+}
+
+/* A batch of seats: the same answers as one seat after the other
+ * (duplicates of a passenger there before and of one earlier in the
+ * batch, an invalid passenger refused alone), attachments only for the
+ * seated; on PostgreSQL a batch of 300 costs a few round trips. */
+static void
+test_seat_many(void **state)
+{
+	struct fx *f = *state;
+	static const char *ext[] = {"x1", "x0", "x2", "x1", "", "x3"};
+	Dbs__Passenger p[6], *pp[6];
+	Dbs__Attachment a = DBS__ATTACHMENT__INIT, *ap[1] = {&a};
+	Dbs__Attachment *const *atts[6] = {ap, ap, NULL, ap, NULL, NULL};
+	size_t n_atts[6] = {1, 1, 0, 1, 0, 0};
+	uint64_t ids[300], x0, before, after;
+	bool dups[300];
+	int rcs[300];
+	struct store_txn *t;
+	const void *data;
+	size_t len;
+
+	a.name = "a";
+	a.data.data = (uint8_t *)"body";
+	a.data.len = 4;
+	for (int i = 0; i < 6; i++) {
+		dbs__passenger__init(&p[i]);
+		p[i].client = "c";
+		p[i].definition = "d";
+		p[i].puller = "in"; /* seat()'s */
+		p[i].external_id = (char *)ext[i];
+		pp[i] = &p[i];
+	}
+	t = wbegin(f);
+	x0 = seat(t, "c", "d", "x0");
+	assert_int_equal(
+	    store_passenger_seat_many(t, (const Dbs__Passenger *const *)pp,
+		atts, n_atts, 6, ids, dups, rcs),
+	    DBS_OK);
+	commit(t);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(rcs[i], i == 4 ? DBS_EINVAL : DBS_OK);
+	assert_false(dups[0]);
+	assert_true(dups[1]);
+	assert_int_equal(ids[1], x0);
+	assert_false(dups[2]);
+	assert_true(dups[3]);
+	assert_int_equal(ids[3], ids[0]);
+	assert_false(dups[5]);
+	assert_true(x0 < ids[0] && ids[0] < ids[2] && ids[2] < ids[5]);
+	counts(f, "c", "d", 4, 0, 0);
+	t = rbegin(f);
+	assert_int_equal(
+	    store_attachment_get(t, ids[0], "a", &data, &len), DBS_OK);
+	assert_int_equal(len, 4);
+	/* The duplicate's attachment went nowhere. */
+	assert_int_equal(
+	    store_attachment_get(t, x0, "a", &data, &len), DBS_ENOTFOUND);
+	commit(t);
+	assert_int_equal(verify(f), 0);
+
+	/* 300 at once, each with an attachment. */
+	{
+		static Dbs__Passenger q[300];
+		static const Dbs__Passenger *qp[300];
+		static Dbs__Attachment *const *qa[300];
+		static size_t qn[300];
+		static char qext[300][16];
+
+		for (int i = 0; i < 300; i++) {
+			dbs__passenger__init(&q[i]);
+			q[i].client = "c";
+			q[i].definition = "e";
+			q[i].puller = "p";
+			snprintf(qext[i], sizeof(qext[i]), "m%d", i);
+			q[i].external_id = qext[i];
+			qp[i] = &q[i];
+			qa[i] = ap;
+			qn[i] = 1;
+		}
+		before = round_trips(f);
+		t = wbegin(f);
+		assert_int_equal(store_passenger_seat_many(
+				     t, qp, qa, qn, 300, ids, dups, rcs),
+		    DBS_OK);
+		commit(t);
+		after = round_trips(f);
+		for (int i = 0; i < 300; i++)
+			assert_true(rcs[i] == DBS_OK && !dups[i]);
+		counts(f, "c", "e", 300, 0, 0);
+		/* Listed whole, both ways, and paged by 7. */
+		{
+			struct store_query lq = {
+			    .client = "c", .definition = "e", .state = -1};
+			static struct ids got;
+
+			list_all(f, lq, 0, &got);
+			assert_int_equal(got.n, 300);
+			for (int i = 0; i < 300; i++)
+				assert_int_equal(got.v[i], ids[i]);
+			lq.newest_first = true;
+			list_all(f, lq, 0, &got);
+			assert_int_equal(got.n, 300);
+			assert_int_equal(got.v[0], ids[299]);
+			list_all(f, lq, 7, &got);
+			assert_int_equal(got.n, 300);
+			assert_int_equal(got.v[299], ids[0]);
+			lq.q = "m29";
+			list_all(f, lq, 0, &got);
+			assert_int_equal(got.n, 11); /* m29, m290..m299 */
+		}
+		assert_int_equal(verify(f), 0);
+		if (pg_conninfo != NULL) {
+			print_message(
+			    "300 seats with attachments in one batch: "
+			    "%llu round trips (%.3f per "
+			    "passenger)\n",
+			    (unsigned long long)(after - before - 3),
+			    (double)(after - before - 3) / 300);
+			/* 600 statements, 256 at most per round trip, and
+			 * the transaction's two. */
+			assert_int_equal(after - before - 3, 3 + 2);
+			/* verify reads them in chunks: the last one is
+			 * checked too. */
+			pg_sql(f,
+			    "UPDATE passengers SET done_ms = 1 WHERE id ="
+			    " (SELECT max(id) FROM passengers)");
+			assert_int_equal(verify(f), 1);
+		}
+	}
+}
+
+/* A second writer of the same PostgreSQL schema (another handle: later,
+ * another node), on a thread of its own. */
+struct writer2 {
+	struct fx *f;
+	int committing; /* set (atomically) by the first writer */
+	int saw_committing;
+	uint64_t seq;
+	int rc;
+};
+
+static void *
+writer2_run(void *arg)
+{
+	struct writer2 *w = arg;
+	struct store *st = NULL;
+	struct store_txn *t = NULL;
+
+	w->rc = fx_open(w->f, STORE_RDWR, &w->f->opt, &st);
+	if (w->rc == DBS_OK)
+		w->rc = store_txn_begin(st, true, &t); /* waits for the lock */
+	w->saw_committing = __atomic_load_n(&w->committing, __ATOMIC_SEQ_CST);
+	if (w->rc == DBS_OK)
+		w->rc = store_event_append(t, "B", DBS__RESOURCE__RES_SYSTEM,
+		    DBS__EVENT_KIND__EV_UPDATE, "b", 1, &w->seq);
+	if (w->rc == DBS_OK)
+		w->rc = store_txn_commit(t);
+	store_close(st);
+	return NULL;
+}
+
+/* PostgreSQL: writers of one schema take turns (the counter lock taken
+ * at begin), so ids and event seqs are shared, gap-free and in commit
+ * order across handles. */
+static void
+test_pg_two_writers(void **state)
+{
+	struct fx *f = *state;
+	struct writer2 w = {.f = f};
+	struct store_txn *t;
+	struct timespec pause = {0, 100 * 1000 * 1000};
+	uint64_t seq = 0, first, last, id1, id2;
+	pthread_t th;
+
+	if (pg_conninfo == NULL) {
+		print_message("skipped on LMDB: one writer per store\n");
+		skip();
+	}
+	t = wbegin(f);
+	id1 = seat(t, "c", "d", "a");
+	assert_int_equal(store_event_append(t, "A", DBS__RESOURCE__RES_SYSTEM,
+			     DBS__EVENT_KIND__EV_UPDATE, "a", 1, &seq),
+	    DBS_OK);
+	assert_int_equal(pthread_create(&th, NULL, writer2_run, &w), 0);
+	/* Give the other writer time to reach its begin and wait there. */
+	nanosleep(&pause, NULL);
+	__atomic_store_n(&w.committing, 1, __ATOMIC_SEQ_CST);
+	commit(t);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(w.rc, DBS_OK);
+	assert_true(w.saw_committing);
+	/* Our create list came at commit, after our explicit event. */
+	assert_int_equal(w.seq, seq + 2);
+	/* This handle reads the counters afresh: no id or seq reused. */
+	t = wbegin(f);
+	id2 = seat(t, "c", "d", "b");
+	commit(t);
+	assert_int_equal(id2, id1 + 1);
+	t = rbegin(f);
+	assert_int_equal(store_event_range(t, &first, &last), DBS_OK);
+	commit(t);
+	assert_int_equal(first, 1);
+	assert_int_equal(last, w.seq + 1);
+	assert_int_equal(verify(f), 0);
+}
+
+/*
+ * What a batch costs in round trips to PostgreSQL: a seat is one; the get
+ * and put of a passenger the transaction has seen are none (the put waits
+ * in the pipeline); a get of one it has not is one; the transaction adds
+ * two (BEGIN with the counter lock, and the commit). LMDB makes none.
+ */
+static void
+test_round_trips(void **state)
+{
+	struct fx *f = *state;
+	struct store_txn *t;
+	uint64_t before, seated, drove, ids[200];
+	const int n = 200;
+
+	before = round_trips(f);
+	t = wbegin(f);
+	for (int i = 0; i < n; i++) {
+		char ext[16];
+
+		snprintf(ext, sizeof(ext), "rt%d", i);
+		ids[i] = seat(t, i % 2 ? "a" : "b", "d", ext);
+		set_state(t, ids[i], 0, 5, 0); /* seen: no round trip */
+	}
+	commit(t);
+	seated = round_trips(f);
+	t = wbegin(f);
+	for (int i = 0; i < n; i++)
+		set_state(t, ids[i], 1, 0, 7); /* a get each, puts waiting */
+	commit(t);
+	drove = round_trips(f);
+	counts(f, "a", "d", 0, n / 2, 0);
+	assert_int_equal(verify(f), 0);
+	if (pg_conninfo == NULL) {
+		assert_int_equal(drove, 0);
+		return;
+	}
+	print_message("%d seats, gets and puts in one transaction: %llu "
+		      "round trips; %d gets and puts of passengers it had "
+		      "not seen: %llu\n",
+	    n, (unsigned long long)(seated - before - 3), n,
+	    (unsigned long long)(drove - seated - 3));
+	assert_int_equal(seated - before - 3, n + 2);
+	assert_int_equal(drove - seated - 3, n + 2);
 }
 
 /* ------------------------------------------------------------- full map */
@@ -2216,6 +2819,7 @@ test_map_full(void **state)
 	bool at_max = false;
 	pid_t pid;
 
+	LMDB_ONLY("the LMDB map and its growth");
 	store_close(f->st);
 	f->st = NULL;
 	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -2306,6 +2910,26 @@ test_copy_and_stats(void **state)
 	}
 	put_log(t, "c", 1, 1);
 	commit(t);
+	if (pg_conninfo != NULL) {
+		uint64_t a = 1, b = 1;
+
+		/* The LMDB-file tools say they are LMDB's. */
+		assert_int_equal(store_copy(f->st, f->tmp), DBS_EINVAL);
+		assert_non_null(strstr(store_last_error(f->st), "LMDB"));
+		assert_int_equal(
+		    store_backup(f->st, "/tmp/x.mdb", NULL), DBS_EINVAL);
+		assert_int_equal(store_room(f->st, &a, &b), DBS_EINVAL);
+		assert_int_equal(store_reader_check(f->st), -1);
+		t = rbegin(f);
+		assert_int_equal(store_stats(t, &stats), DBS_OK);
+		assert_int_equal(stats.passengers, 50);
+		assert_int_equal(stats.logs, 1);
+		assert_int_equal(stats.events, 2); /* one list, one log */
+		assert_int_equal(stats.last_seq, 2);
+		assert_true(stats.used_bytes > 0);
+		commit(t);
+		return;
+	}
 	snprintf(dir, sizeof(dir), "%s/copy", f->tmp);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	assert_int_equal(store_copy(f->st, dir), DBS_OK);
@@ -2324,6 +2948,11 @@ test_copy_and_stats(void **state)
 int
 main(void)
 {
+	pg_conninfo = getenv("DBS_TEST_PG");
+	if (pg_conninfo != NULL && *pg_conninfo == '\0')
+		pg_conninfo = NULL;
+	if (pg_conninfo != NULL)
+		print_message("test_store: on PostgreSQL (DBS_TEST_PG)\n");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 		test_open_meta_schema, setup, teardown),
@@ -2367,6 +2996,15 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_lock_and_snapshot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_pg_connection_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seat_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_imports, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_event_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_pg_two_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_copy_and_stats, setup, teardown),
 	};
