@@ -108,7 +108,11 @@ open_target(struct ctl *c, struct import_run *r)
 		r->st = c->st;
 		return 0;
 	}
-	rc = store_open(c->store_dir, STORE_RDWR, NULL, &r->st);
+	/* PostgreSQL takes no writer lock: databusd, which must learn of
+	 * what is seated, always writes there. */
+	rc = store_data_backend(c->args->data_dir) == STORE_BACKEND_POSTGRES
+		 ? DBS_ELOCKED
+		 : store_open(c->store_dir, STORE_RDWR, NULL, &r->st);
 	if (rc == DBS_ELOCKED) {
 		r->send = send_request; /* databusd holds the writer lock */
 		r->send_ctx = c;

@@ -181,14 +181,15 @@ ctl_reply_done(struct ctl *c, Dbs__ControlReply *r, const char *human)
 int
 ctl_store_open(struct ctl *c)
 {
+	char err[PATH_MAX + 512];
 	int rc;
 
 	if (c->st != NULL)
 		return CTL_EXIT_OK;
-	rc = store_open(c->store_dir, STORE_RDONLY, NULL, &c->st);
+	rc = store_open_data(
+	    c->args->data_dir, STORE_RDONLY, NULL, &c->st, err, sizeof(err));
 	if (rc != DBS_OK) {
-		ctl_err("cannot open the store in %s: %s", c->store_dir,
-		    dbs_strerror(rc));
+		ctl_err("%s", err);
 		return CTL_EXIT_FAIL;
 	}
 	return CTL_EXIT_OK;

@@ -25,9 +25,25 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include <stdbool.h>
+
 #include "ctl_cmd.h"
 #include "dbs_error.h"
 #include "record_json.h"
+
+/* backup, compact and restore work on LMDB files: on a PostgreSQL
+ * store, say so (and what to use) instead. */
+static bool
+lmdb_only(const struct ctl *c, const char *verb)
+{
+	if (store_data_backend(c->args->data_dir) != STORE_BACKEND_POSTGRES)
+		return false;
+	ctl_err("%s: the store of %s is in PostgreSQL; %s works on LMDB "
+		"stores (use PostgreSQL's own tools: pg_dump, pg_restore, "
+		"VACUUM FULL)",
+	    verb, c->args->data_dir, verb);
+	return true;
+}
 
 int
 ctl_cmd_backup(struct ctl *c)
@@ -37,7 +53,7 @@ ctl_cmd_backup(struct ctl *c)
 	char *file;
 	int rc;
 
-	if (ctl_store_open(c) != CTL_EXIT_OK)
+	if (lmdb_only(c, "backup") || ctl_store_open(c) != CTL_EXIT_OK)
 		return CTL_EXIT_FAIL;
 	if ((rc = store_backup(c->st, c->args->file, &bytes)) != DBS_OK)
 		return ctl_store_fail(c, "backup", rc);
@@ -138,6 +154,8 @@ ctl_cmd_compact(struct ctl *c)
 	uint64_t before = 0, after = 0;
 	int rc;
 
+	if (lmdb_only(c, "compact"))
+		return CTL_EXIT_FAIL;
 	rc = store_compact(c->store_dir, &before, &after, err, sizeof(err));
 	if (rc == DBS_ELOCKED) {
 		/* databusd runs: it compacts, after we verified the store. */
@@ -235,6 +253,8 @@ ctl_cmd_restore(struct ctl *c)
 	struct store *held = NULL;
 	int rc;
 
+	if (lmdb_only(c, "restore"))
+		return CTL_EXIT_FAIL;
 	if (realpath(c->args->data_dir, data) == NULL) {
 		ctl_err("restore: %s: %s", c->args->data_dir, strerror(errno));
 		return CTL_EXIT_FAIL;

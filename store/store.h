@@ -96,6 +96,24 @@ int store_open(const char *dir, enum store_mode mode,
 void store_close(struct store *st); /* accepts NULL */
 
 /*
+ * The store of the data directory `data_dir` (engine_file.c), for the
+ * programs that are given a data directory rather than databusd's
+ * configuration (databus-web, databusctl): the PostgreSQL store databusd
+ * recorded in <data_dir>/store/engine.json when it opened it, else LMDB
+ * in <data_dir>/store. `base` (may be NULL) gives the other options. On
+ * failure err gets a sentence (never the conninfo).
+ */
+int store_open_data(const char *data_dir, enum store_mode mode,
+    const struct store_options *base, struct store **out, char *err,
+    size_t errlen);
+/* The engine store_open_data would open (LMDB when nothing readable is
+ * recorded). */
+enum store_backend store_data_backend(const char *data_dir);
+/* Record (PostgreSQL) or forget (LMDB) where databusd's store lives, for
+ * store_open_data; databusd calls it once its store is open. */
+int store_engine_record(const char *data_dir, const struct store_options *opt);
+
+/*
  * Open the single LMDB data file `path` (a hot backup, or a store's
  * data.mdb that no databusd has open) read-only, without a lock file
  * (MDB_RDONLY | MDB_NOLOCK: nothing is written next to it), for reading

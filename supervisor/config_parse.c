@@ -1432,8 +1432,7 @@ parse_web(struct pctx *p, json_t *root, struct config *cfg)
 /*
  * "backend": "lmdb" (the default) or "postgres", with "postgres":
  * {"conninfo": "...", "schema": "databus"}. Messages name the field,
- * never the conninfo (it may hold a password). databus-web and databusctl
- * read LMDB only so far, so PostgreSQL needs web.enabled false.
+ * never the conninfo (it may hold a password).
  */
 static int
 parse_store_backend(struct pctx *p, json_t *store, struct config *cfg)
@@ -1486,10 +1485,6 @@ parse_store_backend(struct pctx *p, json_t *store, struct config *cfg)
 	if (cfg->pg_conninfo == NULL)
 		return config_fail(p, "$.store.postgres.conninfo",
 		    "required with \"backend\": \"postgres\"");
-	if (cfg->web_enabled)
-		return config_fail(p, "$.store.backend",
-		    "databus-web cannot read a PostgreSQL store yet: set "
-		    "web.enabled to false");
 	return 0;
 }
 

@@ -580,6 +580,14 @@ open_state(struct sup *s, const struct args *a)
 				   ? EXIT_PERMANENT
 				   : EXIT_TRANSIENT);
 	}
+	/* So that databus-web and databusctl open the same store. */
+	if ((rc = store_engine_record(s->cfg->data_dir, &so)) != DBS_OK) {
+		fprintf(stderr,
+		    "%sdatabusd: %s/store/engine.json: cannot write: %s\n",
+		    dbs_log_prefix(LOG_ERR), s->cfg->data_dir,
+		    dbs_strerror(rc));
+		return bail(s, EXIT_TRANSIENT);
+	}
 	s->out_tail = &s->out_head;
 	s->web.state = DBS__WORKER_STATE__WS_STOPPED;
 	s->started_wall_ms = wire_now_ms();

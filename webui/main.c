@@ -241,19 +241,16 @@ listen_on(const char *hostport)
 static int
 open_data(const struct options *o, char real[PATH_MAX], struct store **st)
 {
-	char store_dir[PATH_MAX + 8], msg[PATH_MAX + 200];
-	int rc;
+	char msg[PATH_MAX + 200], err[PATH_MAX + 512];
 
 	if (realpath(o->data, real) == NULL) {
 		fprintf(stderr, "databus-web: data directory %s: %s\n",
 		    o->data, strerror(errno));
 		return EXIT_TRANSIENT;
 	}
-	snprintf(store_dir, sizeof(store_dir), "%s/store", real);
-	if ((rc = store_open(store_dir, STORE_RDONLY, NULL, st)) != DBS_OK) {
-		fprintf(stderr,
-		    "databus-web: cannot open the store in %s: %s\n",
-		    store_dir, dbs_strerror(rc));
+	if (store_open_data(real, STORE_RDONLY, NULL, st, err, sizeof(err)) !=
+	    DBS_OK) {
+		fprintf(stderr, "databus-web: %s\n", err);
 		return EXIT_TRANSIENT;
 	}
 	if (!web_server_init(real, *st)) {

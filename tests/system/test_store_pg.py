@@ -109,3 +109,66 @@ def test_databusd_says_why_postgres_is_unreachable(tmp, postgres):  # noqa
         r.stderr
     assert "nobody" in r.stderr, r.stderr
     assert "s3cret" not in r.stderr + r.stdout
+
+
+def test_web_and_ctl_read_the_postgres_store(tmp, bus, postgres):  # noqa
+    """databusd records where its PostgreSQL store is
+    (<data>/store/engine.json, 0600); databus-web, given only the data
+    dir, logs users in from it, lists the queue and streams its events;
+    databusctl lists and verifies it, and refuses the LMDB-file verbs
+    with a sentence that says why."""
+    import json
+    import stat
+
+    from conftest import client, definition
+    from test_events import Stream, events, login
+    from test_web_api import Web
+
+    inbox, outbox = tmp / "in", tmp / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    d = definition("orders",
+                   [{"name": "inbox", "type": "dir", "path": str(inbox),
+                     "pattern": "*.xml"}],
+                   [{"name": "out", "type": "dir", "path": str(outbox)}])
+    store = {"backend": "postgres",
+             "postgres": {"conninfo": postgres.conninfo, "schema": "bus2"}}
+    b = bus({"acme": client(d, users=[{"username": "alice",
+                                       "password": "alice-pw-1"}])},
+            store=store)
+    rec_path = tmp / "var" / "store" / "engine.json"
+    rec = json.loads(rec_path.read_text())
+    assert rec == {"backend": "postgres", "conninfo": postgres.conninfo,
+                   "schema": "bus2"}, rec
+    assert stat.S_IMODE(rec_path.stat().st_mode) == 0o600
+
+    web = Web(b.data_dir)
+    try:
+        tok = login(web, "acme", "alice", "alice-pw-1")
+        s = Stream(web, tok)
+        assert s.recv()["type"] == "hello"
+        for i in range(5):
+            (inbox / ("o%02d.xml" % i)).write_text("<o n='%d'/>" % i)
+        b.drive("acme", "orders")
+        b.wait_counts("acme", "orders", pending=0, done=5, dead=0)
+        status, doc = web.json("GET", "/api/v1/queue?client=acme",
+                               cookie=tok)
+        assert status == 200, doc
+        assert len(doc["items"]) == 5, doc
+        assert {i["state"] for i in doc["items"]} == {"done"}, doc
+        got = s.until(lambda f: f.get("type") == "event" and
+                      f.get("resource") == "log", 20, "the drive's log")
+        seats = [f for f in events(got) if f["resource"] == "queue_item"
+                 and f["kind"] == "create_list"]
+        assert seats, got
+        s.close()
+    finally:
+        web.stop()
+
+    assert len(b.queue("--client", "acme")) == 5
+    assert b.ctl_raw("verify").returncode == 0
+    r = b.ctl_raw("backup", str(tmp / "copy.mdb"))
+    assert r.returncode != 0
+    assert "is in PostgreSQL" in r.stderr and "pg_dump" in r.stderr, \
+        r.stderr
+    assert not (tmp / "copy.mdb").exists()

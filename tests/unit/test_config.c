@@ -539,10 +539,6 @@ static const struct bad_ticket bad_tickets[] = {
      "\"postgres\"}}",
 	"databus.json: $.store.postgres.conninfo: required with \"backend\": "
 	"\"postgres\""},
-    {"{\"store\": {\"backend\": \"postgres\", \"postgres\": "
-     "{\"conninfo\": \"host=db password=s3cret\"}}}",
-	"databus.json: $.store.backend: databus-web cannot read a PostgreSQL "
-	"store yet: set web.enabled to false"},
     {"{\"store\": {\"postgres\": {\"conninfo\": 5}}}",
 	"databus.json: $.store.postgres.conninfo: expected a libpq "
 	"connection string"},
