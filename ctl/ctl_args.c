@@ -36,6 +36,8 @@ enum {
 	OPT_DRY_RUN = 1u << 14,
 	OPT_SAMPLE = 1u << 15,
 	OPT_PUSH = 1u << 16,
+	OPT_TO = 1u << 17,
+	OPT_SCHEMA = 1u << 18,
 };
 
 #define OPT_GLOBAL (OPT_DATA | OPT_SOCKET | OPT_JSON | OPT_HELP)
@@ -62,6 +64,8 @@ static const struct opt_desc {
     {"dry-run", OPT_DRY_RUN, NULL},
     {"sample", OPT_SAMPLE, "FILE"},
     {"push", OPT_PUSH, "PUSHER"},
+    {"to", OPT_TO, "postgres://...|lmdb"},
+    {"schema", OPT_SCHEMA, "NAME"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -143,6 +147,10 @@ static const struct verb_desc {
 	OPT_PASSENGER | OPT_SAMPLE | OPT_PUSH, "CLIENT PASSENGER",
 	"run a queued passenger (--passenger ID) or sample files (--sample "
 	"FILE, repeated) through the processors, changing nothing"},
+    {"migrate", "migrate", NULL, CTL_MIGRATE, 0, 0, OPT_TO | OPT_SCHEMA, "",
+	"copy the whole store into an empty one of the other engine "
+	"(--to postgres://... or --to lmdb) and compare both (databusd "
+	"stopped)"},
     {"help", "help", NULL, CTL_HELP, 0, 0, 0, "", "this text"},
 };
 
@@ -558,6 +566,12 @@ apply_opt(struct ctl_args *a, const struct opt_desc *o, const char *v,
 		break;
 	case OPT_PUSH:
 		a->push = v;
+		break;
+	case OPT_TO:
+		a->to = v;
+		break;
+	case OPT_SCHEMA:
+		a->schema = v;
 		break;
 	case OPT_DATA:
 		a->data_dir = v;

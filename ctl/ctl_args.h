@@ -64,6 +64,7 @@ enum ctl_verb {
 	CTL_IMPORT,
 	CTL_RESTORE,
 	CTL_DRY_RUN,
+	CTL_MIGRATE,
 	CTL__NVERBS
 };
 
@@ -96,6 +97,9 @@ struct ctl_args {
 	const char *samples[CTL_MAX_SAMPLES];
 	size_t n_samples;
 	const char *push;
+	/* migrate: --to postgres://...|conninfo|lmdb, --schema NAME */
+	const char *to;
+	const char *schema;
 
 	/* Positional arguments by meaning, checked by the parser. */
 	const char *client_arg; /* CLIENT (NULL for "user ls" without it) */

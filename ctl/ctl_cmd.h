@@ -129,6 +129,7 @@ int ctl_cmd_user_ls(struct ctl *c);
 int ctl_cmd_user_put(struct ctl *c); /* add, passwd, role */
 int ctl_cmd_user_ref(struct ctl *c); /* rm, revoke */
 int ctl_cmd_export(struct ctl *c);
+int ctl_cmd_migrate(struct ctl *c);
 int ctl_cmd_backup(struct ctl *c);  /* ctl_store.c */
 int ctl_cmd_compact(struct ctl *c); /* ctl_store.c */
 int ctl_cmd_restore(struct ctl *c); /* ctl_store.c */

@@ -49,6 +49,7 @@ static int (*const verbs[CTL__NVERBS])(struct ctl *) = {
     [CTL_USER_RM] = ctl_cmd_user_ref,
     [CTL_USER_REVOKE] = ctl_cmd_user_ref,
     [CTL_EXPORT] = ctl_cmd_export,
+    [CTL_MIGRATE] = ctl_cmd_migrate,
     [CTL_VERIFY] = ctl_cmd_verify,
     [CTL_BACKUP] = ctl_cmd_backup,
     [CTL_COMPACT] = ctl_cmd_compact,

@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "databus.pb-c.h"
+#include "store.h"
 
 #define ARCHIVE_VERSION_MIN 1
 #define ARCHIVE_VERSION_MAX 2
@@ -75,6 +76,12 @@ int archive_read(FILE *f, int (*cb)(void *ctx, struct archive_item *it),
  * says which.
  */
 int archive_read_store(const char *path,
+    int (*cb)(void *ctx, struct archive_item *it), void *ctx,
+    struct archive_info *info, char *err, size_t errlen);
+
+/* The same from a store already open (either engine), in one read
+ * transaction (a snapshot), without the verify of the check pass. */
+int archive_read_open(struct store *st,
     int (*cb)(void *ctx, struct archive_item *it), void *ctx,
     struct archive_info *info, char *err, size_t errlen);
 

@@ -149,6 +149,50 @@ log_item(void *ctx, const Dbs__Log *log)
 	return walk_item(us, &it, &us->info->logs);
 }
 
+struct log_ids {
+	uint64_t *id;
+	size_t n, cap;
+};
+
+static int
+take_log_id(void *ctx, const Dbs__Log *log)
+{
+	struct log_ids *v = ctx;
+
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? 2 * v->cap : 1024;
+		uint64_t *id = realloc(v->id, cap * sizeof(*id));
+
+		if (id == NULL)
+			return DBS_ENOMEM;
+		v->id = id;
+		v->cap = cap;
+	}
+	v->id[v->n++] = log->id;
+	return 0;
+}
+
+/* The logs oldest first (the listing is newest first), so that an import
+ * into a store that never handed their ids out keeps every one: each id
+ * then comes after the last it kept. */
+static int
+read_logs(struct store_txn *t, struct walk *us)
+{
+	struct log_ids v = {0};
+	int rc = store_log_list(t, NULL, 0, 0, take_log_id, &v, NULL);
+
+	for (size_t i = v.n; rc == DBS_OK && i-- > 0;) {
+		Dbs__Log *log = NULL;
+
+		if ((rc = store_log_get(t, v.id[i], &log)) != DBS_OK)
+			break;
+		rc = log_item(us, log);
+		dbs__log__free_unpacked(log, NULL);
+	}
+	free(v.id);
+	return rc;
+}
+
 static int
 read_all(struct store_txn *t, struct archive_info *info,
     int (*cb)(void *, struct archive_item *), void *ctx)
@@ -169,8 +213,7 @@ read_all(struct store_txn *t, struct archive_info *info,
 		q.cursor = next;
 	} while (rc == DBS_OK && next != 0);
 	free(v);
-	if (rc == DBS_OK && (rc = store_log_list(t, NULL, 0, 0, log_item, &us,
-				 NULL)) == DBS_OK)
+	if (rc == DBS_OK && (rc = read_logs(t, &us)) == DBS_OK)
 		rc = us.rc;
 	if (rc == DBS_OK &&
 	    (rc = store_user_list(t, NULL, user, &us)) == DBS_OK)
@@ -209,6 +252,29 @@ check(struct store_txn *t, char *err, size_t errlen)
 		return DBS_ECORRUPT;
 	}
 	return DBS_OK;
+}
+
+int
+archive_read_open(struct store *st,
+    int (*cb)(void *ctx, struct archive_item *it), void *ctx,
+    struct archive_info *info, char *err, size_t errlen)
+{
+	struct store_txn *t = NULL;
+	uint64_t schema = 0;
+	int rc;
+
+	memset(info, 0, sizeof(*info));
+	if ((rc = store_txn_begin(st, false, &t)) == DBS_OK &&
+	    (rc = store_meta_get_u64(t, "store.schema_version", &schema)) ==
+		DBS_OK) {
+		info->version = (int)schema;
+		rc = read_all(t, info, cb, ctx);
+	}
+	if (rc != DBS_OK && err != NULL && errlen > 0 && err[0] == '\0')
+		snprintf(err, errlen, "reading the store: %s (%s)",
+		    dbs_strerror(rc), store_last_error(st));
+	store_txn_abort(t);
+	return rc;
 }
 
 int

@@ -42,11 +42,14 @@ _databusctl()
 	--role)
 		COMPREPLY=($(compgen -W "operator administrator" -- "$cur"))
 		return ;;
+	--to)
+		COMPREPLY=($(compgen -W "lmdb postgres://" -- "$cur"))
+		return ;;
 	--sample)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--socket | --client | --passenger | --limit | --cursor | --q | \
-		--older-than | --push)
+		--older-than | --push | --schema)
 		return ;; # a value only the user knows
 	esac
 
@@ -65,6 +68,7 @@ _databusctl()
 	export) opts="--client" ;;
 	import) opts="--client --dry-run" ;;
 	dry-run) opts="--passenger --sample --push" ;;
+	migrate) opts="--to --schema" ;;
 	esac
 
 	if [[ $cur == -* ]]; then
@@ -76,7 +80,7 @@ _databusctl()
 	0)
 		COMPREPLY=($(compgen -W "status workers pause resume shutdown
 			reload expedite peek history dry-run queue logs user export
-			import verify backup restore compact help" -- "$cur"))
+			import verify backup restore compact migrate help" -- "$cur"))
 		return ;;
 	1)
 		case ${words[0]} in

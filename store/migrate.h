@@ -1,0 +1,43 @@
+/*
+ * migrate.h — a whole store copied into an empty store of the other
+ * engine, and per-client digests to compare two stores (migrate.c).
+ */
+#ifndef DBS_MIGRATE_H
+#define DBS_MIGRATE_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct migrate_stats {
+	uint64_t passengers, attachments, users, logs;
+	size_t remapped; /* ids that had to change (0 into an empty store) */
+};
+
+/*
+ * Copy every passenger (with its attachments), log and user of `src`
+ * into `dst`, which must hold none (DBS_EEXIST otherwise), ids kept;
+ * also the last drive id. Sessions, the event log and configuration
+ * versions are not carried. DBS_OK, or an error with err set; what was
+ * committed before an error stays in dst (it is then not empty: start
+ * again on a new schema or directory).
+ */
+int store_migrate(struct store *src, struct store *dst,
+    struct migrate_stats *ms, char *err, size_t errlen);
+
+/* What one client holds: counts and a hash of every record. */
+struct migrate_digest {
+	char client[129];
+	uint64_t pending, done, dead, users, logs;
+	unsigned char hash[32];
+	crypto_generichash_state h; /* private */
+};
+
+/* The digests of every client of `st`, sorted by client (*out: free()).
+ * DBS_OK, or an error with err set. */
+int store_digest(struct store *st, struct migrate_digest **out, size_t *n,
+    char *err, size_t errlen);
+
+#endif
