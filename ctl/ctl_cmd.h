@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "ctl_args.h"
@@ -130,6 +131,9 @@ int ctl_cmd_user_put(struct ctl *c); /* add, passwd, role */
 int ctl_cmd_user_ref(struct ctl *c); /* rm, revoke */
 int ctl_cmd_export(struct ctl *c);
 int ctl_cmd_migrate(struct ctl *c);
+/* Whether an export or import target is a PostgreSQL URI
+ * (postgres://... or postgresql://...). */
+bool ctl_is_postgres_uri(const char *s);
 int ctl_cmd_backup(struct ctl *c);  /* ctl_store.c */
 int ctl_cmd_compact(struct ctl *c); /* ctl_store.c */
 int ctl_cmd_restore(struct ctl *c); /* ctl_store.c */

@@ -14,6 +14,7 @@
 #include "ctl_cmd.h"
 #include "dbs_error.h"
 #include "export.h"
+#include "migrate.h"
 #include "record_json.h"
 
 static void
@@ -65,6 +66,67 @@ report(struct ctl *c, const struct export_stats *e)
 	return rc;
 }
 
+bool
+ctl_is_postgres_uri(const char *s)
+{
+	return strncmp(s, "postgres://", 11) == 0 ||
+	       strncmp(s, "postgresql://", 13) == 0;
+}
+
+/* export postgres://...: the records (a client's: without password
+ * hashes) copied into the schema with the import rules, so that exporting
+ * again adds only what is new. */
+static int
+export_to_postgres(struct ctl *c)
+{
+	struct store_options so = {.backend = STORE_BACKEND_POSTGRES};
+	struct copy_options o = {
+	    .client = c->args->client, .hashes = c->args->client == NULL};
+	const char *schema =
+	    c->args->schema != NULL ? c->args->schema : "databus";
+	struct migrate_stats ms;
+	struct store *dst = NULL;
+	char err[1024];
+	int rc;
+
+	so.pg_conninfo = c->args->file;
+	so.pg_schema = schema;
+	if (ctl_store_open(c) != CTL_EXIT_OK)
+		return CTL_EXIT_FAIL;
+	/* The test connection (and the schema, created or checked) before
+	 * anything is read. */
+	if ((rc = store_open(NULL, STORE_RDWR, &so, &dst)) != DBS_OK) {
+		ctl_err("export: the PostgreSQL target (schema %s): %s: %s",
+		    schema, dbs_strerror(rc), store_last_error(NULL));
+		return CTL_EXIT_FAIL;
+	}
+	rc = store_copy_records(c->st, dst, &o, &ms, err, sizeof(err));
+	store_close(dst);
+	if (rc != DBS_OK) {
+		ctl_err("export: %s", err);
+		return CTL_EXIT_FAIL;
+	}
+	if (c->args->json)
+		return ctl_print_json(
+		    json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"to", "postgres", "schema", schema, "passengers",
+			(json_int_t)ms.passengers, "attachments",
+			(json_int_t)ms.attachments, "logs",
+			(json_int_t)ms.logs, "users", (json_int_t)ms.users,
+			"duplicates", (json_int_t)ms.duplicates,
+			"logs_duplicates", (json_int_t)ms.logs_duplicates,
+			"remapped", (json_int_t)ms.remapped));
+	printf("exported %llu passengers (%llu attachments), %llu logs, %llu "
+	       "users to PostgreSQL schema %s (%llu passengers and %llu logs "
+	       "were there already; %zu ids remapped)\n",
+	    (unsigned long long)ms.passengers,
+	    (unsigned long long)ms.attachments, (unsigned long long)ms.logs,
+	    (unsigned long long)ms.users, schema,
+	    (unsigned long long)ms.duplicates,
+	    (unsigned long long)ms.logs_duplicates, ms.remapped);
+	return CTL_EXIT_OK;
+}
+
 int
 ctl_cmd_export(struct ctl *c)
 {
@@ -74,6 +136,8 @@ ctl_cmd_export(struct ctl *c)
 	char err[1024];
 	int rc;
 
+	if (ctl_is_postgres_uri(c->args->file))
+		return export_to_postgres(c);
 	/* Opens the store (kept in c->st) and proves it readable. */
 	if (ctl_store_begin(c, &txn) != CTL_EXIT_OK)
 		return CTL_EXIT_FAIL;

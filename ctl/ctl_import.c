@@ -156,18 +156,22 @@ int
 ctl_cmd_import(struct ctl *c)
 {
 	struct import_run r = {.path = c->args->file,
+	    .pg_schema = c->args->schema,
 	    .client = c->args->client,
 	    .dry = c->args->dry_run,
 	    .sandbox = true};
+	/* A URI may hold a password: it is never printed. */
+	const char *shown =
+	    ctl_is_postgres_uri(r.path) ? "the PostgreSQL source" : r.path;
 	int rc;
 
-	if (is_live_store(c, r.path)) {
+	if (!ctl_is_postgres_uri(r.path) && is_live_store(c, r.path)) {
 		ctl_err("import: %s is the data file of this very store; "
 			"nothing was imported",
 		    r.path);
 		return CTL_EXIT_FAIL;
 	}
-	if (in_use(r.path)) {
+	if (!ctl_is_postgres_uri(r.path) && in_use(r.path)) {
 		ctl_err("import: %s belongs to a store a databusd has open; "
 			"import a copy of it (`databusctl --data DIR backup "
 			"FILE`); nothing was imported",
@@ -175,13 +179,13 @@ ctl_cmd_import(struct ctl *c)
 		return CTL_EXIT_FAIL;
 	}
 	if (import_run_check(&r) != DBS_OK) {
-		ctl_err("import: %s: %s; nothing was imported", r.path, r.err);
+		ctl_err("import: %s: %s; nothing was imported", shown, r.err);
 		import_run_free(&r);
 		return CTL_EXIT_FAIL;
 	}
 	if ((rc = open_target(c, &r)) == 0) {
 		if (import_run(&r) != DBS_OK) {
-			ctl_err("import: %s: %s", r.path, r.err);
+			ctl_err("import: %s: %s", shown, r.err);
 			rc = CTL_EXIT_FAIL;
 		} else {
 			rc = report(c, &r);

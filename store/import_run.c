@@ -258,11 +258,44 @@ check_in_child(struct import_run *r)
 	return out.rc;
 }
 
+/* A PostgreSQL store as the source: opened read-only (it must exist),
+ * then read as an archive (archive_read_open), once per pass. */
+static int
+read_pg(
+    struct import_run *r, int (*cb)(void *, struct archive_item *), void *ctx)
+{
+	struct store_options so = {.backend = STORE_BACKEND_POSTGRES};
+	struct store *src = NULL;
+	int rc;
+
+	so.pg_conninfo = r->path;
+	so.pg_schema = r->pg_schema;
+	if ((rc = store_open(NULL, STORE_RDONLY, &so, &src)) != DBS_OK) {
+		snprintf(r->err, sizeof(r->err),
+		    "the PostgreSQL source (schema %s): %s: %s",
+		    r->pg_schema != NULL ? r->pg_schema : "databus",
+		    dbs_strerror(rc), store_last_error(NULL));
+		return rc;
+	}
+	rc = archive_read_open(src, cb, ctx, &r->info, r->err, sizeof(r->err));
+	store_close(src);
+	return rc;
+}
+
+static bool
+pg_source(const struct import_run *r)
+{
+	return strncmp(r->path, "postgres://", 11) == 0 ||
+	       strncmp(r->path, "postgresql://", 13) == 0;
+}
+
 int
 import_run_check(struct import_run *r)
 {
 	int ch;
 
+	if (pg_source(r))
+		return read_pg(r, NULL, NULL);
 	if ((r->f = fopen(r->path, "r")) == NULL) {
 		snprintf(r->err, sizeof(r->err), "%s", strerror(errno));
 		return dbs_from_errno(errno);
@@ -299,7 +332,9 @@ import_run(struct import_run *r)
 		free(m);
 		return rc;
 	}
-	if (r->lmdb) {
+	if (pg_source(r)) {
+		rc = read_pg(r, apply, m);
+	} else if (r->lmdb) {
 		rc = archive_read_store(
 		    r->path, apply, m, &r->info, r->err, sizeof(r->err));
 	} else {

@@ -3,7 +3,8 @@
  * `databusctl import` and databus-web's import of an uploaded archive.
  *
  * The source is a JSON archive (archive_read) or an LMDB store file
- * (archive_read_store), told apart by the first byte. It is read twice:
+ * (archive_read_store), told apart by the first byte, or a PostgreSQL
+ * store named by a URI (archive_read_open). It is read twice:
  * import_run_check reads all of it and refuses a damaged one before
  * anything is written; import_run then puts its records into the target,
  * which is one of:
@@ -26,8 +27,10 @@
 
 struct import_run {
 	/* in */
-	const char *path;   /* the archive or store file */
-	const char *client; /* NULL: every client's records */
+	const char *path;      /* the archive or store file, or a PostgreSQL
+				  URI (postgres://... or postgresql://...) */
+	const char *pg_schema; /* of that PostgreSQL store (NULL: databus) */
+	const char *client;    /* NULL: every client's records */
 	bool dry;
 	bool sandbox;     /* check an LMDB file in a child process
 			     (not from a threaded program) */

@@ -35,6 +35,7 @@
 struct copy {
 	struct store *dst;
 	struct store_txn *txn;
+	const struct copy_options *o;
 	struct import_stats stats;
 	size_t in_txn;
 	struct migrate_stats *ms;
@@ -45,9 +46,16 @@ static int
 copy_item(void *ctx, struct archive_item *it)
 {
 	struct copy *c = ctx;
+	const char *client = it->kind == ARCHIVE_USER  ? it->u->client
+			     : it->kind == ARCHIVE_LOG ? it->log->client
+						       : it->p->client;
 	int rc;
 
+	if (c->o->client != NULL && strcmp(client, c->o->client) != 0)
+		return 0;
 	if (it->kind == ARCHIVE_USER) {
+		if (!c->o->hashes && it->u->password_hash != NULL)
+			it->u->password_hash[0] = '\0'; /* comes locked */
 		rc = import_user(c->txn, it->u, false, &c->stats);
 		c->ms->users++;
 	} else if (it->kind == ARCHIVE_LOG) {
@@ -65,6 +73,8 @@ copy_item(void *ctx, struct archive_item *it)
 		c->txn = NULL;
 		if (rc == DBS_OK)
 			rc = store_txn_begin(c->dst, true, &c->txn);
+		if (rc == DBS_OK && c->o->progress != NULL)
+			c->o->progress(c->o->ctx, c->ms);
 	}
 	return rc == DBS_OK ? 0 : (c->rc = rc);
 }
@@ -86,10 +96,11 @@ empty(struct store *st, bool *is_empty)
 }
 
 int
-store_migrate(struct store *src, struct store *dst, struct migrate_stats *ms,
-    char *err, size_t errlen)
+store_copy_records(struct store *src, struct store *dst,
+    const struct copy_options *o, struct migrate_stats *ms, char *err,
+    size_t errlen)
 {
-	struct copy c = {.dst = dst, .ms = ms};
+	struct copy c = {.dst = dst, .o = o, .ms = ms};
 	struct archive_info info;
 	bool is_empty = false;
 	uint64_t drive_id = 0;
@@ -98,16 +109,19 @@ store_migrate(struct store *src, struct store *dst, struct migrate_stats *ms,
 
 	memset(ms, 0, sizeof(*ms));
 	err[0] = '\0';
-	if ((rc = empty(dst, &is_empty)) != DBS_OK) {
-		snprintf(err, errlen, "reading the target: %s (%s)",
-		    dbs_strerror(rc), store_last_error(dst));
-		return rc;
-	}
-	if (!is_empty) {
-		snprintf(err, errlen,
-		    "the target store is not empty: a migration goes into an "
-		    "empty store only (use `databusctl import` to merge)");
-		return DBS_EEXIST;
+	if (o->require_empty) {
+		if ((rc = empty(dst, &is_empty)) != DBS_OK) {
+			snprintf(err, errlen, "reading the target: %s (%s)",
+			    dbs_strerror(rc), store_last_error(dst));
+			return rc;
+		}
+		if (!is_empty) {
+			snprintf(err, errlen,
+			    "the target store is not empty: a migration goes "
+			    "into an empty store only (use `databusctl "
+			    "import` to merge)");
+			return DBS_EEXIST;
+		}
 	}
 	if ((rc = store_txn_begin(dst, true, &c.txn)) != DBS_OK) {
 		snprintf(err, errlen, "writing the target: %s (%s)",
@@ -115,7 +129,7 @@ store_migrate(struct store *src, struct store *dst, struct migrate_stats *ms,
 		return rc;
 	}
 	rc = archive_read_open(src, copy_item, &c, &info, err, errlen);
-	if (rc == DBS_OK && c.rc == DBS_OK &&
+	if (rc == DBS_OK && c.rc == DBS_OK && o->require_empty &&
 	    (rc = store_txn_begin(src, false, &t)) == DBS_OK) {
 		/* Drive ids go on where they were, so logs stay apart. */
 		if (store_meta_get_u64(t, "last_drive_id", &drive_id) ==
@@ -134,8 +148,19 @@ store_migrate(struct store *src, struct store *dst, struct migrate_stats *ms,
 		snprintf(err, errlen, "writing the target: %s (%s)",
 		    dbs_strerror(rc), store_last_error(dst));
 	ms->remapped = c.stats.n_remap;
+	ms->duplicates = c.stats.duplicates;
+	ms->logs_duplicates = c.stats.logs_duplicates;
 	import_stats_free(&c.stats);
 	return rc;
+}
+
+int
+store_migrate(struct store *src, struct store *dst, struct migrate_stats *ms,
+    char *err, size_t errlen)
+{
+	struct copy_options o = {.hashes = true, .require_empty = true};
+
+	return store_copy_records(src, dst, &o, ms, err, errlen);
 }
 
 /* ------------------------------------------------------------- digests */

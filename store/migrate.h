@@ -6,15 +6,40 @@
 #define DBS_MIGRATE_H
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
 
 struct migrate_stats {
-	uint64_t passengers, attachments, users, logs;
+	uint64_t passengers, attachments, users, logs; /* read */
+	uint64_t duplicates, logs_duplicates; /* there already: not written */
 	size_t remapped; /* ids that had to change (0 into an empty store) */
 };
+
+/* What store_copy_records copies and how. */
+struct copy_options {
+	const char *client; /* NULL: every client */
+	bool hashes;        /* users keep their password hashes (else they
+			       come locked) */
+	bool require_empty; /* refuse a target that holds anything, and
+			       carry the last drive id (a migration) */
+	/* Called after each of the target's commits (may be NULL). */
+	void (*progress)(void *ctx, const struct migrate_stats *ms);
+	void *ctx;
+};
+
+/*
+ * Copy the records of `src` (a read snapshot) into `dst` with the import
+ * rules (store/import.h): a passenger or log there already is a
+ * duplicate, an id the target handed out is remapped (counted), users
+ * there already are kept. DBS_OK, or an error with err set; what was
+ * committed before an error stays.
+ */
+int store_copy_records(struct store *src, struct store *dst,
+    const struct copy_options *o, struct migrate_stats *ms, char *err,
+    size_t errlen);
 
 /*
  * Copy every passenger (with its attachments), log and user of `src`

@@ -134,3 +134,78 @@ def test_lmdb_to_postgres_and_back(tmp, bus, postgres):  # noqa: F811
     b.wait_counts("acme", "held", pending=3, done=0, dead=0)
     assert b.ctl_raw("verify").returncode == 0
     check_same(original, archive(b, tmp / "back.json"))
+
+
+def test_export_to_postgres_and_import_back(tmp, bus, postgres):  # noqa
+    """`export postgres://...` copies a running installation's store into
+    a PostgreSQL schema (intake goes on; exporting again adds nothing; a
+    client's export carries that client alone, its users without password
+    hashes), and `import postgres://...` reads such a schema into another
+    installation (twice adds nothing). A URI's password is never printed."""
+    uri = "postgresql://postgres@127.0.0.1:%d/postgres" % postgres.port
+    inbox, outbox = tmp / "in", tmp / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    for i in range(6):
+        (inbox / ("o%02d.xml" % i)).write_text("<o n='%d'/>" % i)
+    for i in range(2):
+        (inbox / ("d%02d.bad" % i)).write_text("dead %d" % i)
+    cl = clients(inbox, outbox)
+    b = bus(cl)
+    b.drive("acme", "orders")
+    b.drive("globex", "dead")
+    b.wait_counts("acme", "orders", pending=0, done=6, dead=0)
+    b.wait_counts("globex", "dead", pending=0, done=0, dead=2)
+
+    r = b.ctl_raw("--json", "export", uri, "--schema", "exp")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["passengers"] == 8 and doc["users"] == 2, doc
+    assert doc["duplicates"] == 0 and doc["remapped"] == 0, doc
+    assert postgres.sql("SELECT count(*) FROM exp.passengers") == [["8"]]
+    # The whole store's export carries the password hashes.
+    argon = "position('$argon2id$'::bytea in record) > 0"
+    assert postgres.sql("SELECT count(*) FROM exp.users WHERE " + argon) \
+        == [["2"]]
+    # Again: nothing new, nothing written twice.
+    r = b.ctl_raw("--json", "export", uri, "--schema", "exp")
+    doc = json.loads(r.stdout)
+    assert doc["duplicates"] == 8 and doc["logs_duplicates"] == \
+        doc["logs"], doc
+    assert postgres.sql("SELECT count(*) FROM exp.passengers") == [["8"]]
+
+    # A client's export: that client alone, users locked.
+    r = b.ctl_raw("export", uri, "--schema", "globex_only", "--client",
+                  "globex")
+    assert r.returncode == 0, r.stderr
+    assert postgres.sql("SELECT DISTINCT client FROM globex_only.passengers"
+                        ) == [["globex"]]
+    assert postgres.sql("SELECT client FROM globex_only.users") == \
+        [["globex"]]
+    assert postgres.sql("SELECT count(*) FROM globex_only.users WHERE " +
+                        argon) == [["0"]]
+
+    # Read back into another installation (the same definitions, on an
+    # empty inbox), online.
+    b.stop()
+    (tmp / "in2").mkdir()
+    (tmp / "out2").mkdir()
+    b2 = bus(clients(tmp / "in2", tmp / "out2"),
+             data_dir=str(tmp / "other"))
+    r = b2.ctl_raw("--json", "import", uri, "--schema", "exp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["added"] == 8, doc
+    b2.wait_counts("acme", "orders", pending=0, done=6, dead=0)
+    b2.wait_counts("globex", "dead", pending=0, done=0, dead=2)
+    r = b2.ctl_raw("--json", "import", uri, "--schema", "exp")
+    assert json.loads(r.stdout)["added"] == 0, r.stdout
+    assert b2.ctl_raw("verify").returncode == 0
+
+    # A refused connection: a clear error, never the password.
+    bad = "postgresql://nobody:s3cret@127.0.0.1:%d/postgres" % postgres.port
+    for args in (("import", bad), ("export", bad)):
+        r = b2.ctl_raw(*args)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "PostgreSQL" in r.stderr and "s3cret" not in \
+            r.stderr + r.stdout, r.stderr
