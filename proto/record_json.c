@@ -570,6 +570,7 @@ rj_store_stats(const Dbs__StoreStats *s)
 	bad |= set(o, "lmdb_puts", u64(s->lmdb_puts));
 	bad |= set(o, "lmdb_dels", u64(s->lmdb_dels));
 	bad |= set(o, "lmdb_cursor_steps", u64(s->lmdb_cursor_steps));
+	bad |= set(o, "pg_round_trips", u64(s->pg_round_trips));
 	return finish(o, bad);
 }
 

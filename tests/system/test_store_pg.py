@@ -88,6 +88,10 @@ def test_databusd_runs_on_postgres(tmp, bus, postgres):  # noqa: F811
                         " 'store.schema_version'") == [["1"]]
     assert int(postgres.sql("SELECT count(*) FROM bus.events")[0][0]) > 0
     assert not (tmp / "var" / "store" / "data.mdb").exists()
+    # Its stats count round trips to PostgreSQL, no LMDB operations.
+    st = b.ctl("status")["store"]
+    assert st["passengers"] == 12 and st["pg_round_trips"] > 0, st
+    assert st["lmdb_gets"] == 0 and st["lmdb_puts"] == 0, st
 
     b.stop()
     b = bus({"acme": client(d)}, store=store)
