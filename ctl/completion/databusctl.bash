@@ -65,8 +65,8 @@ _databusctl()
 	"logs purge") opts="--client --older-than" ;;
 	"user add") opts="--role --password-stdin" ;;
 	"user passwd") opts="--password-stdin" ;;
-	export) opts="--client" ;;
-	import) opts="--client --dry-run" ;;
+	export) opts="--client --schema" ;;
+	import) opts="--client --dry-run --schema" ;;
 	dry-run) opts="--passenger --sample --push" ;;
 	migrate) opts="--to --schema" ;;
 	esac
