@@ -73,8 +73,9 @@ copy_item(void *ctx, struct archive_item *it)
 		c->txn = NULL;
 		if (rc == DBS_OK)
 			rc = store_txn_begin(c->dst, true, &c->txn);
-		if (rc == DBS_OK && c->o->progress != NULL)
-			c->o->progress(c->o->ctx, c->ms);
+		if (rc == DBS_OK && c->o->progress != NULL &&
+		    c->o->progress(c->o->ctx, c->ms) != 0)
+			rc = DBS_ESHUTDOWN; /* stopped by its caller */
 	}
 	return rc == DBS_OK ? 0 : (c->rc = rc);
 }

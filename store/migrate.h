@@ -25,8 +25,9 @@ struct copy_options {
 			       come locked) */
 	bool require_empty; /* refuse a target that holds anything, and
 			       carry the last drive id (a migration) */
-	/* Called after each of the target's commits (may be NULL). */
-	void (*progress)(void *ctx, const struct migrate_stats *ms);
+	/* Called after each of the target's commits (may be NULL); a
+	 * non-zero return stops the copy with DBS_ESHUTDOWN. */
+	int (*progress)(void *ctx, const struct migrate_stats *ms);
 	void *ctx;
 };
 

@@ -2,7 +2,9 @@
  * api_export.c — the export section: archives of a client's data (or of
  * every client's), and hot copies of the whole store.
  *
- *   POST   /api/v1/export              {"client", "mode": sync|async|hot_copy}
+ *   POST   /api/v1/export              {"client", "mode": sync|async|hot_copy,
+ *                                        "target": archive|postgres,
+ *                                        "postgres": {...}}
  *   GET    /api/v1/exports             the session's exports
  *   GET    /api/v1/exports/{id}
  *   GET    /api/v1/exports/{id}/download
@@ -21,6 +23,14 @@
  * <id>.meta holding the export's JSON form, so that the list survives a
  * restart of databus-web. Ids are 16 random bytes in hex, made here; a
  * request's id is only compared with the table's, never put in a path.
+ *
+ * The PostgreSQL target (root's: it makes databus-web connect where the
+ * request says) copies the records into a PostgreSQL store of the schema
+ * given (store_copy_records, with the import rules: exporting again adds
+ * only what is new), connecting first, so that a wrong address or
+ * password fails before anything is read. Its conninfo (which may hold a
+ * password) lives in memory only for the copy: never in the .meta file,
+ * the API or a message.
  *
  * Progress goes to the live event stream: only databusd writes the store,
  * so the export thread sends export_event control requests (resource
@@ -42,6 +52,7 @@
 #include "dbs_error.h"
 #include "bodies.h"
 #include "export.h"
+#include "migrate.h"
 #include "params.h"
 #include "record_json.h"
 #include "web.h"
@@ -64,6 +75,11 @@ struct xport {
 	char client[65]; /* "" = every client, or a hot copy */
 	char owner[200]; /* client/username */
 	bool hot;
+	bool pg;         /* the PostgreSQL target */
+	char schema[64]; /* pg: the target's schema */
+	char shown[400]; /* pg: user@host:port/database */
+	char *conninfo;  /* pg, while running; wiped and freed after */
+	uint64_t total;  /* pg: records to read */
 	enum xstate state;
 	double progress;
 	uint64_t size;
@@ -117,21 +133,43 @@ file_suffix(const struct xport *x)
 static json_t *
 xport_json(const struct xport *x)
 {
-	return json_pack("{s:s, s:o, s:s, s:s, s:f, s:I, s:o, s:o, s:o, s:o}",
-	    "id", x->id, "client",
+	json_t *doc = json_pack(
+	    "{s:s, s:o, s:s, s:s, s:s, s:f, s:I, s:o, s:o, s:o, s:o}", "id",
+	    x->id, "client",
 	    x->client[0] != '\0' ? rj_string(x->client) : json_null(), "mode",
-	    x->hot ? "hot_copy" : "async", "state", state_names[x->state],
-	    "progress", x->progress, "size", (json_int_t)x->size, "created",
-	    rj_time(x->created_ms), "finished", rj_time(x->finished_ms),
-	    "error", x->error[0] != '\0' ? rj_string(x->error) : json_null(),
-	    "owner", rj_string(x->owner));
+	    x->hot ? "hot_copy" : "async", "target",
+	    x->hot ? "lmdb" : (x->pg ? "postgres" : "archive"), "state",
+	    state_names[x->state], "progress", x->progress, "size",
+	    (json_int_t)x->size, "created", rj_time(x->created_ms), "finished",
+	    rj_time(x->finished_ms), "error",
+	    x->error[0] != '\0' ? rj_string(x->error) : json_null(), "owner",
+	    rj_string(x->owner));
+
+	if (doc != NULL && x->pg) {
+		json_object_set_new(doc, "schema", rj_string(x->schema));
+		json_object_set_new(doc, "destination", rj_string(x->shown));
+	}
+	return doc;
+}
+
+/* Wipe and free the conninfo (it may hold a password). */
+static void
+forget_conninfo(struct xport *x)
+{
+	if (x->conninfo != NULL) {
+		sodium_memzero(x->conninfo, strlen(x->conninfo));
+		free(x->conninfo);
+		x->conninfo = NULL;
+	}
 }
 
 static void
 unref(struct xport *x)
 {
-	if (--x->refs == 0)
+	if (--x->refs == 0) {
+		forget_conninfo(x);
 		free(x);
+	}
 }
 
 /* The session may see the export: root all, others their client's. */
@@ -361,6 +399,52 @@ hot_copy(struct xport *x, char *err, size_t errlen)
 	return rc;
 }
 
+static int
+on_copied(void *ctx, const struct migrate_stats *ms)
+{
+	struct xport *x = ctx;
+	uint64_t read = ms->passengers + ms->logs + ms->users;
+
+	return on_progress(x, x->total > 0 && read < x->total
+				  ? (double)read / (double)x->total
+				  : 0.99);
+}
+
+/* Connect, then copy (see the top); err never holds the conninfo. */
+static int
+pg_copy(struct store *src, const char *conninfo, const char *schema,
+    const char *client, struct xport *x, struct migrate_stats *ms, char *err,
+    size_t errlen)
+{
+	struct store_options so = {.backend = STORE_BACKEND_POSTGRES};
+	struct copy_options o = {.client = client, .hashes = client == NULL};
+	Dbs__StoreStats stats = DBS__STORE_STATS__INIT;
+	struct store_txn *t;
+	struct store *dst = NULL;
+	int rc;
+
+	so.pg_conninfo = conninfo;
+	so.pg_schema = schema;
+	if ((rc = store_open(NULL, STORE_RDWR, &so, &dst)) != DBS_OK) {
+		snprintf(err, errlen, "the PostgreSQL target: %s: %s",
+		    dbs_strerror(rc), store_last_error(NULL));
+		return rc;
+	}
+	if (x != NULL) {
+		if (store_txn_begin(src, false, &t) == DBS_OK) {
+			if (store_stats(t, &stats) == DBS_OK)
+				x->total = stats.passengers + stats.logs +
+					   stats.users;
+			store_txn_abort(t);
+		}
+		o.progress = on_copied;
+		o.ctx = x;
+	}
+	rc = store_copy_records(src, dst, &o, ms, err, errlen);
+	store_close(dst);
+	return rc;
+}
+
 static void *
 export_thread(void *arg)
 {
@@ -373,7 +457,17 @@ export_thread(void *arg)
 
 	xport_event(x, DBS__EVENT_KIND__EV_CREATE);
 	export_path(x->id, file_suffix(x), path, sizeof(path));
-	if (x->hot) {
+	if (x->pg) {
+		struct migrate_stats ms;
+
+		rc = pg_copy(x->st, x->conninfo, x->schema,
+		    x->client[0] != '\0' ? x->client : NULL, x, &ms, err,
+		    sizeof(err));
+		pthread_mutex_lock(&mu);
+		forget_conninfo(x);
+		x->size = ms.passengers;
+		pthread_mutex_unlock(&mu);
+	} else if (x->hot) {
 		rc = hot_copy(x, err, sizeof(err));
 	} else {
 		opt.client = x->client[0] != '\0' ? x->client : NULL;
@@ -385,7 +479,9 @@ export_thread(void *arg)
 	x->state = rc == DBS_OK ? XS_DONE : XS_FAILED;
 	if (rc == DBS_OK) {
 		x->progress = 1;
-		x->size = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+		if (!x->pg)
+			x->size =
+			    stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 	} else {
 		snprintf(x->error, sizeof(x->error), "%s",
 		    err[0] != '\0' ? err : dbs_strerror(rc));
@@ -456,6 +552,19 @@ load_existing(void)
 		v = json_object_get(doc, "mode");
 		x->hot = json_is_string(v) &&
 			 strcmp(json_string_value(v), "hot_copy") == 0;
+		v = json_object_get(doc, "target");
+		x->pg = json_is_string(v) &&
+			strcmp(json_string_value(v), "postgres") == 0;
+		snprintf(x->schema, sizeof(x->schema), "%s",
+		    json_string_value(json_object_get(doc, "schema")) != NULL
+			? json_string_value(json_object_get(doc, "schema"))
+			: "");
+		snprintf(x->shown, sizeof(x->shown), "%s",
+		    json_string_value(json_object_get(doc, "destination")) !=
+			    NULL
+			? json_string_value(
+			      json_object_get(doc, "destination"))
+			: "");
 		x->size =
 		    (uint64_t)json_integer_value(json_object_get(doc, "size"));
 		x->progress =
@@ -667,8 +776,8 @@ start_sync(h2o_req_t *req, const char *client)
 }
 
 static int
-start_async(
-    h2o_req_t *req, const struct web_session *s, const char *client, bool hot)
+start_async(h2o_req_t *req, const struct web_session *s, const char *client,
+    bool hot, const struct web_pg_target *pg)
 {
 	struct xport *x;
 	unsigned char rnd[16];
@@ -684,6 +793,16 @@ start_async(
 	snprintf(x->client, sizeof(x->client), "%s", client);
 	snprintf(x->owner, sizeof(x->owner), "%s/%s", s->client, s->username);
 	x->hot = hot;
+	if (pg != NULL) {
+		x->pg = true;
+		snprintf(x->schema, sizeof(x->schema), "%s", pg->schema);
+		snprintf(x->shown, sizeof(x->shown), "%s", pg->shown);
+		if ((x->conninfo = strdup(pg->conninfo)) == NULL) {
+			free(x);
+			return web_send_error(
+			    req, 500, "internal", "out of memory");
+		}
+	}
 	x->state = XS_RUNNING;
 	x->created_ms = wire_now_ms();
 	x->refs = 2; /* the table and the thread */
@@ -693,6 +812,7 @@ start_async(
 	pthread_mutex_lock(&mu);
 	if (running >= EXPORTS_RUNNING) {
 		pthread_mutex_unlock(&mu);
+		forget_conninfo(x);
 		free(x);
 		web_add_header(req, "retry-after", "10");
 		return web_send_error(req, 503, "busy",
@@ -726,12 +846,92 @@ start_async(
 	return web_send_json(req, 202, doc);
 }
 
+/* A sync export to PostgreSQL: the copy on the pool, the counts as the
+ * answer. */
+struct pg_sync_job {
+	struct web_job job;
+	struct store *st;
+	struct web_pg_target t;
+	char client[65];
+	struct migrate_stats ms;
+	int rc;
+	char err[700];
+};
+
+static void
+pg_sync_work(struct web_job *job)
+{
+	struct pg_sync_job *j = (struct pg_sync_job *)job;
+
+	j->rc = pg_copy(j->st, j->t.conninfo, j->t.schema,
+	    j->client[0] != '\0' ? j->client : NULL, NULL, &j->ms, j->err,
+	    sizeof(j->err));
+	sodium_memzero(j->t.conninfo, sizeof(j->t.conninfo));
+}
+
+static void
+pg_sync_done(struct web_job *job)
+{
+	struct pg_sync_job *j = (struct pg_sync_job *)job;
+	h2o_req_t *req = web_job_req(job);
+
+	if (req != NULL && j->rc != DBS_OK)
+		web_send_error(req, 502, "export_failed", j->err);
+	else if (req != NULL)
+		web_send_json(req, 200,
+		    json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, "
+			      "s:I, s:I}",
+			"target", "postgres", "schema", j->t.schema,
+			"destination", j->t.shown, "client",
+			j->client[0] != '\0' ? rj_string(j->client)
+					     : json_null(),
+			"passengers", (json_int_t)j->ms.passengers,
+			"attachments", (json_int_t)j->ms.attachments, "logs",
+			(json_int_t)j->ms.logs, "users",
+			(json_int_t)j->ms.users, "duplicates",
+			(json_int_t)j->ms.duplicates, "logs_duplicates",
+			(json_int_t)j->ms.logs_duplicates, "remapped",
+			(json_int_t)j->ms.remapped));
+	syncs--;
+	free(j);
+}
+
+static int
+start_pg_sync(
+    h2o_req_t *req, const char *client, const struct web_pg_target *t)
+{
+	struct pg_sync_job *j;
+
+	if (syncs > 0) {
+		web_add_header(req, "retry-after", "5");
+		return web_send_error(req, 503, "busy",
+		    "a sync export is running; try again, or use an async "
+		    "export");
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return web_send_error(req, 500, "internal", "out of memory");
+	j->t = *t;
+	snprintf(j->client, sizeof(j->client), "%s", client);
+	j->st = web_store(web_of(req));
+	j->job.work = pg_sync_work;
+	j->job.done = pg_sync_done;
+	if (!web_pool_submit(web_pool(web_of(req)), &j->job, req)) {
+		sodium_memzero(j->t.conninfo, sizeof(j->t.conninfo));
+		free(j);
+		return web_send_error(req, 503, "busy", "server busy");
+	}
+	syncs++;
+	return 0;
+}
+
 static int
 export_post(h2o_req_t *req)
 {
 	struct web_session s;
+	struct web_pg_target pg;
 	const char *mode, *client = NULL, *msg;
 	char which[65];
+	bool is_pg = false;
 	json_t *doc;
 	int rc;
 
@@ -740,9 +940,15 @@ export_post(h2o_req_t *req)
 	if (!web_require_admin(req, &s))
 		return 0;
 	doc = json_loadb(req->entity.base, req->entity.len, 0, NULL);
-	if ((msg = web_export_body(doc, &mode, &client)) != NULL) {
+	if ((msg = web_export_body(doc, &mode, &client)) != NULL ||
+	    (msg = web_export_pg_body(doc, &is_pg, &pg)) != NULL) {
 		json_decref(doc);
 		return web_bad_param(req, msg);
+	}
+	if (is_pg && s.role != DBS__ROLE__ROLE_ROOT) {
+		/* It makes this server connect where the request says. */
+		json_decref(doc);
+		return web_forbidden(req);
 	}
 	snprintf(which, sizeof(which), "%s", client != NULL ? client : "");
 	if (s.role != DBS__ROLE__ROLE_ROOT) {
@@ -753,10 +959,17 @@ export_post(h2o_req_t *req)
 		snprintf(which, sizeof(which), "%s", s.client);
 	}
 	ensure_loaded();
-	if (strcmp(mode, "sync") == 0) {
+	if (is_pg && strcmp(mode, "sync") == 0) {
+		rc = start_pg_sync(req, which, &pg);
+	} else if (is_pg && strcmp(mode, "async") == 0) {
+		rc = start_async(req, &s, which, false, &pg);
+	} else if (is_pg) {
+		rc = web_bad_param(req, "a PostgreSQL export is \"sync\" or "
+					"\"async\"");
+	} else if (strcmp(mode, "sync") == 0) {
 		rc = start_sync(req, which);
 	} else if (strcmp(mode, "async") == 0) {
-		rc = start_async(req, &s, which, false);
+		rc = start_async(req, &s, which, false, NULL);
 	} else if (strcmp(mode, "hot_copy") == 0) {
 		if (s.role != DBS__ROLE__ROLE_ROOT)
 			rc = web_forbidden(req);
@@ -765,11 +978,12 @@ export_post(h2o_req_t *req)
 			    "a hot copy is of the whole store: leave client "
 			    "out");
 		else
-			rc = start_async(req, &s, "", true);
+			rc = start_async(req, &s, "", true, NULL);
 	} else {
 		rc = web_bad_param(
 		    req, "mode is one of \"sync\", \"async\", \"hot_copy\"");
 	}
+	sodium_memzero(pg.conninfo, sizeof(pg.conninfo));
 	json_decref(doc);
 	return rc;
 }
@@ -819,7 +1033,7 @@ export_download(h2o_req_t *req, const char *id, size_t len)
 	struct xport *x;
 	char path[4300], disposition[200];
 	enum xstate state = XS_FAILED;
-	bool hot = false;
+	bool hot = false, pg = false;
 
 	if (!web_require_admin(req, &s))
 		return 0;
@@ -828,6 +1042,7 @@ export_download(h2o_req_t *req, const char *id, size_t len)
 	if ((x = find(&s, id, len)) != NULL) {
 		state = x->state;
 		hot = x->hot;
+		pg = x->pg;
 		export_path(x->id, file_suffix(x), path, sizeof(path));
 		download_name(x->client, x->hot, x->created_ms, disposition,
 		    sizeof(disposition));
@@ -835,6 +1050,10 @@ export_download(h2o_req_t *req, const char *id, size_t len)
 	pthread_mutex_unlock(&mu);
 	if (x == NULL)
 		return web_not_found(req);
+	if (pg)
+		return web_send_error(req, 409, "no_file",
+		    "a PostgreSQL export went into its database: there is no "
+		    "file to download");
 	if (state == XS_RUNNING)
 		return web_send_error(
 		    req, 409, "running", "the export is still running");

@@ -1,6 +1,7 @@
 /*
  * bodies.c — JSON request bodies to validated fields (bodies.h).
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,5 +257,134 @@ web_export_body(const json_t *doc, const char **mode, const char **client)
 		if (!web_valid_name(*client, strlen(*client)))
 			return "invalid client";
 	}
+	return NULL;
+}
+
+/* Append key='value' to the conninfo, quoting as libpq reads it. */
+static bool
+conn_add(char *buf, size_t cap, const char *key, const char *value)
+{
+	size_t n = strlen(buf);
+	int w = snprintf(buf + n, cap - n, "%s%s='", n > 0 ? " " : "", key);
+
+	if (w < 0 || (size_t)w >= cap - n)
+		return false;
+	n += (size_t)w;
+	for (const char *p = value; *p != '\0'; p++) {
+		if (n + 3 >= cap)
+			return false;
+		if (*p == '\'' || *p == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *p;
+	}
+	if (n + 2 >= cap)
+		return false;
+	buf[n++] = '\'';
+	buf[n] = '\0';
+	return true;
+}
+
+/* 1 to max printable ASCII bytes (or any UTF-8 above it). */
+static bool
+plain(const char *s, size_t max)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+host_name(const char *s)
+{
+	if (!plain(s, 255))
+		return false;
+	for (; *s != '\0'; s++)
+		if (!(isalnum((unsigned char)*s) || strchr(".-:_[]", *s)))
+			return false;
+	return true;
+}
+
+static bool
+identifier(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || !(isalpha((unsigned char)*s) || *s == '_'))
+		return false;
+	for (; *s != '\0'; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+const char *
+web_export_pg_body(const json_t *doc, bool *is_pg, struct web_pg_target *t)
+{
+	const char *target = json_string_value(json_object_get(doc, "target"));
+	json_t *pg = json_object_get(doc, "postgres"), *v;
+	const char *host, *db, *user, *pw = NULL, *schema = "databus";
+	json_int_t port = 5432;
+	char portbuf[8];
+
+	*is_pg = false;
+	memset(t, 0, sizeof(*t));
+	if (json_object_get(doc, "target") != NULL && target == NULL)
+		return "target is \"archive\" or \"postgres\"";
+	if (target == NULL || strcmp(target, "archive") == 0)
+		return NULL;
+	if (strcmp(target, "postgres") != 0)
+		return "target is \"archive\" or \"postgres\"";
+	*is_pg = true;
+	if (!json_is_object(pg))
+		return "expected \"postgres\": {\"host\", \"port\", "
+		       "\"database\", \"user\", \"password\", \"schema\"}";
+	host = json_string_value(json_object_get(pg, "host"));
+	db = json_string_value(json_object_get(pg, "database"));
+	user = json_string_value(json_object_get(pg, "user"));
+	if (!host_name(host))
+		return "postgres.host: a host name or address (letters, "
+		       "digits, . - : _), never a path";
+	if ((v = json_object_get(pg, "port")) != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 65535)
+			return "postgres.port: a number from 1 to 65535";
+		port = json_integer_value(v);
+	}
+	if (!plain(db, 63))
+		return "postgres.database: 1 to 63 printable bytes";
+	if (!plain(user, 63))
+		return "postgres.user: 1 to 63 printable bytes";
+	if ((v = json_object_get(pg, "password")) != NULL &&
+	    !json_is_null(v)) {
+		pw = json_string_value(v);
+		if (pw == NULL || (pw[0] != '\0' && !plain(pw, 1024)))
+			return "postgres.password: a string of at most 1024 "
+			       "printable bytes";
+	}
+	if ((v = json_object_get(pg, "schema")) != NULL && !json_is_null(v)) {
+		schema = json_string_value(v);
+		if (schema == NULL || !identifier(schema))
+			return "postgres.schema: an identifier (letters, "
+			       "digits, _; 1 to 63 bytes, not starting with a "
+			       "digit)";
+	}
+	snprintf(portbuf, sizeof(portbuf), "%d", (int)port);
+	if (!conn_add(t->conninfo, sizeof(t->conninfo), "host", host) ||
+	    !conn_add(t->conninfo, sizeof(t->conninfo), "port", portbuf) ||
+	    !conn_add(t->conninfo, sizeof(t->conninfo), "dbname", db) ||
+	    !conn_add(t->conninfo, sizeof(t->conninfo), "user", user) ||
+	    (pw != NULL && pw[0] != '\0' &&
+		!conn_add(t->conninfo, sizeof(t->conninfo), "password", pw)) ||
+	    !conn_add(
+		t->conninfo, sizeof(t->conninfo), "connect_timeout", "10"))
+		return "postgres: the parameters are too long";
+	snprintf(t->schema, sizeof(t->schema), "%s", schema);
+	snprintf(t->shown, sizeof(t->shown), "%s@%s:%d/%s", user, host,
+	    (int)port, db);
 	return NULL;
 }

@@ -75,4 +75,23 @@ int web_config_body(const char *data, size_t len, bool need_version,
 const char *web_export_body(
     const json_t *doc, const char **mode, const char **client);
 
+/* The PostgreSQL target of an export: {"target": "postgres", "postgres":
+ * {"host", "port", "database", "user", "password", "schema"}}. */
+struct web_pg_target {
+	char conninfo[2200]; /* libpq key=value, quoted; holds the password */
+	char schema[64];
+	char shown[400]; /* "user@host:port/database", for messages */
+};
+
+/* Whether doc asks for the PostgreSQL target ("target": "postgres"); then
+ * NULL with *t filled, or what is wrong. host is a name or an address,
+ * never a path (no '/': a Unix socket directory is a file name); port
+ * 1-65535 (default 5432); database and user 1-63 printable bytes;
+ * password optional (none: libpq's passfile of databus-web's user);
+ * schema an identifier of 1-63 bytes (default "databus"). A connection
+ * timeout of 10 s is added. "target" other than "postgres" or
+ * "archive": an error. */
+const char *web_export_pg_body(
+    const json_t *doc, bool *is_pg, struct web_pg_target *t);
+
 #endif

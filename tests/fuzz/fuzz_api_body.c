@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (web_export_body(doc, &mode, &cl) == NULL &&
 	    (mode == NULL || (cl != NULL && !web_valid_name(cl, strlen(cl)))))
 		abort();
+	{
+		struct web_pg_target t;
+		bool is_pg;
+
+		/* A target it accepts has a conninfo without a control
+		 * character and a schema that is an identifier. */
+		if (web_export_pg_body(doc, &is_pg, &t) == NULL && is_pg) {
+			if (t.conninfo[0] == '\0' || t.schema[0] == '\0' ||
+			    strchr(t.shown, '/') == NULL)
+				abort();
+			for (const char *c = t.conninfo; *c != '\0'; c++)
+				if ((unsigned char)*c < 0x20)
+					abort();
+			for (const char *c = t.schema; *c != '\0'; c++)
+				if (!isalnum((unsigned char)*c) && *c != '_')
+					abort();
+		}
+	}
 	json_decref(doc);
 	free(text);
 	return 0;

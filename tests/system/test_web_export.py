@@ -18,6 +18,7 @@ import pytest
 
 from conftest import (CTL, bench_puller, client, deadline, definition,
                       wait_for)
+from driver_servers import postgres  # noqa: F401 (fixture)
 from test_web_api import Web
 
 
@@ -353,3 +354,72 @@ def test_export_events_on_the_live_stream(web):
     finally:
         for s in (ann, gina, root):
             s.close()
+
+
+def test_export_to_postgres(web, postgres):  # noqa: F811
+    """The PostgreSQL target: root's alone (it makes databus-web connect
+    where the request says), parameters checked (a host is never a path),
+    a refused connection answered before anything is read and without the
+    password, a sync copy answered with its counts, an async one with its
+    progress in the export list; exporting again adds nothing; a client's
+    copy carries that client alone, its users without password hashes."""
+    pg = {"host": "127.0.0.1", "port": postgres.port,
+          "database": "postgres", "user": "postgres", "schema": "wexp"}
+    body = {"mode": "sync", "target": "postgres", "postgres": pg}
+    status, doc = web.json("POST", "/api/v1/export", body=body,
+                           cookie=web.tokens["ann"])
+    assert status == 403, doc
+    for bad, word in ((dict(pg, host="/var/run/postgresql"), "host"),
+                      (dict(pg, port=0), "port"),
+                      (dict(pg, schema="x; DROP"), "schema"),
+                      (dict(pg, database=""), "database")):
+        status, doc = web.json("POST", "/api/v1/export", cookie=web.tokens[
+            "admin"], body=dict(body, postgres=bad))
+        assert status == 400 and word in doc["error"]["message"], doc
+    status, doc = web.json("POST", "/api/v1/export", cookie=web.tokens[
+        "admin"], body=dict(body, postgres=dict(pg, user="nobody",
+                                                password="s3cret")))
+    assert status == 502 and "PostgreSQL" in doc["error"]["message"], doc
+    assert "s3cret" not in json.dumps(doc)
+
+    status, doc = web.json("POST", "/api/v1/export", body=body,
+                           cookie=web.tokens["admin"])
+    assert status == 200, doc
+    assert doc["passengers"] == 7 and doc["users"] == 4, doc
+    assert doc["destination"] == "postgres@127.0.0.1:%d/postgres" % \
+        postgres.port
+    assert postgres.sql("SELECT count(*) FROM wexp.passengers") == [["7"]]
+    argon = "position('$argon2id$'::bytea in record) > 0"
+    assert postgres.sql("SELECT count(*) FROM wexp.users WHERE " +
+                        argon) == [["4"]]
+
+    # Async, again: its progress and end in the list, nothing added.
+    status, doc = web.json("POST", "/api/v1/export", cookie=web.tokens[
+        "admin"], body=dict(body, mode="async"))
+    assert status == 202 and doc["target"] == "postgres", doc
+    xid = doc["id"]
+    wait_for(lambda: web.json("GET", "/api/v1/exports/" + xid,
+                              cookie=web.tokens["admin"])[1]["state"]
+             == "done", 30, "the async PostgreSQL export")
+    doc = web.json("GET", "/api/v1/exports/" + xid,
+                   cookie=web.tokens["admin"])[1]
+    assert doc["progress"] == 1 and doc["schema"] == "wexp", doc
+    assert "password" not in json.dumps(doc)
+    assert postgres.sql("SELECT count(*) FROM wexp.passengers") == [["7"]]
+    status, _, _ = raw_get(web, "/api/v1/exports/%s/download" % xid,
+                           web.tokens["admin"])
+    assert status == 409
+    # Nothing of the connection is kept on disk.
+    meta = (Path(web.bus.data_dir) / "exports" / (xid + ".meta"))
+    assert "password" not in meta.read_text() and \
+        "host=" not in meta.read_text()
+
+    # One client's copy.
+    status, doc = web.json("POST", "/api/v1/export", cookie=web.tokens[
+        "admin"], body=dict(body, client="globex",
+                            postgres=dict(pg, schema="wglobex")))
+    assert status == 200 and doc["passengers"] == 4, doc
+    assert postgres.sql("SELECT DISTINCT client FROM wglobex.passengers"
+                        ) == [["globex"]]
+    assert postgres.sql("SELECT count(*) FROM wglobex.users WHERE " +
+                        argon) == [["0"]]
