@@ -553,7 +553,8 @@ store_passenger_seat_many(struct store_txn *txn,
 	if (sti_pg(txn))
 		return stpg_passenger_seat_many(
 		    txn, ps, atts, n_atts, n, ids, dups, rcs);
-	if (n > 0 && (ps == NULL || ids == NULL || dups == NULL || rcs == NULL))
+	if (n > 0 &&
+	    (ps == NULL || ids == NULL || dups == NULL || rcs == NULL))
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
