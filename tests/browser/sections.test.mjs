@@ -242,6 +242,9 @@ for (const who of ['demo', 'root']) {
       const [dl2] = await Promise.all([page.waitForEvent('download'), link.click()]);
       assert.equal(JSON.parse(readFileSync(await dl2.path(), 'utf8')).format, 'databus-export');
       if (who === 'root') {
+        // The hot copy is its own target, with nothing to fill in.
+        await page.getByLabel('Target').selectOption('lmdb');
+        assert.equal(await page.getByLabel('Client').count(), 0);
         await page.getByRole('button', { name: /Hot copy/ }).click();
         await waitFor(async () => (await page.locator('tr[data-export]').count()) >= 2, 10, 'the hot copy in the list');
       } else {
