@@ -39,7 +39,8 @@ sup_txn(struct sup *s)
 	if ((rc = store_txn_begin(s->st, true, &s->txn)) != DBS_OK) {
 		s->txn = NULL;
 		snprintf(s->store_error, sizeof(s->store_error),
-		    "cannot begin a transaction: %s", dbs_strerror(rc));
+		    "cannot begin a transaction: %s (%s)", dbs_strerror(rc),
+		    store_last_error(s->st));
 		return NULL;
 	}
 	return s->txn;

@@ -212,6 +212,34 @@ probe_timers(struct sup *s, int64_t now, int64_t *wake)
 	}
 }
 
+/* A PostgreSQL store can go away while databusd has nothing to write:
+ * once a second without a batch, one read transaction asks it, so that
+ * intake pauses (and /readyz says 503) at once rather than at the next
+ * delivery; the probe above then resumes it. */
+static void
+ping_timers(struct sup *s, int64_t now, int64_t *wake)
+{
+	struct store_txn *txn;
+	int rc;
+
+	if (s->cfg->store_backend != STORE_BACKEND_POSTGRES ||
+	    s->intake_paused || s->shutting_down)
+		return;
+	if (s->txn != NULL || now < s->ping_at_ms) {
+		if (*wake < 0 || s->ping_at_ms < *wake)
+			*wake = s->ping_at_ms;
+		return;
+	}
+	s->ping_at_ms = now + 1000;
+	if (*wake < 0 || s->ping_at_ms < *wake)
+		*wake = s->ping_at_ms;
+	if ((rc = store_txn_begin(s->st, false, &txn)) != DBS_OK) {
+		sup_store_failed(s, rc, "reaching PostgreSQL");
+		return;
+	}
+	store_txn_abort(txn);
+}
+
 static void
 reap(struct sup *s)
 {
@@ -300,6 +328,7 @@ timers(struct sup *s, int64_t now)
 	history_sup_timers(s, now, &wake);
 	shutdown_timers(s, now, &wake);
 	probe_timers(s, now, &wake);
+	ping_timers(s, now, &wake);
 	sup_service_timers(s, now, &wake);
 	sup_events_timers(s, now, &wake);
 	sup_system_live_timers(s, now, &wake);

@@ -173,6 +173,7 @@ struct sup {
 	int store_rc;          /* the code that paused intake */
 	char store_cause[512]; /* its message, before any waiting note */
 	int64_t probe_at_ms;   /* monotonic: next store probe while paused */
+	int64_t ping_at_ms;    /* monotonic: next PostgreSQL ping when idle */
 	int64_t started_wall_ms;
 	uint64_t commits;
 	bool reload_requested;

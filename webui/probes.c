@@ -3,8 +3,9 @@
  *
  *   GET /healthz   200 "ok" while the loop answers
  *   GET /readyz    200 "ready" when databusd answered a status request on
- *                  the control socket sent at most 1 s ago, else 503;
- *                  at once, from the state ready.c keeps
+ *                  the control socket sent at most 1 s ago and its store
+ *                  takes writes, else 503; at once, from the state
+ *                  ready.c keeps
  */
 #include "ready.h"
 #include "web.h"
@@ -20,10 +21,10 @@ web_healthz(h2o_req_t *req, const struct web_args *a)
 int
 web_readyz(h2o_req_t *req, const struct web_args *a)
 {
+	const char *why;
+
 	(void)a;
-	if (web_ready(web_control_url(web_of(req))))
+	if (web_ready(web_control_url(web_of(req)), &why))
 		return web_send_text(req, 200, "ready");
-	return web_send_error(req, 503, "not_ready",
-	    "databusd did not answer on the control socket within the last "
-	    "second");
+	return web_send_error(req, 503, "not_ready", why);
 }

@@ -8,7 +8,10 @@
  * with a reply timeout of FRESH_MS, and records when the last request that
  * was answered was sent; /readyz answers from that alone: ready when it is
  * at most FRESH_MS old. A databusd that stops answering reads 503 within
- * about a second, whatever the thread is waiting for meanwhile.
+ * about a second, whatever the thread is waiting for meanwhile. An answer
+ * that says intake is paused by a store error (a full disk, an I/O error,
+ * a PostgreSQL databusd cannot reach) is an answer, but not ready: the
+ * node takes no deliveries until the store takes writes again.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,6 +31,7 @@ static struct {
 	const char *url;
 	atomic_llong answered_ms; /* when the last answered request left */
 	atomic_bool asked;        /* the first request is done */
+	atomic_bool store_down;   /* the last answer: intake paused by it */
 } ready = {.once = PTHREAD_ONCE_INIT};
 
 static void
@@ -53,6 +57,10 @@ ask(void)
 	rc = web_control_timeout(ready.url, "web", &req, &reply, FRESH_MS);
 	if (rc == DBS_OK && reply->code != DBS_OK)
 		rc = (int)reply->code;
+	if (rc == DBS_OK)
+		atomic_store(&ready.store_down,
+		    reply->status != NULL && reply->status->system != NULL &&
+			reply->status->system->intake_paused);
 	if (reply != NULL)
 		dbs__control_reply__free_unpacked(reply, NULL);
 	return rc == DBS_OK;
@@ -86,14 +94,24 @@ start(void)
 }
 
 bool
-web_ready(const char *url)
+web_ready(const char *url, const char **why)
 {
 	long long until;
+	bool answered;
 
 	ready.url = url;
 	pthread_once(&ready.once, start);
 	until = wire_mono_ms() + FIRST_WAIT_MS;
 	while (!atomic_load(&ready.asked) && wire_mono_ms() < until)
 		nap_ms(5);
-	return wire_mono_ms() - atomic_load(&ready.answered_ms) <= FRESH_MS;
+	answered =
+	    wire_mono_ms() - atomic_load(&ready.answered_ms) <= FRESH_MS;
+	if (why != NULL)
+		*why = !answered ? "databusd did not answer on the control "
+				   "socket within the last second"
+		       : atomic_load(&ready.store_down)
+			   ? "the store takes no writes (intake paused by a "
+			     "store error)"
+			   : "";
+	return answered && !atomic_load(&ready.store_down);
 }

@@ -176,3 +176,56 @@ def test_web_and_ctl_read_the_postgres_store(tmp, bus, postgres):  # noqa
     assert "is in PostgreSQL" in r.stderr and "pg_dump" in r.stderr, \
         r.stderr
     assert not (tmp / "copy.mdb").exists()
+
+
+def test_postgres_gone_pauses_intake_and_readyz(tmp, bus, postgres):  # noqa
+    """PostgreSQL stopped while databusd has nothing to write: within
+    seconds intake pauses with a clear error and /readyz says 503 (without
+    the store's details); once it is back, intake resumes by itself, a
+    delivery is taken again and /readyz says ready."""
+    import http.client
+
+    from conftest import client, definition, free_port, wait_for
+
+    def readyz(port):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            c.request("GET", "/readyz")
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        except OSError as e:
+            return None, str(e)
+        finally:
+            c.close()
+
+    inbox, outbox = tmp / "in", tmp / "out"
+    inbox.mkdir()
+    outbox.mkdir()
+    d = definition("orders",
+                   [{"name": "inbox", "type": "dir", "path": str(inbox),
+                     "pattern": "*.xml"}],
+                   [{"name": "out", "type": "dir", "path": str(outbox)}])
+    port = free_port()
+    b = bus({"acme": client(d)},
+            store={"backend": "postgres",
+                   "postgres": {"conninfo": postgres.conninfo,
+                                "schema": "gone"}},
+            web={"enabled": True, "listen": "127.0.0.1:%d" % port})
+    wait_for(lambda: readyz(port)[0] == 200, 20, "/readyz 200")
+
+    postgres.stop()
+    wait_for(lambda: b.status()["system"]["intake_paused"], 10,
+             "intake paused")
+    err = b.status()["system"]["store_error"]
+    assert "PostgreSQL" in err, err
+    status, text = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
+        readyz(port)), 10, "/readyz 503")
+    assert "store takes no writes" in text and "127.0.0.1" not in text, text
+
+    postgres.start()
+    wait_for(lambda: not b.status()["system"]["intake_paused"], 20,
+             "intake resumed")
+    wait_for(lambda: readyz(port)[0] == 200, 10, "/readyz 200 again")
+    (inbox / "o1.xml").write_text("<o/>")
+    b.drive("acme", "orders")
+    b.wait_counts("acme", "orders", pending=0, done=1, dead=0)
