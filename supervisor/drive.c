@@ -521,6 +521,78 @@ is_puller(const struct cfg_definition *def, const char *name)
 	return false;
 }
 
+/* The arrays of one batch's seat (store_passenger_seat_many). */
+struct seat_batch {
+	Dbs__Passenger *pv, **ps;
+	Dbs__Step *steps, **stepp;
+	Dbs__Attachment *const **atts;
+	size_t *n_atts;
+	uint64_t *ids;
+	bool *dups;
+	int *rcs;
+};
+
+static void
+seat_batch_free(struct seat_batch *sb)
+{
+	free(sb->pv);
+	free(sb->ps);
+	free(sb->steps);
+	free(sb->stepp);
+	free(sb->atts);
+	free(sb->n_atts);
+	free(sb->ids);
+	free(sb->dups);
+	free(sb->rcs);
+}
+
+static bool
+seat_batch_alloc(struct seat_batch *sb, size_t n, size_t n_steps)
+{
+	sb->pv = calloc(n, sizeof(*sb->pv));
+	sb->ps = calloc(n, sizeof(*sb->ps));
+	sb->steps = calloc(n * n_steps, sizeof(*sb->steps));
+	sb->stepp = calloc(n * n_steps, sizeof(*sb->stepp));
+	sb->atts = calloc(n, sizeof(*sb->atts));
+	sb->n_atts = calloc(n, sizeof(*sb->n_atts));
+	sb->ids = calloc(n, sizeof(*sb->ids));
+	sb->dups = calloc(n, sizeof(*sb->dups));
+	sb->rcs = calloc(n, sizeof(*sb->rcs));
+	return sb->pv != NULL && sb->ps != NULL && sb->steps != NULL &&
+	       sb->stepp != NULL && sb->atts != NULL && sb->n_atts != NULL &&
+	       sb->ids != NULL && sb->dups != NULL && sb->rcs != NULL;
+}
+
+/* Passenger i of the batch: the definition's first steps (the notify
+ * step named after the item's puller) and the item's fields. */
+static void
+seat_batch_fill(struct seat_batch *sb, size_t i,
+    const struct cfg_definition *def, const Dbs__Step *first, size_t n_steps,
+    Dbs__PulledItem *it)
+{
+	Dbs__Passenger *p = &sb->pv[i];
+	Dbs__Step *steps = &sb->steps[i * n_steps];
+
+	memcpy(steps, first, n_steps * sizeof(*steps));
+	steps[0].name = it->puller;
+	for (size_t j = 0; j < n_steps; j++)
+		sb->stepp[i * n_steps + j] = &steps[j];
+	dbs__passenger__init(p);
+	p->client = def->client;
+	p->definition = def->name;
+	p->puller = it->puller;
+	p->external_id = it->external_id;
+	p->n_steps = n_steps;
+	p->steps = &sb->stepp[i * n_steps];
+	p->n_metadata = it->n_metadata;
+	p->metadata = it->metadata;
+	p->pulled_us = it->pulled_us;
+	p->source_ref = it->source_ref;
+	sb->ps[i] = p;
+	sb->atts[i] = it->attachments;
+	sb->n_atts[i] = it->n_attachments;
+}
+
 void
 drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 {
@@ -532,8 +604,10 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 	Dbs__SeatedItem *seated = NULL, **seatedp = NULL;
 	Dbs__WorkerMsg m = DBS__WORKER_MSG__INIT;
 	Dbs__SeatResult sr = DBS__SEAT_RESULT__INIT;
+	struct seat_batch sb = {0};
 	struct store_txn *txn;
 	size_t n_seated = 0;
+	int rc;
 
 	if (b->drive_id != d->id || d->pull_done) {
 		protocol_violation(s, w, "PulledBatch of another drive");
@@ -544,6 +618,15 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		d->pull_done = true;
 	if (b->n_items == 0)
 		return;
+	/* A bad item is the worker's fault: nothing of its batch is
+	 * seated. */
+	for (size_t i = 0; i < b->n_items; i++)
+		if (!is_puller(def, b->items[i]->puller) ||
+		    b->items[i]->external_id[0] == '\0') {
+			protocol_violation(s, w,
+			    "pulled item of an unknown puller or without id");
+			return;
+		}
 	if ((txn = sup_txn(s)) == NULL)
 		return;
 
@@ -553,46 +636,32 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 
 	seated = calloc(b->n_items, sizeof(*seated));
 	seatedp = calloc(b->n_items, sizeof(*seatedp));
-	if (seated == NULL || seatedp == NULL)
+	if (seated == NULL || seatedp == NULL ||
+	    !seat_batch_alloc(&sb, b->n_items, n_steps))
 		goto out;
+	for (size_t i = 0; i < b->n_items; i++)
+		seat_batch_fill(&sb, i, def, steps, n_steps, b->items[i]);
+	d->pulled += b->n_items;
+	/* One call for the batch: on PostgreSQL one round trip. */
+	rc = store_passenger_seat_many(txn,
+	    (const Dbs__Passenger *const *)sb.ps, sb.atts, sb.n_atts,
+	    b->n_items, sb.ids, sb.dups, sb.rcs);
+	if (rc != DBS_OK) {
+		sup_store_failed(s, rc, "seating passengers");
+		goto out;
+	}
 	for (size_t i = 0; i < b->n_items; i++) {
 		Dbs__PulledItem *it = b->items[i];
-		Dbs__Passenger p = DBS__PASSENGER__INIT;
-		uint64_t id = 0;
-		bool dup = false;
-		int rc;
+		uint64_t id = sb.ids[i];
+		bool dup = sb.dups[i];
 
-		if (!is_puller(def, it->puller) ||
-		    it->external_id[0] == '\0') {
-			protocol_violation(s, w,
-			    "pulled item of an unknown puller or without id");
-			goto out;
-		}
-		d->pulled++;
-		steps[0].name = it->puller;
-		p.client = def->client;
-		p.definition = def->name;
-		p.puller = it->puller;
-		p.external_id = it->external_id;
-		p.n_steps = n_steps;
-		p.steps = stepp;
-		p.n_metadata = it->n_metadata;
-		p.metadata = it->metadata;
-		p.pulled_us = it->pulled_us;
-		p.source_ref = it->source_ref;
-		rc = store_passenger_seat(
-		    txn, &p, it->attachments, it->n_attachments, &id, &dup);
-		if (rc == DBS_ETOOBIG || rc == DBS_EINVAL) {
-			/* Not seated, so not acknowledged: it stays in the
-			 * source and the log says why. */
+		if (sb.rcs[i] != DBS_OK) {
+			/* Not seated (too big, invalid), so not acknowledged:
+			 * it stays in the source and the log says why. */
 			logf_entry(d, DBS__LOG_LEVEL__LOG_ERROR, 0, it->puller,
 			    "cannot seat %.200s: %s", it->external_id,
-			    dbs_strerror(rc));
+			    dbs_strerror(sb.rcs[i]));
 			continue;
-		}
-		if (rc != DBS_OK) {
-			sup_store_failed(s, rc, "seating passengers");
-			goto out;
 		}
 		if (!dup) {
 			d->seated++;
@@ -628,6 +697,7 @@ drive_on_pulled(struct sup *s, struct worker *w, Dbs__PulledBatch *b)
 		}
 	}
 out:
+	seat_batch_free(&sb);
 	free(seated);
 	free(seatedp);
 }
