@@ -149,9 +149,55 @@ compare(struct ctl *c, const struct migrate_digest *a, size_t na,
 	return ok;
 }
 
+/*
+ * The conninfo to print: a password in it (URI user:PASSWORD@, or
+ * password=VALUE, quoted or not) becomes "***", so that it never reaches
+ * a terminal's scrollback or a log. out has room for 2 * strlen(in) + 16
+ * (each "password=" of at least 9 bytes grows by at most 3).
+ */
+static void
+masked(const char *in, char *out)
+{
+	const char *p = in, *at, *colon, *v;
+	char *o = out;
+
+	if (strncmp(in, "postgres", 8) == 0 && (v = strstr(in, "://")) &&
+	    (at = strchr(v + 3, '@')) != NULL &&
+	    (colon = memchr(v + 3, ':', (size_t)(at - (v + 3)))) != NULL) {
+		memcpy(o, in, (size_t)(colon + 1 - in));
+		o += colon + 1 - in;
+		memcpy(o, "***", 3);
+		strcpy(o + 3, at);
+		return;
+	}
+	while (*p != '\0') {
+		if (strncmp(p, "password", 8) == 0 &&
+		    (p == in || p[-1] == ' ') &&
+		    (v = p + 8 + strspn(p + 8, " "))[0] == '=') {
+			v += 1 + strspn(v + 1, " ");
+			memcpy(o, "password=***", 12);
+			o += 12;
+			if (*v == '\'') {
+				for (v++; *v != '\0' && *v != '\''; v++)
+					if (*v == '\\' && v[1] != '\0')
+						v++;
+				if (*v == '\'')
+					v++;
+			} else {
+				v += strcspn(v, " ");
+			}
+			p = v;
+			continue;
+		}
+		*o++ = *p++;
+	}
+	*o = '\0';
+}
+
 static void
 advise(bool pg, const char *to, const char *schema)
 {
+	char *shown;
 	json_t *j;
 	char *s;
 
@@ -161,9 +207,12 @@ advise(bool pg, const char *to, const char *schema)
 		       "databusd\n");
 		return;
 	}
-	/* The conninfo as given: JSON-quoted, never altered. */
+	/* The conninfo as given but for a password: JSON-quoted. */
+	if ((shown = malloc(2 * strlen(to) + 16)) == NULL)
+		return;
+	masked(to, shown);
 	j = json_pack("{s:s, s:{s:s, s:s}}", "backend", "postgres", "postgres",
-	    "conninfo", to, "schema", schema);
+	    "conninfo", shown, "schema", schema);
 	s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 	printf("in databus.json, set \"store\": %s (keep any password out "
 	       "of the conninfo: PGPASSWORD or a passfile), then start "
@@ -171,6 +220,7 @@ advise(bool pg, const char *to, const char *schema)
 	    s != NULL ? s : "?");
 	free(s);
 	json_decref(j);
+	free(shown);
 }
 
 static int
