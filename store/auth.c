@@ -283,8 +283,8 @@ store_user_mark_imported(
 
 /* -------------------------------------------------------------- sessions */
 
-static int
-check_hash(const uint8_t *hash, size_t len)
+int
+sti_check_hash(const uint8_t *hash, size_t len)
 {
 	if (hash == NULL || len == 0)
 		return DBS_EINVAL;
@@ -337,7 +337,7 @@ store_session_put(struct store_txn *txn, const Dbs__Session *s)
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
-	if ((rc = check_hash(s->token_hash.data, s->token_hash.len)) ||
+	if ((rc = sti_check_hash(s->token_hash.data, s->token_hash.len)) ||
 	    (rc = sti_name(s->client, STORE_NAME_MAX, false)) ||
 	    (rc = sti_name(s->username, STORE_NAME_MAX, false)))
 		return rc;
@@ -384,7 +384,7 @@ store_session_get(struct store_txn *txn, const uint8_t *hash, size_t hash_len,
 		return DBS_EINVAL;
 	if ((rc = sti_usable(txn, false)) != DBS_OK)
 		return rc;
-	if ((rc = check_hash(hash, hash_len)) != DBS_OK)
+	if ((rc = sti_check_hash(hash, hash_len)) != DBS_OK)
 		return rc;
 	if ((rc = sti_get(txn, DB_SESSIONS, &kv, &v)) != DBS_OK)
 		return rc;
@@ -402,7 +402,7 @@ store_session_delete(
 
 	if ((rc = sti_usable(txn, true)) != DBS_OK)
 		return rc;
-	if ((rc = check_hash(hash, hash_len)) != DBS_OK)
+	if ((rc = sti_check_hash(hash, hash_len)) != DBS_OK)
 		return rc;
 	rc = session_delete(txn, hash, hash_len);
 	if (rc != DBS_OK) {

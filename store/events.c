@@ -346,15 +346,12 @@ store_event_append(struct store_txn *txn, const char *client,
     Dbs__Resource resource, Dbs__EventKind kind, const void *data, size_t len,
     uint64_t *seq)
 {
-	if (sti_pg(txn))
-		return stpg_event_append(
-		    txn, client, resource, kind, data, len, seq);
 	int rc;
 
+	/* The arguments are the contract's: checked once, for both
+	 * engines. */
 	if (seq != NULL)
 		*seq = 0;
-	if ((rc = sti_usable(txn, true)) != DBS_OK)
-		return rc;
 	if (client != NULL &&
 	    (rc = sti_name(client, STORE_NAME_MAX, true)) != DBS_OK)
 		return rc;
@@ -362,6 +359,11 @@ store_event_append(struct store_txn *txn, const char *client,
 	    (unsigned)kind > DBS__EVENT_KIND__EV_DELETE_LIST ||
 	    (len > 0 && data == NULL))
 		return DBS_EINVAL;
+	if (sti_pg(txn))
+		return stpg_event_append(
+		    txn, client, resource, kind, data, len, seq);
+	if ((rc = sti_usable(txn, true)) != DBS_OK)
+		return rc;
 	rc = sti_ev_append(txn, client, resource, kind, data, len, seq);
 	if (rc != DBS_OK)
 		return rc;

@@ -14,6 +14,13 @@
 #include "store_impl.h"
 #include "store_pg.h"
 
+bool
+sti_log_same(const Dbs__Log *a, const Dbs__Log *b)
+{
+	return a->started_ms == b->started_ms && a->drive_id == b->drive_id &&
+	       strcmp(a->definition, b->definition) == 0;
+}
+
 int
 store_log_lookup(struct store_txn *txn, const Dbs__Log *log, uint64_t *id)
 {
@@ -49,9 +56,7 @@ store_log_lookup(struct store_txn *txn, const Dbs__Log *log, uint64_t *id)
 			continue;
 		if (rc != DBS_OK)
 			break;
-		same = old->started_ms == log->started_ms &&
-		       old->drive_id == log->drive_id &&
-		       strcmp(old->definition, log->definition) == 0;
+		same = sti_log_same(old, log);
 		dbs__log__free_unpacked(old, NULL);
 		if (same) {
 			*id = lid;

@@ -1169,17 +1169,9 @@ stpg_event_append(struct store_txn *txn, const char *client,
 {
 	int rc;
 
-	if (seq != NULL)
-		*seq = 0;
+	/* store_event_append checked the arguments. */
 	if ((rc = pg_usable(txn, true)) != DBS_OK)
 		return rc;
-	if (client != NULL &&
-	    (rc = sti_name(client, STORE_NAME_MAX, true)) != DBS_OK)
-		return rc;
-	if ((unsigned)resource > DBS__RESOURCE__RES_USER ||
-	    (unsigned)kind > DBS__EVENT_KIND__EV_DELETE_LIST ||
-	    (len > 0 && data == NULL))
-		return DBS_EINVAL;
 	if ((rc = stpg_ev_append(
 		 txn, client, resource, kind, data, len, seq)) != DBS_OK)
 		return rc;

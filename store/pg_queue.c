@@ -982,24 +982,6 @@ stpg_attachment_delete(struct store_txn *txn, uint64_t id, const char *name)
 
 /* ------------------------------------------------------------ listing */
 
-static bool
-is_number(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (*s == '\0' || strlen(s) > 20)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return v != 0;
-}
-
 /* Decode row i's record and hand it to cb (cb's value, or an error). */
 static int
 deliver(struct store_txn *t, const PGresult *r, int i, int col,
@@ -1089,7 +1071,7 @@ stpg_queue_list(struct store_txn *txn, const struct store_query *q,
 		(rc = sti_name(q->definition, STORE_NAME_MAX, false))))
 		return rc;
 	if (q->q != NULL && q->q[0] != '\0') {
-		if (is_number(q->q, &num))
+		if (sti_is_number(q->q, &num))
 			return list_one(txn, q, num, cb, ctx);
 		text = q->q;
 	}

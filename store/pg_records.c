@@ -284,9 +284,7 @@ stpg_log_lookup(struct store_txn *txn, const Dbs__Log *log, uint64_t *id)
 			rc = DBS_ECORRUPT;
 			break;
 		}
-		same = old->started_ms == log->started_ms &&
-		       old->drive_id == log->drive_id &&
-		       strcmp(old->definition, log->definition) == 0;
+		same = sti_log_same(old, log);
 		dbs__log__free_unpacked(old, NULL);
 		if (same) {
 			*id = (uint64_t)pg_i64(r, i, 0);
@@ -620,14 +618,6 @@ stpg_user_mark_imported(
 
 /* ------------------------------------------------------------- sessions */
 
-static int
-check_hash(const uint8_t *hash, size_t len)
-{
-	if (hash == NULL || len == 0)
-		return DBS_EINVAL;
-	return len > STORE_TOKEN_MAX ? DBS_ETOOBIG : DBS_OK;
-}
-
 int
 stpg_session_put(struct store_txn *txn, const Dbs__Session *s)
 {
@@ -639,7 +629,7 @@ stpg_session_put(struct store_txn *txn, const Dbs__Session *s)
 		return DBS_EINVAL;
 	if ((rc = pg_usable(txn, true)) != DBS_OK)
 		return rc;
-	if ((rc = check_hash(s->token_hash.data, s->token_hash.len)) ||
+	if ((rc = sti_check_hash(s->token_hash.data, s->token_hash.len)) ||
 	    (rc = sti_name(s->client, STORE_NAME_MAX, false)) ||
 	    (rc = sti_name(s->username, STORE_NAME_MAX, false)))
 		return rc;
@@ -676,7 +666,7 @@ stpg_session_get(struct store_txn *txn, const uint8_t *hash, size_t hash_len,
 		return DBS_EINVAL;
 	if ((rc = pg_usable(txn, false)) != DBS_OK)
 		return rc;
-	if ((rc = check_hash(hash, hash_len)) != DBS_OK)
+	if ((rc = sti_check_hash(hash, hash_len)) != DBS_OK)
 		return rc;
 	pgp_bytes(&q, hash, hash_len);
 	rc = pg_exec(
@@ -700,7 +690,7 @@ stpg_session_delete(
 
 	if ((rc = pg_usable(txn, true)) != DBS_OK)
 		return rc;
-	if ((rc = check_hash(hash, hash_len)) != DBS_OK)
+	if ((rc = sti_check_hash(hash, hash_len)) != DBS_OK)
 		return rc;
 	pgp_bytes(&q, hash, hash_len);
 	rc =

@@ -954,8 +954,8 @@ deliver(struct store_txn *t, const MDB_val *v, ProtobufCAllocator *alloc,
 	return rc;
 }
 
-static bool
-is_number(const char *s, uint64_t *out)
+bool
+sti_is_number(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -1042,7 +1042,7 @@ store_queue_list(struct store_txn *txn, const struct store_query *q,
 		(rc = sti_name(q->definition, STORE_NAME_MAX, false))))
 		return rc;
 	if (q->q != NULL && q->q[0] != '\0') {
-		if (is_number(q->q, &num))
+		if (sti_is_number(q->q, &num))
 			return list_one(txn, q, num, cb, ctx);
 		text = q->q;
 		tlen = strlen(text);

@@ -582,6 +582,15 @@ void sti_qkey(struct key *k, int db, const struct pfields *f, uint64_t id);
 /* Check the names a passenger is keyed by, and a seat's attachments
  * (named, no name twice): DBS_OK, DBS_EINVAL or DBS_ETOOBIG. */
 int sti_check_identity(const Dbs__Passenger *p);
+/* Whether s is a passenger id in decimal (1 to UINT64_MAX): *out. */
+bool sti_is_number(const char *s, uint64_t *out);
+/* A session token hash: DBS_EINVAL when absent, DBS_ETOOBIG when longer
+ * than STORE_TOKEN_MAX. */
+int sti_check_hash(const uint8_t *hash, size_t len);
+/* Whether log `a` is log `b` of the same client for an import: the same
+ * definition, drive id and start (store_log_lookup; its finish time is
+ * the key it was found by). */
+bool sti_log_same(const Dbs__Log *a, const Dbs__Log *b);
 int sti_check_attachments(Dbs__Attachment *const *atts, size_t n);
 
 /* Delete passenger `id`: record, attachments, indexes, dedup entry. */
